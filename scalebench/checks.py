@@ -1,0 +1,108 @@
+"""Argument checks shared by every layer of scalebench (the bottom of the package: imports nothing of it).
+
+Every user-facing error is a :class:`ScalebenchError` whose message names the offending file or value,
+what was expected, and the fix. The CLI prints such errors as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+class ScalebenchError(Exception):
+    """An error caused by input (a file, a value, a missing build) that the user can fix.
+
+    The message is complete on its own: it names the file or value and says how to fix it.
+    """
+
+
+def check_choice(value: Any, name: str, valid: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``valid``; otherwise raise with the valid set and close matches.
+
+    Example:
+        >>> check_choice("max", "scale_pooling", ["max", "avg"])
+        'max'
+    """
+    valid = list(valid)
+    if value in valid:
+        return value
+    close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ScalebenchError(
+        f"Unknown value {value!r} for {name}. Valid values are {{{', '.join(repr(v) for v in valid)}}}.{hint}"
+    )
+
+
+def check_shape(x: Any, spec: str, name: str = "input") -> None:
+    """Check that ``x.shape`` matches a space-separated spec such as ``"B C H W"`` or ``"B 1 H W"``.
+
+    Letters match any size; integers must match exactly.
+
+    Example:
+        >>> import numpy as np
+        >>> check_shape(np.zeros((2, 1, 5, 5)), "B 1 H W")
+    """
+    dims = spec.split()
+    shape = tuple(x.shape)
+    if len(shape) != len(dims):
+        raise ScalebenchError(f"{name} must have shape {spec} ({len(dims)} dims), got {shape}.")
+    for i, (d, n) in enumerate(zip(dims, shape, strict=True)):
+        if d.isdigit() and int(d) != n:
+            raise ScalebenchError(
+                f"{name} dimension {i} ({d}) must be {d}, got {n}; full shape {shape}, expected {spec}."
+            )
+
+
+def check_positive(value: float, name: str) -> float:
+    """Return ``value`` if it is a finite number > 0; otherwise raise."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ScalebenchError(f"{name} must be a positive number, got {value!r}.") from None
+    if not (v > 0 and v != float("inf")):
+        raise ScalebenchError(f"{name} must be a positive finite number, got {value!r}.")
+    return v
+
+
+def parse_float_list(text: str | Sequence[float], name: str) -> list[float]:
+    """Parse ``"0.5,1,2"`` (or a sequence) into a list of positive floats, with a clear error.
+
+    Example:
+        >>> parse_float_list("0.5, 1,2", "--scales")
+        [0.5, 1.0, 2.0]
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[float] = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        out.append(check_positive(item.strip() if isinstance(item, str) else item, name))
+    if not out:
+        raise ScalebenchError(f"{name} is empty; give a comma-separated list such as 0.5,1,2.")
+    return out
+
+
+def parse_int_list(text: str | Sequence[int], name: str) -> list[int]:
+    """Parse ``"0,1,2"`` into ``[0, 1, 2]`` with a clear error.
+
+    Example:
+        >>> parse_int_list("0,1,2", "--seeds")
+        [0, 1, 2]
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[int] = []
+    for item in items:
+        s = str(item).strip()
+        if not s:
+            continue
+        try:
+            out.append(int(s))
+        except ValueError:
+            raise ScalebenchError(
+                f"{name} must be a comma-separated list of integers, got {text!r}."
+            ) from None
+    if not out:
+        raise ScalebenchError(f"{name} is empty; give a comma-separated list such as 0,1,2.")
+    return out

@@ -1,0 +1,1 @@
+"""Rescaled datasets: raw sources -> rescaling -> HDF5 + manifest; readers."""

@@ -1,0 +1,1 @@
+"""Leaderboard: schema validation, store, ranking and rendering of submitted results."""

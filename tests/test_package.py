@@ -1,0 +1,68 @@
+"""Package-level smoke tests: import, version, CLI help, shared checks and atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import scalebench
+from scalebench.checks import ScalebenchError, check_choice, parse_float_list, parse_int_list
+from scalebench.cli import main
+from scalebench.fileio import atomic_path, config_hash, write_json_atomic
+from scalebench.paths import raw_mirror_dir, scalebench_home
+
+
+def test_version_and_help():
+    runner = CliRunner()
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert scalebench.__version__ in result.output
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "scale generalisation" in result.output
+
+
+def test_check_choice_lists_valid_values_and_close_matches():
+    with pytest.raises(ScalebenchError, match=r"Valid values are .*'max'.*Did you mean 'max'"):
+        check_choice("maxx", "pooling", ["max", "avg"])
+
+
+def test_parse_lists():
+    assert parse_float_list("0.5,1,2", "--scales") == [0.5, 1.0, 2.0]
+    assert parse_int_list("3, 4", "--seeds") == [3, 4]
+    with pytest.raises(ScalebenchError, match="--scales"):
+        parse_float_list("1,-2", "--scales")
+    with pytest.raises(ScalebenchError, match="--seeds"):
+        parse_int_list("a", "--seeds")
+
+
+def test_home_and_raw_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCALEBENCH_HOME", str(tmp_path / "h"))
+    assert scalebench_home() == tmp_path / "h"
+    assert scalebench_home(tmp_path / "r") == tmp_path / "r"
+    monkeypatch.delenv("SCALEBENCH_RAW_DIR", raising=False)
+    assert raw_mirror_dir() is None
+    with pytest.raises(ScalebenchError, match="does not exist"):
+        raw_mirror_dir(tmp_path / "missing")
+
+
+def test_atomic_write_leaves_nothing_on_error(tmp_path: Path):
+    dest = tmp_path / "out.json"
+    write_json_atomic(dest, {"a": 1})
+    assert json.loads(dest.read_text()) == {"a": 1}
+    with pytest.raises(RuntimeError), atomic_path(dest) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert json.loads(dest.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+    with pytest.raises(ValueError):
+        write_json_atomic(dest, {"a": float("nan")})
+    assert json.loads(dest.read_text()) == {"a": 1}
+
+
+def test_config_hash_is_order_independent():
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
