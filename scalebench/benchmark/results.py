@@ -1,0 +1,385 @@
+"""The results file of one run: a versioned, strict pydantic schema, exported as JSON Schema to ``docs/``.
+
+One JSON file per run (one model, one config, one dataset build, one training scale, one seed). It holds the
+raw per-scale counts and everything needed to re-derive or verify the summaries: the leaderboard recomputes
+every summary from the counts with :mod:`scalebench.benchmark.metrics`, and this schema already rejects a file
+whose stated summaries disagree with the recomputed ones.
+
+Design (following the lessons in ``research/ecosystem.md``: store raw numbers, recompute aggregates in one
+place, record versions and hashes of data and weights, mark who evaluated):
+
+- strict: unknown fields are errors (``extra="forbid"``), numbers must be finite, counts non-negative;
+- ``schema_version`` is checked exactly; a reader meeting another version gets a message naming both;
+- ``task`` selects the per-scale record type. Classification stores ``correct`` / ``total`` / ``accuracy``.
+  A segmentation variant adds its own record (for instance per-class intersection and union counts and
+  ``mean_iou``) with a ``score`` property; the summaries in :mod:`metrics` take one score per scale and serve
+  both unchanged.
+- ``checkpoint_sha256`` is the sha256 of the saved best-checkpoint weights file (safetensors), so that
+  ``scalebench evaluate --verify`` can check that a checkpoint is the one that produced these numbers;
+- ``evaluated_by`` is "self-reported" unless the leaderboard re-evaluated the checkpoint ("verified").
+
+Not yet: segmentation per-scale records (issue 6).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scalebench.benchmark import metrics
+from scalebench.checks import ScalebenchError
+from scalebench.fileio import write_text_atomic
+
+#: Bump the major number for changes that old readers cannot read, the minor for added optional fields.
+SCHEMA_VERSION = "1.0"
+
+#: Largest results file accepted by :func:`load_results` (a 9-scale run with a 32-channel selection matrix
+#: is a few tens of kB; the model card and config dominate).
+MAX_RESULTS_BYTES = 4 * 1024 * 1024
+
+_HEX64 = r"^[0-9a-f]{64}$"
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
+
+
+def _check_finite_tree(value: Any, where: str) -> None:
+    """Reject NaN / inf anywhere inside a free-form JSON value (config, card, recipe)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} holds a non-finite number ({value!r}); only finite numbers are allowed")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{where} has a non-string key {k!r}")
+            _check_finite_tree(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite_tree(v, f"{where}[{i}]")
+
+
+class _Strict(BaseModel):
+    model_config = _STRICT
+
+
+class ModelInfo(_Strict):
+    """The evaluated network: registered name, full resolved config, its card and its parameter count."""
+
+    name: str = Field(
+        min_length=1, max_length=100, description="registered model name (scalebench models list)"
+    )
+    config: dict[str, Any] = Field(description="full resolved builder config (card defaults + overrides)")
+    config_hash: str = Field(pattern=r"^[0-9a-f]{12,64}$", description="config_hash() of the full run config")
+    card: dict[str, Any] = Field(description="the model card (ModelCard.model_dump()) at evaluation time")
+    num_params: int = Field(ge=0, description="trainable parameters of the evaluated model")
+
+    @field_validator("config", "card")
+    @classmethod
+    def _finite(cls, v: dict[str, Any], info: Any) -> dict[str, Any]:
+        _check_finite_tree(v, info.field_name)
+        return v
+
+
+class DatasetInfo(_Strict):
+    """The dataset build the run used (``scalebench build-datasets``) and the protocol's scales."""
+
+    name: str = Field(min_length=1, max_length=100, description="dataset name, e.g. 'fashion-mnist'")
+    build_id: str = Field(min_length=1, max_length=120, description="build id, e.g. 'fashion-mnist-limit200'")
+    version: str = Field(min_length=1, max_length=40, description="dataset version of the builder")
+    manifest_sha256: str = Field(pattern=_HEX64, description="sha256 of the build's manifest")
+    train_scale: float = Field(gt=0, description="the single scale the model was trained and selected at")
+    canvas: int = Field(gt=0, description="image side in pixels")
+    channels: int = Field(gt=0)
+    num_classes: int = Field(gt=0)
+    train_size: int = Field(ge=0, description="training images used")
+    val_size: int = Field(ge=0, description="validation images used (training scale only)")
+    embedded: bool = Field(default=False, description="the offline embedded subset (demo data)")
+
+
+class EpochRecord(_Strict):
+    """One training epoch: loss and accuracy on the training data, accuracy on validation at the training scale."""
+
+    epoch: int = Field(ge=1)
+    lr: float = Field(ge=0)
+    train_loss: float
+    train_accuracy: float = Field(ge=0, le=1)
+    val_accuracy: float = Field(ge=0, le=1)
+    seconds: float = Field(ge=0)
+
+
+class TrainingInfo(_Strict):
+    """How the model was trained and which checkpoint was selected (best validation accuracy, first on ties)."""
+
+    preset: Literal["quick", "paper"]
+    recipe: dict[str, Any] = Field(description="the resolved training recipe (optimizer, lr, schedule, ...)")
+    best_epoch: int = Field(ge=1)
+    best_val_accuracy: float = Field(ge=0, le=1)
+    history: list[EpochRecord]
+
+    @field_validator("recipe")
+    @classmethod
+    def _finite(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _check_finite_tree(v, "recipe")
+        return v
+
+
+class ClassificationScaleResult(_Strict):
+    """Classification counts at one test scale. ``accuracy`` must equal ``correct / total``."""
+
+    scale: float = Field(gt=0)
+    correct: int = Field(ge=0)
+    total: int = Field(gt=0)
+    accuracy: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClassificationScaleResult:
+        if self.correct > self.total:
+            raise ValueError(f"scale {self.scale:g}: correct ({self.correct}) exceeds total ({self.total})")
+        expected = self.correct / self.total
+        if not metrics.close(self.accuracy, expected):
+            raise ValueError(
+                f"scale {self.scale:g}: accuracy {self.accuracy!r} != correct/total = {expected!r}"
+            )
+        return self
+
+    @property
+    def score(self) -> float:
+        """The per-scale score the summaries are computed from (accuracy)."""
+        return self.accuracy
+
+
+class Summary(_Strict):
+    """Summaries recomputed from the per-scale scores (formulas in :mod:`scalebench.benchmark.metrics`)."""
+
+    train_scale_accuracy: float = Field(ge=0, le=1)
+    mean_accuracy: float = Field(ge=0, le=1)
+    worst_accuracy: float = Field(ge=0, le=1)
+    worst_scale: float = Field(gt=0)
+    generalisation_ratio: float | None = Field(ge=0, description="worst / training-scale accuracy")
+
+
+class ScaleSelection(_Strict):
+    """Which scale channel won, per test scale, for models that report it (card.reports_scale_selection).
+
+    ``counts[i][j]``: test images at ``test_scales[i]`` whose maximal logit came from channel ``j``
+    (σ0 = ``channel_sigmas[j]``). ``spearman_rho`` and ``slope_per_octave`` are recomputed from the counts.
+    """
+
+    test_scales: list[float] = Field(min_length=1)
+    channel_sigmas: list[float] = Field(min_length=1, description="σ0 of each scale channel, in pixels")
+    counts: list[list[int]]
+    spearman_rho: float | None = Field(ge=-1, le=1)
+    slope_per_octave: float | None
+
+    @field_validator("channel_sigmas", "test_scales")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(x <= 0 for x in v):
+            raise ValueError("scales and sigmas must be positive")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScaleSelection:
+        rows, cols = len(self.test_scales), len(self.channel_sigmas)
+        if len(self.counts) != rows or any(len(r) != cols for r in self.counts):
+            raise ValueError(f"counts must be a {rows} x {cols} matrix (test scales x channels)")
+        if any(c < 0 for r in self.counts for c in r):
+            raise ValueError("selection counts must be non-negative")
+        rho = metrics.selection_spearman(self.test_scales, self.channel_sigmas, self.counts)
+        slope = metrics.selection_slope(self.test_scales, self.counts)
+        if not metrics.close(self.spearman_rho, rho):
+            raise ValueError(f"spearman_rho {self.spearman_rho!r} != recomputed {rho!r}")
+        if not metrics.close(self.slope_per_octave, slope):
+            raise ValueError(f"slope_per_octave {self.slope_per_octave!r} != recomputed {slope!r}")
+        return self
+
+
+class Timings(_Strict):
+    """Wall-clock seconds of the phases, and the throughputs they imply."""
+
+    train_seconds: float = Field(ge=0)
+    eval_seconds: float = Field(ge=0, description="testing at every scale")
+    total_seconds: float = Field(ge=0)
+    train_images_per_second: float = Field(ge=0)
+    eval_images_per_second: float = Field(ge=0)
+
+
+class Environment(_Strict):
+    """Where the run happened. ``git_commit`` is None outside a git checkout."""
+
+    scalebench_version: str
+    torch_version: str
+    python_version: str
+    platform: str
+    device: str = Field(description="'cpu' or 'cuda'")
+    device_name: str
+    num_threads: int = Field(ge=1)
+    amp: bool
+    deterministic: bool
+    git_commit: str | None = None
+
+
+class RunResult(_Strict):
+    """One run of the protocol: train at one scale, select on validation there, test at every scale.
+
+    Checks on validation (each failure names the field): finite numbers only, unknown fields rejected, the
+    schema version, scales sorted and unique, the training scale among the test scales, every summary and
+    selection statistic equal to the value recomputed from the counts.
+    """
+
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    task: Literal["classification"] = "classification"
+    evaluated_by: Literal["self-reported", "verified"] = "self-reported"
+    created_at: str = Field(description="UTC time the results were written, ISO 8601")
+    model: ModelInfo
+    dataset: DatasetInfo
+    seed: int = Field(ge=0)
+    limit: int | None = Field(default=None, ge=1, description="--limit N used (a smoke run) or None")
+    training: TrainingInfo
+    per_scale: list[ClassificationScaleResult] = Field(min_length=1)
+    summary: Summary
+    scale_selection: ScaleSelection | None = None
+    checkpoint_sha256: str = Field(pattern=_HEX64, description="sha256 of the best checkpoint's weights file")
+    timings: Timings
+    environment: Environment
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        if v != SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {v!r} is not supported by this scalebench (expects {SCHEMA_VERSION!r}); "
+                "re-run `scalebench evaluate` with this version or install the matching scalebench"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunResult:
+        scales = [r.scale for r in self.per_scale]
+        if any(b <= a for a, b in itertools.pairwise(scales)):
+            raise ValueError(f"per_scale must be sorted by scale with no repeats, got {scales}")
+        try:
+            recomputed = metrics.summarize(
+                scales, [r.score for r in self.per_scale], self.dataset.train_scale
+            )
+        except ScalebenchError as err:
+            raise ValueError(str(err)) from None
+        for field in Summary.model_fields:
+            stated, expected = getattr(self.summary, field), getattr(recomputed, field)
+            if not metrics.close(stated, expected):
+                raise ValueError(f"summary.{field} is {stated!r} but the per-scale counts give {expected!r}")
+        if self.scale_selection is not None:
+            sel = self.scale_selection.test_scales
+            if len(sel) != len(scales) or any(
+                not math.isclose(a, b) for a, b in zip(sel, scales, strict=True)
+            ):
+                raise ValueError(
+                    f"scale_selection.test_scales {sel} differ from the per-scale scales {scales}"
+                )
+        if self.limit is not None and self.dataset.train_size > self.limit:
+            raise ValueError(f"limit {self.limit} but train_size {self.dataset.train_size}")
+        return self
+
+    @property
+    def scales(self) -> list[float]:
+        """The test scales, ascending."""
+        return [r.scale for r in self.per_scale]
+
+    def score_by_scale(self) -> dict[float, float]:
+        """Scale -> per-scale score (accuracy)."""
+        return {r.scale: r.score for r in self.per_scale}
+
+
+def build_summary(per_scale: list[ClassificationScaleResult], train_scale: float) -> Summary:
+    """The :class:`Summary` of per-scale records (the only place a results writer gets its summaries from)."""
+    m = metrics.summarize([r.scale for r in per_scale], [r.score for r in per_scale], train_scale)
+    return Summary(**m.__dict__)
+
+
+def build_scale_selection(
+    test_scales: list[float], channel_sigmas: list[float], counts: list[list[int]]
+) -> ScaleSelection:
+    """A :class:`ScaleSelection` with ρ and the slope computed from ``counts``."""
+    return ScaleSelection(
+        test_scales=test_scales,
+        channel_sigmas=channel_sigmas,
+        counts=counts,
+        spearman_rho=metrics.selection_spearman(test_scales, channel_sigmas, counts),
+        slope_per_octave=metrics.selection_slope(test_scales, counts),
+    )
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors()[:8]:
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{loc}: {e['msg']}")
+    more = f" (+{err.error_count() - 8} more)" if err.error_count() > 8 else ""
+    return (
+        f"{source} is not a valid scalebench results file (schema {SCHEMA_VERSION}): "
+        + "; ".join(lines)
+        + more
+    )
+
+
+def parse_results(text: str | bytes, source: str = "results") -> RunResult:
+    """Validate results JSON text. Every problem raises one ScalebenchError naming ``source`` and the field."""
+    if len(text) > MAX_RESULTS_BYTES:
+        raise ScalebenchError(
+            f"{source} is {len(text)} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file."
+        )
+
+    def _no_constants(name: str) -> Any:
+        raise ValueError(f"non-finite number {name}")
+
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ScalebenchError(f"{source} is not valid JSON ({err}); a results file is strict JSON.") from None
+    if not isinstance(data, dict):
+        raise ScalebenchError(f"{source} must hold a JSON object, found {type(data).__name__}.")
+    try:
+        return RunResult.model_validate(data)
+    except ValidationError as err:
+        raise ScalebenchError(_format_errors(err, source)) from None
+
+
+def load_results(path: str | Path) -> RunResult:
+    """Read and validate one results file (size-limited, strict JSON, schema checks)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScalebenchError(f"Results file {str(path)!r} does not exist.")
+    size = path.stat().st_size
+    if size > MAX_RESULTS_BYTES:
+        raise ScalebenchError(
+            f"{path} is {size} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file."
+        )
+    return parse_results(path.read_bytes(), source=str(path))
+
+
+def results_to_json(result: RunResult) -> str:
+    """Canonical JSON text of a result (sorted keys, no NaN), as written to disk."""
+    return json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def save_results(result: RunResult, path: str | Path) -> Path:
+    """Write a result atomically (temporary file, then rename)."""
+    path = Path(path)
+    write_text_atomic(path, results_to_json(result))
+    return path
+
+
+def results_json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`RunResult` (validation mode), as exported to ``docs/results-schema.json``."""
+    schema = RunResult.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def export_json_schema(path: str | Path) -> Path:
+    """Write :func:`results_json_schema` to ``path`` (sorted keys, atomic). ``tests/benchmark`` checks it is current."""
+    path = Path(path)
+    write_text_atomic(path, json.dumps(results_json_schema(), indent=2, sort_keys=True) + "\n")
+    return path
