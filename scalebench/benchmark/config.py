@@ -1,0 +1,231 @@
+"""The configuration of one evaluation run, its presets, and the training recipe they resolve to.
+
+A run is fully described by :class:`EvalConfig` (what the CLI parses into) and, after resolution, by
+:class:`Recipe` plus the model's full config: their canonical JSON is hashed to name the run directory
+(DomainBed's sweep convention: ``Job`` hashes the sorted-key JSON of its arguments; Gulrajani & Lopez-Paz, 2021,
+"In search of lost domain generalization", ICLR).
+
+Presets:
+
+- ``quick``: sized for a CPU demo (a few epochs of AdamW with a cosine schedule, micro-batches of 8). Uses the
+  model card's ``quick_config``.
+- ``paper``: the generic defaults below, overridden by the model card's ``paper_training`` recipe (the keys of
+  :class:`Recipe`; other keys such as ``source``, ``notes`` or ``unverified`` are provenance and are kept in the
+  card). Meant for a GPU.
+
+Every recipe field can then be overridden one by one (``--epochs``, ``--lr``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scalebench.checks import ScalebenchError, parse_float_list, parse_int_list
+
+Preset = Literal["quick", "paper"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class Recipe(BaseModel):
+    """How to train: optimizer, schedule, batch sizes, regularisation, augmentation.
+
+    ``schedule``: ``constant``; ``cosine`` (per step, to 0, after ``warmup_epochs`` of linear warm-up;
+    Loshchilov & Hutter, 2017, "SGDR", ICLR); ``step`` (multiply by ``lr_gamma`` at each epoch in
+    ``lr_milestones``). ``augmentation``: ``none``, ``hflip`` (random horizontal flips), ``translate``
+    (random shifts of up to ``translate_pixels`` with zero fill) or ``hflip+translate``; never a rescaling,
+    which would defeat the protocol. ``micro_batch_size`` splits each optimizer batch into chunks whose
+    gradients are accumulated (batch-norm statistics are then per micro-batch).
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    micro_batch_size: int | None = Field(default=None, ge=1, description="None: the whole batch at once")
+    eval_batch_size: int = Field(default=64, ge=1)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
+    lr: float = Field(gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(default=0.0, ge=0)
+    schedule: Literal["constant", "cosine", "step"] = "cosine"
+    warmup_epochs: int = Field(default=0, ge=0)
+    lr_milestones: list[int] = Field(default_factory=list)
+    lr_gamma: float = Field(default=0.1, gt=0)
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    augmentation: Literal["none", "hflip", "translate", "hflip+translate"] = "none"
+    translate_pixels: int = Field(default=4, ge=0)
+
+
+QUICK_RECIPE: dict[str, Any] = {
+    "epochs": 3,
+    "batch_size": 32,
+    "micro_batch_size": 8,
+    "eval_batch_size": 64,
+    "optimizer": "adamw",
+    "lr": 3e-3,
+    "weight_decay": 1e-4,
+    "schedule": "cosine",
+    "warmup_epochs": 0,
+    "label_smoothing": 0.0,
+    "augmentation": "none",
+}
+
+PAPER_DEFAULTS: dict[str, Any] = {
+    "epochs": 40,
+    "batch_size": 64,
+    "micro_batch_size": None,
+    "eval_batch_size": 256,
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "weight_decay": 1e-4,
+    "schedule": "cosine",
+    "warmup_epochs": 0,
+    "label_smoothing": 0.0,
+    "augmentation": "none",
+}
+
+
+class EvalConfig(BaseModel):
+    """Everything ``scalebench evaluate`` accepts. Fields set to None take the preset's value.
+
+    Fields that change results go into the run hash (see :func:`run_identity`); ``out``, ``root``, ``resume``,
+    ``num_workers`` and ``progress`` do not.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    model: str
+    dataset: str = "fashion-mnist"
+    preset: Preset = "quick"
+    seed: int = Field(default=0, ge=0)
+    device: Device = "auto"
+    amp: bool = False
+    limit: int | None = Field(default=None, ge=1, description="use at most N images per split (smoke run)")
+    scales: list[float] | None = Field(default=None, description="test scales; None = every built scale")
+    model_config_overrides: dict[str, Any] = Field(default_factory=dict)
+    recipe_overrides: dict[str, Any] = Field(default_factory=dict)
+    out: Path = Path("runs")
+    root: Path | None = None
+    resume: bool = False
+    num_workers: int | None = Field(default=None, ge=0, description="DataLoader workers; None = automatic")
+    progress: Literal["auto", "rich", "plain", "none"] = "auto"
+    stop_after_epoch: int | None = Field(
+        default=None, ge=1, description="stop after this epoch, leaving a resumable run (tests, preemption)"
+    )
+
+
+def make_config(**fields: Any) -> EvalConfig:
+    """Build an :class:`EvalConfig`, turning validation errors into one ScalebenchError per problem."""
+    try:
+        return EvalConfig(**fields)
+    except ValidationError as err:
+        raise ScalebenchError(_format(err, "evaluate option")) from None
+
+
+def _format(err: ValidationError, what: str) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        parts.append(f"{what} {loc!r}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def resolve_recipe(preset: Preset, paper_training: dict[str, Any], overrides: dict[str, Any]) -> Recipe:
+    """The recipe of a preset: quick defaults, or paper defaults updated by the card's ``paper_training``;
+    then ``overrides``. Unknown override keys raise with the list of valid ones.
+
+    Example:
+        >>> resolve_recipe("quick", {}, {"epochs": 1}).epochs
+        1
+        >>> resolve_recipe("paper", {"optimizer": "sgd", "lr": 0.1, "source": "x"}, {}).optimizer
+        'sgd'
+    """
+    fields = set(Recipe.model_fields)
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ScalebenchError(
+            f"Unknown training option(s) {unknown}. Valid options: {', '.join(sorted(fields))}."
+        )
+    if preset == "quick":
+        base = dict(QUICK_RECIPE)
+    else:
+        base = dict(PAPER_DEFAULTS)
+        base.update({k: v for k, v in paper_training.items() if k in fields})
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Recipe(**base)
+    except ValidationError as err:
+        raise ScalebenchError(_format(err, "training option")) from None
+
+
+def run_identity(
+    config: EvalConfig, recipe: Recipe, model_config: dict[str, Any], scales: list[float]
+) -> dict[str, Any]:
+    """The fields that determine a run's results; their ``config_hash`` names the run directory."""
+    return {
+        "model": config.model,
+        "model_config": model_config,
+        "dataset": config.dataset,
+        "preset": config.preset,
+        "recipe": recipe.model_dump(mode="json"),
+        "seed": config.seed,
+        "limit": config.limit,
+        "scales": scales,
+        "amp": config.amp,
+    }
+
+
+def parse_model_config(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (VALUE parsed as JSON, else kept as a string) into a model-config override dict.
+
+    Example:
+        >>> parse_model_config(["width=8", "sigmas=[1, 2]", "pooling=max"])
+        {'width': 8, 'sigmas': [1, 2], 'pooling': 'max'}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ScalebenchError(f"--model-config takes KEY=VALUE (VALUE in JSON), got {item!r}.")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def config_from_options(
+    *,
+    seed: int | None = None,
+    seeds: str | None = None,
+    scales: str | None = None,
+    model_config: Sequence[str] = (),
+    recipe: dict[str, Any] | None = None,
+    **fields: Any,
+) -> tuple[EvalConfig, list[int]]:
+    """Turn command-line options into a config and the list of seeds (``--seed`` and ``--seeds`` exclude each other).
+
+    Example:
+        >>> cfg, seeds = config_from_options(model="cnn", seeds="0,1", scales="1,2", recipe={"epochs": 2, "lr": None})
+        >>> seeds, cfg.scales, cfg.recipe_overrides
+        ([0, 1], [1.0, 2.0], {'epochs': 2})
+    """
+    if seed is not None and seeds is not None:
+        raise ScalebenchError("Give either --seed N or --seeds 0,1,2, not both.")
+    seed_list = parse_int_list(seeds, "--seeds") if seeds is not None else [seed if seed is not None else 0]
+    if any(s < 0 for s in seed_list):
+        raise ScalebenchError(f"Seeds must be non-negative integers, got {seed_list}.")
+    config = make_config(
+        seed=seed_list[0],
+        scales=parse_float_list(scales, "--scales") if scales else None,
+        model_config_overrides=parse_model_config(model_config),
+        recipe_overrides={k: v for k, v in (recipe or {}).items() if v is not None},
+        **fields,
+    )
+    return config, seed_list

@@ -1,0 +1,185 @@
+"""The protocol end to end on stand-ins: outputs, schema, resume equality, BN check, test-set isolation, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import FakeBuilt, TinyNet
+
+from scalebench.benchmark.config import make_config
+from scalebench.benchmark.protocol import (
+    check_state_unchanged,
+    evaluate_dataset,
+    format_summary,
+    run_evaluation,
+    run_seeds,
+    select_device,
+    state_snapshot,
+)
+from scalebench.benchmark.results import load_results
+from scalebench.checks import ScalebenchError
+
+TINY = {"epochs": 2, "batch_size": 8, "micro_batch_size": 4, "eval_batch_size": 8, "lr": 0.05}
+
+
+def _config(tmp_path, **kw):
+    fields = dict(
+        model="_bench_tiny_sc", dataset="tiny", out=tmp_path / "runs", device="cpu", progress="none",
+        recipe_overrides=TINY, num_workers=0,
+    )  # fmt: skip
+    fields.update(kw)
+    return make_config(**fields)
+
+
+def test_end_to_end_outputs_validate(tmp_path, fake_built):
+    outcome = run_evaluation(_config(tmp_path, scales=[1.0, 2.0]))
+    result = load_results(outcome.run_dir / "results.json")  # validates against the schema
+    assert result == outcome.result
+    assert [r.scale for r in result.per_scale] == [1.0, 2.0]
+    assert all(r.total == 16 for r in result.per_scale)
+    assert result.scale_selection is not None
+    assert [sum(row) for row in result.scale_selection.counts] == [16, 16]
+    assert len(result.scale_selection.channel_sigmas) == 3
+    assert result.training.best_epoch in (1, 2) and len(result.training.history) == 2
+    for key in (
+        "curve_png",
+        "curve_svg",
+        "curve_csv",
+        "selection_png",
+        "selection_svg",
+        "selection_csv",
+        "csv",
+    ):
+        path = outcome.files[key]
+        assert path.is_file() and path.stat().st_size > 0, key
+    assert outcome.files["curve_png"].read_bytes()[:4] == b"\x89PNG"
+    assert outcome.files["selection_png"].read_bytes()[:4] == b"\x89PNG"
+    assert (outcome.run_dir / "done").is_file()
+    assert (outcome.run_dir / "best.safetensors").is_file()
+    lines = outcome.files["csv"].read_text().splitlines()
+    assert lines[0] == "model,seed,scale,metric,value"
+    assert "_bench_tiny_sc,0,1.0,correct," + str(result.per_scale[0].correct) in lines
+    assert "selection heatmap" in format_summary(outcome)
+    # The schema's json export of the same file validates too.
+    assert json.loads((outcome.run_dir / "results.json").read_text())["schema_version"] == "1.0"
+    # A second launch reuses the finished run instead of training again.
+    again = run_evaluation(_config(tmp_path, scales=[1.0, 2.0]))
+    assert again.reused and again.result == result
+
+
+def test_test_sets_are_read_only_after_training(tmp_path, fake_built):
+    run_evaluation(_config(tmp_path))
+    reads = [tag[0] for tag in fake_built.log]
+    first_test = reads.index("test")
+    assert "train" not in reads[first_test:] and "val" not in reads[first_test:]
+    assert {tag[1] for tag in fake_built.log if tag[0] == "test"} == {0.5, 1.0, 2.0}
+
+
+def test_resume_gives_equal_final_metrics(tmp_path, fake_built):
+    cfg = dict(recipe_overrides={**TINY, "epochs": 3, "augmentation": "hflip+translate"}, scales=[0.5, 1.0])
+    full = run_evaluation(_config(tmp_path / "a", **cfg))
+    stopped = run_evaluation(_config(tmp_path / "b", stop_after_epoch=1, **cfg))
+    assert stopped.result is None and stopped.stopped_after_epoch == 1
+    with pytest.raises(ScalebenchError, match="Pass --resume to continue"):
+        run_evaluation(_config(tmp_path / "b", **cfg))
+    resumed = run_evaluation(_config(tmp_path / "b", resume=True, **cfg))
+    assert resumed.run_dir.name == full.run_dir.name
+    assert resumed.result.per_scale == full.result.per_scale
+    assert resumed.result.scale_selection == full.result.scale_selection
+    assert [h.train_loss for h in resumed.result.training.history] == [
+        h.train_loss for h in full.result.training.history
+    ]
+    assert resumed.result.checkpoint_sha256 == full.result.checkpoint_sha256
+
+
+def test_testing_leaves_batchnorm_statistics_unchanged():
+    built = FakeBuilt()
+    model = TinyNet(num_classes=2, in_channels=1)
+    model.train()
+    x, _ = built.dataset("train").read_batch(list(range(16)))
+    model(x)  # moves the running statistics away from their initial values
+    model.eval()
+    before = state_snapshot(model)
+    assert not torch.equal(before["bn.running_mean"], torch.zeros(4))
+    evaluate_dataset(model, built.dataset("test", 2.0), n=16, device=torch.device("cpu"), batch_size=8)
+    check_state_unchanged(model, before, "testing")  # does not raise
+    model.train()
+    with pytest.raises(ScalebenchError, match="eval mode"):
+        evaluate_dataset(model, built.dataset("test", 2.0), n=16, device=torch.device("cpu"), batch_size=8)
+    model.eval()
+    model.bn.running_mean += 1
+    with pytest.raises(ScalebenchError, match=r"state changed during testing: bn.running_mean"):
+        check_state_unchanged(model, before, "testing")
+
+
+def test_model_updating_bn_in_eval_fails_loudly(tmp_path, fake_built):
+    with pytest.raises(
+        ScalebenchError, match=r"changed during validation: bn\.running_mean, bn\.running_var"
+    ):
+        run_evaluation(_config(tmp_path, model="_bench_leaky_bn"))
+
+
+def test_unknown_model(tmp_path, fake_built):
+    with pytest.raises(ScalebenchError, match=r"Unknown model '_bench_tiny_xx'\. Did you mean '_bench_tiny"):
+        run_evaluation(_config(tmp_path, model="_bench_tiny_xx"))
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("scalebench.datasets_builders").datasets_builders, "load_built"),
+    reason="scalebench.datasets_builders.load_built (issue 2) has not landed yet",
+)
+def test_dataset_never_built(tmp_path):
+    with pytest.raises(ScalebenchError, match=r"run `scalebench build-datasets`"):
+        run_evaluation(_config(tmp_path, dataset="fashion-mnist", root=tmp_path / "empty-home"))
+
+
+def test_scales_missing_from_built_set(tmp_path, fake_built):
+    with pytest.raises(ScalebenchError, match=r"Scale\(s\) 3 are not in the built set of 'tiny'.*0\.5, 1, 2"):
+        run_evaluation(_config(tmp_path, scales=[1.0, 3.0]))
+    with pytest.raises(ScalebenchError, match="must include the training scale 1"):
+        run_evaluation(_config(tmp_path, scales=[2.0]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when no GPU is present")
+def test_cuda_without_gpu(tmp_path, fake_built):
+    with pytest.raises(ScalebenchError, match=r"--device cuda was requested but no CUDA GPU is available"):
+        run_evaluation(_config(tmp_path, device="cuda"))
+    assert select_device("auto").type == "cpu"
+
+
+def test_bad_options_get_one_clear_error(tmp_path, fake_built):
+    with pytest.raises(ScalebenchError, match=r"Unknown training option\(s\) \['epoch'\]"):
+        run_evaluation(_config(tmp_path, recipe_overrides={"epoch": 3}))
+    with pytest.raises(ScalebenchError, match="--amp needs --device cuda"):
+        run_evaluation(_config(tmp_path, amp=True))
+    with pytest.raises(ScalebenchError, match="evaluate option 'seed'"):
+        make_config(model="x", seed=-1)
+
+
+def test_seeds_curve_and_paper_preset(tmp_path, fake_built):
+    outcomes, files = run_seeds(
+        _config(tmp_path, model="_bench_tiny", preset="paper", recipe_overrides={"epochs": 1}), [0, 1]
+    )
+    assert [o.result.seed for o in outcomes] == [0, 1]
+    assert outcomes[0].result.training.recipe["optimizer"] == "sgd"  # from the card's paper_training
+    assert outcomes[0].result.scale_selection is None and "selection_png" not in outcomes[0].files
+    rows = files["curve_csv"].read_text().splitlines()
+    assert rows[0].endswith("n_seeds") and rows[1].endswith(",2")
+    assert files["curve_png"].is_file() and files["curve_svg"].is_file()
+
+
+def test_cli_evaluate_smoke(tmp_path, fake_built):
+    from scalebench.cli import main
+
+    args = ["evaluate", "--model", "_bench_tiny", "--dataset", "tiny", "--device", "cpu", "--epochs", "1",
+            "--batch-size", "8", "--scales", "0.5,1", "--out", str(tmp_path / "cli"), "--limit", "12"]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "SMOKE RUN" in res.output and "results:" in res.output
+    res = CliRunner().invoke(
+        main, ["evaluate", "--model", "nope", "--dataset", "tiny", "--out", str(tmp_path)]
+    )
+    assert res.exit_code != 0 and "Unknown model 'nope'" in res.output and "Traceback" not in res.output
