@@ -132,7 +132,7 @@ def test_unknown_model(tmp_path, fake_built):
     reason="scalebench.datasets_builders.load_built (issue 2) has not landed yet",
 )
 def test_dataset_never_built(tmp_path):
-    with pytest.raises(ScalebenchError, match=r"run `scalebench build-datasets`"):
+    with pytest.raises(ScalebenchError, match=r"has not been built.*run `scalebench build-datasets"):
         run_evaluation(_config(tmp_path, dataset="fashion-mnist", root=tmp_path / "empty-home"))
 
 
