@@ -1,0 +1,205 @@
+"""Export a built rescaled dataset as a Hugging Face ``datasets`` repository (Parquet + dataset card).
+
+Layout written under ``<out>/<build_id>/``:
+
+- ``train/train-*.parquet``, ``val/validation-*.parquet`` and one ``test_<tag>/test-*.parquet`` per test scale
+  (one configuration each: ``train``, ``val``, ``test_0p500`` ... ``test_2p000``);
+- ``README.md``: the dataset card, YAML metadata (``configs``, licence, task) then the protocol, the source
+  licence and citation, and the manifest hashes.
+
+Features: ``image`` (``datasets.Image``, stored as lossless PNG bytes, so pixels read back identical) and
+``label`` (``datasets.ClassLabel`` with the class names). Read it back with
+``datasets.load_dataset("<out>/<build_id>", "test_1p000", split="test")`` or
+``load_dataset("parquet", data_files=...)``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scalebench.checks import ScalebenchError, check_choice
+from scalebench.datasets_builders.build import BuiltDataset, list_builds, load_built
+from scalebench.datasets_builders.specs import DATASETS, scale_tag
+from scalebench.paths import datasets_dir
+
+SHARD_ROWS = 10000
+BLOCK_ROWS = 2000
+
+
+def _configs(built: BuiltDataset) -> list[tuple[str, str, Path, str]]:
+    """(config name, HF split name, HDF5 path, scalebench split) for every export configuration."""
+    out = [
+        ("train", "train", built.path("train"), "train"),
+        ("val", "validation", built.path("val"), "val"),
+    ]
+    for s in built.test_scales:
+        out.append((f"test_{scale_tag(s)}", "test", built.path("test", s), "test"))
+    return out
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+        buf, format="PNG", compress_level=1
+    )
+    return buf.getvalue()
+
+
+def export_hf(
+    build_id: str,
+    out: str | Path,
+    *,
+    root: str | Path | None = None,
+    push_to_hub: str | None = None,
+) -> Path:
+    """Write build ``build_id`` as a Hugging Face dataset repository under ``out/<build_id>``; optionally push.
+
+    Returns:
+        The folder written.
+
+    Raises:
+        ScalebenchError: when the build does not exist, or pushing fails (offline, no token, ...).
+    """
+    import datasets
+    import h5py
+
+    built = load_built(build_id, root)
+    dest = Path(out).expanduser() / build_id
+    dest.mkdir(parents=True, exist_ok=True)
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(built.class_names))}
+    )
+    configs = _configs(built)
+    files_written: dict[str, list[str]] = {}
+    for config, hf_split, path, split in configs:
+        folder = dest / config
+        folder.mkdir(exist_ok=True)
+        for old in folder.glob("*.parquet"):
+            old.unlink()
+        with h5py.File(path, "r") as f:
+            x, y = f[f"x_{split}"], np.asarray(f[f"y_{split}"][()]).reshape(-1)
+            n = x.shape[0]
+            n_shards = max(1, -(-n // SHARD_ROWS))
+            names = []
+            for k in range(n_shards):
+                lo, hi = k * SHARD_ROWS, min(n, (k + 1) * SHARD_ROWS)
+                images: list[dict[str, Any]] = []
+                for b in range(lo, hi, BLOCK_ROWS):
+                    block = np.asarray(x[b : min(hi, b + BLOCK_ROWS)])
+                    images += [{"bytes": _png(img), "path": None} for img in block]
+                shard = datasets.Dataset.from_dict(
+                    {"image": images, "label": y[lo:hi].tolist()}, features=features
+                )
+                name = f"{hf_split}-{k:05d}-of-{n_shards:05d}.parquet"
+                shard.to_parquet(str(folder / name))
+                names.append(name)
+        files_written[config] = names
+    (dest / "README.md").write_text(_card(built, configs))
+    if push_to_hub:
+        push_folder(dest, push_to_hub)
+    return dest
+
+
+def _card(built: BuiltDataset, configs: list[tuple[str, str, Path, str]]) -> str:
+    spec = DATASETS.get(built.name)
+    licence_id = "mit" if built.name == "fashion-mnist" else "other"
+    lines = ["---", f"license: {licence_id}", f"pretty_name: Rescaled {built.name} ({built.build_id})"]
+    lines += ["task_categories:", "- image-classification", "tags:", "- scale-generalisation", "configs:"]
+    for config, hf_split, _, _ in configs:
+        lines += [
+            f"- config_name: {config}",
+            "  data_files:",
+            f"  - split: {hf_split}",
+            f"    path: {config}/{hf_split}-*.parquet",
+        ]
+    lines.append("---")
+    proto = built.manifest["protocol"]
+    scales = ", ".join(f"{s:.3f}" for s in built.test_scales)
+    body = f"""
+# Rescaled {built.name}: `{built.build_id}`
+
+Built by scalebench {built.version} following the protocol of J. Perzanowski and T. Lindeberg (2025),
+"Scale generalisation properties of extended scale-covariant and scale-invariant Gaussian derivative networks
+on image datasets with spatial scaling variations", JMIV 67(29), arXiv:2409.11140. This is a re-implementation
+of that protocol, not the original Zenodo files.
+
+## Protocol
+
+- Canvas {built.canvas[0]}x{built.canvas[1]}, {built.channels} channel(s), padding `{proto["padding"]}`.
+- Train and validation at scale {built.train_scale:.3f}; one test configuration per scale: {scales}.
+- Resampling: {proto["interpolation"]} ({proto["kernel"]}), anti-aliased when shrinking
+  ({proto["antialias_rule"]}); {proto["rounding"]}; centring {proto["centring"]}.
+- Splits: {proto["split_rule"]}; sizes {json.dumps(proto["split_sizes"])}.
+- Labels: {", ".join(f"{i} {n}" for i, n in enumerate(built.class_names))}.
+
+Load one scale: `datasets.load_dataset("<this folder>", "test_1p000", split="test")`.
+
+## Source and licence
+
+{spec.citation if spec else ""}. Licence of the source images: {spec.licence if spec else "unknown"}.
+
+## Hashes
+
+- manifest sha256 (canonical JSON of `manifest.json`): `{built.manifest_sha256}`
+- source md5s: {", ".join(f"`{k}` {v}" for k, v in proto["source_md5s"].items())}
+
+| file | array | shape | sha256 of the decoded array |
+|---|---|---|---|
+"""
+    for fname, rec in sorted(built.manifest["files"].items()):
+        for key, arr in sorted(rec["arrays"].items()):
+            body += f"| {fname} | {key} | {arr['shape']} | `{arr['sha256']}` |\n"
+    return "\n".join(lines) + "\n" + body
+
+
+def push_folder(folder: Path, repo: str) -> None:
+    """Upload an exported folder to the Hugging Face Hub as a dataset repository (needs network and a token)."""
+    flag = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE") or "").lower()
+    if flag in ("1", "true", "yes", "on"):
+        raise ScalebenchError(
+            f"Cannot push to the Hugging Face Hub repo {repo!r}: offline mode is set (HF_HUB_OFFLINE / "
+            f"HF_DATASETS_OFFLINE). The export is in {folder}; push it later when online."
+        )
+    try:
+        from huggingface_hub import HfApi
+
+        api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+        api.create_repo(repo, repo_type="dataset", exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=repo, repo_type="dataset")
+    except Exception as err:
+        raise ScalebenchError(
+            f"Pushing {folder} to the Hugging Face Hub repo {repo!r} failed ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}). Are you online and logged in (`hf auth login`)? "
+            f"The export itself is complete in {folder}."
+        ) from None
+
+
+def export_datasets(
+    dataset: str | None,
+    out: str | Path,
+    *,
+    format: str = "hf",
+    root: str | Path | None = None,
+    push_to_hub: str | None = None,
+) -> list[Path]:
+    """Export every build (or those of ``dataset``, a name or a build id) in ``format`` (``hf``) under ``out``."""
+    check_choice(format, "--format", ["hf"])
+    ids = list_builds(root, dataset)
+    if not ids:
+        raise ScalebenchError(
+            f"No built dataset {'of ' + repr(dataset) + ' ' if dataset else ''}under {datasets_dir(root)}; "
+            "run `scalebench build-datasets` first."
+        )
+    if push_to_hub and len(ids) > 1:
+        raise ScalebenchError(
+            f"--push-to-hub takes one build, but {len(ids)} match ({', '.join(ids)}); pass --dataset BUILD_ID."
+        )
+    return [export_hf(b, out, root=root, push_to_hub=push_to_hub) for b in ids]
