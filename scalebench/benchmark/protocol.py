@@ -478,6 +478,13 @@ def _environment(device: torch.device, amp: bool) -> Environment:
     )
 
 
+def _canvas(canvas: Any) -> tuple[int, int]:
+    if isinstance(canvas, (int, np.integer)):
+        return int(canvas), int(canvas)
+    h, w = canvas
+    return int(h), int(w)
+
+
 def long_csv_rows(result: RunResult) -> list[tuple[str, int, str, str, str]]:
     """Rows (model, seed, scale, metric, value); run-level metrics have an empty scale."""
     m, seed = result.model.name, result.seed
@@ -683,7 +690,7 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
         ),
         dataset=DatasetInfo(
             name=s.built.name, build_id=s.built.build_id, version=str(s.built.version),
-            manifest_sha256=s.built.manifest_sha256, train_scale=float(s.built.train_scale), canvas=int(s.built.canvas),
+            manifest_sha256=s.built.manifest_sha256, train_scale=float(s.built.train_scale), canvas=_canvas(s.built.canvas),
             channels=int(s.built.channels), num_classes=int(s.built.num_classes), train_size=n_train, val_size=n_val,
             embedded=bool(getattr(s.built, "embedded", False)),
         ),

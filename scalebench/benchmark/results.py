@@ -29,7 +29,15 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from scalebench.benchmark import metrics
 from scalebench.checks import ScalebenchError
@@ -90,7 +98,7 @@ class DatasetInfo(_Strict):
     version: str = Field(min_length=1, max_length=40, description="dataset version of the builder")
     manifest_sha256: str = Field(pattern=_HEX64, description="sha256 of the build's manifest")
     train_scale: float = Field(gt=0, description="the single scale the model was trained and selected at")
-    canvas: int = Field(gt=0, description="image side in pixels")
+    canvas: tuple[PositiveInt, PositiveInt] = Field(description="image height and width in pixels")
     channels: int = Field(gt=0)
     num_classes: int = Field(gt=0)
     train_size: int = Field(ge=0, description="training images used")

@@ -55,7 +55,7 @@ def make_result(
             version="1.0",
             manifest_sha256="a" * 64,
             train_scale=train_scale,
-            canvas=72,
+            canvas=(72, 72),
             channels=1,
             num_classes=10,
             train_size=100,

@@ -42,7 +42,12 @@ class FakeBuilt:
     def __init__(self, scales=(0.5, 1.0, 2.0), n=(32, 16, 16), canvas=16, build_id="tiny") -> None:
         self.build_id, self.name, self.version = build_id, "tiny", "0.1"
         self.manifest_sha256 = "c" * 64
-        self.train_scale, self.test_scales, self.canvas = 1.0, sorted(scales), canvas
+        self.train_scale, self.test_scales, self.canvas, self.side = (
+            1.0,
+            sorted(scales),
+            (canvas, canvas),
+            canvas,
+        )
         self.channels, self.num_classes, self.class_names = 1, 2, ["h", "v"]
         self.limit, self.embedded = None, False
         self.log: list[tuple] = []
@@ -52,8 +57,8 @@ class FakeBuilt:
         rng = np.random.default_rng(zlib.crc32(f"{split}/{scale:.6f}".encode()))
         n = self._n[split]
         y = (np.arange(n) % 2).astype(np.int64)
-        x = rng.uniform(0, 0.2, size=(n, 1, self.canvas, self.canvas)).astype(np.float32)
-        c = self.canvas // 2
+        x = rng.uniform(0, 0.2, size=(n, 1, self.side, self.side)).astype(np.float32)
+        c = self.side // 2
         half = max(1, round(3 * scale))
         for i in range(n):
             off = int(rng.integers(-1, 2))
