@@ -35,6 +35,106 @@ def main() -> None:
 
 # --- datasets (build-datasets, datasets verify|info|export) -------------------------------------------
 
+_ROOT_OPTION = click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="scalebench home (default $SCALEBENCH_HOME).",
+)
+
+
+@main.command("build-datasets")
+@click.option(
+    "--dataset",
+    type=click.Choice(["fashion-mnist", "cifar10", "stl10", "all"]),
+    default="fashion-mnist",
+    show_default=True,
+)
+@click.option(
+    "--raw-dir",
+    type=click.Path(),
+    default=None,
+    help="Offline raw mirror in torchvision's layout (default $SCALEBENCH_RAW_DIR); never written to.",
+)
+@_ROOT_OPTION
+@click.option("--scales", default=None, help="Test scales, comma-separated (default 2^(k/4), k=-4..4).")
+@click.option("--train-scale", type=float, default=1.0, show_default=True, help="Scale of train and val.")
+@click.option("--limit", type=int, default=None, help="Keep the first N images of each split.")
+@click.option("--embedded", is_flag=True, help="Use the Fashion-MNIST subset shipped with scalebench.")
+@click.option(
+    "--download/--no-download",
+    default=True,
+    show_default=True,
+    help="Download missing raw files (md5-checked).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def build_datasets_cmd(dataset, raw_dir, root, scales, train_scale, limit, embedded, download, quiet) -> None:
+    """Build the rescaled datasets (train/val at one scale, a test copy per scale) as HDF5 files."""
+    from scalebench.datasets_builders import build_datasets
+
+    built = build_datasets(
+        dataset,
+        root=root,
+        raw_dir=raw_dir,
+        scales=scales,
+        train_scale=train_scale,
+        limit=limit,
+        embedded=embedded,
+        download=download,
+        progress=not quiet,
+    )
+    for b in built:
+        click.echo(
+            f"{b.build_id}: {len(b.test_scales)} test scales in {b.root} (manifest sha256 {b.manifest_sha256})"
+        )
+
+
+@main.group("datasets")
+def datasets_group() -> None:
+    """Inspect, verify and export built datasets."""
+
+
+@datasets_group.command("verify")
+@click.option("--dataset", default=None, help="Dataset name or build id (default: every build).")
+@_ROOT_OPTION
+def datasets_verify_cmd(dataset, root) -> None:
+    """Re-decode and re-hash every array against the manifest; report each mismatch (exit 1 if any)."""
+    from scalebench.datasets_builders import verify_datasets
+
+    report = verify_datasets(dataset, root)
+    for build_id, problems in report.items():
+        click.echo(f"{build_id}: {'OK' if not problems else f'{len(problems)} mismatch(es)'}")
+        for line in problems:
+            click.echo(f"  {line}")
+    if any(report.values()):
+        raise click.exceptions.Exit(1)
+
+
+@datasets_group.command("info")
+@click.option("--dataset", default=None, help="Dataset name or build id (default: every build).")
+@_ROOT_OPTION
+def datasets_info_cmd(dataset, root) -> None:
+    """Print the sizes, scales, disk use, manifest hash and folder of each build."""
+    from scalebench.datasets_builders import describe_builds
+
+    click.echo(describe_builds(dataset, root))
+
+
+@datasets_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["hf"]), default="hf", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--dataset", default=None, help="Dataset name or build id (default: every build).")
+@click.option(
+    "--push-to-hub", default=None, metavar="REPO", help="Also upload to this Hugging Face dataset repo."
+)
+@_ROOT_OPTION
+def datasets_export_cmd(fmt, out, dataset, push_to_hub, root) -> None:
+    """Export built datasets as Hugging Face datasets (Parquet, one configuration per test scale)."""
+    from scalebench.datasets_builders import export_datasets
+
+    for path in export_datasets(dataset, out, format=fmt, root=root, push_to_hub=push_to_hub):
+        click.echo(f"wrote {path}")
+
 
 # --- models (models list|info) --------------------------------------------------------------------------
 
