@@ -2,3 +2,6 @@
 
 Add one import line per model module.
 """
+
+import scalebench.models.baselines
+import scalebench.models.njetnet  # noqa: F401

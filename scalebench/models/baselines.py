@@ -1,0 +1,263 @@
+"""Baselines of the zoo: a plain CNN with the depth and width of the default GaussDerNet, and CIFAR ResNets.
+
+- ``cnn``: L layers of 3x3 convolution (no bias) + batch norm + ReLU, with the channel widths of the default
+  GaussDerNet, 2x2 max pooling after the layers listed in ``pool_after`` (GaussDerNet itself has no
+  subsampling; a plain CNN without it would see only 2L+1 pixels), then a 3x3 class layer (with bias) and
+  global spatial pooling (average or max). It is *not* scale covariant: its receptive field is fixed in
+  pixels, which is the point of the baseline.
+
+  Parameter budget (default config, 1 input channel, 10 classes; widths (12, 16, 24, 32, 64)):
+  sum_l 9 C_{l-1} C_l + 2 C_l (batch norm) + 9 C_L * 10 + 10 = 36,702. A GaussDerNet layer of order 2
+  learns 6 numbers per in/out pair against the CNN's 9, so the CNN has about 1.5x the weights of a
+  GaussDerNet of the same widths.
+
+- ``resnet20`` / ``resnet32``: the CIFAR ResNet of He et al. (2016), Sect. 4.2: a 3x3 stem with 16
+  channels, three stages of n basic blocks (two 3x3 conv + BN, ReLU) with 16, 32, 64 channels, stride 2 at
+  the first block of stages 2 and 3, global average pooling and a linear layer; depth 6n + 2. Shortcuts are
+  option A of the paper (identity; at a change of size, the input subsampled by 2 and zero-padded in
+  channels), so shortcuts have no parameters. ``width`` scales the 16-32-64 channels.
+
+  Parameter budget (3 input channels, 10 classes): ResNet-20 269,722; ResNet-32 464,154 (the paper's
+  "0.27M" and "0.46M").
+
+Reference:
+    K. He, X. Zhang, S. Ren, J. Sun (2016), "Deep residual learning for image recognition", CVPR 2016:
+    770-778 (arXiv 1512.03385).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scalebench.checks import ScalebenchError, check_choice
+from scalebench.models.registry import ModelCard, register_model
+
+GLOBAL_POOLS: tuple[str, ...] = ("avg", "max")
+
+
+def _check_channels(channels: Sequence[int], name: str) -> list[int]:
+    out = [int(c) for c in channels]
+    if not out or any(c < 1 for c in out):
+        raise ScalebenchError(
+            f"{name} must be a non-empty list of positive integers, got {list(channels)!r}."
+        )
+    return out
+
+
+class PlainCNN(nn.Module):
+    """3x3 conv + BN + ReLU layers, optional 2x2 max pooling, a 3x3 class layer and global pooling."""
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        channels: Sequence[int],
+        pool_after: Sequence[int] = (),
+        global_pool: str = "avg",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        channels = _check_channels(channels, "channels")
+        bad = [i for i in pool_after if not 0 <= int(i) < len(channels)]
+        if bad:
+            raise ScalebenchError(
+                f"pool_after lists layer indices {bad} outside 0..{len(channels) - 1} (one per entry of channels)."
+            )
+        self.global_pool = check_choice(global_pool, "global_pool", GLOBAL_POOLS)
+        layers: list[nn.Module] = []
+        prev = in_channels
+        for i, c in enumerate(channels):
+            layers += [nn.Conv2d(prev, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            if i in {int(p) for p in pool_after}:
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))
+            prev = c
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Conv2d(prev, num_classes, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.classifier(self.features(x))
+        return y.mean((-2, -1)) if self.global_pool == "avg" else y.amax((-2, -1))
+
+
+_CNN_CARD = ModelCard(
+    name="cnn",
+    family="cnn",
+    paper=(
+        "Baseline: a plain CNN (3x3 convolutions, batch norm, ReLU) with the depth and channel widths of the "
+        "default GaussDerNet (Lindeberg 2022, J. Math. Imaging Vis. 64(3): 223-242)"
+    ),
+    bibtex_key="scalebench_cnn_baseline",
+    default_config={
+        "channels": (12, 16, 24, 32, 64),
+        "pool_after": (1, 3),
+        "global_pool": "avg",
+        "dropout": 0.0,
+    },
+    quick_config={"channels": (4, 6, 8)},
+    input_size=(1, 72, 72),
+    num_classes=10,
+    num_params=36_702,
+    scale_covariant=False,
+    reports_scale_selection=False,
+    paper_training={
+        "optimizer": "AdamW",
+        "lr": 1e-3,
+        "weight_decay": 5e-4,
+        "epochs": 40,
+        "batch_size": 64,
+        "unverified": ["optimizer", "lr", "weight_decay", "epochs", "batch_size"],
+    },
+    notes=(
+        "Not from a paper: the scalebench reference baseline. Widths follow the default GaussDerNet; 3x3 "
+        "kernels; 2x2 max pooling after layers 1 and 3 (0-based) so that the receptive field covers the "
+        "object; class layer then global average pooling. Parameter budget documented in "
+        "scalebench/models/baselines.py. Training recipe is scalebench's default, not a paper's."
+    ),
+)
+
+
+@register_model(_CNN_CARD)
+def cnn(
+    *,
+    num_classes: int,
+    in_channels: int,
+    channels: Sequence[int] = (12, 16, 24, 32, 64),
+    pool_after: Sequence[int] = (1, 3),
+    global_pool: str = "avg",
+    dropout: float = 0.0,
+) -> PlainCNN:
+    """Plain CNN baseline (see the module docstring)."""
+    return PlainCNN(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        channels=channels,
+        pool_after=pool_after,
+        global_pool=global_pool,
+        dropout=dropout,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CIFAR ResNet (He et al. 2016, Sect. 4.2)
+
+
+class _ShortcutA(nn.Module):
+    """Option A shortcut: subsample by ``stride`` and zero-pad the channels up to ``out_channels``."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.extra, self.stride = out_channels - in_channels, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride > 1:
+            x = x[..., :: self.stride, :: self.stride]
+        if self.extra > 0:
+            x = F.pad(x, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+        return x
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN, plus an option-A shortcut, then ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = _ShortcutA(in_channels, out_channels, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for small images: stem, three stages of n basic blocks, global average pool, linear."""
+
+    def __init__(self, *, num_classes: int, in_channels: int, depth: int = 20, width: int = 16) -> None:
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6 != 0:
+            raise ScalebenchError(
+                f"CIFAR ResNet depth must be 6n+2 with n >= 1 (8, 20, 32, 44, 56, 110), got {depth}."
+            )
+        if width < 1:
+            raise ScalebenchError(f"CIFAR ResNet width must be a positive integer, got {width}.")
+        n = (depth - 2) // 6
+        widths = [width, 2 * width, 4 * width]
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        )
+        blocks: list[nn.Module] = []
+        prev = width
+        for stage, w in enumerate(widths):
+            for b in range(n):
+                blocks.append(BasicBlock(prev, w, stride=2 if (stage > 0 and b == 0) else 1))
+                prev = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(prev, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.blocks(self.stem(x)).mean((-2, -1)))
+
+
+_RESNET_PAPER = (
+    "K. He, X. Zhang, S. Ren, J. Sun (2016), Deep residual learning for image recognition, CVPR 2016: 770-778"
+)
+_RESNET_TRAINING = {
+    "optimizer": "SGD",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 1e-4,
+    "batch_size": 128,
+    "iterations": 64_000,
+    "lr_milestones_iterations": [32_000, 48_000],
+    "lr_factor": 0.1,
+    "augmentation": "4-pixel padding, random 32x32 crop, horizontal flip",
+}
+
+
+def _resnet_card(depth: int, num_params: int) -> ModelCard:
+    return ModelCard(
+        name=f"resnet{depth}",
+        family="resnet",
+        paper=_RESNET_PAPER,
+        bibtex_key="he2016deep",
+        arxiv="1512.03385",
+        default_config={"depth": depth, "width": 16},
+        quick_config={"depth": 8, "width": 4},
+        input_size=(3, 32, 32),
+        num_classes=10,
+        num_params=num_params,
+        scale_covariant=False,
+        reports_scale_selection=False,
+        paper_training=_RESNET_TRAINING,
+        notes=(
+            f"CIFAR ResNet-{depth} (Sect. 4.2 of the paper): 16-32-64 channels, option-A (parameter-free) "
+            "shortcuts, global average pooling. Works at any input size (fully convolutional)."
+        ),
+    )
+
+
+@register_model(_resnet_card(20, 269_722))
+def resnet20(*, num_classes: int, in_channels: int, depth: int = 20, width: int = 16) -> CifarResNet:
+    """CIFAR ResNet-20 of He et al. (2016)."""
+    return CifarResNet(num_classes=num_classes, in_channels=in_channels, depth=depth, width=width)
+
+
+@register_model(_resnet_card(32, 464_154))
+def resnet32(*, num_classes: int, in_channels: int, depth: int = 32, width: int = 16) -> CifarResNet:
+    """CIFAR ResNet-32 of He et al. (2016), the plain counterpart of ``njetnet_resnet32``."""
+    return CifarResNet(num_classes=num_classes, in_channels=in_channels, depth=depth, width=width)
