@@ -327,3 +327,349 @@ def sampled_gaussian_derivative_kernel1d(
     if not scale_normalise:
         k = k / sig**order
     return k
+
+
+# ---------------------------------------------------------------------------------------------------------
+# central differences and the scale-normalised N-jet
+
+
+def njet_multi_indices(max_order: int, *, include_zero_order: bool = True) -> list[tuple[int, int]]:
+    """Multi-indices (order in x, order in y) of the N-jet up to ``max_order``, by total order, x first.
+
+    Example:
+        >>> njet_multi_indices(2)
+        [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
+    """
+    if not (0 <= int(max_order) <= 3) or int(max_order) != max_order:
+        raise ScalebenchError(
+            f"max_order of the central-difference N-jet must be in 0..3, got {max_order!r}."
+        )
+    out = [(n - j, j) for n in range(int(max_order) + 1) for j in range(n + 1)]
+    return out if include_zero_order else out[1:]
+
+
+_STENCILS_1D: dict[int, tuple[float, ...]] = {
+    0: (1.0,),
+    1: (-0.5, 0.0, 0.5),
+    2: (1.0, -2.0, 1.0),
+    3: (-0.5, 1.0, 0.0, -1.0, 0.5),
+}
+
+
+def central_difference_stencil1d(order: int, *, dtype: torch.dtype | None = None) -> Tensor:
+    r"""Central-difference mask for the ``order``-th derivative, as a cross-correlation mask.
+
+    :math:`\delta_x = (-\tfrac12, 0, \tfrac12)`, :math:`\delta_{xx} = (1, -2, 1)`,
+    :math:`\delta_{xxx} = \delta_x * \delta_{xx} = (-\tfrac12, 1, 0, -1, \tfrac12)` (Lindeberg 1993, ch. 5;
+    pyscsp ``dxmask``, ``dxxmask``, ``dxxxmask``). Correlating a signal with the mask (``conv2d``) gives
+    +d^n/dx^n: exact on polynomials of degree n + 1 (a ramp for n = 1, a quadratic for n = 2).
+
+    Example:
+        >>> central_difference_stencil1d(3).tolist()
+        [-0.5, 1.0, 0.0, -1.0, 0.5]
+    """
+    if order not in _STENCILS_1D:
+        raise ScalebenchError(f"central-difference order must be in 0..3, got {order!r}.")
+    return torch.tensor(_STENCILS_1D[order], dtype=dtype or torch.get_default_dtype())
+
+
+def derivative_stencils2d(
+    max_order: int, *, include_zero_order: bool = True, dtype: torch.dtype | None = None
+) -> Tensor:
+    r"""2-D central-difference masks of the N-jet, shape (J, k, k), k = 3 (max_order <= 2) or 5 (order 3).
+
+    The mask of :math:`\partial_{x^i y^j}` is the outer product of :math:`\delta^{(j)}` along H (y, rows,
+    downwards) and :math:`\delta^{(i)}` along W (x, columns), centred; e.g. :math:`\delta_{xy}` =
+    [[1/4, 0, -1/4], [0, 0, 0], [-1/4, 0, 1/4]] (pyscsp's ``dxymask`` has y up, hence the opposite sign).
+    Order of the J masks: :func:`njet_multi_indices`.
+
+    Example:
+        >>> derivative_stencils2d(1).shape
+        torch.Size([3, 3, 3])
+    """
+    idx = njet_multi_indices(max_order, include_zero_order=include_zero_order)
+    k = 5 if max_order >= 3 else 3
+    out = torch.zeros(len(idx), k, k, dtype=torch.float64)
+    for n, (i, j) in enumerate(idx):
+        dx = central_difference_stencil1d(i, dtype=torch.float64)
+        dy = central_difference_stencil1d(j, dtype=torch.float64)
+        h0, w0 = (k - dy.numel()) // 2, (k - dx.numel()) // 2
+        out[n, h0 : h0 + dy.numel(), w0 : w0 + dx.numel()] = torch.outer(dy, dx)
+    return out.to(dtype or torch.get_default_dtype())
+
+
+def scale_normalisation_factors(
+    sigmas: Tensor | list[float], multi_indices: list[tuple[int, int]], *, gamma: float = 1.0
+) -> Tensor:
+    r"""Factors :math:`\sigma^{\gamma |\alpha|}` of the scale-normalised derivatives, shape (S, J).
+
+    Lindeberg (1998), IJCV 30(2): :math:`\partial_\xi = \sigma^\gamma \partial_x`; gamma = 1 gives perfect
+    scale covariance of the N-jet (Lindeberg 2022, JMIV 64(3), Eq. 11 without the 1/2 of its second-order
+    template, which the learned weights absorb).
+
+    Example:
+        >>> scale_normalisation_factors([1.0, 2.0], njet_multi_indices(2)).tolist()[1]
+        [1.0, 2.0, 2.0, 4.0, 4.0, 4.0]
+    """
+    s = torch.as_tensor(sigmas, dtype=torch.get_default_dtype()) if not isinstance(sigmas, Tensor) else sigmas
+    orders = torch.tensor([i + j for i, j in multi_indices], dtype=s.dtype, device=s.device)
+    return s.reshape(-1, 1) ** (gamma * orders)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# scale channels folded into the batch dimension
+
+
+def fold_scale_channels(x: Tensor, num_scales: int) -> Tensor:
+    """Repeat a batch (B, ...) for S scale channels as (S*B, ...), scale-major (the layout of the layers)."""
+    return x.unsqueeze(0).expand(num_scales, *x.shape).reshape(num_scales * x.shape[0], *x.shape[1:])
+
+
+def unfold_scale_channels(x: Tensor, num_scales: int) -> Tensor:
+    """(S*B, ...) -> (S, B, ...)."""
+    if x.shape[0] % num_scales:
+        raise ScalebenchError(
+            f"batch dimension {x.shape[0]} is not a multiple of the number of scale channels {num_scales}."
+        )
+    return x.reshape(num_scales, x.shape[0] // num_scales, *x.shape[1:])
+
+
+def smoothing_kernels(
+    sigmas: list[float],
+    *,
+    discretisation: Discretisation = "discrete",
+    epsilon: float = 1e-3,
+    dim: int = 2,
+) -> list[Tensor]:
+    """One truncated 1-D Gaussian kernel per scale channel (lengths differ), see :func:`gaussian_kernel1d`."""
+    return [
+        gaussian_kernel1d(float(s), discretisation=discretisation, epsilon=epsilon, dim=dim) for s in sigmas
+    ]
+
+
+PaddingMode = Literal["zeros", "reflect", "replicate"]
+PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate")
+
+
+def separable_smooth(x: Tensor, kernel: Tensor, *, extra: int = 0, padding: PaddingMode = "zeros") -> Tensor:
+    r"""Smooth (B, C, H, W) with the separable kernel k(y) k(x): depthwise (k,1) then (1,k) convolution.
+
+    The image is extended by ``padding`` (zeros, reflect, replicate) and the result has ``extra`` pixels more
+    on every side (H + 2 extra, W + 2 extra): what a following valid ``extra``-radius stencil needs to
+    return H x W values of the same extended image. Kernels are symmetric, so correlation = convolution.
+
+    Example:
+        >>> x = torch.zeros(1, 1, 15, 15)
+        >>> x[..., 7, 7] = 1
+        >>> y = separable_smooth(x, gaussian_kernel1d(1.0, epsilon=1e-6))
+        >>> round(float(y.sum()), 5), tuple(y.shape)
+        (1.0, (1, 1, 15, 15))
+    """
+    check_choice(padding, "padding", PADDING_MODES)
+    c = x.shape[1]
+    r = (kernel.numel() - 1) // 2
+    kh = kernel.to(x.dtype).reshape(1, 1, -1, 1).expand(c, 1, -1, 1)
+    kw = kernel.to(x.dtype).reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
+    p = r + extra
+    if padding == "zeros":
+        y = torch.nn.functional.conv2d(x, kh, padding=(p, 0), groups=c)
+        return torch.nn.functional.conv2d(y, kw, padding=(0, p), groups=c)
+    h, w = x.shape[-2:]
+    if padding == "reflect" and p >= min(h, w):
+        raise ScalebenchError(
+            f"reflect padding of {p} pixels needs an image larger than {p} pixels, got {h}x{w}; "
+            "use padding='zeros' or 'replicate', or a smaller sigma/epsilon."
+        )
+    xp = torch.nn.functional.pad(x, (p, p, p, p), mode=padding)
+    return torch.nn.functional.conv2d(torch.nn.functional.conv2d(xp, kh, groups=c), kw, groups=c)
+
+
+def scale_normalised_njet(
+    x: Tensor,
+    sigmas: list[float],
+    max_order: int,
+    *,
+    discretisation: Discretisation = "discrete",
+    epsilon: float = 1e-3,
+    gamma: float = 1.0,
+    include_zero_order: bool = True,
+    padding: PaddingMode = "zeros",
+    kernels: list[Tensor] | None = None,
+) -> Tensor:
+    r"""The scale-normalised N-jet :math:`\sigma^{\gamma|\alpha|}\,\delta^\alpha (T_\sigma * f)` at S scales.
+
+    GaussDerNet discretisation (Lindeberg 2022, JMIV 64(3)): smooth with the 1-D ``discretisation`` kernel
+    along y then x, then apply the central-difference masks of :func:`derivative_stencils2d` (true sign,
+    x along W, y down). Scale channels are folded into the batch dimension, scale-major.
+
+    This materialises the N-jet (J maps per channel); networks use :func:`gaussian_derivative_conv`, which
+    folds the learned combination into one small kernel per scale instead.
+
+    Args:
+        x: (S*B, C, H, W); chunk s of the batch is smoothed at ``sigmas[s]`` (use
+            :func:`fold_scale_channels` to give every channel the same batch).
+        sigmas: S scales in pixels.
+        max_order: highest total derivative order, 0..3.
+        kernels: precomputed smoothing kernels (overrides discretisation/epsilon).
+
+    Returns:
+        (S*B, C, J, H, W), J = len(njet_multi_indices(max_order)).
+
+    Example:
+        >>> ramp = torch.arange(32.0).expand(1, 1, 32, 32)  # f(x, y) = x
+        >>> jet = scale_normalised_njet(fold_scale_channels(ramp, 2), [1.0, 2.0], 1, epsilon=1e-6)
+        >>> [round(v, 3) + 0.0 for v in jet[:, 0, :, 16, 16].flatten().tolist()]  # L, sigma Lx, sigma Ly
+        [16.0, 1.0, 0.0, 16.0, 2.0, 0.0]
+    """
+    num_scales = len(sigmas)
+    if kernels is None:
+        kernels = smoothing_kernels(sigmas, discretisation=discretisation, epsilon=epsilon)
+    idx = njet_multi_indices(max_order, include_zero_order=include_zero_order)
+    stencils = derivative_stencils2d(max_order, include_zero_order=include_zero_order, dtype=x.dtype)
+    stencils = stencils.to(x.device)
+    norm = scale_normalisation_factors(torch.tensor(sigmas, dtype=x.dtype), idx, gamma=gamma).to(x.device)
+    xs = unfold_scale_channels(x, num_scales)
+    b, c = xs.shape[1], xs.shape[2]
+    k = stencils.shape[-1]
+    out = []
+    for s in range(num_scales):
+        sm = separable_smooth(xs[s], kernels[s].to(x.device), extra=k // 2, padding=padding)
+        w = (stencils * norm[s].view(-1, 1, 1)).unsqueeze(1).repeat(c, 1, 1, 1)  # (C*J, 1, k, k)
+        d = torch.nn.functional.conv2d(sm, w, groups=c)
+        out.append(d.reshape(b, c, len(idx), *d.shape[-2:]))
+    return torch.cat(out, 0)
+
+
+def fold_njet_kernels(
+    weight: Tensor,
+    sigmas: list[float],
+    max_order: int,
+    *,
+    gamma: float = 1.0,
+    include_zero_order: bool = True,
+) -> Tensor:
+    r"""Fold :math:`\sum_\alpha w_\alpha \sigma^{\gamma|\alpha|} \delta^\alpha` into one k x k kernel per scale.
+
+    Because the central-difference masks and the learned combination are linear, the layer
+    :math:`\sum_\alpha w_{o,i,\alpha}\,\sigma^{|\alpha|}\,\delta^\alpha (T_\sigma * f_i)` equals a single
+    k x k (3 x 3 up to order 2, 5 x 5 for order 3) cross-correlation of the smoothed input.
+
+    Args:
+        weight: (O, I, J) combination weights.
+
+    Returns:
+        (S, O, I, k, k).
+    """
+    idx = njet_multi_indices(max_order, include_zero_order=include_zero_order)
+    if weight.shape[-1] != len(idx):
+        raise ScalebenchError(
+            f"weight has {weight.shape[-1]} N-jet coefficients, expected {len(idx)} for max_order={max_order}, "
+            f"include_zero_order={include_zero_order}."
+        )
+    stencils = derivative_stencils2d(max_order, include_zero_order=include_zero_order, dtype=weight.dtype)
+    norm = scale_normalisation_factors(torch.tensor(sigmas, dtype=weight.dtype), idx, gamma=gamma)
+    scaled = norm.to(weight.device)[:, None, None, :] * weight.unsqueeze(0)  # (S, O, I, J)
+    return torch.einsum("soij,jhw->soihw", scaled, stencils.to(weight.device))
+
+
+def gaussian_derivative_conv(
+    x: Tensor,
+    weight: Tensor,
+    sigmas: list[float],
+    max_order: int,
+    *,
+    kernels: list[Tensor] | None = None,
+    discretisation: Discretisation = "discrete",
+    epsilon: float = 1e-3,
+    gamma: float = 1.0,
+    include_zero_order: bool = True,
+    bias: Tensor | None = None,
+    groups: int = 1,
+    padding: PaddingMode = "zeros",
+    window: tuple[int, int, int, int] | None = None,
+) -> Tensor:
+    r"""A Gaussian derivative layer: learned combinations of the scale-normalised N-jet, at S scales.
+
+    .. math::
+        y_{o,s} = b_o + \sum_i \sum_{|\alpha| \le N} w_{o,i,\alpha}\, \sigma_s^{\gamma|\alpha|}\,
+                  \delta^\alpha (T_{\sigma_s} * x_{i,s})
+
+    (Lindeberg 2022, JMIV 64(3), Eq. 11; Perzanowski & Lindeberg 2025, JMIV 67). Computed efficiently: per
+    scale channel, separable smoothing (depthwise (k,1) then (1,k) convolution), then one folded k x k
+    convolution (:func:`fold_njet_kernels`); the N-jet is never materialised and no dense
+    sigma-sized 2-D kernel is built. Weights are shared across scale channels.
+
+    Args:
+        x: (S*B, I, H, W), scale-major (see :func:`fold_scale_channels`).
+        weight: (O, I/groups, J).
+        sigmas: S scales.
+        kernels: precomputed smoothing kernels (one per scale), overriding discretisation/epsilon.
+        groups: as in ``conv2d`` (groups = I = O for a depthwise layer).
+        window: ``(h0, nh, w0, nw)``: compute only the output pixels [h0, h0+nh) x [w0, w0+nw), equal to the
+            same pixels of the full output (used by the centre readout of the networks).
+
+    Returns:
+        (S*B, O, H, W), or (S*B, O, nh, nw) with ``window``.
+
+    Example:
+        >>> x = fold_scale_channels(torch.arange(32.0).expand(1, 1, 32, 32), 2)  # f(x, y) = x
+        >>> w = torch.tensor([[[0.0, 1.0, 0.0]]])  # picks sigma * Lx
+        >>> y = gaussian_derivative_conv(x, w, [1.0, 2.0], 1, epsilon=1e-6)
+        >>> [round(v, 3) for v in y[:, 0, 16, 16].tolist()]
+        [1.0, 2.0]
+    """
+    num_scales = len(sigmas)
+    if kernels is None:
+        kernels = smoothing_kernels(sigmas, discretisation=discretisation, epsilon=epsilon)
+    folded = fold_njet_kernels(weight, sigmas, max_order, gamma=gamma, include_zero_order=include_zero_order)
+    k = folded.shape[-1]
+    xs = unfold_scale_channels(x, num_scales)
+    out = []
+    for s in range(num_scales):
+        kern = kernels[s].to(device=x.device)
+        if window is None:
+            sm = separable_smooth(xs[s], kern, extra=k // 2, padding=padding)
+        else:
+            pad = (kern.numel() - 1) // 2 + k // 2
+            sm = _smooth_valid(_extended_crop(xs[s], pad, window, padding), kern)
+        out.append(torch.nn.functional.conv2d(sm, folded[s].to(x.dtype), bias, groups=groups))
+    return torch.cat(out, 0)
+
+
+def _smooth_valid(x: Tensor, kernel: Tensor) -> Tensor:
+    """Separable smoothing without padding (output shrinks by the kernel radius on every side)."""
+    c = x.shape[1]
+    kh = kernel.to(x.dtype).reshape(1, 1, -1, 1).expand(c, 1, -1, 1)
+    kw = kernel.to(x.dtype).reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
+    return torch.nn.functional.conv2d(torch.nn.functional.conv2d(x, kh, groups=c), kw, groups=c)
+
+
+def _extended_crop(x: Tensor, pad: int, window: tuple[int, int, int, int], padding: str) -> Tensor:
+    """Rows [h0 - pad, h0 + nh + pad) and columns likewise of the image extended by ``padding``."""
+    check_choice(padding, "padding", PADDING_MODES)
+    h0, nh, w0, nw = window
+    h, w = x.shape[-2:]
+    if not (0 <= h0 and h0 + nh <= h and 0 <= w0 and w0 + nw <= w and nh > 0 and nw > 0):
+        raise ScalebenchError(f"window {window} (h0, nh, w0, nw) does not fit an image of {h}x{w} pixels.")
+    if padding == "zeros":
+        r0, r1, c0, c1 = h0 - pad, h0 + nh + pad, w0 - pad, w0 + nw + pad
+        crop = x[..., max(r0, 0) : min(r1, h), max(c0, 0) : min(c1, w)]
+        return torch.nn.functional.pad(crop, (max(-c0, 0), max(c1 - w, 0), max(-r0, 0), max(r1 - h, 0)))
+    if padding == "reflect" and pad >= min(h, w):
+        raise ScalebenchError(
+            f"reflect padding of {pad} pixels needs an image larger than {pad} pixels, got {h}x{w}; "
+            "use padding='zeros' or 'replicate', or a smaller sigma/epsilon."
+        )
+    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode=padding)
+    return xp[..., h0 : h0 + nh + 2 * pad, w0 : w0 + nw + 2 * pad]
+
+
+def centre_window(height: int, width: int) -> tuple[int, int, int, int]:
+    """The central pixel (odd size) or central 2 pixels (even size) per axis, as ``(h0, nh, w0, nw)``.
+
+    Example:
+        >>> centre_window(72, 71)
+        (35, 2, 35, 1)
+    """
+    nh, nw = 2 - height % 2, 2 - width % 2
+    return (height - nh) // 2, nh, (width - nw) // 2, nw

@@ -4,4 +4,6 @@ Add one import line per model module.
 """
 
 import scalebench.models.baselines
+import scalebench.models.gaussdernet
+import scalebench.models.gaussderresnet
 import scalebench.models.njetnet  # noqa: F401

@@ -1,0 +1,411 @@
+r"""Gaussian derivative layers, scale-channel pooling and the measured scale covariance of a layer or network.
+
+Thin ``nn.Module`` wrappers over the pure functions of :mod:`scalebench.models.scalespace`:
+
+- :class:`GaussianDerivativeLayer`: learned combinations of the scale-normalised N-jet at S scale channels
+  (weights shared across channels), computed by separable smoothing plus one folded k x k convolution;
+- scale-channel pooling (max or average), scale-channel dropout and the winning channel;
+- :class:`ScaleChannelNetwork`: the common head of GaussDerNet and GaussDerResNet (readout, pooling,
+  ``forward_with_selection``, ``channel_sigmas``);
+- :func:`scale_covariance_error`: rescale a smooth test image by ``factor`` and measure how far the responses
+  are from moving by exactly log(factor)/log(r) scale channels.
+
+Scale covariance (Lindeberg 2022, JMIV 64(3), Sect. 4): for f'(x') = f(x' / S) with S = r^k, the responses
+of channel i + k to f' at x' equal those of channel i to f at x = x' / S, when the channels are spaced by
+the ratio r, every derivative is scale-normalised with gamma = 1 and the weights are shared. The discrete
+layer satisfies this only approximately (discretisation, truncation, image borders, finite channel range),
+hence the measurement.
+
+References:
+    - T. Lindeberg (2022), "Scale-covariant and scale-invariant Gaussian derivative networks", J. Math.
+      Imaging Vis. 64(3): 223-242.
+    - A. Perzanowski, T. Lindeberg (2025), "Scale generalisation properties of extended scale-covariant and
+      scale-invariant Gaussian derivative networks on image datasets with spatial scaling variations",
+      J. Math. Imaging Vis. 67 (arXiv 2409.11140): average pooling over scales, scale-channel dropout,
+      spatial max pooling after the final layer.
+    - A. Perzanowski, T. Lindeberg (2026), "Scale-invariant Gaussian derivative residual networks",
+      arXiv 2603.02843.
+
+Not implemented: learnable sigma in GaussDerNet layers (sigma is fixed per channel, as in the papers);
+scale-channel dropout rate and placement are not stated in the available abstracts (our reading: whole
+scale channels are dropped before the scale pooling).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from scalebench.checks import ScalebenchError, check_choice, check_positive
+from scalebench.models import scalespace as ss
+
+ScalePooling = Literal["max", "avg"]
+Readout = Literal["centre", "spatial_max"]
+SCALE_POOLINGS: tuple[str, ...] = ("max", "avg")
+READOUTS: tuple[str, ...] = ("centre", "spatial_max")
+
+
+def geometric_sigmas(sigma0: float, ratio: float, num: int) -> list[float]:
+    """sigma_i = sigma0 * ratio^i, i = 0..num-1.
+
+    Example:
+        >>> [round(s, 3) for s in geometric_sigmas(2**-0.5, 2**0.5, 8)]
+        [0.707, 1.0, 1.414, 2.0, 2.828, 4.0, 5.657, 8.0]
+    """
+    check_positive(sigma0, "sigma0")
+    check_positive(ratio, "scale_ratio")
+    if int(num) != num or num < 1:
+        raise ScalebenchError(f"num_scale_channels must be an integer >= 1, got {num!r}.")
+    return [float(sigma0) * float(ratio) ** i for i in range(int(num))]
+
+
+class GaussianDerivativeLayer(nn.Module):
+    r"""Gaussian derivative layer: :math:`y_{o,s} = b_o + \sum_{i,\alpha} w_{o,i,\alpha}\,\sigma_s^{\gamma|\alpha|}
+    \,\delta^\alpha (T_{\sigma_s} * x_{i,s})` at every scale channel s, with weights shared across channels.
+
+    Lindeberg (2022), JMIV 64(3), Eq. 11. Input and output are scale-major folded batches (S*B, C, H, W).
+    ``depthwise=True`` gives one combination per input channel (O = I, ``groups = I``), the depthwise half
+    of a depthwise-separable layer (Perzanowski & Lindeberg 2026); the pointwise 1 x 1 half is a plain
+    ``nn.Conv2d``, which is shared across scale channels because the channels live in the batch dimension.
+
+    Weights are initialised N(0, 2 / (I/groups * J)) (He initialisation over the N-jet fan-in).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        sigmas: list[float],
+        max_order: int = 2,
+        *,
+        discretisation: ss.Discretisation = "discrete",
+        epsilon: float = 1e-3,
+        gamma: float = 1.0,
+        include_zero_order: bool = True,
+        bias: bool = False,
+        depthwise: bool = False,
+        padding: ss.PaddingMode = "zeros",
+    ) -> None:
+        super().__init__()
+        check_choice(discretisation, "discretisation", ss.DISCRETISATIONS)
+        check_choice(padding, "padding", ss.PADDING_MODES)
+        if depthwise and in_channels != out_channels:
+            raise ScalebenchError(
+                f"a depthwise Gaussian derivative layer needs in_channels == out_channels, got "
+                f"{in_channels} and {out_channels}; add a 1x1 convolution to change the width."
+            )
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.sigmas = [float(s) for s in sigmas]
+        self.max_order = int(max_order)
+        self.discretisation, self.epsilon, self.gamma = discretisation, float(epsilon), float(gamma)
+        self.include_zero_order, self.depthwise, self.padding = include_zero_order, depthwise, padding
+        self.groups = self.in_channels if depthwise else 1
+        num_terms = len(ss.njet_multi_indices(self.max_order, include_zero_order=include_zero_order))
+        fan_in = self.in_channels // self.groups
+        self.weight = nn.Parameter(
+            torch.randn(self.out_channels, fan_in, num_terms) * math.sqrt(2.0 / (fan_in * num_terms))
+        )
+        self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
+        for s, kern in enumerate(
+            ss.smoothing_kernels(self.sigmas, discretisation=discretisation, epsilon=epsilon, dim=2)
+        ):
+            self.register_buffer(f"smoothing_{s}", kern, persistent=False)
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.sigmas)
+
+    def smoothing_kernels(self) -> list[Tensor]:
+        return [getattr(self, f"smoothing_{s}") for s in range(self.num_scales)]
+
+    def forward(self, x: Tensor, window: tuple[int, int, int, int] | None = None) -> Tensor:
+        return ss.gaussian_derivative_conv(
+            x,
+            self.weight,
+            self.sigmas,
+            self.max_order,
+            kernels=self.smoothing_kernels(),
+            gamma=self.gamma,
+            include_zero_order=self.include_zero_order,
+            bias=self.bias,
+            groups=self.groups,
+            padding=self.padding,
+            window=window,
+        )
+
+    def extra_repr(self) -> str:
+        sig = ", ".join(f"{s:.3g}" for s in self.sigmas)
+        return (
+            f"{self.in_channels}, {self.out_channels}, sigmas=[{sig}], max_order={self.max_order}, "
+            f"discretisation={self.discretisation!r}, epsilon={self.epsilon:g}, gamma={self.gamma:g}, "
+            f"zero_order={self.include_zero_order}, depthwise={self.depthwise}, bias={self.bias is not None}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# scale-channel pooling, dropout, selection
+
+
+def scale_channel_dropout_mask(
+    num_scales: int, batch: int, p: float, *, device: torch.device | None = None, generator=None
+) -> Tensor:
+    """Bernoulli keep-mask (S, B) dropping each scale channel of each image with probability ``p``.
+
+    At least one channel per image is kept (a fully dropped image keeps one channel drawn uniformly).
+    """
+    if not (0.0 <= p < 1.0):
+        raise ScalebenchError(f"scale_dropout must be in [0, 1), got {p}.")
+    keep = torch.rand(num_scales, batch, device=device, generator=generator) >= p
+    empty = ~keep.any(0)
+    if bool(empty.any()):
+        pick = torch.randint(num_scales, (batch,), device=device, generator=generator)
+        keep[pick[empty], torch.nonzero(empty).flatten()] = True
+    return keep
+
+
+def scale_channel_pool(logits: Tensor, mode: ScalePooling = "max", keep: Tensor | None = None) -> Tensor:
+    """Pool (S, B, K) per-channel scores over the scale channels: max or average; ``keep`` (S, B) masks
+    dropped channels (excluded from the max and from the mean).
+
+    Example:
+        >>> scale_channel_pool(torch.tensor([[[1.0, 5.0]], [[3.0, 2.0]]]), "max").tolist()
+        [[3.0, 5.0]]
+    """
+    check_choice(mode, "scale_pooling", SCALE_POOLINGS)
+    if keep is None:
+        return logits.amax(0) if mode == "max" else logits.mean(0)
+    m = keep.unsqueeze(-1).to(logits.dtype)
+    if mode == "max":
+        return logits.masked_fill(m == 0, float("-inf")).amax(0)
+    return (logits * m).sum(0) / m.sum(0)
+
+
+def winning_scale_channel(logits: Tensor) -> Tensor:
+    """Index (LongTensor[B]) of the scale channel holding the largest logit of each image; logits (S, B, K).
+
+    Example:
+        >>> winning_scale_channel(torch.tensor([[[1.0, 5.0]], [[3.0, 2.0]]])).tolist()
+        [0]
+    """
+    return logits.amax(-1).argmax(0)
+
+
+class ScaleChannelNetwork(nn.Module):
+    """Common head of scale-channel networks: readout of the final layer, pooling over scale channels.
+
+    Subclasses define ``self.head`` (the final :class:`GaussianDerivativeLayer`, outputs = classes) and
+    ``features(x) -> list of (S*B, C, H, W)`` (the response of every hidden layer, the last one feeds the
+    head). Readout: ``centre`` evaluates the head only at the central pixel (odd canvas) or the central 2 x 2
+    block (even canvas, averaged), which equals the full head there; ``spatial_max`` takes the spatial
+    maximum of the full head output (Perzanowski & Lindeberg 2025).
+    """
+
+    head: GaussianDerivativeLayer
+
+    def __init__(
+        self,
+        sigmas0: list[float],
+        *,
+        scale_pooling: ScalePooling = "max",
+        scale_dropout: float = 0.0,
+        readout: Readout = "centre",
+    ) -> None:
+        super().__init__()
+        check_choice(scale_pooling, "scale_pooling", SCALE_POOLINGS)
+        check_choice(readout, "readout", READOUTS)
+        if not (0.0 <= scale_dropout < 1.0):
+            raise ScalebenchError(f"scale_dropout must be in [0, 1), got {scale_dropout}.")
+        self._sigmas0 = [float(s) for s in sigmas0]
+        self.scale_pooling, self.scale_dropout, self.readout = scale_pooling, float(scale_dropout), readout
+
+    @property
+    def channel_sigmas(self) -> list[float]:
+        """sigma0 of each scale channel (the scale of its first layer)."""
+        return list(self._sigmas0)
+
+    @property
+    def num_scales(self) -> int:
+        return len(self._sigmas0)
+
+    def features(self, x: Tensor) -> list[Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 4:
+            raise ScalebenchError(f"input must have shape (B, C, H, W), got {tuple(x.shape)}.")
+        want = self.features_in_channels
+        if x.shape[1] != want:
+            raise ScalebenchError(
+                f"input has {x.shape[1]} channels, the model was built for in_channels={want}; "
+                f"rebuild it with in_channels={x.shape[1]}."
+            )
+
+    features_in_channels: int = 1
+
+    def layer_responses(self, x: Tensor) -> list[Tensor]:
+        """Every hidden layer's response plus the full head output, each (S, B, C, H, W)."""
+        self._check_input(x)
+        feats = self.features(ss.fold_scale_channels(x, self.num_scales))
+        outs = [*feats, self.head(feats[-1])]
+        return [ss.unfold_scale_channels(f, self.num_scales) for f in outs]
+
+    def scale_channel_logits(self, x: Tensor) -> Tensor:
+        """Per-scale-channel class scores (S, B, K) before pooling over scale channels."""
+        self._check_input(x)
+        feat = self.features(ss.fold_scale_channels(x, self.num_scales))[-1]
+        if self.readout == "centre":
+            out = self.head(feat, window=ss.centre_window(*feat.shape[-2:])).mean((-2, -1))
+        else:
+            out = self.head(feat).amax((-2, -1))
+        return ss.unfold_scale_channels(out, self.num_scales)
+
+    def _pool(self, logits: Tensor) -> Tensor:
+        keep = None
+        if self.training and self.scale_dropout > 0:
+            keep = scale_channel_dropout_mask(
+                logits.shape[0], logits.shape[1], self.scale_dropout, device=logits.device
+            )
+        return scale_channel_pool(logits, self.scale_pooling, keep)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._pool(self.scale_channel_logits(x))
+
+    def forward_with_selection(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(pooled logits (B, K), winning scale channel LongTensor[B]: the channel holding the max logit)."""
+        per_scale = self.scale_channel_logits(x)
+        return self._pool(per_scale), winning_scale_channel(per_scale.detach())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# measured scale covariance
+
+
+def scale_test_image(size: int, scale: float = 1.0, *, in_channels: int = 1, dtype=torch.float32) -> Tensor:
+    r"""A smooth test pattern of three anisotropic Gaussian blobs near the centre, rescaled by ``scale``.
+
+    :math:`f_S(x) = f(c + (x - c)/S)` with c the canvas centre ((size-1)/2), evaluated analytically (no
+    interpolation), so ``scale_test_image(n, S)`` is the exact S-times enlargement of
+    ``scale_test_image(n, 1)``. Blob widths 2.5 to 4 pixels at scale 1, all within 7 pixels of the centre.
+
+    Returns:
+        (1, in_channels, size, size).
+    """
+    c = (size - 1) / 2
+    yy, xx = torch.meshgrid(
+        torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij"
+    )
+    u, v = (xx - c) / scale, (yy - c) / scale
+    blobs = (  # amplitude, centre (x, y), widths (along x, along y)
+        (1.0, (0.0, 0.0), (4.0, 2.5)),
+        (-0.6, (5.0, -4.0), (2.5, 3.0)),
+        (0.5, (-4.0, 5.0), (3.0, 3.0)),
+    )
+    chans = []
+    for ch in range(in_channels):
+        img = torch.zeros(size, size, dtype=torch.float64)
+        for n, (a, (mx, my), (wx, wy)) in enumerate(blobs):
+            amp = a * (1.0 if ch == 0 else (0.5 + 0.25 * ((n + ch) % 3)))
+            img += amp * torch.exp(-0.5 * (((u - mx) / wx) ** 2 + ((v - my) / wy) ** 2))
+        chans.append(img)
+    return torch.stack(chans).unsqueeze(0).to(dtype)
+
+
+def _resample(maps: Tensor, centre: float, factor: float, grid: Tensor) -> Tensor:
+    """Bicubic samples of maps (N, C, H, W) at the points c + factor * (p - c), p in grid (P, 2) as (y, x)."""
+    h, w = maps.shape[-2:]
+    pts = centre + factor * (grid - centre)
+    gx = 2 * pts[:, 1] / (w - 1) - 1
+    gy = 2 * pts[:, 0] / (h - 1) - 1
+    g = torch.stack([gx, gy], -1).to(maps.dtype).view(1, 1, -1, 2).expand(maps.shape[0], 1, -1, 2)
+    return torch.nn.functional.grid_sample(maps, g, mode="bicubic", align_corners=True)[:, :, 0, :]
+
+
+@torch.no_grad()
+def scale_covariance_error(
+    layer_or_model: nn.Module,
+    factor: float = 2**0.5,
+    *,
+    layer: int | None = None,
+    size: int = 64,
+    in_channels: int | None = None,
+    interior_radius: float | None = None,
+) -> Tensor:
+    r"""Relative error of the scale covariance of a layer or network, per scale channel.
+
+    Renders :func:`scale_test_image` at scale 1 and at ``factor`` = r^k (r the ratio between neighbouring
+    scale channels; k must be an integer), and compares channel i of the original with channel i + k of the
+    rescaled image at corresponding points, :math:`x' = c + \text{factor}\,(x - c)` (bicubic samples of the
+    rescaled response; it is the smoother of the two):
+
+    .. math:: e_i = \lVert R_{i+k}(f_S)(x') - R_i(f)(x) \rVert_2 \,/\, \lVert R_i(f)(x) \rVert_2
+
+    over interior pixels x (a disk of radius ``interior_radius``, default size / (4 factor), around the
+    centre), all feature channels. For a network with ``layer=None`` the per-scale-channel class scores
+    (before pooling over scale channels) are compared instead of maps. Modules are evaluated in eval mode
+    (batch norm with running statistics) and restored.
+
+    Args:
+        layer_or_model: a :class:`GaussianDerivativeLayer` or a :class:`ScaleChannelNetwork`.
+        factor: rescaling factor of the image, an integer power of the channel ratio r.
+        layer: for networks, index into :meth:`ScaleChannelNetwork.layer_responses`; None = class scores.
+        size: canvas size of the test image.
+        in_channels: image channels (default: what the module takes).
+
+    Returns:
+        Tensor (S - k,): entry i compares channel i (original) with channel i + k (rescaled).
+    """
+    if isinstance(layer_or_model, GaussianDerivativeLayer):
+        sigmas = layer_or_model.sigmas
+        chans = in_channels or layer_or_model.in_channels
+
+        def respond(img: Tensor) -> Tensor:
+            y = layer_or_model(ss.fold_scale_channels(img, len(sigmas)))
+            return ss.unfold_scale_channels(y, len(sigmas))
+
+    elif isinstance(layer_or_model, ScaleChannelNetwork):
+        sigmas = layer_or_model.channel_sigmas
+        chans = in_channels or layer_or_model.features_in_channels
+
+        def respond(img: Tensor) -> Tensor:
+            if layer is None:
+                return layer_or_model.scale_channel_logits(img)
+            return layer_or_model.layer_responses(img)[layer]
+
+    else:
+        raise ScalebenchError(
+            f"scale_covariance_error takes a GaussianDerivativeLayer or a ScaleChannelNetwork, "
+            f"got {type(layer_or_model).__name__}."
+        )
+    if len(sigmas) < 2:
+        raise ScalebenchError("scale_covariance_error needs at least 2 scale channels.")
+    ratio = sigmas[1] / sigmas[0]
+    shift_f = math.log(factor) / math.log(ratio)
+    shift = round(shift_f)
+    if abs(shift - shift_f) > 1e-6 or shift < 1 or shift >= len(sigmas):
+        raise ScalebenchError(
+            f"factor {factor:g} must be r^k for an integer 1 <= k < {len(sigmas)} (channel ratio r = {ratio:g}); "
+            f"got k = {shift_f:.4g}."
+        )
+    was_training = layer_or_model.training
+    layer_or_model.eval()
+    try:
+        p = next(layer_or_model.parameters())
+        a = respond(scale_test_image(size, 1.0, in_channels=chans, dtype=p.dtype).to(p.device))
+        b = respond(scale_test_image(size, factor, in_channels=chans, dtype=p.dtype).to(p.device))
+    finally:
+        layer_or_model.train(was_training)
+    a, b = a[: len(sigmas) - shift], b[shift:]
+    if a.dim() == 3:  # class scores (S, B, K)
+        return (b - a).flatten(1).norm(dim=1) / a.flatten(1).norm(dim=1)
+    c = (size - 1) / 2
+    rad = interior_radius if interior_radius is not None else size / (4 * factor)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    inside = (yy - c) ** 2 + (xx - c) ** 2 <= rad**2
+    grid = torch.stack([yy[inside], xx[inside]], -1).to(torch.float64)
+    s, bsz, ch = a.shape[:3]
+    ref = a[..., inside].reshape(s, -1)
+    moved = _resample(b.reshape(s * bsz, ch, size, size), c, factor, grid).reshape(s, -1)
+    return (moved - ref).norm(dim=1) / ref.norm(dim=1)

@@ -1,0 +1,193 @@
+r"""GaussDerNet: scale-covariant and scale-invariant Gaussian derivative networks.
+
+Lindeberg (2022), "Scale-covariant and scale-invariant Gaussian derivative networks", J. Math. Imaging
+Vis. 64(3): 223-242 (arXiv 2011.14759), extended by Perzanowski & Lindeberg (2025), J. Math. Imaging Vis. 67
+(arXiv 2409.11140).
+
+Architecture (per scale channel i, with sigma_{i,l} = sigma0 * r^i * q^l in layer l):
+
+    x -> [GaussianDerivativeLayer(sigma_{i,l}) -> BatchNorm -> ReLU] x (len(widths)) -> GaussianDerivativeLayer
+      -> readout (centre pixel(s) or spatial max) -> pool over scale channels (max or avg) -> logits
+
+- weights AND batch norm (statistics and affine parameters) are shared across scale channels: the channels
+  are folded into the batch dimension, so one ``BatchNorm2d`` normalises over batch x scale channels;
+- no spatial subsampling; zero padding at the image border;
+- defaults (measured on this project's CPU, ``shared/research/measured.md``): 8 channels,
+  sigma0_i = 2^(-1/2) * sqrt(2)^i = 0.71 ... 8, the same sigma in every layer (q = 1), widths
+  16-16-24-24-32 plus the class layer, derivatives up to order 2 with the zero-order term, discrete analogue
+  of the Gaussian (epsilon = 1e-3 over two dimensions) and central differences, centre readout, max pooling.
+
+Unverified (models.md §1.2, recollections not checked against the papers): the 2022 paper's widths
+12-14-16-20-64 (+ classes), available as ``widths="lindeberg2022"``; a per-layer growth q > 1 of sigma.
+
+The final layer has a bias and no batch norm or ReLU (not stated in the available sources; documented choice).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from scalebench.checks import ScalebenchError, check_choice, check_positive
+from scalebench.models.gaussder import (
+    GaussianDerivativeLayer,
+    ScaleChannelNetwork,
+    geometric_sigmas,
+)
+from scalebench.models.registry import ModelCard, register_model
+
+WIDTHS_LINDEBERG2022_UNVERIFIED: tuple[int, ...] = (12, 14, 16, 20, 64)
+"""Hidden widths recalled for Lindeberg (2022) (models.md §1.2, [MEM], low-moderate confidence)."""
+DEFAULT_WIDTHS: tuple[int, ...] = (16, 16, 24, 24, 32)
+
+
+def resolve_widths(widths: Any) -> list[int]:
+    """A list of hidden widths, or the name ``"lindeberg2022"`` (the unverified widths of the 2022 paper)."""
+    if isinstance(widths, str):
+        check_choice(widths, "widths", ["lindeberg2022"])
+        return list(WIDTHS_LINDEBERG2022_UNVERIFIED)
+    try:
+        out = [int(w) for w in widths]
+    except (TypeError, ValueError):
+        raise ScalebenchError(
+            f"widths must be a list of positive integers or 'lindeberg2022', got {widths!r}."
+        ) from None
+    if not out or min(out) < 1:
+        raise ScalebenchError(f"widths must be a non-empty list of positive integers, got {widths!r}.")
+    return out
+
+
+class GaussDerNet(ScaleChannelNetwork):
+    """Gaussian derivative network with shared weights over scale channels (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        widths: Any = DEFAULT_WIDTHS,
+        max_order: int = 2,
+        include_zero_order: bool = True,
+        num_scale_channels: int = 8,
+        sigma0: float = 2**-0.5,
+        scale_ratio: float = 2**0.5,
+        sigma_growth: float = 1.0,
+        scale_pooling: str = "max",
+        scale_dropout: float = 0.0,
+        readout: str = "centre",
+        discretisation: str = "discrete",
+        epsilon: float = 1e-3,
+        gamma: float = 1.0,
+        padding: str = "zeros",
+        bn_momentum: float = 0.1,
+    ) -> None:
+        super().__init__(
+            geometric_sigmas(sigma0, scale_ratio, num_scale_channels),
+            scale_pooling=scale_pooling,  # type: ignore[arg-type]
+            scale_dropout=scale_dropout,
+            readout=readout,  # type: ignore[arg-type]
+        )
+        check_positive(sigma_growth, "sigma_growth")
+        self.widths = resolve_widths(widths)
+        self.features_in_channels = int(in_channels)
+        self.sigma_growth = float(sigma_growth)
+        layer_kw = dict(
+            max_order=max_order,
+            discretisation=discretisation,
+            epsilon=epsilon,
+            gamma=gamma,
+            include_zero_order=include_zero_order,
+            padding=padding,
+        )
+        chans = [int(in_channels), *self.widths]
+        self.layers = nn.ModuleList(
+            GaussianDerivativeLayer(chans[n], chans[n + 1], self.layer_sigmas(n), **layer_kw)  # type: ignore[arg-type]
+            for n in range(len(self.widths))
+        )
+        self.norms = nn.ModuleList(nn.BatchNorm2d(w, momentum=bn_momentum) for w in self.widths)
+        self.head = GaussianDerivativeLayer(
+            chans[-1],
+            int(num_classes),
+            self.layer_sigmas(len(self.widths)),
+            bias=True,
+            **layer_kw,  # type: ignore[arg-type]
+        )
+
+    def layer_sigmas(self, layer: int) -> list[float]:
+        """sigma of every scale channel in layer ``layer`` (0-based): sigma0_i * q^layer."""
+        return [s * self.sigma_growth**layer for s in self.channel_sigmas]
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        out = []
+        for gd, bn in zip(self.layers, self.norms, strict=True):
+            x = torch.relu(bn(gd(x)))
+            out.append(x)
+        return out
+
+
+def _build(*, num_classes: int, in_channels: int, **config: Any) -> GaussDerNet:
+    return GaussDerNet(num_classes=num_classes, in_channels=in_channels, **config)
+
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "widths": list(DEFAULT_WIDTHS),
+    "max_order": 2,
+    "include_zero_order": True,
+    "num_scale_channels": 8,
+    "sigma0": 2**-0.5,
+    "scale_ratio": 2**0.5,
+    "sigma_growth": 1.0,
+    "scale_pooling": "max",
+    "scale_dropout": 0.0,
+    "readout": "centre",
+    "discretisation": "discrete",
+    "epsilon": 1e-3,
+    "gamma": 1.0,
+    "padding": "zeros",
+    "bn_momentum": 0.1,
+}
+QUICK_CONFIG: dict[str, Any] = {"widths": [8, 8, 12, 12], "num_scale_channels": 4, "sigma0": 1.0}
+
+
+register_model(
+    ModelCard(
+        name="gaussdernet",
+        family="gaussdernet",
+        paper=(
+            "T. Lindeberg (2022), Scale-covariant and scale-invariant Gaussian derivative networks, "
+            "J. Math. Imaging Vis. 64(3): 223-242; A. Perzanowski, T. Lindeberg (2025), Scale generalisation "
+            "properties of extended scale-covariant and scale-invariant Gaussian derivative networks on image "
+            "datasets with spatial scaling variations, J. Math. Imaging Vis. 67"
+        ),
+        bibtex_key="lindeberg2022gaussdernet",
+        arxiv="2011.14759",
+        default_config=DEFAULT_CONFIG,
+        quick_config=QUICK_CONFIG,
+        input_size=(1, 72, 72),
+        num_classes=10,
+        num_params=14_154,
+        scale_covariant=True,
+        scale_invariant=True,
+        reports_scale_selection=True,
+        paper_training={
+            "optimizer": "adam",
+            "lr": 0.01,
+            "schedule": "cosine",
+            "epochs": 40,
+            "batch_size": 16,
+            "weight_decay": 0.0,
+            "label_smoothing": 0.0,
+            "unverified": ["optimizer", "lr", "schedule", "epochs", "batch_size", "weight_decay"],
+        },
+        notes=(
+            "Defaults measured on this project's CPU (shared/research/measured.md): 8 scale channels sigma0 "
+            "0.71..8 (ratio sqrt 2), same sigma in every layer (sigma_growth 1), widths 16-16-24-24-32 + "
+            "class layer, N-jet up to order 2 incl. zero order, discrete Gaussian (epsilon 1e-3 over 2-D) + "
+            "central differences, gamma 1, centre readout, max pooling over scale channels. The 2022 paper's "
+            "widths 12-14-16-20-64 are an unverified recollection: widths='lindeberg2022'. Training recipe "
+            "values are unverified (the papers' tables could not be read)."
+        ),
+    )
+)(_build)

@@ -1,0 +1,260 @@
+r"""GaussDerResNet: scale-covariant Gaussian derivative residual networks, standard and depthwise-separable.
+
+Perzanowski & Lindeberg (2026), "Scale-invariant Gaussian derivative residual networks", arXiv 2603.02843.
+Residual blocks of Gaussian derivative layers coupled in cascade; skip connections stay inside each scale
+channel, so the network is scale covariant, and pooling over the scale channels at the end makes it scale
+invariant. The depthwise-separable variant replaces each Gaussian derivative layer by a depthwise one (one
+N-jet combination per channel) followed by a pointwise 1 x 1 convolution, with fewer parameters and FLOPs.
+
+The block structure, widths, number of blocks and sigma schedule are NOT public (the paper's tables could
+not be read, models.md §3); this module's choices are documented defaults, all exposed as config:
+
+    stem:   GaussianDerivativeLayer(in -> stem_width) -> BN -> ReLU
+    block:  y = BN(GD(ReLU(BN(GD(x)))));  out = ReLU(y + skip(x)),
+            skip = identity, or 1x1 conv + BN when the width changes (pointwise, within each scale channel)
+    stages: ``stage_widths`` with ``blocks_per_stage`` blocks each; no spatial subsampling
+    head:   GaussianDerivativeLayer(last width -> classes, bias) -> centre readout or spatial max
+            -> max or avg over scale channels
+
+Every Gaussian derivative layer of one scale channel uses sigma0_i * q^l, with l counting the Gaussian
+derivative layers from the stem (q = ``sigma_growth`` = 1 by default, as for GaussDerNet). Batch norm is
+shared across scale channels (scale channels live in the batch dimension). Training per [AI-SUM]: AdamW with
+label smoothing; other values unverified.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from scalebench.checks import ScalebenchError, check_positive
+from scalebench.models.gaussder import GaussianDerivativeLayer, ScaleChannelNetwork, geometric_sigmas
+from scalebench.models.registry import ModelCard, register_model
+
+
+class _GDConv(nn.Module):
+    """One Gaussian derivative layer, or its depthwise-separable form (depthwise GD layer + 1x1 conv)."""
+
+    def __init__(self, cin: int, cout: int, sigmas: list[float], depthwise: bool, **kw: Any) -> None:
+        super().__init__()
+        self.depthwise = depthwise
+        if depthwise:
+            self.gd = GaussianDerivativeLayer(cin, cin, sigmas, depthwise=True, **kw)
+            self.pointwise: nn.Module = nn.Conv2d(cin, cout, 1, bias=False)
+        else:
+            self.gd = GaussianDerivativeLayer(cin, cout, sigmas, **kw)
+            self.pointwise = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pointwise(self.gd(x))
+
+
+class GaussDerResidualBlock(nn.Module):
+    """out = ReLU(BN(GD2(ReLU(BN(GD1(x))))) + skip(x)); skip is pointwise, so it acts within each scale channel."""
+
+    def __init__(
+        self, cin: int, cout: int, sigmas1: list[float], sigmas2: list[float], depthwise: bool, **kw: Any
+    ) -> None:
+        super().__init__()
+        momentum = kw.pop("bn_momentum", 0.1)
+        self.conv1 = _GDConv(cin, cout, sigmas1, depthwise, **kw)
+        self.bn1 = nn.BatchNorm2d(cout, momentum=momentum)
+        self.conv2 = _GDConv(cout, cout, sigmas2, depthwise, **kw)
+        self.bn2 = nn.BatchNorm2d(cout, momentum=momentum)
+        self.skip: nn.Module = (
+            nn.Identity()
+            if cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout, momentum=momentum))
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.skip(x))
+
+
+class GaussDerResNet(ScaleChannelNetwork):
+    """Gaussian derivative residual network (see the module docstring for the documented structure)."""
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        stem_width: int = 16,
+        stage_widths: Any = (16, 24, 32),
+        blocks_per_stage: int = 2,
+        depthwise: bool = False,
+        max_order: int = 2,
+        include_zero_order: bool = True,
+        num_scale_channels: int = 8,
+        sigma0: float = 2**-0.5,
+        scale_ratio: float = 2**0.5,
+        sigma_growth: float = 1.0,
+        scale_pooling: str = "max",
+        scale_dropout: float = 0.0,
+        readout: str = "centre",
+        discretisation: str = "discrete",
+        epsilon: float = 1e-3,
+        gamma: float = 1.0,
+        padding: str = "zeros",
+        bn_momentum: float = 0.1,
+    ) -> None:
+        super().__init__(
+            geometric_sigmas(sigma0, scale_ratio, num_scale_channels),
+            scale_pooling=scale_pooling,  # type: ignore[arg-type]
+            scale_dropout=scale_dropout,
+            readout=readout,  # type: ignore[arg-type]
+        )
+        check_positive(sigma_growth, "sigma_growth")
+        try:
+            widths = [int(w) for w in stage_widths]
+        except (TypeError, ValueError):
+            raise ScalebenchError(
+                f"stage_widths must be a list of positive integers, got {stage_widths!r}."
+            ) from None
+        if not widths or min(widths) < 1 or int(blocks_per_stage) < 1 or int(stem_width) < 1:
+            raise ScalebenchError(
+                f"stage_widths ({stage_widths!r}), stem_width ({stem_width!r}) and blocks_per_stage "
+                f"({blocks_per_stage!r}) must be positive."
+            )
+        self.features_in_channels = int(in_channels)
+        self.sigma_growth = float(sigma_growth)
+        kw = dict(
+            max_order=max_order,
+            discretisation=discretisation,
+            epsilon=epsilon,
+            gamma=gamma,
+            include_zero_order=include_zero_order,
+            padding=padding,
+        )
+        self.stem = GaussianDerivativeLayer(int(in_channels), int(stem_width), self.layer_sigmas(0), **kw)  # type: ignore[arg-type]
+        self.stem_bn = nn.BatchNorm2d(int(stem_width), momentum=bn_momentum)
+        blocks = []
+        cin, depth = int(stem_width), 1
+        for w in widths:
+            for _ in range(int(blocks_per_stage)):
+                blocks.append(
+                    GaussDerResidualBlock(
+                        cin,
+                        w,
+                        self.layer_sigmas(depth),
+                        self.layer_sigmas(depth + 1),
+                        depthwise,
+                        bn_momentum=bn_momentum,
+                        **kw,
+                    )
+                )
+                cin, depth = w, depth + 2
+        self.blocks = nn.ModuleList(blocks)
+        self.head = GaussianDerivativeLayer(cin, int(num_classes), self.layer_sigmas(depth), bias=True, **kw)  # type: ignore[arg-type]
+
+    def layer_sigmas(self, layer: int) -> list[float]:
+        """sigma of every scale channel in Gaussian derivative layer ``layer`` (0 = stem): sigma0_i * q^layer."""
+        return [s * self.sigma_growth**layer for s in self.channel_sigmas]
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        x = torch.relu(self.stem_bn(self.stem(x)))
+        out = [x]
+        for block in self.blocks:
+            x = block(x)
+            out.append(x)
+        return out
+
+
+def _build(*, num_classes: int, in_channels: int, **config: Any) -> GaussDerResNet:
+    return GaussDerResNet(num_classes=num_classes, in_channels=in_channels, **config)
+
+
+def _build_dw(*, num_classes: int, in_channels: int, **config: Any) -> GaussDerResNet:
+    return GaussDerResNet(num_classes=num_classes, in_channels=in_channels, depthwise=True, **config)
+
+
+_COMMON: dict[str, Any] = {
+    "stem_width": 16,
+    "stage_widths": [16, 24, 32],
+    "blocks_per_stage": 2,
+    "max_order": 2,
+    "include_zero_order": True,
+    "num_scale_channels": 8,
+    "sigma0": 2**-0.5,
+    "scale_ratio": 2**0.5,
+    "sigma_growth": 1.0,
+    "scale_pooling": "max",
+    "scale_dropout": 0.0,
+    "readout": "centre",
+    "discretisation": "discrete",
+    "epsilon": 1e-3,
+    "gamma": 1.0,
+    "padding": "zeros",
+    "bn_momentum": 0.1,
+}
+_QUICK: dict[str, Any] = {
+    "stem_width": 8,
+    "stage_widths": [8, 12],
+    "blocks_per_stage": 1,
+    "num_scale_channels": 4,
+    "sigma0": 1.0,
+}
+_PAPER = (
+    "A. Perzanowski, T. Lindeberg (2026), Scale-invariant Gaussian derivative residual networks, "
+    "arXiv 2603.02843"
+)
+_TRAINING = {
+    "optimizer": "adamw",
+    "lr": 0.001,
+    "weight_decay": 0.05,
+    "schedule": "cosine",
+    "epochs": 40,
+    "batch_size": 16,
+    "label_smoothing": 0.1,
+    "unverified": ["lr", "weight_decay", "schedule", "epochs", "batch_size", "label_smoothing"],
+}
+_NOTES = (
+    "Block structure, widths, blocks and sigma schedule are not public (documented choice, unverified): "
+    "stem GD 16 + 3 stages (16, 24, 32) x 2 residual blocks [GD-BN-ReLU-GD-BN + skip, ReLU], no "
+    "subsampling, same sigma in every layer, centre readout, max over 8 scale channels (sigma0 0.71..8). "
+    "AdamW + label smoothing per a third-party summary [AI-SUM]. Parameters at (1,72,72), 10 classes: "
+    "standard {std:,}, depthwise-separable {dw:,}."
+)
+
+register_model(
+    ModelCard(
+        name="gaussderresnet",
+        family="gaussderresnet",
+        paper=_PAPER,
+        bibtex_key="perzanowski2026gaussderresnet",
+        arxiv="2603.02843",
+        default_config=dict(_COMMON),
+        quick_config=dict(_QUICK),
+        input_size=(1, 72, 72),
+        num_classes=10,
+        num_params=45_754,
+        scale_covariant=True,
+        scale_invariant=True,
+        reports_scale_selection=True,
+        paper_training=dict(_TRAINING),
+        notes=_NOTES.format(std=45_754, dw=12_506),
+    )
+)(_build)
+
+register_model(
+    ModelCard(
+        name="gaussderresnet_dw",
+        family="gaussderresnet",
+        paper=_PAPER + " (depthwise-separable variant, ablation)",
+        bibtex_key="perzanowski2026gaussderresnet",
+        arxiv="2603.02843",
+        default_config=dict(_COMMON),
+        quick_config=dict(_QUICK),
+        input_size=(1, 72, 72),
+        num_classes=10,
+        num_params=12_506,
+        scale_covariant=True,
+        scale_invariant=True,
+        reports_scale_selection=True,
+        paper_training=dict(_TRAINING),
+        notes=_NOTES.format(std=45_754, dw=12_506),
+    )
+)(_build_dw)
