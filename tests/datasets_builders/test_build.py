@@ -1,0 +1,244 @@
+"""Builder: HDF5 round-trip, attributes, manifest hashes, verify, interrupted builds, re-runs, load_built."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import h5py
+import numpy as np
+import pytest
+from fakes_raw import patched_spec, write_cifar, write_fmnist, write_stl
+
+from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders import build as build_mod
+from scalebench.datasets_builders import (
+    build_dataset,
+    describe_builds,
+    load_built,
+    manifest_digest,
+    rescale_batch,
+    verify_build,
+    verify_datasets,
+)
+from scalebench.datasets_builders.raw import read_idx_gz
+
+SCALES = [0.5, 1.0, 2**0.5]
+
+
+@pytest.fixture
+def fmnist(tmp_path):
+    raw = tmp_path / "raw"
+    folder = write_fmnist(raw, n_train=60, n_test=20)
+    spec = patched_spec("fashion-mnist", folder, split_sizes={"train": 40, "val": 20, "test": 20})
+    return raw, folder, spec
+
+
+def _build(tmp_path, raw, spec, **kw):
+    return build_dataset(
+        "fashion-mnist",
+        root=tmp_path / "home",
+        raw_dir=raw,
+        spec=spec,
+        progress=False,
+        **{"scales": SCALES, **kw},
+    )
+
+
+def test_hdf5_round_trip_attributes_and_manifest(tmp_path, fmnist):
+    raw, folder, spec = fmnist
+    built = _build(tmp_path, raw, spec)
+    assert (
+        built.build_id == "fashion-mnist" and built.root == tmp_path / "home" / "datasets" / "fashion-mnist"
+    )
+    assert built.test_scales == sorted(SCALES) and built.train_scale == 1.0
+    assert (built.canvas, built.channels, built.num_classes) == ((72, 72), 1, 10)
+    x_train = read_idx_gz(folder / "train-images-idx3-ubyte.gz", 0x803)
+    y_train = read_idx_gz(folder / "train-labels-idx1-ubyte.gz", 0x801)
+    x_test = read_idx_gz(folder / "t10k-images-idx3-ubyte.gz", 0x803)
+    with h5py.File(built.path("train"), "r") as f:
+        assert set(f.keys()) == {"x_train", "y_train", "x_val", "y_val"}
+        assert f["x_train"].shape == (40, 72, 72, 1) and f["x_train"].dtype == np.uint8
+        assert f["y_train"].dtype == np.int64
+        np.testing.assert_array_equal(f["x_train"][:, 22:50, 22:50, 0], x_train[:40])
+        np.testing.assert_array_equal(f["x_val"][:, 22:50, 22:50, 0], x_train[40:60])  # last 20 = val
+        np.testing.assert_array_equal(f["y_val"][()], y_train[40:60])
+        assert f.attrs["padding"] == "zero" and f.attrs["interpolation"] == "bicubic"
+        assert bool(f.attrs["antialias"]) and f.attrs["generator_version"] == built.version
+        assert json.loads(f.attrs["source_md5s"]) == {r.filename: r.md5 for r in spec.resources}
+    path = built.path("test", 2**0.5)
+    assert path.name == "fashionmnist_with_scale_variations_te20_outsize72-72_scte1p414.h5"
+    with h5py.File(path, "r") as f:
+        assert f.attrs["scale"] == pytest.approx(2**0.5) and f.attrs["scale_tag"] == "1p414"
+        assert list(f.attrs["canvas"]) == [72, 72] and f.attrs["seed"] == 0
+        np.testing.assert_array_equal(f["x_test"][()], rescale_batch(x_test[..., None], 2**0.5, (72, 72)))
+    # The manifest: deterministic content, sha256 of every decoded array, and its own digest.
+    manifest = json.loads((built.root / "manifest.json").read_text())
+    assert manifest == built.manifest and built.manifest_sha256 == manifest_digest(manifest)
+    text = json.dumps(manifest)
+    assert str(tmp_path) not in text and "time" not in text.lower().replace("timing", "")
+    for fname, rec in manifest["files"].items():
+        with h5py.File(built.root / fname, "r") as f:
+            for key, arr in rec["arrays"].items():
+                data = np.ascontiguousarray(f[key][()])
+                assert hashlib.sha256(data.tobytes()).hexdigest() == arr["sha256"]
+                assert list(data.shape) == arr["shape"]
+    assert load_built("fashion-mnist", root=tmp_path / "home").manifest_sha256 == built.manifest_sha256
+    # The same build elsewhere gives the same manifest hash (no paths, no times).
+    again = build_dataset(
+        "fashion-mnist", root=tmp_path / "other", raw_dir=raw, spec=spec, progress=False, scales=SCALES
+    )
+    assert again.manifest_sha256 == built.manifest_sha256
+    assert "fashion-mnist" in describe_builds(root=tmp_path / "home")
+
+
+def test_verify_catches_a_flipped_byte_and_a_changed_pixel(tmp_path, fmnist):
+    raw, _, spec = fmnist
+    built = _build(tmp_path, raw, spec)
+    home = tmp_path / "home"
+    assert verify_datasets("fashion-mnist", home) == {"fashion-mnist": []}
+    # A flipped byte inside the deflated data of the first chunk of x_test.
+    path = built.path("test", 0.5)
+    with h5py.File(path, "r") as f:
+        info = f["x_test"].id.get_chunk_info(0)
+    blob = bytearray(path.read_bytes())
+    blob[info.byte_offset + info.size // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    problems = verify_build("fashion-mnist", home)
+    assert len(problems) == 1 and path.name in problems[0] and "x_test" in problems[0]
+    # A changed pixel that still decodes: a hash mismatch.
+    other = built.path("test", 1.0)
+    with h5py.File(other, "r+") as f:
+        f["x_test"][0, 36, 36, 0] ^= 1
+    problems = verify_build("fashion-mnist", home)
+    assert any(other.name in p and "sha256" in p for p in problems) and len(problems) == 2
+
+
+def test_interrupted_build_leaves_nothing_complete_looking_then_completes(tmp_path, fmnist, monkeypatch):
+    raw, _, spec = fmnist
+    real_write = build_mod._write_array_chunked
+    calls = {"n": 0}
+
+    def failing(ds, n, produce, chunk, tick):
+        calls["n"] += 1
+        if calls["n"] == 3:  # mid-way through the build, inside a set
+            raise KeyboardInterrupt("simulated interruption")
+        return real_write(ds, n, produce, chunk, tick)
+
+    monkeypatch.setattr(build_mod, "_write_array_chunked", failing)
+    monkeypatch.setattr(build_mod, "WORKERS", 1)
+    with pytest.raises(KeyboardInterrupt):
+        _build(tmp_path, raw, spec)
+    folder = tmp_path / "home" / "datasets" / "fashion-mnist"
+    names = sorted(p.name for p in folder.iterdir())
+    assert "manifest.json" not in names
+    assert not [n for n in names if n.startswith(".")]  # no temp file left behind
+    for name in names:  # what exists is complete: it opens and carries its hashes
+        with h5py.File(folder / name, "r") as f:
+            assert "array_sha256" in f.attrs
+    with pytest.raises(ScalebenchError, match="has not been built"):
+        load_built("fashion-mnist", root=tmp_path / "home")
+    monkeypatch.setattr(build_mod, "_write_array_chunked", real_write)
+    done_before = set(names)
+    written = []
+    real_write_set = build_mod._write_set
+    monkeypatch.setattr(
+        build_mod, "_write_set", lambda plan, *a: written.append(plan.filename) or real_write_set(plan, *a)
+    )
+    built = _build(tmp_path, raw, spec)
+    assert not done_before & set(written)  # complete sets were skipped
+    assert len(written) + len(done_before) == 1 + len(SCALES)
+    assert verify_build("fashion-mnist", tmp_path / "home") == []
+    # A third run builds nothing and keeps the manifest.
+    written.clear()
+    assert _build(tmp_path, raw, spec).manifest_sha256 == built.manifest_sha256 and written == []
+
+
+def test_more_scales_extend_a_build_and_missing_scale_errors(tmp_path, fmnist):
+    raw, _, spec = fmnist
+    built = _build(tmp_path, raw, spec, scales=[1.0])
+    with pytest.raises(ScalebenchError, match=r"built test scales are 1\.000"):
+        built.path("test", 0.5)
+    with pytest.raises(ScalebenchError, match=r"built at scale 1\.000 only"):
+        built.path("train", 2.0)
+    built = _build(tmp_path, raw, spec, scales=[0.5])
+    assert built.test_scales == [0.5, 1.0]
+    assert built.path("test", 0.5004).name.endswith("scte0p500.h5")  # matched by the 3-decimal tag
+
+
+def test_load_built_errors_name_the_command(tmp_path):
+    with pytest.raises(ScalebenchError, match=r"run `scalebench build-datasets --dataset fashion-mnist`"):
+        load_built("fashion-mnist", root=tmp_path)
+    with pytest.raises(ScalebenchError, match=r"--dataset fashion-mnist --embedded`"):
+        load_built("fashion-mnist-embedded", root=tmp_path)
+    with pytest.raises(ScalebenchError, match=r"--dataset cifar10 --limit 500`"):
+        load_built("cifar10-limit500", root=tmp_path)
+    with pytest.raises(ScalebenchError, match="has not been built under"):
+        load_built("stl10", root=tmp_path)
+
+
+def test_limit_and_embedded_build_ids(tmp_path, fmnist):
+    raw, _, spec = fmnist
+    built = _build(tmp_path, raw, spec, limit=7, scales=[1.0])
+    assert built.build_id == "fashion-mnist-limit7" and built.limit == 7
+    assert len(built.dataset("train")) == 7 and len(built.dataset("test", 1.0)) == 7
+    emb = build_dataset(
+        "fashion-mnist", root=tmp_path / "home", embedded=True, scales=[0.5], limit=30, progress=False
+    )
+    assert emb.build_id == "fashion-mnist-embedded-limit30" and emb.embedded
+    with pytest.raises(ScalebenchError, match="fashion-mnist only"):
+        build_dataset("cifar10", root=tmp_path, embedded=True, progress=False)
+    with pytest.raises(ScalebenchError, match="--limit"):
+        build_dataset("fashion-mnist", root=tmp_path, embedded=True, limit=0, progress=False)
+
+
+def test_embedded_build_sizes_and_labels(tmp_path):
+    built = build_dataset("fashion-mnist", root=tmp_path, embedded=True, scales=[0.5, 2.0], progress=False)
+    assert built.build_id == "fashion-mnist-embedded"
+    assert built.split_sizes == {"train": 1600, "val": 400, "test": 1000}
+    for split, per_class in (("train", 160), ("val", 40)):
+        assert np.bincount(built.dataset(split).labels, minlength=10).tolist() == [per_class] * 10
+    assert np.bincount(built.dataset("test", 2.0).labels).tolist() == [100] * 10
+    assert all(k.startswith("embedded/") for k in built.manifest["protocol"]["source_md5s"])
+
+
+def test_cifar10_end_to_end_on_original_format(tmp_path):
+    raw = tmp_path / "raw"
+    folder = write_cifar(raw, per_batch=6)
+    spec = patched_spec("cifar10", folder, split_sizes={"train": 24, "val": 6, "test": 6})
+    built = build_dataset("cifar10", root=tmp_path, raw_dir=raw, spec=spec, scales=[0.5, 1.0], progress=False)
+    assert (built.canvas, built.channels) == ((64, 64), 3)
+    import pickle
+
+    with open(folder / "data_batch_5", "rb") as fh:
+        b5 = pickle.load(fh, encoding="latin1")
+    val_src = b5["data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    with h5py.File(built.path("val"), "r") as f:
+        assert f["x_train"].shape == (24, 64, 64, 3)
+        np.testing.assert_array_equal(f["x_val"][:, 16:48, 16:48], val_src)
+        np.testing.assert_array_equal(f["y_val"][()], b5["labels"])
+        assert f.attrs["padding"] == "reflect"
+        np.testing.assert_array_equal(f["x_val"][:, 15, 16:48], val_src[:, 0])  # mirrored border row
+    x, _ = built.dataset("test", 0.5)[0]
+    assert x.shape == (3, 64, 64) and x.dtype.is_floating_point and 0 <= float(x.min()) <= float(x.max()) <= 1
+
+
+def test_stl10_end_to_end_on_original_format(tmp_path):
+    raw = tmp_path / "raw"
+    folder = write_stl(raw, n_train=20, n_test=10)
+    spec = patched_spec("stl10", folder, split_sizes={"train": 10, "val": 10, "test": 10})
+    built = build_dataset(
+        "stl10", root=tmp_path, raw_dir=raw, spec=spec, scales=[0.5, 1.0, 2.0], progress=False
+    )
+    src = np.fromfile(folder / "test_X.bin", np.uint8).reshape(-1, 3, 96, 96)
+    with h5py.File(built.path("test", 1.0), "r") as f:
+        # column-major files: pixel (row r, col c) of channel k is src[n, k, c, r]
+        np.testing.assert_array_equal(f["x_test"][()], src.transpose(0, 3, 2, 1))
+        np.testing.assert_array_equal(f["y_test"][()], np.arange(10) % 10)
+    tr, va = built.dataset("train").labels, built.dataset("val").labels
+    assert (
+        np.bincount(tr, minlength=10).tolist() == [1] * 10
+        and np.bincount(va, minlength=10).tolist() == [1] * 10
+    )
+    with h5py.File(built.path("test", 2.0), "r") as f:
+        assert f["x_test"].shape == (10, 96, 96, 3)  # enlarged then centre-cropped
