@@ -143,7 +143,7 @@ def datasets_export_cmd(fmt, out, dataset, push_to_hub, root) -> None:
 
 
 @main.command("evaluate")
-@click.option("--model", required=True, help="Registered model name (`scalebench models list`).")
+@click.option("--model", default=None, help="Registered model name (`scalebench models list`).")
 @click.option("--dataset", default="fashion-mnist", show_default=True, help="Build id of a built dataset.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
 @click.option("--seed", type=int, default=None, help="One seed (default 0).")
@@ -154,7 +154,7 @@ def datasets_export_cmd(fmt, out, dataset, push_to_hub, root) -> None:
     "--limit", type=int, default=None, help="Use at most N images per split: a smoke run, marked as such."
 )
 @click.option("--scales", default=None, help="Test scales, e.g. 0.5,1,2 (default: every built scale).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("outputs/runs"), show_default=True)
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="scalebench home (datasets).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch checkpoint.")
 @click.option(
@@ -181,8 +181,36 @@ def datasets_export_cmd(fmt, out, dataset, push_to_hub, root) -> None:
     "--progress", type=click.Choice(["auto", "rich", "plain", "none"]), default="auto", show_default=True
 )
 @click.option("--stop-after-epoch", type=int, default=None, hidden=True)
-def evaluate_cmd(seed, seeds, scales, model_config, **options) -> None:
-    """Train at the training scale, select on validation there, test on every scale; write results and figures."""
+@click.option(
+    "--verify",
+    "verify",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="RUN.json",
+    help="Re-evaluate --checkpoint on the test sets recorded in RUN.json (no training).",
+)
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Weights for --verify.")
+def evaluate_cmd(seed, seeds, scales, model_config, verify, checkpoint, **options) -> None:
+    """Train at the training scale, select on validation there, test on every scale; write results and figures.
+
+    With --verify RUN.json --checkpoint best.safetensors: re-evaluate a checkpoint and mark the results
+    verified when every per-scale count matches.
+    """
+    if verify is not None or checkpoint is not None:
+        from scalebench.benchmark.verify import format_verify_report, verify_run
+
+        if verify is None or checkpoint is None:
+            raise ScalebenchError("--verify RUN.json and --checkpoint FILE go together; give both.")
+        report = verify_run(verify, checkpoint, root=options["root"], device=options["device"],
+                            progress=options["progress"])  # fmt: skip
+        click.echo(format_verify_report(report))
+        if report.verified is None:
+            raise SystemExit(1)
+        return
+    if options["model"] is None:
+        raise ScalebenchError(
+            "Missing option --model (a registered model name; see `scalebench models list`)."
+        )
     from scalebench.benchmark.config import Recipe, config_from_options
     from scalebench.benchmark.protocol import format_summary, run_seeds
 

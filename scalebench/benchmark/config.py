@@ -110,7 +110,7 @@ class EvalConfig(BaseModel):
     scales: list[float] | None = Field(default=None, description="test scales; None = every built scale")
     model_config_overrides: dict[str, Any] = Field(default_factory=dict)
     recipe_overrides: dict[str, Any] = Field(default_factory=dict)
-    out: Path = Path("runs")
+    out: Path = Path("outputs/runs")
     root: Path | None = None
     resume: bool = False
     num_workers: int | None = Field(default=None, ge=0, description="DataLoader workers; None = automatic")
@@ -157,6 +157,11 @@ def resolve_recipe(preset: Preset, paper_training: dict[str, Any], overrides: di
     else:
         base = dict(PAPER_DEFAULTS)
         base.update({k: v for k, v in paper_training.items() if k in fields})
+    for key in ("optimizer", "schedule", "augmentation"):  # cards may spell choices as in papers ("AdamW")
+        if isinstance(base.get(key), str):
+            base[key] = base[key].lower()
+        if isinstance(overrides.get(key), str):
+            overrides = {**overrides, key: overrides[key].lower()}
     base.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Recipe(**base)

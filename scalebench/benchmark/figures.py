@@ -169,3 +169,55 @@ def plot_scale_selection(result: RunResult, stem: str | Path, *, title: str | No
         )
         fig.colorbar(im, ax=ax, label="fraction of test images")
     return [*_save(fig, stem), csv_path]
+
+
+def plot_comparison(
+    groups: dict[str, Sequence[RunResult]], stem: str | Path, *, title: str | None = None
+) -> list[Path]:
+    """Overlay the generalisation curves of several models (label -> runs over seeds) in one figure.
+
+    Each model keeps its :func:`model_colour`; several seeds give a mean ± std band. All runs must share the
+    training scale. Writes ``<stem>.png``, ``<stem>.svg`` and ``<stem>.csv`` (one row per model and scale).
+    """
+    if not groups:
+        raise ScalebenchError("No results to compare.")
+    stem = Path(stem)
+    train_scales = {r.dataset.train_scale for runs in groups.values() for r in runs}
+    if len(train_scales) != 1:
+        raise ScalebenchError(
+            f"Runs have different training scales {sorted(train_scales)}; compare one at a time."
+        )
+    table = {label: curve_rows(runs) for label, runs in groups.items()}
+    csv_path = _write_csv(
+        stem.with_suffix(".csv"),
+        ["model", "scale", "mean_accuracy", "std_accuracy", "n_seeds"],
+        [(label, *row) for label, rows in table.items() for row in rows],
+    )
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(4.6, 3.2))
+        ax = fig.add_subplot()
+        all_scales: set[float] = set()
+        for label, rows in table.items():
+            scales = np.array([r[0] for r in rows])
+            mean, std = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+            colour = model_colour(groups[label][0].model.name)
+            n = rows[0][3]
+            ax.plot(
+                scales, mean, marker="o", ms=3.5, color=colour, label=label + (f" (n={n})" if n > 1 else "")
+            )
+            if n > 1:
+                ax.fill_between(scales, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
+            all_scales.update(scales.tolist())
+        ax.axvline(train_scales.pop(), color="0.4", ls="--", lw=0.8, label="training scale")
+        ax.set_xscale("log", base=2)
+        ticks = sorted(all_scales)
+        ax.set_xticks(ticks, [f"{s:.2g}" for s in ticks])
+        ax.minorticks_off()
+        ax.set_ylim(0, 1.0)
+        ax.set_xlabel("test scale (log2 axis)")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3, lw=0.5)
+        ax.legend(frameon=False, loc="lower center", fontsize=8)
+        first = next(iter(groups.values()))[0]
+        ax.set_title(title or f"Scale generalisation on {first.dataset.build_id}", fontsize=9)
+    return [*_save(fig, stem), csv_path]

@@ -183,3 +183,30 @@ def test_cli_evaluate_smoke(tmp_path, fake_built):
         main, ["evaluate", "--model", "nope", "--dataset", "tiny", "--out", str(tmp_path)]
     )
     assert res.exit_code != 0 and "Unknown model 'nope'" in res.output and "Traceback" not in res.output
+
+
+def test_verify_reevaluates_checkpoint(tmp_path, fake_built):
+    from scalebench.benchmark.results import ClassificationScaleResult, build_summary, save_results
+    from scalebench.benchmark.verify import verify_run
+
+    outcome = run_evaluation(_config(tmp_path, scales=[1.0, 2.0]))
+    best = outcome.run_dir / "best.safetensors"
+    report = verify_run(outcome.files["results"], best, device="cpu", progress="none")
+    assert report.mismatches == [] and report.verified.evaluated_by == "verified"
+    assert load_results(report.written).per_scale == outcome.result.per_scale
+
+    # Counts that the checkpoint does not reproduce are reported, and nothing is marked verified.
+    r = outcome.result
+    first = r.per_scale[0]
+    c = first.correct + 1 if first.correct < first.total else first.correct - 1
+    per_scale = [ClassificationScaleResult(scale=first.scale, correct=c, total=first.total, accuracy=c / first.total),
+                 *r.per_scale[1:]]  # fmt: skip
+    forged = r.model_copy(update={"per_scale": per_scale, "summary": build_summary(per_scale, 1.0)})
+    save_results(forged, tmp_path / "forged.json")
+    report = verify_run(tmp_path / "forged.json", best, device="cpu", progress="none")
+    assert report.verified is None and report.mismatches[0].startswith(f"scale 1: recorded {c}/")
+
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(best.read_bytes() + b" ")
+    with pytest.raises(ScalebenchError, match=r"has sha256 .* but .* records"):
+        verify_run(outcome.files["results"], other, device="cpu")

@@ -1,0 +1,109 @@
+"""Evaluation overhead: the protocol's test loop over all 9 scales against the model's raw forward throughput.
+
+Both are measured in the same process, on the same model, with the same batch and micro-batch sizes:
+
+- raw: ``forward_with_selection`` (scale-channel models) or ``forward`` on tensors already in memory, in eval
+  mode under ``torch.inference_mode``, channels_last;
+- pipeline: :func:`scalebench.benchmark.protocol.evaluate_dataset` over the test set of every built scale,
+  reading the HDF5 files lazily (optionally through DataLoader workers), counting correct predictions and
+  winning channels, exactly as ``scalebench evaluate`` does.
+
+Overhead ratio = raw images/s ÷ pipeline images/s; the target is ≤ 1.2. The machine may be shared, so the
+script alternates raw and pipeline passes and reports the best of ``--repeats`` for each.
+
+Usage (builds the embedded Fashion-MNIST subset offline if it is missing):
+
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
+    .venv/bin/python benchmarks/evaluate.py --model gaussdernet --quick --n-per-scale 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from scalebench.benchmark.protocol import _chunks, _to_device, evaluate_dataset
+from scalebench.datasets_builders import build_dataset, load_built
+from scalebench.models import create_model, get_model_card
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="gaussdernet")
+    p.add_argument("--quick", action="store_true", help="the card's quick config (small model)")
+    p.add_argument("--dataset", default="fashion-mnist-embedded")
+    p.add_argument("--root", default=None)
+    p.add_argument("--n-per-scale", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=64, help="images per HDF5 read")
+    p.add_argument("--micro-batch-size", type=int, default=8, help="images per forward call")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    try:
+        built = load_built(args.dataset, root=args.root)
+    except Exception:
+        built = build_dataset("fashion-mnist", embedded=True, root=args.root, progress=False)
+    device = torch.device("cpu")
+    card = get_model_card(args.model)
+    model = create_model(
+        args.model, num_classes=built.num_classes, in_channels=built.channels, quick=args.quick
+    )
+    model = model.to(device, memory_format=torch.channels_last).eval()
+    selection = len(model.channel_sigmas) if card.reports_scale_selection else None
+    scales = built.test_scales
+    datasets = [built.dataset("test", s) for s in scales]
+    n = min(args.n_per_scale, *(len(d) for d in datasets))
+    total_images = n * len(scales)
+
+    # Raw: the same number of images, already decoded into one in-memory tensor per scale.
+    tensors = [d.read_batch(list(range(n)))[0] for d in datasets]
+
+    @torch.inference_mode()
+    def raw_pass() -> float:
+        t0 = time.perf_counter()
+        for x in tensors:
+            for part in _chunks(len(x), args.micro_batch_size):
+                xb = _to_device(x[part], device, True)
+                out = model.forward_with_selection(xb) if selection else model(xb)
+                logits = out[0] if selection else out
+                logits.argmax(1)
+        return total_images / (time.perf_counter() - t0)
+
+    def pipeline_pass() -> float:
+        t0 = time.perf_counter()
+        for s in scales:  # open each scale's file afresh, as the protocol does
+            ds = built.dataset("test", s)
+            evaluate_dataset(
+                model, ds, n=n, device=device, batch_size=args.batch_size,
+                micro_batch_size=args.micro_batch_size, workers=args.workers, selection_channels=selection,
+            )  # fmt: skip
+        return total_images / (time.perf_counter() - t0)
+
+    raw_pass()  # warm-up (allocator, oneDNN primitive caches)
+    raws, pipes = [], []
+    for _ in range(args.repeats):
+        raws.append(raw_pass())
+        pipes.append(pipeline_pass())
+    raw, pipe = max(raws), max(pipes)
+    print(
+        f"model {args.model}{' (quick)' if args.quick else ''}, {built.build_id}, {len(scales)} scales x {n} images, "
+        f"batch {args.batch_size}, micro-batch {args.micro_batch_size}, workers {args.workers}, "
+        f"threads {torch.get_num_threads()}"
+    )
+    print(
+        f"raw forward on in-memory tensors: {raw:8.1f} img/s  (passes: {', '.join(f'{v:.1f}' for v in raws)})"
+    )
+    print(
+        f"evaluation pipeline (9 scales):   {pipe:8.1f} img/s  (passes: {', '.join(f'{v:.1f}' for v in pipes)})"
+    )
+    print(f"overhead ratio raw/pipeline: {raw / pipe:.3f}  (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Verify a results file by re-evaluating its checkpoint: no re-training, so verification stays cheap.
+
+Steps (``scalebench evaluate --verify RUN.json --checkpoint FILE``):
+
+1. validate ``RUN.json`` against the results schema;
+2. check that the checkpoint file's sha256 equals ``checkpoint_sha256`` in the results;
+3. load the recorded dataset build and check its manifest sha256 equals the recorded one;
+4. rebuild the model from the recorded full config, load the weights, and test every recorded scale with
+   the protocol's own test loop (eval mode, ``torch.inference_mode``, buffers checked unchanged), on the
+   same number of images per scale as recorded;
+5. the run is verified only when every per-scale ``correct`` and ``total`` matches exactly; the verified
+   copy of the results has ``evaluated_by = "verified"``.
+
+Exact equality can fail across devices or library versions through floating-point ties in the argmax; the
+report then lists the scales that differ, with both counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from scalebench.benchmark import protocol
+from scalebench.benchmark.checkpoint import load_weights
+from scalebench.benchmark.progress import Progress
+from scalebench.benchmark.protocol import (
+    check_state_unchanged,
+    evaluate_dataset,
+    match_scales,
+    select_device,
+    state_snapshot,
+)
+from scalebench.benchmark.results import RunResult, load_results, save_results
+from scalebench.checks import ScalebenchError
+from scalebench.fileio import file_digest
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of a verification: the verified result (None if counts differ) and the differences."""
+
+    source: Path
+    verified: RunResult | None
+    mismatches: list[str]
+    written: Path | None = None
+
+
+def verify_run(
+    results_path: str | Path,
+    checkpoint: str | Path,
+    *,
+    root: str | Path | None = None,
+    device: str = "auto",
+    out: str | Path | None = None,
+    progress: str = "auto",
+) -> VerifyReport:
+    """Re-evaluate ``checkpoint`` on the test sets recorded in ``results_path`` (see the module docstring).
+
+    When every count matches, the verified copy is written to ``out`` (default ``<results>.verified.json``).
+    """
+    from scalebench.models import create_model
+
+    results_path = Path(results_path)
+    result = load_results(results_path)
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ScalebenchError(f"Checkpoint {str(checkpoint)!r} does not exist.")
+    sha = file_digest(checkpoint, "sha256")
+    if sha != result.checkpoint_sha256:
+        raise ScalebenchError(
+            f"Checkpoint {checkpoint} has sha256 {sha}, but {results_path} records {result.checkpoint_sha256}; "
+            "pass the best.safetensors of the run that wrote these results."
+        )
+    built = protocol._load_built(result.dataset.build_id, Path(root) if root is not None else None)
+    if built.manifest_sha256 != result.dataset.manifest_sha256:
+        raise ScalebenchError(
+            f"Dataset build {result.dataset.build_id!r} here has manifest sha256 {built.manifest_sha256}, the results "
+            f"record {result.dataset.manifest_sha256}: the test sets differ. Rebuild the recorded dataset version "
+            f"({result.dataset.version}) with `scalebench build-datasets`."
+        )
+    scales = match_scales(result.scales, built.test_scales, built.build_id)
+    dev = select_device(device)
+    model = create_model(
+        result.model.name, num_classes=result.dataset.num_classes, in_channels=result.dataset.channels,
+        **result.model.config,
+    )  # fmt: skip
+    model = model.to(dev, memory_format=torch.channels_last)
+    load_weights(model, checkpoint)
+    model.eval()
+    channels = len(result.scale_selection.channel_sigmas) if result.scale_selection is not None else None
+    recipe = result.training.recipe
+    before = state_snapshot(model)
+    mismatches: list[str] = []
+    with Progress(progress) as bar:
+        for scale, recorded in zip(scales, result.per_scale, strict=True):
+            ds = built.dataset("test", scale)
+            n = len(ds) if result.limit is None else min(len(ds), result.limit)
+            bar.start(f"verify scale {scale:.3g}", 1)
+            correct, total, _ = evaluate_dataset(
+                model, ds, n=n, device=dev, batch_size=int(recipe.get("eval_batch_size", 64)),
+                micro_batch_size=recipe.get("micro_batch_size"), selection_channels=channels,
+                amp=result.environment.amp and dev.type == "cuda",
+            )  # fmt: skip
+            bar.advance()
+            bar.end(f"{correct}/{total}")
+            if (correct, total) != (recorded.correct, recorded.total):
+                mismatches.append(
+                    f"scale {scale:g}: recorded {recorded.correct}/{recorded.total}, re-evaluated {correct}/{total}"
+                )
+    check_state_unchanged(model, before, "verification")
+    if mismatches:
+        return VerifyReport(results_path, None, mismatches)
+    verified = result.model_copy(update={"evaluated_by": "verified"})
+    verified = RunResult.model_validate(verified.model_dump())
+    dest = Path(out) if out is not None else results_path.with_name(results_path.stem + ".verified.json")
+    save_results(verified, dest)
+    return VerifyReport(results_path, verified, [], dest)
+
+
+def format_verify_report(report: VerifyReport) -> str:
+    """One or a few lines for the terminal."""
+    if report.verified is None:
+        return f"NOT verified: {report.source}\n  " + "\n  ".join(report.mismatches)
+    return f"Verified: every per-scale count of {report.source} matches. Verified copy: {report.written}"
