@@ -139,6 +139,64 @@ def datasets_export_cmd(fmt, out, dataset, push_to_hub, root) -> None:
 # --- models (models list|info) --------------------------------------------------------------------------
 
 
+def _on_terminal() -> bool:
+    """True when stdout is a terminal: models list|info then print rich tables, else tab-separated text."""
+    import sys
+
+    return sys.stdout.isatty()
+
+
+@main.group("models")
+def models_group() -> None:
+    """Show the model zoo: registered models, their papers, parameter counts and defaults."""
+
+
+@models_group.command("list")
+@click.argument("pattern", default="*")
+@click.option("--task", type=click.Choice(["classification", "segmentation"]), default=None)
+def models_list_cmd(pattern, task) -> None:
+    """List registered models whose name matches PATTERN (fnmatch, e.g. 'njet*'; default: all)."""
+    from scalebench.models.describe import LIST_COLUMNS, model_rows
+
+    rows = model_rows(pattern, task=task)
+    if _on_terminal():
+        from rich.box import SIMPLE
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=SIMPLE)
+        for col in LIST_COLUMNS:  # name and params are never cut; the other columns may be on a narrow terminal
+            keep = max(len(col), *(len(r[col]) for r in rows)) if col in ("name", "params") else None
+            table.add_column(col, no_wrap=True, overflow="ellipsis", min_width=keep)
+        for row in rows:
+            table.add_row(*(row[c] for c in LIST_COLUMNS))
+        Console().print(table)
+        return
+    click.echo("\t".join(LIST_COLUMNS))
+    for row in rows:
+        click.echo("\t".join(row[c] for c in LIST_COLUMNS))
+
+
+@models_group.command("info")
+@click.argument("name")
+def models_info_cmd(name) -> None:
+    """Show the card of model NAME: paper, bibtex key, parameter count, defaults, scale flags."""
+    from scalebench.models.describe import model_info
+
+    pairs = model_info(name)
+    if _on_terminal():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("field", "value", show_header=False)
+        for key, value in pairs:
+            table.add_row(key, value)
+        Console().print(table)
+        return
+    for key, value in pairs:
+        click.echo(f"{key}: {value}")
+
+
 # --- benchmark (evaluate) -------------------------------------------------------------------------------
 
 
