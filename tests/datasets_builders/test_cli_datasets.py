@@ -1,0 +1,53 @@
+"""CLI smoke tests: build-datasets, datasets info | verify | export (one CliRunner run each)."""
+
+from __future__ import annotations
+
+import h5py
+from click.testing import CliRunner
+
+from scalebench.cli import main
+
+
+def test_build_info_verify_export(tmp_path):
+    runner = CliRunner()
+    root = str(tmp_path / "home")
+    args = ["--root", root]
+    res = runner.invoke(
+        main, ["build-datasets", "--embedded", "--limit", "8", "--scales", "0.5,1", "--quiet", *args]
+    )
+    assert res.exit_code == 0, res.output
+    assert "fashion-mnist-embedded-limit8: 2 test scales" in res.output
+    res = runner.invoke(main, ["datasets", "info", *args])
+    assert (
+        res.exit_code == 0
+        and "test scales 0.500, 1.000" in res.output
+        and "train/val/test 8/8/8" in res.output
+    )
+    res = runner.invoke(main, ["datasets", "verify", "--dataset", "fashion-mnist", *args])
+    assert res.exit_code == 0 and "fashion-mnist-embedded-limit8: OK" in res.output
+    path = next((tmp_path / "home" / "datasets" / "fashion-mnist-embedded-limit8").glob("*scte0p500.h5"))
+    with h5py.File(path, "r+") as f:
+        f["y_test"][0] = 9 - f["y_test"][0]
+    res = runner.invoke(main, ["datasets", "verify", *args])
+    assert res.exit_code == 1 and "1 mismatch" in res.output and "y_test sha256" in res.output
+    res = runner.invoke(main, ["datasets", "export", "--format", "hf", "--out", str(tmp_path / "hf"), *args])
+    assert res.exit_code == 0 and "wrote" in res.output
+    assert (tmp_path / "hf" / "fashion-mnist-embedded-limit8" / "README.md").is_file()
+
+
+def test_errors_are_one_line(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(
+        main, ["build-datasets", "--dataset", "cifar10", "--embedded", "--root", str(tmp_path)]
+    )
+    assert res.exit_code == 1 and "Error: --embedded exists for fashion-mnist only" in res.output
+    assert "Traceback" not in res.output
+    res = runner.invoke(
+        main,
+        ["build-datasets", "--raw-dir", str(tmp_path / "nope"), "--no-download", "--root", str(tmp_path)],
+    )
+    assert res.exit_code == 1 and "does not exist" in res.output
+    res = runner.invoke(main, ["datasets", "verify", "--root", str(tmp_path)])
+    assert res.exit_code == 1 and "No built dataset" in res.output
+    res = runner.invoke(main, ["build-datasets", "--dataset", "mnist"])
+    assert res.exit_code == 2 and "fashion-mnist" in res.output
