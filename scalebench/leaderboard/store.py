@@ -1,0 +1,356 @@
+"""The results store: one JSON file per run under ``<store>/<dataset>/<model>/<config-hash>/seed-<n>.json``.
+
+The store is a plain folder, meant to live in git (as the MTEB results repository and RobustBench's
+``model_info/`` do, ``research/ecosystem.md`` §3.2), so that every addition is a reviewable diff:
+
+- ``index.json`` lists every entry with the sha256 of its file. :func:`validate_store` fails when an entry
+  listed there is gone or changed, or when a file is not listed, so that no result silently disappears from
+  the leaderboard (mteb issues 1840 and 1571 report rewrites that dropped models).
+- ``.lock`` serialises writers: :func:`submit_runs` validates every file first without touching the store,
+  then takes an exclusive ``fcntl.flock`` on it, checks for duplicates, writes the new entries and the index.
+  Concurrent submissions from several processes therefore never lose an entry.
+- entries are never overwritten: a file is written to a temporary name and hard-linked to its final name,
+  which fails if that name exists. The one exception is the upgrade of a self-reported entry to "verified"
+  by re-evaluating its checkpoint (:func:`submit` with ``checkpoint``): the verified copy, identical apart
+  from ``evaluated_by``, replaces the self-reported one atomically.
+- a rejected submission leaves the store byte-for-byte unchanged.
+
+Not yet: removing an entry on purpose needs a hand edit of ``index.json`` (visible in review).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from scalebench.benchmark.results import MAX_RESULTS_BYTES, RunResult, results_to_json
+from scalebench.checks import ScalebenchError
+from scalebench.fileio import write_text_atomic
+from scalebench.leaderboard.validate import KnownBuild, check_run, validate_submission
+
+INDEX_NAME = "index.json"
+LOCK_NAME = ".lock"
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One validated entry of the store: its path relative to the store root, the run and its file's sha256."""
+
+    path: PurePosixPath
+    result: RunResult
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    """What :func:`submit_runs` did with one file: ``added`` or ``upgraded`` (self-reported -> verified)."""
+
+    source: str
+    path: Path
+    status: str
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def store_lock(store: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``<store>/.lock`` (created if needed) for the duration of the block."""
+    store = Path(store)
+    store.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield store
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def read_index(store: str | Path) -> dict[str, str]:
+    """The store's index: entry path (relative, POSIX) -> sha256 of the file. Empty for a new store."""
+    path = Path(store) / INDEX_NAME
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        entries = data["entries"]
+        if not isinstance(entries, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in entries.items()
+        ):
+            raise TypeError("entries must map paths to sha256 strings")
+    except (ValueError, KeyError, TypeError) as err:
+        raise ScalebenchError(
+            f"{path} is not a valid store index ({err}); restore it from git (`git checkout {path}`)."
+        ) from None
+    return dict(entries)
+
+
+def _write_index(store: Path, entries: dict[str, str]) -> None:
+    text = json.dumps({"entries": dict(sorted(entries.items()))}, indent=2, sort_keys=True) + "\n"
+    write_text_atomic(store / INDEX_NAME, text)
+
+
+def _write_new(dest: Path, text: str) -> None:
+    """Write ``text`` to ``dest`` atomically, failing with FileExistsError if ``dest`` exists (no overwrite)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _read_limited(path: Path) -> bytes:
+    if not path.is_file():
+        raise ScalebenchError(f"Results file {str(path)!r} does not exist.")
+    size = path.stat().st_size
+    if size > MAX_RESULTS_BYTES:
+        raise ScalebenchError(
+            f"{path} is {size} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file; "
+            "submit the file `scalebench evaluate` wrote."
+        )
+    return path.read_bytes()
+
+
+def _same_run_but_verified(stored: RunResult, new: RunResult) -> bool:
+    if stored.evaluated_by != "self-reported" or new.evaluated_by != "verified":
+        return False
+    a = stored.model_dump(mode="json")
+    b = new.model_dump(mode="json")
+    a.pop("evaluated_by")
+    b.pop("evaluated_by")
+    return a == b
+
+
+def submit_runs(
+    items: Sequence[tuple[str, RunResult | str | bytes]],
+    store: str | Path = "results",
+    *,
+    known: Sequence[KnownBuild] | None = None,
+    verified: bool = False,
+) -> list[SubmitOutcome]:
+    """Validate runs and add them to the store: all or nothing.
+
+    Args:
+        items: ``(source name, run)`` pairs; a run is the text of a results file, or a :class:`RunResult`
+            that the caller already validated against the schema.
+        store: the store folder.
+        known: accepted canonical builds (default :func:`scalebench.leaderboard.validate.known_builds`).
+        verified: the runs come from a checkpoint re-evaluation (:func:`submit` with ``checkpoint``) and may
+            carry ``evaluated_by == "verified"``.
+
+    Raises:
+        ScalebenchError: the first file that fails a check, a duplicate of a stored run or of another file in
+            the same call. The store is then unchanged.
+    """
+    store = Path(store)
+    checked: list[tuple[str, RunResult, PurePosixPath]] = []
+    for source, item in items:
+        if isinstance(item, RunResult):
+            rel = check_run(item, source, known=known, allow_verified=verified)
+            result = item
+        else:
+            result, rel = validate_submission(item, source, known=known, allow_verified=verified)
+        checked.append((source, result, rel))
+    seen: dict[PurePosixPath, str] = {}
+    for source, _, rel in checked:
+        if rel in seen:
+            raise ScalebenchError(
+                f"{source} and {seen[rel]} are the same run (same model, config hash, dataset, training scale "
+                f"and seed: {rel}); submit each run once."
+            )
+        seen[rel] = source
+    outcomes: list[SubmitOutcome] = []
+    with store_lock(store):
+        index = read_index(store)
+        plan: list[tuple[str, RunResult, PurePosixPath, str]] = []
+        for source, result, rel in checked:
+            dest = store / rel
+            status = "added"
+            if dest.exists() or str(rel) in index:
+                stored = _load_entry(store, rel) if dest.exists() else None
+                if stored is not None and _same_run_but_verified(stored, result):
+                    status = "upgraded"
+                else:
+                    raise ScalebenchError(
+                        f"{source} duplicates the stored run {dest} (same model, config hash, dataset, training "
+                        f"scale and seed {result.seed}); entries are never overwritten. Submit a new seed, or "
+                        "change the config."
+                    )
+            plan.append((source, result, rel, status))
+        written: list[Path] = []
+        new_index = dict(index)
+        try:
+            for source, result, rel, status in plan:
+                dest = store / rel
+                text = results_to_json(result)
+                if status == "upgraded":
+                    write_text_atomic(dest, text)
+                else:
+                    _write_new(dest, text)
+                    written.append(dest)
+                new_index[str(rel)] = _sha256_text(text)
+                outcomes.append(SubmitOutcome(source, dest, status))
+            _write_index(store, new_index)
+        except BaseException:
+            for dest in written:
+                with contextlib.suppress(FileNotFoundError):
+                    dest.unlink()
+            raise
+    return outcomes
+
+
+def _load_entry(store: Path, rel: PurePosixPath) -> RunResult | None:
+    from scalebench.benchmark.results import parse_results
+
+    try:
+        return parse_results(_read_limited(store / rel), source=str(store / rel))
+    except ScalebenchError:
+        return None
+
+
+def submit(
+    paths: Sequence[str | Path],
+    store: str | Path = "results",
+    *,
+    checkpoint: str | Path | None = None,
+    root: str | Path | None = None,
+    device: str = "auto",
+    known: Sequence[KnownBuild] | None = None,
+) -> list[SubmitOutcome]:
+    """``scalebench submit``: validate results files and add them to the store (all or nothing).
+
+    With ``checkpoint`` (one results file only), the checkpoint is re-evaluated on the recorded test sets by
+    :func:`scalebench.benchmark.verify.verify_run` (the sha256 of the weights must equal the recorded one, and
+    every per-scale count must match exactly); the entry is then stored as "verified", or upgraded from
+    self-reported if the same run is already stored.
+    """
+    if not paths:
+        raise ScalebenchError("Give at least one results file to submit (scalebench submit RUN.json ...).")
+    if checkpoint is None:
+        return submit_runs([(str(p), _read_limited(Path(p))) for p in paths], store, known=known)
+    if len(paths) != 1:
+        raise ScalebenchError(
+            f"--checkpoint verifies one results file, got {len(paths)}; submit each run with its own checkpoint."
+        )
+    from scalebench.benchmark.verify import verify_run
+
+    source = str(paths[0])
+    validate_submission(_read_limited(Path(source)), source, known=known)
+    with tempfile.TemporaryDirectory(prefix="scalebench-verify-") as tmp:
+        report = verify_run(source, checkpoint, root=root, device=device, out=Path(tmp) / "verified.json",
+                            progress="none")  # fmt: skip
+    if report.verified is None:
+        raise ScalebenchError(
+            f"{source} is NOT verified: re-evaluating {checkpoint} gave other counts ("
+            + "; ".join(report.mismatches)
+            + "). Nothing was stored; submit it without --checkpoint to list it as self-reported."
+        )
+    return submit_runs([(source, report.verified)], store, known=known, verified=True)
+
+
+@dataclass
+class StoreReport:
+    """The outcome of :func:`validate_store`: the valid entries and one line per problem found."""
+
+    store: Path
+    entries: list[StoredRun]
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _previous_paths(previous: str | Path) -> set[str]:
+    path = Path(previous)
+    try:
+        data = json.loads(path.read_text())
+        return {run["path"] for entry in data["entries"] for run in entry["runs"]}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ScalebenchError(
+            f"{path} is not a leaderboard.json written by `scalebench leaderboard build` ({err})."
+        ) from None
+
+
+def validate_store(
+    store: str | Path = "results",
+    *,
+    known: Sequence[KnownBuild] | None = None,
+    previous: str | Path | None = None,
+) -> StoreReport:
+    """``scalebench leaderboard validate``: re-validate every entry and the index of a store.
+
+    Each file must pass every submission check (verified entries allowed), sit at the path its content
+    implies, and be listed in ``index.json`` with its sha256; every listed entry must still exist. With
+    ``previous`` (a ``leaderboard.json`` of an earlier build), every run listed there must still be stored.
+    """
+    store = Path(store)
+    if not store.is_dir():
+        raise ScalebenchError(
+            f"Results store {str(store)!r} does not exist; create it with `scalebench submit`."
+        )
+    index = read_index(store)
+    entries: list[StoredRun] = []
+    problems: list[str] = []
+    on_disk: set[str] = set()
+    for path in sorted(store.rglob("*.json")):
+        rel = PurePosixPath(path.relative_to(store).as_posix())
+        if str(rel) == INDEX_NAME or any(part.startswith(".") for part in rel.parts):
+            continue
+        on_disk.add(str(rel))
+        try:
+            data = _read_limited(path)
+            result, expected = validate_submission(data, str(path), known=known, allow_verified=True)
+        except ScalebenchError as err:
+            problems.append(str(err))
+            continue
+        if expected != rel:
+            problems.append(f"{path}: its content belongs at {store / expected}; move it with `git mv`.")
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        if str(rel) not in index:
+            problems.append(
+                f"{path} is not listed in {store / INDEX_NAME}; add runs with `scalebench submit`."
+            )
+        elif index[str(rel)] != sha:
+            problems.append(
+                f"{path} changed since it was submitted (sha256 {sha}, index records {index[str(rel)]}); "
+                "restore it from git."
+            )
+        entries.append(StoredRun(rel, result, sha))
+    for rel in sorted(set(index) - on_disk):
+        problems.append(f"{store / rel} is listed in {store / INDEX_NAME} but is gone; restore it from git.")
+    if previous is not None:
+        for rel in sorted(_previous_paths(previous) - on_disk):
+            problems.append(f"{store / rel} was listed on the previous leaderboard ({previous}) but is gone.")
+    return StoreReport(store, entries, problems)
+
+
+def load_store(
+    store: str | Path = "results", *, known: Sequence[KnownBuild] | None = None
+) -> list[StoredRun]:
+    """Every entry of a valid store; raises with the problems of an invalid one (see :func:`validate_store`)."""
+    report = validate_store(store, known=known)
+    if report.problems:
+        head = "\n  ".join(report.problems[:10])
+        more = f"\n  (+{len(report.problems) - 10} more)" if len(report.problems) > 10 else ""
+        raise ScalebenchError(
+            f"Results store {report.store} has {len(report.problems)} problem(s); fix them first "
+            f"(`scalebench leaderboard validate --store {report.store}`):\n  {head}{more}"
+        )
+    return report.entries
