@@ -146,7 +146,7 @@ DATASETS: dict[str, DatasetSpec] = {
         licence="MIT (Copyright (c) 2017 Zalando SE)",
         citation="H. Xiao, K. Rasul and R. Vollgraf (2017), Fashion-MNIST: a novel image dataset for "
         "benchmarking machine learning algorithms, arXiv:1708.07747",
-        known_manifest_sha256=None,
+        known_manifest_sha256="c24274ac57fbefc35302f5c9942beacc6473a0242685a70921fb156d3682adf6",
     ),
     "cifar10": DatasetSpec(
         name="cifar10",

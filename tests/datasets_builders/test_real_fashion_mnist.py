@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fakes_raw import REAL_RAW_DIR
 
-from scalebench.datasets_builders import build_dataset, load_built, verify_build
+from scalebench.datasets_builders import DATASETS, build_dataset, load_built, verify_build
 from scalebench.datasets_builders.raw import EMBEDDED_DIR, EMBEDDED_FILES, read_idx_gz, write_embedded_subset
 
 pytestmark = pytest.mark.skipif(
@@ -55,3 +55,12 @@ def test_embedded_subset_follows_its_documented_rule(tmp_path):
             read_idx_gz(tmp_path / name, magic), read_idx_gz(EMBEDDED_DIR / name, magic)
         )
     assert (tmp_path / "subset.json").read_text() == (EMBEDDED_DIR / "subset.json").read_text()
+
+
+@pytest.mark.slow
+def test_full_build_is_the_canonical_one(tmp_path):
+    """The full build reproduces the manifest hash recorded in the spec (about 10 s on 2 cores)."""
+    built = build_dataset("fashion-mnist", root=tmp_path, raw_dir=REAL_RAW_DIR, progress=False)
+    assert built.split_sizes == {"train": 50000, "val": 10000, "test": 10000}
+    assert built.manifest_sha256 == DATASETS["fashion-mnist"].known_manifest_sha256
+    assert built.is_canonical and load_built("fashion-mnist", tmp_path).is_canonical
