@@ -287,6 +287,114 @@ def evaluate_cmd(seed, seeds, scales, model_config, verify, checkpoint, **option
 
 # --- leaderboard (submit, leaderboard build|validate, plot) ----------------------------------------------
 
+_STORE_OPTION = click.option(
+    "--store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="The results store (one JSON per run).",
+)
+
+
+@main.command("submit")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_STORE_OPTION
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Re-evaluate this checkpoint (one results file) and store the run as verified.",
+)
+@click.option(
+    "--root", type=click.Path(path_type=Path), default=None, help="scalebench home (for --checkpoint)."
+)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def submit_cmd(results, store, checkpoint, root, device) -> None:
+    """Validate results files and add them to the store (all or nothing; entries are never overwritten)."""
+    from scalebench.leaderboard import submit
+
+    for outcome in submit(results, store, checkpoint=checkpoint, root=root, device=device):
+        click.echo(f"{outcome.status}: {outcome.source} -> {outcome.path}")
+
+
+@main.group("leaderboard")
+def leaderboard_group() -> None:
+    """Build the leaderboard from a results store, or re-validate the store."""
+
+
+@leaderboard_group.command("build")
+@_STORE_OPTION
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True
+)
+def leaderboard_build_cmd(store, out) -> None:
+    """Rank the store over seeds; write LEADERBOARD.md, leaderboard.csv, leaderboard.json and index.html."""
+    from scalebench.leaderboard import build_leaderboard
+
+    paths = build_leaderboard(store, out)
+    click.echo(f"Leaderboard written to {out}: " + ", ".join(p.name for p in paths.values()))
+
+
+@leaderboard_group.command("validate")
+@_STORE_OPTION
+@click.option(
+    "--previous",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="leaderboard.json of an earlier build: every run listed there must still be stored.",
+)
+def leaderboard_validate_cmd(store, previous) -> None:
+    """Re-validate every entry and the index of the store; exit 1 if any problem (for CI)."""
+    from scalebench.leaderboard import validate_store
+
+    report = validate_store(store, previous=previous)
+    for line in report.problems:
+        click.echo(line)
+    click.echo(f"{store}: {len(report.entries)} valid entries, {len(report.problems)} problem(s)")
+    if report.problems:
+        raise click.exceptions.Exit(1)
+
+
+@main.group("plot")
+def plot_group() -> None:
+    """Comparison figures for papers (PDF, SVG, 300-dpi PNG, each with its CSV)."""
+
+
+@plot_group.command("curves")
+@click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--store", type=click.Path(file_okay=False, path_type=Path), default=None, help="Plot from a store."
+)
+@click.option("--dataset", default=None, help="Dataset to plot from --store.")
+@click.option("--train-scale", type=float, default=None, help="Training scale to plot from --store.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("figures/curves"), show_default=True,
+              help="Output stem: writes STEM.pdf, .svg, .png and .csv.")  # fmt: skip
+@click.option("--title", default=None)
+def plot_curves_cmd(results, store, dataset, train_scale, out, title) -> None:
+    """Overlay generalisation curves: mean ± std over seeds, log2 scale axis, training scale marked."""
+    from scalebench.leaderboard.figures import load_for_plot, plot_curves
+
+    runs = load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale)
+    click.echo("wrote " + ", ".join(str(p) for p in plot_curves(runs, out, title=title)))
+
+
+@plot_group.command("selection")
+@click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--store", type=click.Path(file_okay=False, path_type=Path), default=None, help="Plot from a store."
+)
+@click.option("--dataset", default=None, help="Dataset to plot from --store.")
+@click.option("--train-scale", type=float, default=None, help="Training scale to plot from --store.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("figures/selection"), show_default=True,
+              help="Output stem: writes STEM.pdf, .svg, .png and .csv.")  # fmt: skip
+@click.option("--title", default=None)
+def plot_selection_cmd(results, store, dataset, train_scale, out, title) -> None:
+    """Scale-selection heatmaps side by side (counts pooled over seeds, Spearman ρ per panel)."""
+    from scalebench.leaderboard.figures import load_for_plot, plot_selection
+
+    runs = load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale)
+    click.echo("wrote " + ", ".join(str(p) for p in plot_selection(runs, out, title=title)))
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
