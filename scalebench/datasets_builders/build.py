@@ -54,7 +54,7 @@ from scalebench.paths import datasets_dir
 MANIFEST_FORMAT = "scalebench.rescaled-classification/1"
 GZIP_LEVEL = 1
 CHUNK_BYTES = 256 << 10
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 2 << 20
 WORKERS = 2
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)

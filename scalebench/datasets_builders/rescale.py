@@ -23,10 +23,11 @@ input are zero (``padding="zero"``) or folded back by half-sample symmetric mirr
 -1 -> 0, n -> n-1, period 2n), which mirror-extends the image to any canvas size.
 
 Exactness: the weights are quantised to integers over 2^14 (each row summing to exactly 2^14), and the two
-matrix products run in float64. Every product and partial sum is then an integer below 2^40, exactly
+matrix products run in float64 (the second matrix pre-divided by 2^28, a power of two). Every product and
+partial sum is then a multiple of 2^-28 below 2^12 in magnitude (at most 40 significant bits), exactly
 representable in float64, so the result does not depend on the BLAS library, the summation order or the
-CPU: the built pixels, hence the manifest hashes, are the same on every machine. The result is divided by
-2^28, rounded half to even, clipped to [0, 255] and stored as uint8. When the map is a pure selection (s = 1
+CPU: the built pixels, hence the manifest hashes, are the same on every machine. The result is rounded half
+to even, clipped to [0, 255] and stored as uint8. When the map is a pure selection (s = 1
 with an integer offset) it is applied as an index gather, so the original pixels reappear exactly.
 
 Agreement with PIL: for scales where s*n is an integer and the offset (N - s*n)/2 is integral, the weights
@@ -169,13 +170,12 @@ def rescale_batch(
     if rows.size == 0 or cols.size == 0:
         return out
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    wh_r = wh[r0:r1].astype(np.float64)
+    wh_r = wh[r0:r1].astype(np.float64) * 2.0 ** (-2 * FRAC_BITS)  # a power of two: still exact
     ww_r = ww[c0:c1].astype(np.float64)
     nr, nc = r1 - r0, c1 - c0
     x = images.transpose(0, 3, 1, 2).reshape(B * C * h, w).astype(np.float64)
     t = (x @ ww_r.T).reshape(B * C, h, nc).transpose(1, 0, 2).reshape(h, B * C * nc)
-    o = wh_r @ t  # (nr, B*C*nc): exact integers times 2^(2*FRAC_BITS)
-    o *= 2.0 ** (-2 * FRAC_BITS)
+    o = wh_r @ t  # (nr, B*C*nc): exact multiples of 2^(-2*FRAC_BITS)
     np.rint(o, out=o)
     np.clip(o, 0, 255, out=o)
     out[:, r0:r1, c0:c1, :] = o.astype(np.uint8).reshape(nr, B, C, nc).transpose(1, 0, 3, 2)
