@@ -361,7 +361,7 @@ class NJetConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.in_channels}, {self.out_channels}, order={self.order}, sigma={float(self.sigma):.4g}, "
+            f"{self.in_channels}, {self.out_channels}, order={self.order}, sigma={float(self.sigma.detach()):.4g}, "
             f"k={self.k:g}, size_rule={self.size_rule!r}, kernel_size={self.kernel_size}, "
             f"learn_sigma={self.log2_sigma.requires_grad}, subsample_r={self.subsample_r}"
         )
