@@ -748,7 +748,11 @@ def describe_builds(dataset: str | None = None, root: str | Path | None = None) 
         return f"No built datasets under {datasets_dir(root)}; run `scalebench build-datasets --embedded` to start."
     lines = []
     for b in ids:
-        built = load_built(b, root)
+        try:
+            built = load_built(b, root)
+        except ScalebenchError as err:
+            lines.append(f"{b}: BROKEN: {err}")
+            continue
         disk = sum(p.stat().st_size for p in built.files())
         canon = " (canonical)" if built.is_canonical else ""
         lines += [

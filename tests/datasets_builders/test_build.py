@@ -242,3 +242,12 @@ def test_stl10_end_to_end_on_original_format(tmp_path):
     )
     with h5py.File(built.path("test", 2.0), "r") as f:
         assert f["x_test"].shape == (10, 96, 96, 3)  # enlarged then centre-cropped
+
+
+def test_info_reports_a_broken_build_without_failing(tmp_path, fmnist):
+    raw, _, spec = fmnist
+    built = _build(tmp_path, raw, spec, scales=[1.0])
+    built.path("test", 1.0).unlink()
+    text = describe_builds(root=tmp_path / "home")
+    assert "fashion-mnist: BROKEN" in text and "missing or unreadable" in text
+    assert any("missing" in p for p in verify_build("fashion-mnist", tmp_path / "home"))
