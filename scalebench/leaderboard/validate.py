@@ -81,7 +81,7 @@ def known_builds() -> tuple[KnownBuild, ...]:
     return tuple(out)
 
 
-def slug(value: str, what: str) -> str:
+def slug(value: str, what: str, source: str | None = None) -> str:
     """``value`` itself if it is a safe path component (see :data:`SLUG_PATTERN`), else a ScalebenchError.
 
     Example:
@@ -89,8 +89,9 @@ def slug(value: str, what: str) -> str:
         'gaussdernet'
     """
     if not isinstance(value, str) or not SLUG_PATTERN.fullmatch(value):
+        where = f"{source}: " if source else ""
         raise ScalebenchError(
-            f"{what} {value!r} cannot name a leaderboard folder: use 1-100 lowercase letters, digits, '_', '-' "
+            f"{where}{what} {value!r} cannot name a leaderboard folder: use 1-100 lowercase letters, digits, '_', '-' "
             "or '.', not starting with '.' (rename the registered model or dataset)."
         )
     return value
@@ -215,8 +216,8 @@ def check_run(
             f"{source} claims evaluated_by={result.evaluated_by!r}; a submission is self-reported. To have it "
             "verified, submit it with --checkpoint BEST.safetensors so the checkpoint is re-evaluated."
         )
-    slug(ds.name, "dataset name")
-    slug(result.model.name, "model name")
+    slug(ds.name, "dataset name", source)
+    slug(result.model.name, "model name", source)
     same_dataset = [k for k in known if k.dataset == ds.name]
     if not same_dataset:
         names = sorted({k.dataset for k in known})

@@ -17,10 +17,11 @@ from scalebench.benchmark.results import (
     build_summary,
     results_to_json,
 )
-from scalebench.datasets_builders import DEFAULT_TEST_SCALES
-from scalebench.leaderboard import KnownBuild
+from scalebench.leaderboard.validate import KnownBuild
 
-SCALES = list(DEFAULT_TEST_SCALES)
+#: The canonical test scales 2^(k/4), k = -4..4 (test_lb_validate checks them against the datasets package;
+#: importing that package here would make every spawned test worker import torch).
+SCALES = [round(2.0 ** (k / 4), 6) for k in range(-4, 5)]
 MANIFEST = "a" * 64
 VERSION = "1.0.0"
 KNOWN = (KnownBuild("fashion-mnist", VERSION, MANIFEST, tuple(SCALES), 1.0),)

@@ -1,0 +1,19 @@
+"""Worker of the concurrent-submit test, in a module light enough for spawned processes to import quickly."""
+
+from __future__ import annotations
+
+from lb_factories import KNOWN, make_run, run_text
+
+from scalebench.leaderboard.store import submit_runs
+
+
+def submit_worker(store: str, worker: int, barrier) -> list[str]:
+    """Wait for every worker, then submit three runs (seeds 0-2 of model ``model-<worker>``) one by one."""
+    barrier.wait()
+    out = []
+    for k in range(3):
+        run = make_run(seed=k, model=f"model-{worker}")
+        out += [
+            str(o.path) for o in submit_runs([(f"w{worker}-{k}.json", run_text(run))], store, known=KNOWN)
+        ]
+    return out

@@ -1,0 +1,197 @@
+"""The results store: layout, no overwrite, all-or-nothing batches, index checks, concurrency, verification."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import pytest
+from lb_factories import KNOWN, make_run, run_text, snapshot, write_run
+from lb_workers import submit_worker
+
+from scalebench.benchmark.results import load_results
+from scalebench.benchmark.verify import VerifyReport
+from scalebench.checks import ScalebenchError
+from scalebench.leaderboard import read_index, submit, submit_runs, validate_store
+from scalebench.leaderboard.store import INDEX_NAME
+
+
+def test_submit_stores_one_canonical_file_per_run(tmp_path):
+    store = tmp_path / "results"
+    src = write_run(tmp_path / "in" / "run.json", make_run(seed=2))
+    (out,) = submit([src], store, known=KNOWN)
+    assert out.status == "added"
+    assert out.path.relative_to(store).parts[:2] == ("fashion-mnist", "gaussdernet")
+    assert out.path.name == "seed-2.json"
+    assert load_results(out.path) == load_results(src)
+    index = read_index(store)
+    assert list(index) == [out.path.relative_to(store).as_posix()]
+    report = validate_store(store, known=KNOWN)
+    assert report.ok and len(report.entries) == 1
+
+
+def test_duplicate_is_rejected_and_nothing_is_overwritten(tmp_path):
+    store = tmp_path / "results"
+    submit_runs([("a.json", run_text(make_run(seed=0)))], store, known=KNOWN)
+    before = snapshot(store)
+    again = make_run(seed=0).model_copy(update={"created_at": "2027-01-01T00:00:00+00:00"})
+    with pytest.raises(ScalebenchError, match=r"duplicates the stored run .*seed-0\.json"):
+        submit_runs([("b.json", run_text(again))], store, known=KNOWN)
+    assert snapshot(store) == before
+
+
+def test_batch_is_all_or_nothing(tmp_path):
+    store = tmp_path / "results"
+    submit_runs([("a.json", run_text(make_run(seed=0)))], store, known=KNOWN)
+    before = snapshot(store)
+    bad = json.loads(run_text(make_run(seed=2)))
+    bad["limit"] = 99999
+    with pytest.raises(ScalebenchError, match=r"bad\.json"):
+        submit_runs(
+            [("ok.json", run_text(make_run(seed=1))), ("bad.json", json.dumps(bad))], store, known=KNOWN
+        )
+    assert snapshot(store) == before
+    with pytest.raises(ScalebenchError, match="same run"):
+        submit_runs(
+            [("x.json", run_text(make_run(seed=5))), ("y.json", run_text(make_run(seed=5)))],
+            store,
+            known=KNOWN,
+        )
+    assert snapshot(store) == before
+    # a later duplicate of a stored run also rejects the new runs of the batch
+    with pytest.raises(ScalebenchError, match="duplicates"):
+        submit_runs(
+            [("n.json", run_text(make_run(seed=6))), ("d.json", run_text(make_run(seed=0)))],
+            store,
+            known=KNOWN,
+        )
+    assert snapshot(store) == before
+
+
+def test_missing_file_and_oversize_file_are_clear_errors(tmp_path):
+    with pytest.raises(ScalebenchError, match="does not exist"):
+        submit([tmp_path / "nope.json"], tmp_path / "results", known=KNOWN)
+    big = tmp_path / "big.json"
+    with open(big, "wb") as fh:
+        fh.truncate(5 * 1024 * 1024)
+    with pytest.raises(ScalebenchError, match="byte limit"):
+        submit([big], tmp_path / "results", known=KNOWN)
+    assert not (tmp_path / "results").exists()
+
+
+def _populated(tmp_path: Path) -> Path:
+    store = tmp_path / "results"
+    submit_runs([(f"s{s}.json", run_text(make_run(seed=s))) for s in range(3)], store, known=KNOWN)
+    return store
+
+
+def test_validate_reports_a_gone_entry(tmp_path):
+    store = _populated(tmp_path)
+    victim = next(store.rglob("seed-1.json"))
+    victim.unlink()
+    report = validate_store(store, known=KNOWN)
+    assert not report.ok
+    assert any("seed-1.json is listed" in p and "is gone" in p for p in report.problems)
+
+
+def test_validate_reports_changed_unlisted_and_misplaced_files(tmp_path):
+    store = _populated(tmp_path)
+    entry = next(store.rglob("seed-0.json"))
+    entry.write_text(entry.read_text() + "\n")  # same run, different bytes
+    folder = entry.parent
+    write_run(folder / "seed-7.json", make_run(seed=7))  # not submitted through the store
+    write_run(folder / "seed-8.json", make_run(seed=9))  # at the wrong path
+    problems = "\n".join(validate_store(store, known=KNOWN).problems)
+    assert "seed-0.json changed since it was submitted" in problems
+    assert "seed-7.json is not listed" in problems
+    assert "seed-8.json: its content belongs at" in problems and "seed-9.json" in problems
+
+
+def test_validate_reports_an_invalid_entry(tmp_path):
+    store = _populated(tmp_path)
+    entry = next(store.rglob("seed-2.json"))
+    doc = json.loads(entry.read_text())
+    doc["summary"]["mean_accuracy"] = 0.99
+    entry.write_text(json.dumps(doc))
+    assert any("summary.mean_accuracy" in p for p in validate_store(store, known=KNOWN).problems)
+
+
+def test_validate_against_a_previous_leaderboard(tmp_path):
+    from scalebench.leaderboard import build_leaderboard
+
+    store = _populated(tmp_path)
+    paths = build_leaderboard(store, tmp_path / "site", known=KNOWN)
+    assert validate_store(store, known=KNOWN, previous=paths["json"]).ok
+    victim = next(store.rglob("seed-2.json"))
+    victim.unlink()
+    index = json.loads((store / INDEX_NAME).read_text())
+    index["entries"].pop(victim.relative_to(store).as_posix())
+    (store / INDEX_NAME).write_text(json.dumps(index))  # hide it from the index too
+    assert validate_store(store, known=KNOWN).ok
+    problems = validate_store(store, known=KNOWN, previous=paths["json"]).problems
+    assert len(problems) == 1 and "previous leaderboard" in problems[0]
+
+
+def test_corrupt_index_is_a_clear_error(tmp_path):
+    store = _populated(tmp_path)
+    (store / INDEX_NAME).write_text("{not json")
+    with pytest.raises(ScalebenchError, match="not a valid store index"):
+        validate_store(store, known=KNOWN)
+
+
+def test_concurrent_submits_lose_nothing(tmp_path):
+    store = tmp_path / "results"
+    ctx = mp.get_context("spawn")
+    n = 4
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(n)
+        with ctx.Pool(n) as pool:
+            written = pool.starmap(submit_worker, [(str(store), w, barrier) for w in range(n)])
+    paths = sorted(p for batch in written for p in batch)
+    assert len(paths) == n * 3 == len(set(paths))
+    report = validate_store(store, known=KNOWN)
+    assert report.ok, report.problems
+    assert sorted(str(store / e.path) for e in report.entries) == paths
+    assert len(read_index(store)) == n * 3
+
+
+def _fake_verify(counts_match: bool):
+    def verify_run(results_path, checkpoint, *, root=None, device="auto", out=None, progress="auto"):
+        result = load_results(results_path)
+        if not counts_match:
+            return VerifyReport(Path(results_path), None, ["scale 0.5: recorded 50/100, re-evaluated 49/100"])
+        return VerifyReport(
+            Path(results_path), result.model_copy(update={"evaluated_by": "verified"}), [], out
+        )
+
+    return verify_run
+
+
+def test_checkpoint_verification_stores_verified_and_upgrades(tmp_path, monkeypatch):
+    store = tmp_path / "results"
+    src = write_run(tmp_path / "run.json", make_run(seed=0))
+    submit([src], store, known=KNOWN)
+    monkeypatch.setattr("scalebench.benchmark.verify.verify_run", _fake_verify(True))
+    (out,) = submit([src], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+    assert out.status == "upgraded"
+    assert load_results(out.path).evaluated_by == "verified"
+    assert validate_store(store, known=KNOWN).ok
+    # a new run verified at submission is stored as verified directly
+    src1 = write_run(tmp_path / "run1.json", make_run(seed=1))
+    (out1,) = submit([src1], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+    assert out1.status == "added" and load_results(out1.path).evaluated_by == "verified"
+    # a verified entry is not replaced again
+    with pytest.raises(ScalebenchError, match="duplicates"):
+        submit([src1], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+
+
+def test_failed_verification_stores_nothing(tmp_path, monkeypatch):
+    store = tmp_path / "results"
+    src = write_run(tmp_path / "run.json", make_run(seed=0))
+    monkeypatch.setattr("scalebench.benchmark.verify.verify_run", _fake_verify(False))
+    with pytest.raises(ScalebenchError, match=r"NOT verified.*49/100"):
+        submit([src], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+    assert snapshot(store) == {}
+    with pytest.raises(ScalebenchError, match="one results file"):
+        submit([src, src], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
