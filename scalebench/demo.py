@@ -30,10 +30,11 @@ DEMO_MODELS = ("gaussdernet", "cnn")
 
 def ensure_embedded(root: Path | None) -> None:
     """Build the embedded Fashion-MNIST subset unless it is built already (offline: no download)."""
-    from scalebench.datasets_builders import build_dataset, load_built
+    from scalebench.benchmark.protocol import _load_built
+    from scalebench.datasets_builders import build_dataset
 
     try:
-        load_built(DEMO_DATASET, root=root)
+        _load_built(DEMO_DATASET, root)
     except ScalebenchError:
         print(f"Building {DEMO_DATASET} (offline, from the subset shipped with scalebench) ...", flush=True)
         build_dataset("fashion-mnist", embedded=True, root=root, progress=sys.stderr.isatty())
@@ -46,16 +47,18 @@ def run_demo(
     models: tuple[str, ...] = DEMO_MODELS,
     epochs: int | None = None,
     progress: str = "auto",
+    dataset: str = DEMO_DATASET,
 ) -> dict[str, Path]:
     """Run the demo; return the paths of the comparison figure and its CSV, plus every run's results file."""
     t0 = time.perf_counter()
-    ensure_embedded(root)
+    if dataset == DEMO_DATASET:
+        ensure_embedded(root)
     results, files = [], {}
     for name in models:
         print(f"\n== {name}: quick preset, trained at scale 1, tested at 9 scales ==", flush=True)
         config = make_config(
             model=name,
-            dataset=DEMO_DATASET,
+            dataset=dataset,
             preset="quick",
             device="cpu",
             out=out,

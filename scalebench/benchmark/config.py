@@ -19,6 +19,7 @@ Every recipe field can then be overridden one by one (``--epochs``, ``--lr``, ..
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -136,6 +137,66 @@ def _format(err: ValidationError, what: str) -> str:
     return "; ".join(parts)
 
 
+#: Card keys that name a recipe field differently.
+RECIPE_ALIASES = {"lr_factor": "lr_gamma", "gamma": "lr_gamma", "milestones": "lr_milestones"}
+
+
+def parse_augmentation(text: str) -> tuple[str, int | None]:
+    """Map a card's augmentation description to (augmentation, translate_pixels).
+
+    A random crop of the original size from an image zero-padded by ``p`` pixels is a random translation by up
+    to ``p`` pixels with zero fill, so "RandomCrop(32, padding=4)" maps to ``translate`` with 4 pixels.
+
+    Example:
+        >>> parse_augmentation("RandomCrop(32, padding=4), RandomHorizontalFlip")
+        ('hflip+translate', 4)
+        >>> parse_augmentation("none")
+        ('none', None)
+    """
+    t = text.lower().replace(" ", "")
+    if t in ("none", "hflip", "translate", "hflip+translate"):
+        return t, None
+    flip = "flip" in t
+    shift = "crop" in t or "translate" in t or "shift" in t
+    m = re.search(r"padding=(\d+)|(\d+)-?pixel", t)
+    pixels = int(next(g for g in m.groups() if g)) if m else None
+    if not flip and not shift:
+        raise ScalebenchError(
+            f"Cannot map the augmentation {text!r} to one of none, hflip, translate, hflip+translate; "
+            "fix the model card's paper_training or pass --augmentation."
+        )
+    return ("hflip+translate" if flip and shift else "hflip" if flip else "translate"), pixels
+
+
+def card_recipe(paper_training: dict[str, Any]) -> dict[str, Any]:
+    """The recipe fields a model card's ``paper_training`` sets (aliases mapped, provenance keys dropped).
+
+    Keys that are not recipe fields (``source``, ``notes``, ``unverified``, ``normalize_mean``,
+    ``iterations``, ...) stay in the card, which every results file records. Milestones without a schedule
+    mean a step schedule.
+
+    Example:
+        >>> card_recipe({"optimizer": "SGD", "lr_milestones": [30, 60], "lr_factor": 0.1, "source": "x"})
+        {'optimizer': 'sgd', 'lr_milestones': [30, 60], 'lr_gamma': 0.1, 'schedule': 'step'}
+    """
+    fields = set(Recipe.model_fields)
+    out: dict[str, Any] = {}
+    for key, value in paper_training.items():
+        key = RECIPE_ALIASES.get(key, key)
+        if key not in fields:
+            continue
+        if key == "augmentation" and isinstance(value, str):
+            value, pixels = parse_augmentation(value)
+            if pixels is not None:
+                out["translate_pixels"] = pixels
+        elif key in ("optimizer", "schedule") and isinstance(value, str):
+            value = value.lower()
+        out[key] = value
+    if out.get("lr_milestones") and "schedule" not in out:
+        out["schedule"] = "step"
+    return out
+
+
 def resolve_recipe(preset: Preset, paper_training: dict[str, Any], overrides: dict[str, Any]) -> Recipe:
     """The recipe of a preset: quick defaults, or paper defaults updated by the card's ``paper_training``;
     then ``overrides``. Unknown override keys raise with the list of valid ones.
@@ -156,12 +217,7 @@ def resolve_recipe(preset: Preset, paper_training: dict[str, Any], overrides: di
         base = dict(QUICK_RECIPE)
     else:
         base = dict(PAPER_DEFAULTS)
-        base.update({k: v for k, v in paper_training.items() if k in fields})
-    for key in ("optimizer", "schedule", "augmentation"):  # cards may spell choices as in papers ("AdamW")
-        if isinstance(base.get(key), str):
-            base[key] = base[key].lower()
-        if isinstance(overrides.get(key), str):
-            overrides = {**overrides, key: overrides[key].lower()}
+        base.update(card_recipe(paper_training))
     base.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Recipe(**base)

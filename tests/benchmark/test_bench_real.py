@@ -1,0 +1,63 @@
+"""The protocol on the real pieces: a tiny build of the embedded Fashion-MNIST subset and real zoo models."""
+
+from __future__ import annotations
+
+import pytest
+
+from scalebench.benchmark.config import make_config, resolve_recipe
+from scalebench.benchmark.protocol import run_evaluation
+from scalebench.benchmark.results import load_results
+from scalebench.datasets_builders import build_dataset
+from scalebench.demo import run_demo
+from scalebench.models import get_model_card, list_models
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_card_gives_a_valid_paper_and_quick_recipe(name):
+    card = get_model_card(name)
+    paper = resolve_recipe("paper", card.paper_training, {})
+    assert paper.epochs >= 1 and paper.lr > 0
+    for key in ("optimizer", "lr", "batch_size", "epochs", "weight_decay"):
+        if key in card.paper_training:
+            value = getattr(paper, key)
+            assert (value == card.paper_training[key]) or (
+                str(value) == str(card.paper_training[key]).lower()
+            )
+    assert resolve_recipe("quick", card.paper_training, {}).micro_batch_size == 8
+
+
+@pytest.fixture(scope="module")
+def tiny_real_home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("home")
+    built = build_dataset(
+        "fashion-mnist", embedded=True, limit=24, scales=[1.0, 2.0], root=root, progress=False
+    )
+    return root, built.build_id
+
+
+@pytest.mark.slow
+def test_end_to_end_on_real_build_and_gaussdernet(tmp_path, tiny_real_home):
+    root, build_id = tiny_real_home
+    config = make_config(
+        model="gaussdernet", dataset=build_id, root=root, out=tmp_path, device="cpu", progress="none",
+        model_config_overrides={"widths": [4], "num_scale_channels": 3},
+        recipe_overrides={"epochs": 1, "batch_size": 8, "eval_batch_size": 8},
+    )  # fmt: skip
+    outcome = run_evaluation(config)
+    result = load_results(outcome.files["results"])
+    assert result.dataset.build_id == build_id and result.dataset.canvas == (72, 72)
+    assert [(r.scale, r.total) for r in result.per_scale] == [(1.0, 24), (2.0, 24)]
+    assert result.scale_selection is not None and len(result.scale_selection.channel_sigmas) == 3
+    assert outcome.files["curve_png"].read_bytes()[:4] == b"\x89PNG"
+    assert outcome.files["selection_png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_runs_and_says_where_the_figures_are(tmp_path, fake_built, capsys):
+    files = run_demo(tmp_path / "demo", models=("_bench_tiny_sc", "_bench_tiny"), epochs=1, progress="none",
+                     dataset="tiny")  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"both generalisation curves: {files['curves_png']}" in out
+    assert files["curves_png"].is_file() and files["curves_svg"].is_file()
+    rows = files["curves_csv"].read_text().splitlines()
+    assert rows[0] == "model,scale,mean_accuracy,std_accuracy,n_seeds" and len(rows) == 1 + 2 * 3
+    assert load_results(files["_bench_tiny_sc_results"]).model.name == "_bench_tiny_sc"
