@@ -465,6 +465,7 @@ def _progress(enabled: bool, total: int, label: str):
 
     if not enabled or total == 0:
         return contextlib.nullcontext(), lambda n: None
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     prog = Progress(
@@ -472,6 +473,7 @@ def _progress(enabled: bool, total: int, label: str):
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),
         transient=False,
     )
     task = prog.add_task(label, total=total)

@@ -118,7 +118,8 @@ def download_raw(spec: DatasetSpec, *, root: str | Path | None) -> Path:
     """Download ``spec``'s raw files into the cache ``<home>/raw/<raw_folder>`` with md5 checks.
 
     Fashion-MNIST: the four ``.gz`` files; CIFAR-10: the tarball, extracted; STL-10: the tarball, of which only
-    the four labelled files are extracted (the 2.7 GB unlabelled file is skipped).
+    the four labelled files are extracted (the 2.7 GB unlabelled file is skipped). A tarball is deleted once
+    its files are extracted.
     """
     from torchvision.datasets.utils import download_url
 
@@ -133,6 +134,7 @@ def download_raw(spec: DatasetSpec, *, root: str | Path | None) -> Path:
         else:
             download_url(spec.urls[0], str(cache_root), spec.archive.filename, spec.archive.md5)
             _extract(cache_root / spec.archive.filename, spec, cache_root)
+            (cache_root / spec.archive.filename).unlink()  # the labelled files are extracted: free the disk
     except ScalebenchError:
         raise
     except Exception as err:  # network, HTTP or md5 failures from torchvision

@@ -158,6 +158,7 @@ def test_cifar_download_extracts_the_tarball(tmp_path, http_server):
     )
     assert len(built.dataset("train")) == 8
     assert (tmp_path / "home" / "raw" / "cifar-10-batches-py" / "batches.meta").is_file()
+    assert not (tmp_path / "home" / "raw" / "cifar-10-python.tar.gz").exists()
 
 
 def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
