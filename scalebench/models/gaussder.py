@@ -245,17 +245,22 @@ class ScaleChannelNetwork(nn.Module):
 
     features_in_channels: int = 1
 
+    def _fold(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (S*B, C, H, W) in channels_last memory (3.6x faster 3x3 convolutions on CPU,
+        measured.md §2); the layout does not change any value."""
+        return ss.fold_scale_channels(x, self.num_scales).contiguous(memory_format=torch.channels_last)
+
     def layer_responses(self, x: Tensor) -> list[Tensor]:
         """Every hidden layer's response plus the full head output, each (S, B, C, H, W)."""
         self._check_input(x)
-        feats = self.features(ss.fold_scale_channels(x, self.num_scales))
+        feats = self.features(self._fold(x))
         outs = [*feats, self.head(feats[-1])]
         return [ss.unfold_scale_channels(f, self.num_scales) for f in outs]
 
     def scale_channel_logits(self, x: Tensor) -> Tensor:
         """Per-scale-channel class scores (S, B, K) before pooling over scale channels."""
         self._check_input(x)
-        feat = self.features(ss.fold_scale_channels(x, self.num_scales))[-1]
+        feat = self.features(self._fold(x))[-1]
         if self.readout == "centre":
             out = self.head(feat, window=ss.centre_window(*feat.shape[-2:])).mean((-2, -1))
         else:

@@ -528,8 +528,9 @@ def scale_normalised_njet(
     stencils = derivative_stencils2d(max_order, include_zero_order=include_zero_order, dtype=x.dtype)
     stencils = stencils.to(x.device)
     norm = scale_normalisation_factors(torch.tensor(sigmas, dtype=x.dtype), idx, gamma=gamma).to(x.device)
-    xs = unfold_scale_channels(x, num_scales)
-    b, c = xs.shape[1], xs.shape[2]
+    b = unfold_scale_channels(x, num_scales).shape[1]  # checks S divides the batch
+    xs = x.split(b)  # split (not select): its backward is one cat, not S zero-filled copies
+    c = x.shape[1]
     k = stencils.shape[-1]
     out = []
     for s in range(num_scales):
@@ -623,7 +624,8 @@ def gaussian_derivative_conv(
         kernels = smoothing_kernels(sigmas, discretisation=discretisation, epsilon=epsilon)
     folded = fold_njet_kernels(weight, sigmas, max_order, gamma=gamma, include_zero_order=include_zero_order)
     k = folded.shape[-1]
-    xs = unfold_scale_channels(x, num_scales)
+    b = unfold_scale_channels(x, num_scales).shape[1]  # checks S divides the batch
+    xs = x.split(b)  # split (not select): its backward is one cat, not S zero-filled copies
     out = []
     for s in range(num_scales):
         kern = kernels[s].to(device=x.device)

@@ -128,3 +128,138 @@ class TestSampledGaussianDerivative:
     def test_exception(self) -> None:
         with pytest.raises(ScalebenchError, match="order"):
             ss.sampled_gaussian_derivative_kernel1d(1.0, 5, 3)
+
+
+def _poly_image(fn, size: int = 16) -> torch.Tensor:
+    yy, xx = torch.meshgrid(
+        torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij"
+    )
+    return fn(xx, yy).view(1, 1, size, size)
+
+
+class TestCentralDifferences:
+    @pytest.mark.parametrize(
+        ("order", "fn", "expected"),
+        [
+            (1, lambda x: 3 * x + 2, lambda x: 3 + 0 * x),  # ramp
+            (1, lambda x: x * x, lambda x: 2 * x),  # quadratic
+            (2, lambda x: x * x - 4 * x, lambda x: 2 + 0 * x),
+            (2, lambda x: x**3, lambda x: 6 * x),
+            (3, lambda x: x**3, lambda x: 6 + 0 * x),
+        ],
+    )
+    def test_exact_on_polynomials(self, order, fn, expected) -> None:
+        x = torch.arange(12, dtype=torch.float64)
+        mask = ss.central_difference_stencil1d(order, dtype=torch.float64)
+        y = torch.nn.functional.conv1d(fn(x).view(1, 1, -1), mask.view(1, 1, -1)).flatten()
+        r = mask.numel() // 2
+        torch.testing.assert_close(y, expected(x[r:-r]))
+
+    def test_masks_match_pyscsp(self) -> None:
+        """Same masks as pyscsp; y points down here, up in pyscsp (odd y orders flip sign)."""
+        st = ss.derivative_stencils2d(2, dtype=torch.float64).numpy()
+        idx = ss.njet_multi_indices(2)
+        np.testing.assert_allclose(st[idx.index((1, 0))][1], discscsp.dxmask()[0])
+        np.testing.assert_allclose(st[idx.index((2, 0))][1], discscsp.dxxmask()[0])
+        np.testing.assert_allclose(st[idx.index((0, 1))][:, 1], -discscsp.dymask()[:, 0])
+        np.testing.assert_allclose(st[idx.index((0, 2))][:, 1], discscsp.dyymask()[:, 0])
+        np.testing.assert_allclose(st[idx.index((1, 1))], -discscsp.dxymask())
+        st3 = ss.derivative_stencils2d(3, dtype=torch.float64).numpy()
+        np.testing.assert_allclose(st3[ss.njet_multi_indices(3).index((3, 0))][2], discscsp.dxxxmask()[0])
+
+    def test_2d_stencils_on_polynomials(self) -> None:
+        """f = x^2 y + 3 y^2 x (degree <= 2 in each variable): every N-jet component up to order 3, exactly."""
+        f = _poly_image(lambda x, y: x * x * y + 3 * y * y * x)
+        st = ss.derivative_stencils2d(3, dtype=torch.float64)
+        d = torch.nn.functional.conv2d(f, st.unsqueeze(1))[0]  # (J, 12, 12), pixels 2..13
+        yy, xx = torch.meshgrid(
+            torch.arange(2, 14, dtype=torch.float64), torch.arange(2, 14, dtype=torch.float64), indexing="ij"
+        )
+        exact = {
+            (0, 0): xx * xx * yy + 3 * yy * yy * xx,
+            (1, 0): 2 * xx * yy + 3 * yy * yy,
+            (0, 1): xx * xx + 6 * yy * xx,
+            (2, 0): 2 * yy,
+            (1, 1): 2 * xx + 6 * yy,
+            (0, 2): 6 * xx,
+            (3, 0): 0 * xx,
+            (2, 1): 2 + 0 * xx,
+            (1, 2): 6 + 0 * xx,
+            (0, 3): 0 * xx,
+        }
+        for j, a in enumerate(ss.njet_multi_indices(3)):
+            torch.testing.assert_close(d[j], exact[a], msg=f"multi-index {a}")
+
+    def test_scale_normalised_njet_of_ramp_and_quadratic(self) -> None:
+        """sigma^|a| d^a of smoothed x and y^2: sigma*1 for L_x and sigma^2*2 for L_yy."""
+        sig = [1.0, 2.0, 3.0]
+        f = _poly_image(lambda x, y: x + 0.5 * y * y, size=64)
+        jet = ss.scale_normalised_njet(ss.fold_scale_channels(f, 3), sig, 2, epsilon=1e-10, padding="zeros")
+        idx = ss.njet_multi_indices(2)
+        centre = jet[:, 0, :, 32, 32]
+        for s, sigma in enumerate(sig):
+            assert centre[s, idx.index((1, 0))].item() == pytest.approx(sigma, rel=1e-6)
+            assert centre[s, idx.index((0, 2))].item() == pytest.approx(sigma**2, rel=1e-6)
+            assert centre[s, idx.index((1, 1))].item() == pytest.approx(0.0, abs=1e-8)
+            # L of 0.5 y^2 smoothed with variance s^2 gains 0.5 s^2 (discrete Gaussian: exact variance)
+            assert centre[s, 0].item() == pytest.approx(32 + 0.5 * 32**2 + 0.5 * sigma**2, rel=1e-6)
+
+    def test_gamma(self) -> None:
+        f = ss.scale_normalisation_factors([2.0], ss.njet_multi_indices(2), gamma=0.5)
+        torch.testing.assert_close(f[0], torch.tensor([1.0, 2**0.5, 2**0.5, 2.0, 2.0, 2.0]))
+
+
+class TestGaussianDerivativeConv:
+    def _setup(self, order: int = 2, groups: int = 1):
+        torch.manual_seed(0)
+        sig = [0.8, 1.6, 3.2]
+        x = torch.randn(3 * 2, 4, 20, 17, dtype=torch.float64)
+        j = len(ss.njet_multi_indices(order))
+        w = torch.randn(4 if groups > 1 else 5, 4 // groups, j, dtype=torch.float64)
+        return sig, x, w
+
+    @pytest.mark.parametrize("order", [1, 2, 3])
+    @pytest.mark.parametrize("padding", ["zeros", "reflect", "replicate"])
+    def test_equals_materialised_njet(self, order: int, padding: str) -> None:
+        """The folded k x k kernel equals the explicit combination of the scale-normalised N-jet."""
+        sig, x, w = self._setup(order)
+        y = ss.gaussian_derivative_conv(x, w, sig, order, padding=padding)
+        jet = ss.scale_normalised_njet(x, sig, order, padding=padding)  # (S*B, I, J, H, W)
+        torch.testing.assert_close(y, torch.einsum("oij,bijhw->bohw", w, jet))
+
+    def test_depthwise_groups(self) -> None:
+        sig, x, w = self._setup(2, groups=4)
+        y = ss.gaussian_derivative_conv(x, w, sig, 2, groups=4)
+        jet = ss.scale_normalised_njet(x, sig, 2)
+        torch.testing.assert_close(y, torch.einsum("cj,bcjhw->bchw", w[:, 0], jet))
+
+    @pytest.mark.parametrize("padding", ["zeros", "reflect"])
+    def test_window_equals_full(self, padding: str) -> None:
+        sig, x, w = self._setup(2)
+        full = ss.gaussian_derivative_conv(x, w, sig, 2, padding=padding)
+        for window in [ss.centre_window(20, 17), (0, 3, 14, 3)]:
+            h0, nh, w0, nw = window
+            part = ss.gaussian_derivative_conv(x, w, sig, 2, padding=padding, window=window)
+            torch.testing.assert_close(part, full[..., h0 : h0 + nh, w0 : w0 + nw])
+
+    def test_gradcheck(self) -> None:
+        torch.manual_seed(1)
+        x = torch.randn(2, 2, 5, 4, dtype=torch.float64, requires_grad=True)
+        w = torch.randn(2, 2, 6, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(
+            lambda x, w: ss.gaussian_derivative_conv(x, w, [0.7, 1.4], 2), (x, w), fast_mode=True
+        )
+
+    def test_channels_last_same_values(self) -> None:
+        sig, x, w = self._setup(2)
+        y = ss.gaussian_derivative_conv(x.contiguous(memory_format=torch.channels_last), w, sig, 2)
+        torch.testing.assert_close(y, ss.gaussian_derivative_conv(x, w, sig, 2))
+
+    def test_exception(self) -> None:
+        sig, x, w = self._setup(2)
+        with pytest.raises(ScalebenchError, match="N-jet coefficients"):
+            ss.gaussian_derivative_conv(x, w[..., :4], sig, 2)
+        with pytest.raises(ScalebenchError, match="multiple of the number of scale channels"):
+            ss.gaussian_derivative_conv(x[:5], w, sig, 2)
+        with pytest.raises(ScalebenchError, match="reflect padding"):
+            ss.gaussian_derivative_conv(x[:, :, :6, :6], w, [4.0, 4.0, 4.0], 2, padding="reflect")
