@@ -35,6 +35,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import torch
 
 from scalebench.checks import ScalebenchError, check_choice, check_positive, parse_float_list
 from scalebench.datasets_builders.raw import EMBEDDED_DIR, EMBEDDED_FILES, RawSplits, load_raw
@@ -580,17 +581,14 @@ def build_dataset(
             rec = _write_set(plan, spec, raw, protocol, out_dir, tick)
             return plan.filename, rec, time.perf_counter() - t
 
+        threads = torch.get_num_threads()
         with bar:
-            if len(todo) == 1 or WORKERS == 1:
-                results = [run(p) for p in todo]
-            else:
-                # The train/val set is the largest: start it first so the two workers finish together.
-                ex = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="scalebench-build")
-                try:
-                    futures = [ex.submit(run, p) for p in todo]
-                    results = [fut.result() for fut in futures]
-                finally:
-                    ex.shutdown(wait=True, cancel_futures=True)
+            # Two sets at once, one torch thread each (numpy, zlib and hashlib release the GIL).
+            torch.set_num_threads(1 if len(todo) > 1 and WORKERS > 1 else threads)
+            try:
+                results = _run_all(todo, run)
+            finally:
+                torch.set_num_threads(threads)
         for fname, rec, secs in results:
             records[fname] = rec
             timings[fname] = round(secs, 3)
@@ -630,9 +628,20 @@ def build_dataset(
     return BuiltDataset(out_dir, manifest)
 
 
+def _run_all(todo: list[SetPlan], run: Callable[[SetPlan], Any]) -> list[Any]:
+    """Run ``run`` over the sets, in WORKERS threads (the largest set, train/val, is submitted first)."""
+    if len(todo) == 1 or WORKERS == 1:
+        return [run(p) for p in todo]
+    ex = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="scalebench-build")
+    try:
+        futures = [ex.submit(run, p) for p in todo]
+        return [fut.result() for fut in futures]
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
 def _versions() -> dict[str, str]:
     import PIL
-    import torch
 
     from scalebench import __version__
 

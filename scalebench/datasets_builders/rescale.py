@@ -22,12 +22,13 @@ MATLAB's ``imresize`` do). Each row of weights is normalised to sum 1 over all i
 input are zero (``padding="zero"``) or folded back by half-sample symmetric mirroring (``padding="reflect"``:
 -1 -> 0, n -> n-1, period 2n), which mirror-extends the image to any canvas size.
 
-Exactness: the weights are quantised to integers over 2^14 (each row summing to exactly 2^14), and the two
-matrix products run in float64 (the second matrix pre-divided by 2^28, a power of two). Every product and
-partial sum is then a multiple of 2^-28 below 2^12 in magnitude (at most 40 significant bits), exactly
-representable in float64, so the result does not depend on the BLAS library, the summation order or the
-CPU: the built pixels, hence the manifest hashes, are the same on every machine. The result is rounded half
-to even, clipped to [0, 255] and stored as uint8. When the map is a pure selection (s = 1
+Exactness: the weights are quantised to integers over 2^14 (each row summing to exactly 2^14). The first
+matrix product (along the width) runs in float32, where every partial sum is an integer of magnitude at most
+255 * sum|w| < 2^23, hence exact; the second runs in float64 with the matrix pre-divided by 2^28 (a power of
+two), where every partial sum is a multiple of 2^-28 below 2^12 in magnitude (at most 40 significant bits),
+hence exact too. The result therefore does not depend on the BLAS library, the summation order, the thread
+count or the CPU: the built pixels, hence the manifest hashes, are the same on every machine. The result is
+rounded half to even, clipped to [0, 255] and stored as uint8. When the map is a pure selection (s = 1
 with an integer offset) it is applied as an index gather, so the original pixels reappear exactly.
 
 Agreement with PIL: for scales where s*n is an integer and the offset (N - s*n)/2 is integral, the weights
@@ -43,6 +44,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import torch
 
 from scalebench.checks import ScalebenchError, check_choice, check_positive
 
@@ -170,13 +172,13 @@ def rescale_batch(
     if rows.size == 0 or cols.size == 0:
         return out
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    wh_r = wh[r0:r1].astype(np.float64) * 2.0 ** (-2 * FRAC_BITS)  # a power of two: still exact
-    ww_r = ww[c0:c1].astype(np.float64)
     nr, nc = r1 - r0, c1 - c0
-    x = images.transpose(0, 3, 1, 2).reshape(B * C * h, w).astype(np.float64)
-    t = (x @ ww_r.T).reshape(B * C, h, nc).transpose(1, 0, 2).reshape(h, B * C * nc)
-    o = wh_r @ t  # (nr, B*C*nc): exact multiples of 2^(-2*FRAC_BITS)
-    np.rint(o, out=o)
-    np.clip(o, 0, 255, out=o)
-    out[:, r0:r1, c0:c1, :] = o.astype(np.uint8).reshape(nr, B, C, nc).transpose(1, 0, 3, 2)
+    # Pass 1 (along W) in float32 is exact: |partial sums| <= 255 * sum|w| < 2^23. Pass 2 needs float64.
+    ww_r = torch.from_numpy(ww[c0:c1].T.astype(np.float32))
+    wh_r = torch.from_numpy(wh[r0:r1].astype(np.float64) * 2.0 ** (-2 * FRAC_BITS))  # power of two: exact
+    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)).reshape(-1, w)
+    t = (x @ ww_r).reshape(B * C, h, nc).to(torch.float64)
+    o = torch.matmul(wh_r, t)  # (B*C, nr, nc): exact multiples of 2^(-2*FRAC_BITS)
+    o = o.round_().clamp_(0, 255).to(torch.uint8).reshape(B, C, nr, nc).permute(0, 2, 3, 1)
+    out[:, r0:r1, c0:c1, :] = o.numpy()
     return out
