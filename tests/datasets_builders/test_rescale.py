@@ -8,6 +8,7 @@ from fakes_raw import blob_images
 from PIL import Image
 
 from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders import DATASETS
 from scalebench.datasets_builders.rescale import FRAC_BITS, resample_matrix, rescale_batch
 
 SCALES = [2 ** (k / 4) for k in range(-4, 5)]
@@ -52,6 +53,11 @@ def test_spatial_spread_scales_by_s(scale):
 
 
 def test_padding_is_zero_for_fashion_mnist_and_mirror_for_the_others():
+    assert [DATASETS[n].padding for n in ("fashion-mnist", "cifar10", "stl10")] == [
+        "zero",
+        "reflect",
+        "reflect",
+    ]
     x = blob_images(2, 28, 1, seed=4)
     small = rescale_batch(x, 0.5, (72, 72), "zero")
     # 28*0.5 = 14 px centred: 29..43; the bicubic support adds at most 2 px each side.
