@@ -140,6 +140,7 @@ def test_corrupt_index_is_a_clear_error(tmp_path):
         validate_store(store, known=KNOWN)
 
 
+@pytest.mark.slow
 def test_concurrent_submits_lose_nothing(tmp_path):
     store = tmp_path / "results"
     ctx = mp.get_context("spawn")
