@@ -1,0 +1,253 @@
+"""Model-zoo speed: one Gaussian derivative layer against its references, and every model's throughput.
+
+Measured in one process (figures are comparable only within one run; the machine may be shared, so
+every figure is the best of ``--repeats`` interleaved runs, and +-20 % between runs is normal):
+
+1. **fp32 matmul peak** of this machine: best GFLOP/s of 2048 x 2048 ``torch.mm``, the reference for the
+   "fraction of peak" figures.
+2. **One Gaussian derivative layer**, forward + backward (input and weight gradients), 72 x 72, 8 scale
+   channels (sigma 0.71 ... 8, discrete Gaussian, epsilon 1e-3), 16 -> 16 channels, N-jet order 2,
+   batch ``--batch`` per scale channel, channels_last:
+   - ``separable``: :func:`scalebench.models.scalespace.gaussian_derivative_conv` (depthwise (k,1) and (1,k)
+     smoothing, then one folded 3 x 3 convolution per scale channel);
+   - ``dense`` (reference, (a)): per scale channel one dense (2R+3) x (2R+3) kernel per (in, out) pair, the
+     smoothing kernel convolved with the folded stencil, built every call as a learned layer must (target:
+     separable >= 50x faster);
+   - ``conv3x3`` ((b)): ``conv2d`` 16 -> 16, 3 x 3, same output tensor (S*B, 16, 72, 72), channels_last
+     (target: separable <= 2x its cost).
+   The dense and separable outputs are checked to agree before timing.
+3. **Throughput** of every registered classification model at Fashion-MNIST size (1 x 72 x 72, 10 classes):
+   training (forward + backward + SGD step) and inference (eval, no grad), micro-batches of ``--batch``,
+   channels_last input; FLOPs of one step from ``torch.utils.flop_counter.FlopCounterMode``; achieved
+   GFLOP/s and fraction of the matmul peak (target >= 50 % for GaussDerNet training).
+4. ``measure_njet_layer()`` from ``benchmarks/njet_layer.py`` (part B's N-Jet layer benchmark), if present.
+
+Usage:
+
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
+    .venv/bin/python benchmarks/models.py [--threads 2] [--batch 8] [--repeats 3] [--models 'gaussder*']
+        [--quick] [--compile] [--no-dense] [--no-njet] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from scalebench.models import create_model, get_model_card, list_models
+from scalebench.models import scalespace as ss
+from scalebench.models.gaussder import geometric_sigmas
+
+
+def _best(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Best wall time (s) of each function over ``repeats`` interleaved rounds, after one warm-up call each."""
+    for f in fns.values():
+        f()
+    best = {k: float("inf") for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return best
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    t = _best({"mm": lambda: torch.mm(a, b)}, repeats)["mm"]
+    return 2 * n**3 / t / 1e9
+
+
+def dense_gaussian_derivative_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    sigmas: list[float],
+    kernels: list[torch.Tensor],
+    max_order: int = 2,
+) -> torch.Tensor:
+    """Reference only: the same layer with one dense (2R+k) x (2R+k) kernel per scale and (in, out) pair."""
+    folded = ss.fold_njet_kernels(weight, sigmas, max_order)  # (S, O, I, k, k)
+    k = folded.shape[-1]
+    out = []
+    for s, xs in enumerate(x.split(x.shape[0] // len(sigmas))):
+        g = kernels[s].to(x.dtype)
+        g2 = torch.outer(g, g)
+        r = (g.numel() - 1) // 2
+        o, i = folded.shape[1:3]
+        # full 2-D convolution of the separable Gaussian with each folded stencil (both symmetric-compatible)
+        dense = F.conv2d(
+            g2.expand(1, 1, -1, -1), folded[s].reshape(o * i, 1, k, k).flip(-1, -2), padding=k - 1
+        ).reshape(o, i, 2 * r + k, 2 * r + k)
+        out.append(F.conv2d(xs, dense, padding=r + k // 2))
+    return torch.cat(out, 0)
+
+
+def measure_layer(*, batch: int, repeats: int, dense: bool, channels: int = 16, size: int = 72) -> dict:
+    torch.manual_seed(0)
+    sigmas = geometric_sigmas(2**-0.5, 2**0.5, 8)
+    kernels = ss.smoothing_kernels(sigmas, discretisation="discrete", epsilon=1e-3, dim=2)
+    x = torch.randn(len(sigmas) * batch, channels, size, size).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    w = (torch.randn(channels, channels, 6) * 0.1).requires_grad_()
+    w3 = (torch.randn(channels, channels, 3, 3) * 0.1).requires_grad_()
+
+    def step(fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            x.grad = w.grad = w3.grad = None
+            y = fn()
+            y.backward(torch.ones_like(y))
+
+        return run
+
+    fns = {
+        "separable": step(lambda: ss.gaussian_derivative_conv(x, w, sigmas, 2, kernels=kernels)),
+        "conv3x3": step(lambda: F.conv2d(x, w3, padding=1)),
+    }
+    res: dict = {"batch_per_scale": batch, "channels": channels, "size": size, "sigmas": sigmas}
+    res["radii"] = [(k.numel() - 1) // 2 for k in kernels]
+    if dense:
+        with torch.no_grad():
+            a = ss.gaussian_derivative_conv(x[: len(sigmas)], w, sigmas, 2, kernels=kernels)
+            b = dense_gaussian_derivative_conv(x[: len(sigmas)], w, sigmas, kernels)
+        res["dense_max_abs_diff"] = float((a - b).abs().max())
+        fns["dense"] = step(lambda: dense_gaussian_derivative_conv(x, w, sigmas, kernels))
+    t = _best(fns, repeats if not dense else max(1, repeats))
+    res["seconds"] = t
+    res["separable_over_conv3x3"] = t["separable"] / t["conv3x3"]
+    if dense:
+        res["dense_over_separable"] = t["dense"] / t["separable"]
+    return res
+
+
+def measure_model(name: str, *, batch: int, repeats: int, quick: bool, compile_: bool, peak: float) -> dict:
+    torch.manual_seed(0)
+    card = get_model_card(name)
+    model = create_model(name, num_classes=10, in_channels=1, quick=quick).to(
+        memory_format=torch.channels_last
+    )
+    x = torch.randn(batch, 1, 72, 72).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    train_model = torch.compile(model) if compile_ else model
+
+    def train() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(train_model(x), y).backward()
+        opt.step()
+
+    def infer() -> None:
+        with torch.no_grad():
+            train_model(x)
+
+    model.train()
+    with FlopCounterMode(display=False) as fc:
+        F.cross_entropy(model(x), y).backward()
+    train_flops = fc.get_total_flops()
+    opt.zero_grad(set_to_none=True)
+    t_compile = time.perf_counter()
+    train()  # warm-up (compiles with --compile)
+    t_compile = time.perf_counter() - t_compile
+    t_train = _best({"train": train}, repeats)["train"]
+    model.eval()
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(x)
+    infer_flops = fc.get_total_flops()
+    t_infer = _best({"infer": infer}, repeats)["infer"]
+    return {
+        "model": name,
+        "quick": quick,
+        "num_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "card_input_size": list(card.input_size),
+        "train_img_per_s": batch / t_train,
+        "infer_img_per_s": batch / t_infer,
+        "train_gflop_per_img": train_flops / batch / 1e9,
+        "infer_gflop_per_img": infer_flops / batch / 1e9,
+        "train_gflops": train_flops / t_train / 1e9,
+        "infer_gflops": infer_flops / t_infer / 1e9,
+        "train_fraction_of_peak": train_flops / t_train / 1e9 / peak,
+        "infer_fraction_of_peak": infer_flops / t_infer / 1e9 / peak,
+        "first_step_s": t_compile,
+    }
+
+
+def _njet_layer(repeats: int) -> dict | None:
+    path = Path(__file__).with_name("njet_layer.py")
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("njet_layer", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.measure_njet_layer(repeats=repeats)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=8, help="micro-batch (per scale channel for the layer)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--models", default="*", help="fnmatch pattern over registered classification models")
+    ap.add_argument("--quick", action="store_true", help="use each model's quick config")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the models (inductor)")
+    ap.add_argument("--no-dense", action="store_true", help="skip the dense per-scale reference (slow)")
+    ap.add_argument("--no-layer", action="store_true")
+    ap.add_argument("--no-njet", action="store_true", help="skip benchmarks/njet_layer.py")
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out: dict = {"threads": args.threads, "torch": torch.__version__}
+    peak = matmul_peak_gflops()
+    out["matmul_peak_gflops"] = peak
+    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({args.threads} threads)")
+
+    if not args.no_layer:
+        lay = measure_layer(batch=args.batch, repeats=args.repeats, dense=not args.no_dense)
+        out["layer"] = lay
+        t = lay["seconds"]
+        print(
+            f"Gaussian derivative layer fwd+bwd (8 scales x B={args.batch}, 16->16, 72x72): "
+            f"separable {t['separable'] * 1e3:.0f} ms, conv3x3 {t['conv3x3'] * 1e3:.0f} ms "
+            f"-> {lay['separable_over_conv3x3']:.2f}x a plain 3x3 conv (target <= 2x)"
+        )
+        if "dense" in t:
+            print(
+                f"  dense per-scale reference {t['dense']:.1f} s -> separable is "
+                f"{lay['dense_over_separable']:.0f}x faster (target >= 50x); max |diff| {lay['dense_max_abs_diff']:.2e}"
+            )
+
+    rows = []
+    for name in list_models(task="classification"):
+        if not fnmatch.fnmatch(name, args.models):
+            continue
+        r = measure_model(
+            name, batch=args.batch, repeats=args.repeats, quick=args.quick, compile_=args.compile, peak=peak
+        )
+        rows.append(r)
+        print(
+            f"{name:20s} params {r['num_params']:>8,d}  train {r['train_img_per_s']:7.1f} img/s "
+            f"({r['train_gflops']:6.1f} GFLOP/s, {100 * r['train_fraction_of_peak']:4.1f} % of peak)  "
+            f"infer {r['infer_img_per_s']:7.1f} img/s ({100 * r['infer_fraction_of_peak']:4.1f} %)  "
+            f"{r['train_gflop_per_img']:.2f} GFLOP/img train"
+        )
+    out["models"] = rows
+
+    if not args.no_njet:
+        nj = _njet_layer(args.repeats)
+        if nj is not None:
+            out["njet_layer"] = nj
+            print("N-Jet layer:", json.dumps(nj, indent=1, default=str))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
