@@ -234,7 +234,9 @@ def njet_conv2d(
             F C_out maps, then depthwise passes and a sum) or "auto" (the one with fewer depthwise channels).
 
     Returns:
-        Output of shape (B, C_out, H', W'), H' = H and W' = W unless subsampled. Zero padding.
+        Output of shape (B, C_out, H', W'), H' = H and W' = W unless subsampled, in channels_last memory
+        format (the input is converted: the depthwise passes are several times faster that way). Zero
+        padding.
 
     Example:
         >>> x, a = torch.randn(2, 3, 8, 8), torch.randn(6, 3, 4)
@@ -250,6 +252,8 @@ def njet_conv2d(
     indices = njet_basis_indices(order)
     if strategy == "auto":
         strategy = "basis_first" if c_in <= c_out else "mix_first"
+    # depthwise 1-D passes are several times faster on channels_last tensors (oneDNN); a no-op if already so
+    x = x.contiguous(memory_format=torch.channels_last)
     if strategy == "basis_first":
         along_x = [_depthwise(x, taps[i], "x") for i in range(order + 1)]
         responses = torch.cat([_depthwise(along_x[i], taps[j], "y") for i, j in indices], dim=1)
