@@ -181,8 +181,13 @@ def submit_runs(
         for source, result, rel in checked:
             dest = store / rel
             status = "added"
-            if dest.exists() or str(rel) in index:
-                stored = _load_entry(store, rel) if dest.exists() else None
+            if str(rel) in index and not dest.exists():
+                raise ScalebenchError(
+                    f"{source}: the store lists {rel} in {INDEX_NAME} but its file is gone; restore it from "
+                    "git before submitting (`scalebench leaderboard validate` lists every problem)."
+                )
+            if dest.exists():
+                stored = _load_entry(store, rel)
                 if stored is not None and _same_run_but_verified(stored, result):
                     status = "upgraded"
                 else:

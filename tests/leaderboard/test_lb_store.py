@@ -196,3 +196,12 @@ def test_failed_verification_stores_nothing(tmp_path, monkeypatch):
     assert snapshot(store) == {}
     with pytest.raises(ScalebenchError, match="one results file"):
         submit([src, src], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+
+
+def test_resubmitting_a_run_whose_file_is_gone_asks_to_restore_it(tmp_path):
+    store = _populated(tmp_path)
+    next(store.rglob("seed-1.json")).unlink()
+    before = snapshot(store)
+    with pytest.raises(ScalebenchError, match=r"file is gone; restore it from git"):
+        submit_runs([("s1.json", run_text(make_run(seed=1)))], store, known=KNOWN)
+    assert snapshot(store) == before
