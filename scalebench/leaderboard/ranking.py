@@ -19,7 +19,7 @@ the entry: averaging over the other seeds only would hide the failure.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from scalebench.benchmark import metrics
@@ -71,7 +71,6 @@ class Entry:
     runs: list[dict[str, Any]]
     n_verified: int
     rank: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_seeds(self) -> int:
