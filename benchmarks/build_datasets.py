@@ -3,7 +3,8 @@
 Prints three figures for the whole build (train + val at the training scale and the 9 test scales):
 
 - the wall time of the build (measured inside a child process, plus the child's total wall time);
-- the peak RSS of the build (``ru_maxrss`` of the child process);
+- the peak RSS of the build (``ru_maxrss`` of the child process) and its CPU time (user + sys), which
+  depends less than the wall time on what else runs on a shared machine;
 - the ratio of the whole build (rescaling, HDF5 writing, compression, hashing) to the bare resampling cost,
   measured here as a plain loop ``PIL.Image.fromarray(img).resize((round(s*w), round(s*h)), BICUBIC)`` over
   the same images and scales.
@@ -139,7 +140,9 @@ def main() -> None:
         t = time.perf_counter()
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         child_wall = time.perf_counter() - t
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_mib = usage.ru_maxrss / 1024
+        cpu_s = usage.ru_utime + usage.ru_stime
         result = json.loads(out.stdout.strip().splitlines()[-1])
         build_s = result["build_s"]
         pil_s, n_images = pil_loop(args.dataset, Path(args.raw_dir), args.synthetic)
@@ -148,7 +151,8 @@ def main() -> None:
     print(
         f"build wall time    {build_s:.2f} s (child process incl. start-up and imports: {child_wall:.2f} s)"
     )
-    print(f"peak RSS (build)   {peak_mib:.0f} MiB")
+    print(f"CPU time (child)   {cpu_s:.1f} s user+sys, incl. imports (wall on 2 idle cores is at least half)")
+    print(f"peak RSS (build)   {peak_mib:.0f} MiB (the process, incl. about 700 MiB for importing torch)")
     print(f"PIL bicubic loop   {pil_s:.2f} s (bare per-image resampling, same images and scales)")
     print(f"ratio build / PIL  {build_s / pil_s:.2f}")
     print(f"manifest sha256    {result['manifest_sha256']}")

@@ -164,7 +164,7 @@ def rescale_batch(
         padded[:, :h, :w] = images
         rows = np.where(sel_h < 0, h, sel_h)
         cols = np.where(sel_w < 0, w, sel_w)
-        return np.ascontiguousarray(padded[:, rows[:, None], cols[None, :], :])
+        return np.take(np.take(padded, rows, axis=1), cols, axis=2)
     # Rows / columns with no taps (zero padding, outside the object's support) stay zero: skip them.
     rows = np.flatnonzero(np.any(wh != 0, axis=1))
     cols = np.flatnonzero(np.any(ww != 0, axis=1))
