@@ -154,6 +154,7 @@ def leaderboard_markdown(entries: Sequence[Entry]) -> str:
         "params",
         "seeds",
         "status",
+        "results by seed",
     ]
     groups: dict[tuple[str, float], list[Entry]] = {}
     for e in entries:
@@ -167,11 +168,12 @@ def leaderboard_markdown(entries: Sequence[Entry]) -> str:
             cells = [
                 rank,
                 e.model,
-                f"[{e.config_hash[:8]}]({RUNS_DIR}/{e.runs[0]['path']})",
+                f"`{e.config_hash[:8]}`",
                 *[format_stat(e.stats[key], kind, e.n_seeds) for key, _, kind in METRIC_COLUMNS],
                 format_params(e.num_params),
                 str(e.n_seeds),
                 e.status,
+                " ".join(f"[{r['seed']}]({RUNS_DIR}/{r['path']})" for r in e.runs),
             ]
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         lines.append("")

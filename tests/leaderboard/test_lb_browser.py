@@ -101,6 +101,10 @@ def test_page_loads_without_errors_or_outside_requests(page, site, tmp_path):
     assert page.locator("svg polyline").count() == 5
     shot = tmp_path / "leaderboard.png"
     page.screenshot(path=str(shot), full_page=True)
+    keep = os.environ.get("SCALEBENCH_TEST_ARTIFACTS")  # CI: a folder it uploads
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shot = Path(shutil.copy(shot, Path(keep) / "leaderboard.png"))
     print(f"\nscreenshot: {shot}")
     assert shot.stat().st_size > 1000
     assert page.errors == []

@@ -187,3 +187,41 @@ def test_build_refuses_an_invalid_store(tmp_path):
         build_leaderboard(store, tmp_path / "site", known=KNOWN)
     with pytest.raises(ScalebenchError, match="must not be inside the store"):
         build_leaderboard(store, store / "site", known=KNOWN)
+
+
+GOLDEN_MD = """\
+## fashion-mnist, training scale 1
+
+| rank | model | config | mean acc. over scales | acc. at training scale | worst-scale acc. | generalisation ratio | scale-selection ρ | params | seeds | status | results by seed |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+| 1 | gaussdernet | `49c6b26f` | 71.00 ± 1.00 | 91.00 ± 1.00 | 51.00 ± 1.00 | 0.560 ± 0.005 | – | 12,345 | 3 | self-reported | [0](runs/fashion-mnist/gaussdernet/49c6b26f06a147ef/seed-0.json) [1](runs/fashion-mnist/gaussdernet/49c6b26f06a147ef/seed-1.json) [2](runs/fashion-mnist/gaussdernet/49c6b26f06a147ef/seed-2.json) |
+| provisional | cnn | `c2bb794d` | 70.00 | 90.00 | 50.00 | 0.556 | – | 12,345 | 1 | self-reported | [0](runs/fashion-mnist/cnn/c2bb794dccfc0184/seed-0.json) |
+"""
+
+
+def test_markdown_golden(tmp_path):
+    """The exact LEADERBOARD.md table of a fixed store (a change of format or of hashing shows up here)."""
+    store = tmp_path / "results"
+    items = [(f"s{s}", run_text(make_run(seed=s))) for s in range(3)] + [
+        ("c0", run_text(make_run(model="cnn")))
+    ]
+    submit_runs(items, store, known=KNOWN)
+    md = build_leaderboard(store, tmp_path / "site", known=KNOWN)["markdown"].read_text()
+    assert md.split("\n\n", 2)[2] == GOLDEN_MD
+
+
+def test_inline_curve_geometry():
+    from scalebench.leaderboard.ranking import Entry, Stat
+    from scalebench.leaderboard.render import curve_svg
+
+    e = Entry(
+        dataset="d", dataset_version="1", train_scale=1.0, model="m", config_hash="0" * 16, preset="paper",
+        num_params=1, seeds=[0, 1], stats={}, curve=[(0.5, 1.0, 0.0), (1.0, 0.5, 0.1), (2.0, 0.0, 0.0)],
+        runs=[], n_verified=0,
+    )  # fmt: skip
+    g = curve_svg(e, width=106, height=56)
+    assert g["line"] == "3.0,3.0 53.0,28.0 103.0,53.0"  # log2 x from 3 to 103, accuracy 1 at the top
+    assert g["train_x"] == "53.0"
+    assert g["band"].split()[1] == "53.0,23.0" and g["band"].split()[4] == "53.0,33.0"
+    assert g["colour"] == model_colour("m")
+    assert Stat.of([0.5, None]) == Stat(None, None)
