@@ -107,6 +107,9 @@ def datasets_verify_cmd(dataset, root) -> None:
         for line in problems:
             click.echo(f"  {line}")
     if any(report.values()):
+        click.echo(
+            "Fix: delete the files listed and rerun `scalebench build-datasets` (same options) to rebuild them."
+        )
         raise click.exceptions.Exit(1)
 
 

@@ -30,6 +30,7 @@ def test_build_info_verify_export(tmp_path):
         f["y_test"][0] = 9 - f["y_test"][0]
     res = runner.invoke(main, ["datasets", "verify", *args])
     assert res.exit_code == 1 and "1 mismatch" in res.output and "y_test sha256" in res.output
+    assert "Fix: delete the files listed" in res.output
     res = runner.invoke(main, ["datasets", "export", "--format", "hf", "--out", str(tmp_path / "hf"), *args])
     assert res.exit_code == 0 and "wrote" in res.output
     assert (tmp_path / "hf" / "fashion-mnist-embedded-limit8" / "README.md").is_file()
