@@ -207,10 +207,10 @@ class ScaleSelection(_Strict):
 class Timings(_Strict):
     """Wall-clock seconds of the phases, and the throughputs they imply."""
 
-    train_seconds: float = Field(ge=0)
+    train_seconds: float = Field(ge=0, description="training, including the validation after each epoch")
     eval_seconds: float = Field(ge=0, description="testing at every scale")
     total_seconds: float = Field(ge=0)
-    train_images_per_second: float = Field(ge=0)
+    train_images_per_second: float = Field(ge=0, description="training images seen / train_seconds")
     eval_images_per_second: float = Field(ge=0)
 
 

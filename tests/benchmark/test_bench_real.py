@@ -53,11 +53,13 @@ def test_end_to_end_on_real_build_and_gaussdernet(tmp_path, tiny_real_home):
 
 
 def test_demo_runs_and_says_where_the_figures_are(tmp_path, fake_built, capsys):
-    files = run_demo(tmp_path / "demo", models=("_bench_tiny_sc", "_bench_tiny"), epochs=1, progress="none",
+    files = run_demo(tmp_path / "demo", models=("_bench_tiny_sc", "_bench_tiny"), epochs=1, progress="none", limit=12,
                      dataset="tiny")  # fmt: skip
     out = capsys.readouterr().out
     assert f"both generalisation curves: {files['curves_png']}" in out
     assert files["curves_png"].is_file() and files["curves_svg"].is_file()
     rows = files["curves_csv"].read_text().splitlines()
     assert rows[0] == "model,scale,mean_accuracy,std_accuracy,n_seeds" and len(rows) == 1 + 2 * 3
-    assert load_results(files["_bench_tiny_sc_results"]).model.name == "_bench_tiny_sc"
+    demo_result = load_results(files["_bench_tiny_sc_results"])
+    assert demo_result.model.name == "_bench_tiny_sc"
+    assert demo_result.limit == 12 and all(r.total == 12 for r in demo_result.per_scale)
