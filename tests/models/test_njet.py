@@ -181,3 +181,23 @@ def test_njetnet_nin_safe_subsampling_shrinks_the_maps_with_sigma():
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     assert sizes == [16]
     assert "sigma=4" in repr(model.njet_layers()[0])
+
+
+def test_benchmark_script_runs_on_a_tiny_layer():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "njet_layer.py"
+    spec = importlib.util.spec_from_file_location("njet_layer_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.measure_njet_layer(batch=2, in_channels=3, out_channels=4, size=8, repeats=1, dense=False)
+    assert set(res["seconds"]) == {"conv3", "conv5", *res["kernel_size"]}
+    assert res["kernel_size"] == {
+        "njet[paper,sigma=1]": 5,
+        "njet[paper,sigma=2]": 9,
+        "njet[reference,sigma=1]": 7,
+        "njet[reference,sigma=2]": 11,
+    }
+    ratio = res["ratios"]["njet[paper,sigma=2]/conv5"]
+    assert ratio == pytest.approx(res["seconds"]["njet[paper,sigma=2]"] / res["seconds"]["conv5"])
