@@ -26,7 +26,7 @@ Usage:
 
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
     .venv/bin/python benchmarks/models.py [--threads 2] [--batch 8] [--repeats 3] [--models 'gaussder*']
-        [--quick] [--compile] [--no-dense] [--no-njet] [--json out.json]
+        [--quick] [--compile] [--no-dense] [--no-njet] [--njet-batch 64] [--json out.json]
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def measure_model(name: str, *, batch: int, repeats: int, quick: bool, compile_:
     }
 
 
-def _njet_layer(repeats: int) -> dict | None:
+def _njet_layer(repeats: int, batch: int, dense: bool) -> dict | None:
     path = Path(__file__).with_name("njet_layer.py")
     if not path.exists():
         return None
@@ -194,7 +194,7 @@ def _njet_layer(repeats: int) -> dict | None:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.measure_njet_layer(repeats=repeats)
+    return mod.measure_njet_layer(repeats=repeats, batch=batch, dense=dense)
 
 
 def main() -> None:
@@ -208,6 +208,9 @@ def main() -> None:
     ap.add_argument("--no-dense", action="store_true", help="skip the dense per-scale reference (slow)")
     ap.add_argument("--no-layer", action="store_true")
     ap.add_argument("--no-njet", action="store_true", help="skip benchmarks/njet_layer.py")
+    ap.add_argument(
+        "--njet-batch", type=int, default=64, help="batch of the N-Jet layer benchmark (issue: 64)"
+    )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -248,7 +251,7 @@ def main() -> None:
     out["models"] = rows
 
     if not args.no_njet:
-        nj = _njet_layer(args.repeats)
+        nj = _njet_layer(args.repeats, args.njet_batch, not args.no_dense)
         if nj is not None:
             out["njet_layer"] = nj
             print("N-Jet layer:", json.dumps(nj, indent=1, default=str))
