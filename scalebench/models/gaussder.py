@@ -410,6 +410,7 @@ def scale_covariance_error(
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     inside = (yy - c) ** 2 + (xx - c) ** 2 <= rad**2
     grid = torch.stack([yy[inside], xx[inside]], -1).to(torch.float64)
+    inside, grid = inside.to(a.device), grid.to(a.device)
     s, bsz, ch = a.shape[:3]
     ref = a[..., inside].reshape(s, -1)
     moved = _resample(b.reshape(s * bsz, ch, size, size), c, factor, grid).reshape(s, -1)
