@@ -39,7 +39,7 @@ def tiny_real_home(tmp_path_factory):
 def test_end_to_end_on_real_build_and_gaussdernet(tmp_path, tiny_real_home):
     root, build_id = tiny_real_home
     config = make_config(
-        model="gaussdernet", dataset=build_id, root=root, out=tmp_path, device="cpu", progress="none",
+        model="gaussdernet", dataset=build_id, root=root, out=tmp_path, device="cpu", progress="none", num_workers=1,
         model_config_overrides={"widths": [4], "num_scale_channels": 3},
         recipe_overrides={"epochs": 1, "batch_size": 8, "eval_batch_size": 8},
     )  # fmt: skip
