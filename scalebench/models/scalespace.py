@@ -623,6 +623,9 @@ def gaussian_derivative_conv(
     if kernels is None:
         kernels = smoothing_kernels(sigmas, discretisation=discretisation, epsilon=epsilon)
     folded = fold_njet_kernels(weight, sigmas, max_order, gamma=gamma, include_zero_order=include_zero_order)
+    folded = folded.to(x.dtype)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        folded = _channels_last_weight(folded)
     k = folded.shape[-1]
     b = unfold_scale_channels(x, num_scales).shape[1]  # checks S divides the batch
     xs = x.split(b)  # split (not select): its backward is one cat, not S zero-filled copies
@@ -634,8 +637,23 @@ def gaussian_derivative_conv(
         else:
             pad = (kern.numel() - 1) // 2 + k // 2
             sm = _smooth_valid(_extended_crop(xs[s], pad, window, padding), kern)
-        out.append(torch.nn.functional.conv2d(sm, folded[s].to(x.dtype), bias, groups=groups))
+        out.append(torch.nn.functional.conv2d(sm, folded[s], bias, groups=groups))
     return torch.cat(out, 0)
+
+
+def _channels_last_weight(folded: Tensor) -> Tensor:
+    """Folded kernels (S, O, I, k, k) whose slices read as channels_last weights also when I = 1.
+
+    ``conv2d`` returns channels_last output when its input or its weight is channels_last. With one input
+    channel (a network's first layer) both are ambiguous, the output fell back to NCHW and so did every
+    later layer: the long (1, k) depthwise smoothing passes then ran up to 20x slower (measured,
+    ``docs/models.md``, Speed). Restriding the size-1 channel dimension is a view: no copy, same values.
+    """
+    if folded.shape[2] != 1:
+        return folded  # a channels_last input with I > 1 already gives channels_last output
+    f = folded.contiguous()
+    _, o, _, kh, kw = f.shape
+    return f.as_strided(f.shape, (o * kh * kw, kh * kw, 1, kw, 1))
 
 
 def _smooth_valid(x: Tensor, kernel: Tensor) -> Tensor:
