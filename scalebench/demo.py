@@ -82,8 +82,9 @@ def run_demo(
     files.update(curves_png=comparison[0], curves_svg=comparison[1], curves_csv=comparison[2])
     minutes = (time.perf_counter() - t0) / 60
     print(f"\nDemo finished in {minutes:.1f} min. Results and figures are in {out}/:")
-    for name in models:
-        print(f"  {name}: {files[f'{name}_results']} (curve.png, selection.png beside it)")
+    for result in results:
+        beside = "curve.png and selection.png" if result.scale_selection is not None else "curve.png"
+        print(f"  {result.model.name}: {files[f'{result.model.name}_results']} ({beside} beside it)")
     print(f"  both generalisation curves: {files['curves_png']} (data: {files['curves_csv']})")
     return files
 
