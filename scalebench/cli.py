@@ -243,6 +243,11 @@ def models_info_cmd(name) -> None:
 )
 @click.option("--stop-after-epoch", type=int, default=None, hidden=True)
 @click.option(
+    "--distributed",
+    is_flag=True,
+    help="Data-parallel under `torchrun --nproc_per_node N` (DDP; rank 0 writes).",
+)
+@click.option(
     "--verify",
     "verify",
     type=click.Path(path_type=Path),
@@ -280,6 +285,10 @@ def evaluate_cmd(seed, seeds, scales, model_config, verify, checkpoint, **option
         seed=seed, seeds=seeds, scales=scales, model_config=model_config, recipe=recipe, **options
     )
     outcomes, group_files = run_seeds(config, seed_list)
+    from scalebench.benchmark.distributed import is_main_process
+
+    if not is_main_process():
+        return
     for outcome in outcomes:
         click.echo(format_summary(outcome))
     if group_files:
@@ -397,6 +406,133 @@ def plot_selection_cmd(results, store, dataset, train_scale, out, title) -> None
 
     runs = load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale)
     click.echo("wrote " + ", ".join(str(p) for p in plot_selection(runs, out, title=title)))
+
+
+# --- sweep (sweep launch|status|collect|delete-incomplete|run-job) ----------------------------------------
+
+_SWEEP_OPTION = click.option(
+    "--out", "sweep_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/sweep"),
+    show_default=True, help="The sweep folder (sweep.json, runs/, jobs/, logs/).",
+)  # fmt: skip
+
+
+@main.group("sweep")
+def sweep_group() -> None:
+    """Run the grid models × datasets × training scales × seeds locally or on Slurm (submitit)."""
+
+
+@sweep_group.command("launch")
+@click.option("--models", required=True, help="Comma-separated model names.")
+@click.option("--datasets", required=True, help="Comma-separated build ids.")
+@click.option("--seeds", default="0,1,2", show_default=True)
+@click.option(
+    "--train-scales", default="1", show_default=True, help="Training scales (one dataset home each)."
+)
+@click.option("--train-scale-root", multiple=True, metavar="S=DIR", help="Dataset home of training scale S.")
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option(
+    "--launcher", type=click.Choice(["local", "slurm", "debug"]), default="local", show_default=True
+)
+@click.option("--parallel", type=int, default=1, show_default=True, help="local: jobs at a time.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--amp", is_flag=True, help="bf16 autocast (CUDA only).")
+@click.option("--limit", type=int, default=None, help="At most N images per split (smoke sweep).")
+@click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="scalebench home (datasets).")
+@click.option(
+    "--slurm-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file of Slurm options (keys as the flags below, with underscores).",
+)
+@click.option("--partition", default=None)
+@click.option("--gpus-per-job", type=int, default=None)
+@click.option("--cpus-per-job", type=int, default=None)
+@click.option("--mem-gb", type=int, default=None)
+@click.option(
+    "--time-min", type=int, default=None, help="Wall time per job (requeued with resume on time-out)."
+)
+@click.option("--array-parallelism", type=int, default=None)
+@click.option("--account", default=None)
+@click.option("--qos", default=None)
+@_SWEEP_OPTION
+def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, preset, launcher, parallel, device,
+                     amp, limit, epochs, root, slurm_config, sweep_dir, **slurm_flags) -> None:  # fmt: skip
+    """Launch every job of the grid that is not done (interrupted ones resume from their last epoch)."""
+    from scalebench.checks import parse_float_list, parse_int_list
+    from scalebench.sweep import launch, slurm_options
+
+    scales = parse_float_list(train_scales, "--train-scales")
+    roots: dict[float, Path | None] = {float(scales[0]): root} if len(scales) == 1 else {}
+    for item in train_scale_root:
+        s, sep, folder = item.partition("=")
+        if not sep:
+            raise ScalebenchError(f"--train-scale-root takes S=DIR, got {item!r}.")
+        roots[parse_float_list(s, "--train-scale-root")[0]] = Path(folder)
+    report = launch(
+        sweep_dir, launcher=launcher, models=models.split(","), datasets=datasets.split(","),
+        seeds=parse_int_list(seeds, "--seeds"), train_scales=scales, roots=roots, preset=preset, device=device,
+        amp=amp, limit=limit, recipe_overrides={"epochs": epochs} if epochs else {},
+        launcher_options={"parallel": parallel,
+                          "slurm": slurm_options(slurm_config, **slurm_flags) if launcher == "slurm" else None},
+    )  # fmt: skip
+    for line in report.lines:
+        click.echo(line)
+    click.echo(f"{len(report.launched)} launched, {len(report.failed)} failed, {len(report.skipped_done)} done "
+               f"already, {len(report.skipped_running)} running elsewhere; `scalebench sweep status --out "
+               f"{sweep_dir}`")  # fmt: skip
+    if report.failed:
+        raise click.exceptions.Exit(1)
+
+
+@sweep_group.command("status")
+@_SWEEP_OPTION
+def sweep_status_cmd(sweep_dir) -> None:
+    """Table of pending, running, done and failed jobs, with the log of each failure."""
+    from scalebench.sweep import format_status, sweep_status
+
+    rows = sweep_status(sweep_dir)
+    if _on_terminal():
+        from rich.console import Console
+
+        Console().print(format_status(rows, rich=True))
+    else:
+        click.echo(format_status(rows))
+
+
+@sweep_group.command("collect")
+@_SWEEP_OPTION
+@_STORE_OPTION
+@click.option("--figures", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Figure folder (default OUT/figures).")  # fmt: skip
+def sweep_collect_cmd(sweep_dir, store, figures) -> None:
+    """Submit the finished runs to a leaderboard store and draw the comparison figures."""
+    from scalebench.sweep import collect
+
+    report = collect(sweep_dir, store, figures_dir=figures)
+    click.echo(f"{len(report.added)} added to {store}, {len(report.already_stored)} already there, "
+               f"{len(report.not_done)} jobs not done")  # fmt: skip
+    click.echo("wrote " + ", ".join(str(p) for p in report.figures))
+
+
+@sweep_group.command("delete-incomplete")
+@_SWEEP_OPTION
+def sweep_delete_incomplete_cmd(sweep_dir) -> None:
+    """Delete the run folders, records and logs of jobs neither done nor running (they restart from scratch)."""
+    from scalebench.sweep import delete_incomplete
+
+    for job in delete_incomplete(sweep_dir):
+        click.echo(f"deleted {job.run_dir}")
+
+
+@sweep_group.command("run-job", hidden=True)
+@click.option("--sweep", "sweep_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.argument("job_id")
+def sweep_run_job_cmd(sweep_dir, job_id) -> None:
+    """Run one job of a sweep in this process (what the launchers run)."""
+    from scalebench.sweep import run_job
+
+    click.echo(f"{job_id}: {run_job(sweep_dir, job_id)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

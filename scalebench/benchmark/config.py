@@ -96,7 +96,7 @@ class EvalConfig(BaseModel):
     """Everything ``scalebench evaluate`` accepts. Fields set to None take the preset's value.
 
     Fields that change results go into the run hash (see :func:`run_identity`); ``out``, ``root``, ``resume``,
-    ``num_workers`` and ``progress`` do not.
+    ``num_workers``, ``progress`` and ``distributed`` do not.
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -118,6 +118,10 @@ class EvalConfig(BaseModel):
     progress: Literal["auto", "rich", "plain", "none"] = "auto"
     stop_after_epoch: int | None = Field(
         default=None, ge=1, description="stop after this epoch, leaving a resumable run (tests, preemption)"
+    )
+    distributed: bool = Field(
+        default=False,
+        description="data-parallel under torchrun (results equal one process up to fp tolerance)",
     )
 
 

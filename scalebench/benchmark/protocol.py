@@ -16,7 +16,9 @@ Guarantees of :func:`run_evaluation`:
 - every epoch is checkpointed (safetensors weights and optimizer tensors, JSON state) into a run directory
   named by a hash of the resolved config; ``done`` is written last, atomically, after the results.
 
-Not implemented here: distributed training (issue 7), segmentation (issue 6).
+With ``config.distributed`` (under ``torchrun``), training is data-parallel and evaluation is sharded
+across ranks and summed; see :mod:`scalebench.benchmark.distributed`. Not implemented here: segmentation
+(issue 6).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import scalebench
 from scalebench.benchmark import figures
 from scalebench.benchmark.checkpoint import load_optimizer, load_weights, save_optimizer, save_weights
 from scalebench.benchmark.config import EvalConfig, Recipe, resolve_recipe, run_identity
+from scalebench.benchmark.distributed import Dist, init_distributed, wrap
 from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.results import (
     ClassificationScaleResult,
@@ -174,6 +177,15 @@ def _setup(config: EvalConfig) -> _Setup:
     run_hash = config_hash(identity)
     run_dir = Path(config.out) / f"{config.model}__{built.build_id}__seed{config.seed}__{run_hash}"
     return _Setup(config, device, card, built, model_config, recipe, scales, identity, run_hash, run_dir)
+
+
+def resolve_run(config: EvalConfig) -> tuple[str, Path]:
+    """The run hash and run directory of ``config``: every input checked, nothing trained or written.
+
+    The sweep names its jobs by this hash, so a job and its ``scalebench evaluate`` run are one identity.
+    """
+    s = _setup(config)
+    return s.run_hash, s.run_dir
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -330,8 +342,16 @@ def _train_epoch(
     epoch: int,
     s: _Setup,
     progress: Progress,
+    net: nn.Module | None = None,
+    d: Dist | None = None,
 ) -> tuple[float, float]:
-    """One epoch (1-based ``epoch``); returns mean training loss and accuracy."""
+    """One epoch (1-based ``epoch``); returns mean training loss and accuracy.
+
+    Distributed (``d.active``, ``net`` the DDP-wrapped ``model``): each rank trains on its share of every batch
+    (see :mod:`scalebench.benchmark.distributed`); the loss and accuracy are summed over ranks.
+    """
+    d = d or Dist()
+    net = net if net is not None else model
     recipe, seed = s.recipe, s.config.seed
     order = torch.randperm(
         n, generator=torch.Generator().manual_seed(derive_seed(seed, "order", epoch))
@@ -343,24 +363,43 @@ def _train_epoch(
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     progress.start(f"epoch {epoch}/{recipe.epochs}", len(batches))
-    for step, (x, y) in enumerate(_batches(ds, batches, _num_workers(s.config, n, s.device), s.device)):
+    augment = recipe.augmentation != "none"
+    shares = [d.share(len(b)) for b in batches]
+    read = batches  # augmentation draws for the whole batch, so a rank then reads it all and keeps its share
+    if d.active and not augment:
+        read = [b[lo:hi] if hi > lo else b[:1] for b, (lo, hi) in zip(batches, shares, strict=True)]
+    for step, (x, y) in enumerate(_batches(ds, read, _num_workers(s.config, n, s.device), s.device)):
         lr = learning_rate(recipe, epoch - 1, step, len(batches))
         for group in optimizer.param_groups:
             group["lr"] = lr
         x = _augment(x, recipe, aug_gen)
+        weight, denom = 1.0, float(len(y))
+        if d.active:
+            lo, hi = shares[step]
+            if augment:
+                x, y = (x[lo:hi], y[lo:hi]) if hi > lo else (x[:1], y[:1])
+            weight, denom = (1.0 if hi > lo else 0.0), len(batches[step]) / d.world
         optimizer.zero_grad(set_to_none=True)
-        for part in _chunks(len(y), recipe.micro_batch_size):
+        parts = _chunks(len(y), recipe.micro_batch_size)
+        for k, part in enumerate(parts):
             xb = _to_device(x[part], s.device, True)
             yb = y[part].to(s.device, non_blocking=True)
-            with _autocast(s.device, s.config.amp):
-                logits = model(xb)
-                loss = loss_fn(logits.float(), yb)
-            (loss / len(y)).backward()
-            total_loss += float(loss.detach())
-            correct += int((logits.detach().argmax(1) == yb).sum())
+            last = k == len(parts) - 1
+            with net.no_sync() if d.active and not last else contextlib.nullcontext():
+                with _autocast(s.device, s.config.amp):
+                    logits = net(xb)
+                    loss = loss_fn(logits.float(), yb)
+                (loss / len(y) if not d.active else loss * (weight / denom)).backward()
+            if weight:
+                total_loss += float(loss.detach())
+                correct += int((logits.detach().argmax(1) == yb).sum())
         optimizer.step()
-        seen += len(y)
+        d.broadcast_buffers(model)
+        seen += len(y) if weight else 0
         progress.advance()
+    if d.active:
+        total_loss, c, n_seen = d.sum([total_loss, correct, seen])
+        correct, seen = int(c), int(n_seen)
     if not math.isfinite(total_loss):
         raise ScalebenchError(
             f"Training loss became non-finite in epoch {epoch} ({total_loss}); lower --lr or check the model."
@@ -403,14 +442,17 @@ def evaluate_dataset(
     selection_channels: int | None = None,
     amp: bool = False,
     progress: Progress | None = None,
+    d: Dist | None = None,
 ) -> tuple[int, int, list[int] | None]:
     """Correct predictions, total, and winning-channel counts (if ``selection_channels``) on ``ds[:n]``.
 
     The model must already be in eval mode. Uses ``forward_with_selection`` when ``selection_channels``.
+    Distributed (``d.active``): rank r evaluates batches r, r + W, ...; the counts are summed over ranks.
     """
     if model.training:
         raise ScalebenchError("evaluate_dataset needs the model in eval mode (call model.eval()).")
-    batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    d = d or Dist()
+    batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)][d.rank :: d.world]
     correct, total = 0, 0
     counts = torch.zeros(selection_channels, dtype=torch.long) if selection_channels else None
     for x, y in _batches(ds, batches, workers, device):
@@ -427,6 +469,9 @@ def evaluate_dataset(
             total += len(yb)
         if progress is not None:
             progress.advance()
+    if d.active:
+        summed = [int(v) for v in d.sum([correct, total, *(counts.tolist() if counts is not None else [])])]
+        return summed[0], summed[1], (summed[2:] if counts is not None else None)
     return correct, total, (counts.tolist() if counts is not None else None)
 
 
@@ -553,6 +598,9 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
     ``reused=True``. An interrupted one needs ``config.resume``.
     """
     s = _setup(config)
+    d = Dist()
+    if config.distributed:
+        d, s.device = init_distributed(s.device)
     run_dir = s.run_dir
     if (run_dir / DONE).is_file():
         return RunOutcome(
@@ -572,8 +620,9 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
             raise ScalebenchError(
                 f"{state_path} belongs to another config (hash {state.get('run_hash')}); delete it."
             )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
+    if d.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
     t_start = time.perf_counter()
 
     from scalebench.models import count_parameters, create_model
@@ -600,19 +649,20 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
         history, best_epoch, best_val = state["history"], state["best_epoch"], state["best_val_accuracy"]
         train_seconds, start_epoch = state["train_seconds"], state["epoch"] + 1
     earlier_seconds = train_seconds  # spent in earlier, interrupted sessions
+    net = wrap(model, s.device, d)
 
-    with Progress(config.progress) as progress:
+    with Progress(config.progress if d.main else "none") as progress:
         if state is not None:
             progress.log(f"resuming {run_dir.name} after epoch {state['epoch']}")
         for epoch in range(start_epoch, s.recipe.epochs + 1):
             t0 = time.perf_counter()
-            loss, acc = _train_epoch(model, optimizer, train_ds, n_train, epoch, s, progress)
+            loss, acc = _train_epoch(model, optimizer, train_ds, n_train, epoch, s, progress, net, d)
             model.eval()
             before_val = state_snapshot(model)
             val_correct, val_total, _ = evaluate_dataset(
                 model, val_ds, n=n_val, device=s.device, batch_size=s.recipe.eval_batch_size,
                 micro_batch_size=s.recipe.micro_batch_size, workers=_num_workers(config, n_val, s.device),
-                amp=config.amp,
+                amp=config.amp, d=d,
             )  # fmt: skip
             check_state_unchanged(model, before_val, "validation")
             val_acc = val_correct / val_total
@@ -627,25 +677,29 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
                 f"epoch {epoch}: train loss {loss:.4f} acc {acc:.3f}, val acc {val_acc:.4f} ({seconds:.1f}s)"
             )
             weights = f"epoch-{epoch}.safetensors"
-            save_weights(model, run_dir / weights)
-            save_optimizer(optimizer, run_dir / f"optim-{epoch}.safetensors")
-            if val_acc > best_val:  # strictly better: the earliest epoch wins ties
+            better = val_acc > best_val  # strictly better: the earliest epoch wins ties
+            if better:
                 best_epoch, best_val = epoch, val_acc
-                shutil.copyfile(run_dir / weights, run_dir / f".{BEST}.tmp")
-                os.replace(run_dir / f".{BEST}.tmp", run_dir / BEST)
-            new_state = {
-                "run_hash": s.run_hash, "epoch": epoch, "weights": weights, "optimizer": f"optim-{epoch}.safetensors",
-                "history": history, "best_epoch": best_epoch, "best_val_accuracy": best_val,
-                "train_seconds": train_seconds,
-            }  # fmt: skip
-            write_json_atomic(state_path, new_state)
-            for old in (
-                f"epoch-{epoch - 1}.safetensors",
-                f"optim-{epoch - 1}.safetensors",
-                f"optim-{epoch - 1}.safetensors.json",
-            ):
-                with contextlib.suppress(FileNotFoundError):
-                    (run_dir / old).unlink()
+            if d.main:  # every rank holds the same weights; rank 0 writes them
+                save_weights(model, run_dir / weights)
+                save_optimizer(optimizer, run_dir / f"optim-{epoch}.safetensors")
+                if better:
+                    shutil.copyfile(run_dir / weights, run_dir / f".{BEST}.tmp")
+                    os.replace(run_dir / f".{BEST}.tmp", run_dir / BEST)
+                new_state = {
+                    "run_hash": s.run_hash, "epoch": epoch, "weights": weights,
+                    "optimizer": f"optim-{epoch}.safetensors", "history": history, "best_epoch": best_epoch,
+                    "best_val_accuracy": best_val, "train_seconds": train_seconds,
+                }  # fmt: skip
+                write_json_atomic(state_path, new_state)
+                for old in (
+                    f"epoch-{epoch - 1}.safetensors",
+                    f"optim-{epoch - 1}.safetensors",
+                    f"optim-{epoch - 1}.safetensors.json",
+                ):
+                    with contextlib.suppress(FileNotFoundError):
+                        (run_dir / old).unlink()
+            d.barrier()
             if (
                 config.stop_after_epoch is not None
                 and epoch >= config.stop_after_epoch
@@ -670,7 +724,7 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
             correct, total, counts = evaluate_dataset(
                 model, test_ds, n=n_test, device=s.device, batch_size=s.recipe.eval_batch_size,
                 micro_batch_size=s.recipe.micro_batch_size, workers=_num_workers(config, n_test, s.device),
-                selection_channels=len(sigmas) if sigmas else None, amp=config.amp, progress=progress,
+                selection_channels=len(sigmas) if sigmas else None, amp=config.amp, progress=progress, d=d,
             )  # fmt: skip
             progress.end(f"acc {correct / total:.4f}")
             per_scale.append(
@@ -712,8 +766,12 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
         ),
         environment=_environment(s.device, config.amp),
     )  # fmt: skip
+    if not d.main:
+        d.barrier()  # rank 0 writes the outputs and ``done``
+        return RunOutcome(run_dir, result, {})
     files = write_outputs(result, run_dir)
     write_text_atomic(run_dir / DONE, file_digest(files["results"], "sha256") + "\n")
+    d.barrier()
     return RunOutcome(run_dir, result, files)
 
 

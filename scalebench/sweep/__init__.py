@@ -1,0 +1,92 @@
+"""Sweeps: the grid models × datasets × training scales × seeds, run by a launcher (local, slurm, debug).
+
+``launch`` expands the grid into jobs (one ``scalebench evaluate`` run each, named by the protocol's run hash),
+records them in the sweep folder and hands the ones not done to a launcher. See ``docs/cluster.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scalebench.checks import check_choice
+from scalebench.sweep.collect import CollectReport, collect
+from scalebench.sweep.jobs import (
+    STATES,
+    Job,
+    JobStatus,
+    delete_incomplete,
+    expand_grid,
+    job_command,
+    load_jobs,
+    run_job,
+    save_jobs,
+    sweep_status,
+)
+from scalebench.sweep.launchers import LAUNCHERS, LaunchReport, SweepJob, slurm_options
+
+
+def launch(
+    sweep_dir: str | Path,
+    *,
+    launcher: str = "local",
+    models: Sequence[str],
+    datasets: Sequence[str],
+    seeds: Sequence[int],
+    train_scales: Sequence[float] = (1.0,),
+    roots: dict[float, Path | None] | None = None,
+    launcher_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> LaunchReport:
+    """Expand the grid, add its jobs to ``<sweep_dir>/sweep.json`` and launch those not done nor running.
+
+    ``options`` are :class:`scalebench.benchmark.config.EvalConfig` fields shared by every job.
+    """
+    check_choice(launcher, "--launcher", list(LAUNCHERS))
+    jobs = expand_grid(sweep_dir, models=models, datasets=datasets, seeds=seeds, train_scales=train_scales,
+                       roots=roots, **options)  # fmt: skip
+    save_jobs(sweep_dir, jobs)  # also for debug: the printed commands read the jobs from sweep.json
+    return LAUNCHERS[launcher](sweep_dir, jobs, launcher_options or {})
+
+
+def format_status(rows: Sequence[JobStatus], rich: bool = False) -> Any:
+    """The ``sweep status`` table: a rich Table (``rich=True``) or plain tab-separated text, then the counts."""
+    header = ("state", "job", "epoch", "log / detail")
+    body = [
+        (r.state, r.job.job_id, "" if r.epoch is None else str(r.epoch),
+         " ".join(x for x in (r.log if r.state == "failed" else None, r.detail) if x))
+        for r in rows
+    ]  # fmt: skip
+    counts = ", ".join(f"{sum(r.state == s for r in rows)} {s}" for s in STATES)
+    if rich:
+        from rich.table import Table
+
+        table = Table(*header, caption=counts)
+        colour = {"done": "green", "failed": "red", "running": "yellow", "pending": "white"}
+        for row in body:
+            table.add_row(f"[{colour[row[0]]}]{row[0]}[/]", *row[1:])
+        return table
+    return "\n".join(["\t".join(header), *("\t".join(row) for row in body), counts])
+
+
+__all__ = [
+    "LAUNCHERS",
+    "STATES",
+    "CollectReport",
+    "Job",
+    "JobStatus",
+    "LaunchReport",
+    "SweepJob",
+    "collect",
+    "delete_incomplete",
+    "expand_grid",
+    "format_status",
+    "job_command",
+    "launch",
+    "load_jobs",
+    "run_job",
+    "save_jobs",
+    "slurm_options",
+    "sweep_status",
+]

@@ -1,0 +1,73 @@
+"""``sweep collect``: submit the finished runs of a sweep to a leaderboard store and draw the comparison figures.
+
+The store and the figures are the leaderboard's (:func:`scalebench.leaderboard.submit_runs`,
+:func:`scalebench.leaderboard.figures.plot_curves` and ``plot_selection``); this module only picks the runs.
+Runs already in the store are not submitted again; the figures (one curve figure per dataset and training
+scale, plus a scale-selection figure when some runs report scale selection) are drawn from every done run of
+the sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scalebench.benchmark.results import RunResult, load_results
+from scalebench.leaderboard.store import read_index, submit_runs
+from scalebench.leaderboard.validate import KnownBuild, entry_path
+from scalebench.sweep.jobs import load_jobs
+
+
+@dataclass
+class CollectReport:
+    """Runs added to the store, runs already there, jobs not done, and the figure files written."""
+
+    added: list[Path] = field(default_factory=list)
+    already_stored: list[str] = field(default_factory=list)
+    not_done: list[str] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+
+def collect(
+    sweep_dir: str | Path,
+    store: str | Path = "results",
+    *,
+    figures_dir: str | Path | None = None,
+    known: Sequence[KnownBuild] | None = None,
+) -> CollectReport:
+    """Submit every done run of the sweep that the store lacks (all or nothing), then draw the figures.
+
+    ``figures_dir`` defaults to ``<sweep_dir>/figures``; ``known`` to the canonical builds (the leaderboard
+    accepts full runs on canonical builds only, and says which rule a run breaks).
+    """
+    from scalebench.leaderboard.figures import plot_curves, plot_selection
+
+    report = CollectReport()
+    results: list[tuple[str, RunResult]] = []
+    for job in load_jobs(sweep_dir):
+        if not job.done:
+            report.not_done.append(job.job_id)
+            continue
+        path = job.run_dir / "results.json"
+        results.append((str(path), load_results(path)))
+    index = read_index(store) if Path(store).is_dir() else {}
+    new = []
+    for source, result in results:
+        if str(entry_path(result)) in index:
+            report.already_stored.append(source)
+        else:
+            new.append((source, result))
+    if new:
+        report.added = [o.path for o in submit_runs(new, store, known=known)]
+    out = Path(figures_dir) if figures_dir is not None else Path(sweep_dir) / "figures"
+    groups: dict[tuple[str, float], list[RunResult]] = {}
+    for _, result in results:
+        groups.setdefault((result.dataset.build_id, result.dataset.train_scale), []).append(result)
+    for (build_id, train_scale), runs in sorted(groups.items()):
+        stem = out / f"{build_id}__train-scale-{train_scale:g}"
+        report.figures += plot_curves(runs, stem.with_name(stem.name + "__curves"))
+        with_selection = [r for r in runs if r.scale_selection is not None]
+        if with_selection:
+            report.figures += plot_selection(with_selection, stem.with_name(stem.name + "__selection"))
+    return report
