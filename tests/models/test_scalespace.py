@@ -255,6 +255,22 @@ class TestGaussianDerivativeConv:
         y = ss.gaussian_derivative_conv(x.contiguous(memory_format=torch.channels_last), w, sig, 2)
         torch.testing.assert_close(y, ss.gaussian_derivative_conv(x, w, sig, 2))
 
+    def test_matrix_smoothing_equals_depthwise(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Few-channel inputs are smoothed by banded matrices: same values as the depthwise passes, and a
+        1-channel input still gives channels_last output (else the whole network falls back to NCHW)."""
+        sig, x, w = self._setup(2)
+        x1 = x[:, :1].contiguous()
+        monkeypatch.setattr(ss, "MATRIX_SMOOTHING_MAX_CHANNELS", 0)
+        want = ss.gaussian_derivative_conv(x1, w[:, :1], sig, 2)
+        monkeypatch.setattr(ss, "MATRIX_SMOOTHING_MAX_CHANNELS", 4)
+        got = ss.gaussian_derivative_conv(x1, w[:, :1], sig, 2)
+        torch.testing.assert_close(got, want)
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        kern = ss.gaussian_kernel1d(1.3)
+        r = (kern.numel() - 1) // 2
+        impulses = torch.nn.functional.conv1d(torch.eye(9).unsqueeze(1), kern.view(1, 1, -1), padding=r + 1)
+        torch.testing.assert_close(ss.smoothing_matrix(kern, 9, extra=1), impulses[:, 0].T)
+
     def test_exception(self) -> None:
         sig, x, w = self._setup(2)
         with pytest.raises(ScalebenchError, match="N-jet coefficients"):
