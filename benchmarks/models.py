@@ -25,7 +25,7 @@ every figure is the best of ``--repeats`` interleaved runs, and +-20 % between r
 Usage:
 
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
-    .venv/bin/python benchmarks/models.py [--threads 2] [--batch 8] [--repeats 3] [--models 'gaussder*']
+    .venv/bin/python benchmarks/models.py [--threads 2] [--batch 8] [--repeats 3] [--layer-repeats 15] [--models 'gaussder*']
         [--quick] [--compile] [--no-dense] [--no-njet] [--njet-batch 64] [--json out.json]
 """
 
@@ -35,6 +35,7 @@ import argparse
 import fnmatch
 import importlib.util
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,17 +49,31 @@ from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
 
 
-def _best(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    """Best wall time (s) of each function over ``repeats`` interleaved rounds, after one warm-up call each."""
+def _best(
+    fns: dict[str, Callable[[], None]], repeats: int, cpu: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Best wall time (s) of each function over ``repeats`` interleaved rounds (A, B, A, B, ...), after one
+    warm-up call each. With ``cpu``, also store there the best process CPU time (s, all threads), which
+    other jobs on a shared machine disturb less than wall time."""
     for f in fns.values():
         f()
     best = {k: float("inf") for k in fns}
+    best_cpu = {k: float("inf") for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
+            c = time.process_time()
             t = time.perf_counter()
             f()
             best[k] = min(best[k], time.perf_counter() - t)
+            best_cpu[k] = min(best_cpu[k], time.process_time() - c)
+    if cpu is not None:
+        cpu.update(best_cpu)
     return best
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (``uptime``): how shared the machine was."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -119,7 +134,10 @@ def measure_layer(*, batch: int, repeats: int, dense: bool, channels: int = 16, 
             a = ss.gaussian_derivative_conv(x[: len(sigmas)], w, sigmas, 2, kernels=kernels)
             b = dense_gaussian_derivative_conv(x[: len(sigmas)], w, sigmas, kernels)
         res["dense_max_abs_diff"] = float((a - b).abs().max())
-    t = _best(fns, repeats)
+    cpu: dict[str, float] = {}
+    t = _best(fns, repeats, cpu)
+    res["cpu_seconds"] = cpu
+    res["separable_over_conv3x3_cpu"] = cpu["separable"] / cpu["conv3x3"]
     if dense:  # minutes per call: one timed call, no warm-up (a warm-up changes nothing at this size)
         # NCHW input: mkldnn's channels_last backward for 59 x 59 kernels took ~10x longer (216 s vs 24 s
         # for one sigma = 8 scale channel, B = 8, measured here), so the reference gets its best layout.
@@ -163,12 +181,13 @@ def measure_model(name: str, *, batch: int, repeats: int, quick: bool, compile_:
     t_compile = time.perf_counter()
     train()  # warm-up (compiles with --compile)
     t_compile = time.perf_counter() - t_compile
-    t_train = _best({"train": train}, repeats)["train"]
+    cpu: dict[str, float] = {}
+    t_train = _best({"train": train}, repeats, cpu)["train"]
     model.eval()
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model(x)
     infer_flops = fc.get_total_flops()
-    t_infer = _best({"infer": infer}, repeats)["infer"]
+    t_infer = _best({"infer": infer}, repeats, cpu)["infer"]
     return {
         "model": name,
         "quick": quick,
@@ -181,6 +200,7 @@ def measure_model(name: str, *, batch: int, repeats: int, quick: bool, compile_:
         "train_gflops": train_flops / t_train / 1e9,
         "infer_gflops": infer_flops / t_infer / 1e9,
         "train_fraction_of_peak": train_flops / t_train / 1e9 / peak,
+        "train_cpu_s_per_step": cpu["train"],
         "infer_fraction_of_peak": infer_flops / t_infer / 1e9 / peak,
         "first_step_s": t_compile,
     }
@@ -201,7 +221,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8, help="micro-batch (per scale channel for the layer)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds per model")
+    ap.add_argument(
+        "--layer-repeats", type=int, default=15, help="interleaved rounds of the layer and its plain conv"
+    )
     ap.add_argument("--models", default="*", help="fnmatch pattern over registered classification models")
     ap.add_argument("--quick", action="store_true", help="use each model's quick config")
     ap.add_argument("--compile", action="store_true", help="torch.compile the models (inductor)")
@@ -215,18 +238,22 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out: dict = {"threads": args.threads, "torch": torch.__version__}
+    out["load_average_start"] = _load()
+    print(f"load average (1, 5, 15 min) at start: {out['load_average_start']}  ({os.cpu_count()} CPUs)")
     peak = matmul_peak_gflops()
     out["matmul_peak_gflops"] = peak
     print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({args.threads} threads)")
 
     if not args.no_layer:
-        lay = measure_layer(batch=args.batch, repeats=args.repeats, dense=not args.no_dense)
+        lay = measure_layer(batch=args.batch, repeats=args.layer_repeats, dense=not args.no_dense)
         out["layer"] = lay
         t = lay["seconds"]
         print(
             f"Gaussian derivative layer fwd+bwd (8 scales x B={args.batch}, 16->16, 72x72): "
             f"separable {t['separable'] * 1e3:.0f} ms, conv3x3 {t['conv3x3'] * 1e3:.0f} ms "
-            f"-> {lay['separable_over_conv3x3']:.2f}x a plain 3x3 conv (target <= 2x)"
+            f"-> {lay['separable_over_conv3x3']:.2f}x a plain 3x3 conv (target <= 2x); CPU time "
+            f"{lay['cpu_seconds']['separable'] * 1e3:.0f} vs {lay['cpu_seconds']['conv3x3'] * 1e3:.0f} ms "
+            f"-> {lay['separable_over_conv3x3_cpu']:.2f}x"
         )
         if "dense" in t:
             print(
@@ -255,6 +282,8 @@ def main() -> None:
         if nj is not None:
             out["njet_layer"] = nj
             print("N-Jet layer:", json.dumps(nj, indent=1, default=str))
+    out["load_average_end"] = _load()
+    print(f"load average (1, 5, 15 min) at end: {out['load_average_end']}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
 
