@@ -1,0 +1,149 @@
+"""The sweep on the ``local`` launcher: a 2×2×2 grid, skip-done, and resume after one job is killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+import torch
+
+from scalebench.benchmark.config import make_config
+from scalebench.benchmark.protocol import resolve_run, run_evaluation
+from scalebench.benchmark.results import load_results
+from scalebench.checks import ScalebenchError
+from scalebench.sweep import (
+    delete_incomplete,
+    expand_grid,
+    format_status,
+    launch,
+    load_jobs,
+    run_job,
+    save_jobs,
+    sweep_status,
+)
+from scalebench.sweep.jobs import read_record
+
+EPOCHS = 4
+GRID = {"models": ["cnn", "resnet20"], "datasets": ["fashion-mnist", "cifar10"], "seeds": [0, 1]}
+
+
+def _opts(home):
+    return {"roots": {1.0: home}, "recipe_overrides": {"epochs": EPOCHS, "batch_size": 8}, "device": "cpu"}
+
+
+def test_grid_jobs_are_the_protocol_runs_and_debug_runs_nothing(sweep_home, tmp_path):
+    home, _ = sweep_home
+    jobs = expand_grid(tmp_path, **GRID, **_opts(home))
+    assert len(jobs) == 8 and len({j.job_id for j in jobs}) == 8
+    for job in jobs:  # the job id is the protocol's run directory, named by the run hash
+        _, run_dir = resolve_run(job.config)
+        assert job.run_dir == run_dir and job.job_id == run_dir.name
+    assert [(j.config.model, j.config.dataset, j.config.seed) for j in jobs[:3]] == [
+        ("cnn", "fashion-mnist", 0), ("cnn", "fashion-mnist", 1), ("cnn", "cifar10", 0),
+    ]  # fmt: skip
+    report = launch(tmp_path, launcher="debug", **GRID, **_opts(home))
+    assert len(report.lines) == 8 and not report.launched
+    assert all(line.startswith(f"scalebench sweep run-job --sweep {tmp_path} ") for line in report.lines)
+    assert not (tmp_path / "runs").exists()
+    assert {r.state for r in sweep_status(tmp_path)} == {"pending"}
+
+
+def test_grid_errors_name_the_fix(sweep_home, tmp_path):
+    home, _ = sweep_home
+    with pytest.raises(ScalebenchError, match="lists a value twice"):
+        expand_grid(tmp_path, models=["cnn", "cnn"], datasets=["cifar10"], seeds=[0], roots={1.0: home})
+    with pytest.raises(ScalebenchError, match="--train-scale-root 2=DIR"):
+        expand_grid(tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], train_scales=[1.0, 2.0],
+                    roots={1.0: home})  # fmt: skip
+    with pytest.raises(ScalebenchError, match="built at training scale 1, not 2"):
+        expand_grid(tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], train_scales=[2.0],
+                    roots={2.0: home})  # fmt: skip
+    with pytest.raises(ScalebenchError, match="not a sweep folder"):
+        load_jobs(tmp_path / "nowhere")
+
+
+def _kill_when_checkpointed(sweep, job, seen: dict) -> None:
+    """Kill the worker running ``job`` as soon as it has checkpointed an epoch (and not finished)."""
+    state = job.run_dir / "state.json"
+    while not job.done:
+        record = read_record(sweep, job.job_id)
+        if record and record.get("state") == "running" and state.is_file():
+            try:
+                seen["epoch"] = json.loads(state.read_text())["epoch"]
+            except ValueError:  # pragma: no cover - atomic writes make this unlikely
+                continue
+            os.kill(int(record["pid"]), signal.SIGKILL)
+            seen["killed"] = True
+            return
+        time.sleep(0.002)
+
+
+@pytest.mark.slow
+def test_local_sweep_kill_resume_and_skip_done(sweep_home, tmp_path):
+    home, _ = sweep_home
+    sweep = tmp_path / "sweep"
+    jobs = expand_grid(sweep, **GRID, **_opts(home))
+    victim = jobs[5]
+    seen: dict = {}
+    killer = threading.Thread(target=_kill_when_checkpointed, args=(sweep, victim, seen))
+    killer.start()
+    first = launch(sweep, launcher="local", launcher_options={"parallel": 2}, **GRID, **_opts(home))
+    killer.join()
+    assert seen.get("killed"), "the victim finished before it could be killed"
+    assert sorted(first.launched) == sorted(j.job_id for j in jobs) and first.failed == [victim.job_id]
+
+    rows = {r.job.job_id: r for r in sweep_status(sweep)}
+    assert [r.state for r in rows.values()].count("done") == 7
+    assert rows[victim.job_id].state == "failed" and rows[victim.job_id].epoch >= seen["epoch"]
+    log = sweep / "logs" / f"{victim.job_id}.log"
+    assert str(log) in format_status(list(rows.values())) and log.is_file()
+    assert "7 done" in format_status(list(rows.values()))
+    done_marks = {j.job_id: (j.run_dir / "done").stat().st_mtime_ns for j in jobs if j is not victim}
+
+    second = launch(sweep, launcher="local", launcher_options={"parallel": 2}, **GRID, **_opts(home))
+    assert second.launched == [victim.job_id] and not second.failed and len(second.skipped_done) == 7
+    assert {j.job_id: (j.run_dir / "done").stat().st_mtime_ns for j in jobs if j is not victim} == done_marks
+    text = log.read_text()
+    resumed_after = int(re.search(r"resuming \S+ after epoch (\d+)", text).group(1))
+    assert resumed_after >= seen["epoch"] >= 1
+    for epoch in range(1, resumed_after + 1):  # checkpointed epochs were not trained again
+        assert len(re.findall(rf"^epoch {epoch}: train loss", text, flags=re.M)) == 1
+    result = load_results(victim.run_dir / "results.json")
+    assert [h.epoch for h in result.training.history] == list(range(1, EPOCHS + 1))
+
+    # nothing lost: the resumed run ends exactly where an uninterrupted run of the same config ends
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers ran with OMP_NUM_THREADS = cores // parallel
+    try:
+        fields = victim.config.model_dump() | {
+            "out": tmp_path / "reference",
+            "resume": False,
+            "progress": "none",
+        }
+        reference = run_evaluation(make_config(**fields)).result
+    finally:
+        torch.set_num_threads(old)
+    assert result.checkpoint_sha256 == reference.checkpoint_sha256
+    assert [r.correct for r in result.per_scale] == [r.correct for r in reference.per_scale]
+
+    third = launch(sweep, launcher="local", launcher_options={"parallel": 2}, **GRID, **_opts(home))
+    assert not third.launched and len(third.skipped_done) == 8
+    assert delete_incomplete(sweep) == []
+    assert {r.state for r in sweep_status(sweep)} == {"done"}
+
+
+def test_delete_incomplete_removes_stopped_and_failed_runs_only(sweep_home, tmp_path):
+    home, _ = sweep_home
+    opts = {"roots": {1.0: home}, "recipe_overrides": {"epochs": 2}, "device": "cpu", "progress": "none"}
+    jobs = expand_grid(tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], stop_after_epoch=1, **opts)
+    save_jobs(tmp_path, jobs)
+    assert run_job(tmp_path, jobs[0].job_id) == "stopped"
+    (row,) = sweep_status(tmp_path)
+    assert (row.state, row.epoch) == ("pending", 1)  # resumable from epoch 1
+    assert delete_incomplete(tmp_path) == [jobs[0]]
+    assert not jobs[0].run_dir.exists() and read_record(tmp_path, jobs[0].job_id) is None
