@@ -783,7 +783,7 @@ def run_seeds(config: EvalConfig, seeds: Sequence[int]) -> tuple[list[RunOutcome
     outcomes = [run_evaluation(config.model_copy(update={"seed": seed})) for seed in seeds]
     done = [o.result for o in outcomes if o.result is not None]
     files: dict[str, Path] = {}
-    if len(seeds) > 1 and len(done) == len(seeds):
+    if len(seeds) > 1 and len(done) == len(seeds) and all(o.files for o in outcomes):  # not on ranks > 0
         group_hash = config_hash({"runs": [o.run_dir.name for o in outcomes]})
         first = done[0]
         group = Path(config.out) / (
