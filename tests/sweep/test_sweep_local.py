@@ -26,7 +26,7 @@ from scalebench.sweep import (
     save_jobs,
     sweep_status,
 )
-from scalebench.sweep.jobs import read_record
+from scalebench.sweep.jobs import read_record, write_record
 
 EPOCHS = 4
 GRID = {"models": ["cnn", "resnet20"], "datasets": ["fashion-mnist", "cifar10"], "seeds": [0, 1]}
@@ -140,10 +140,16 @@ def test_local_sweep_kill_resume_and_skip_done(sweep_home, tmp_path):
 def test_delete_incomplete_removes_stopped_and_failed_runs_only(sweep_home, tmp_path):
     home, _ = sweep_home
     opts = {"roots": {1.0: home}, "recipe_overrides": {"epochs": 2}, "device": "cpu", "progress": "none"}
-    jobs = expand_grid(tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], stop_after_epoch=1, **opts)
+    jobs = expand_grid(
+        tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0, 1], stop_after_epoch=1, **opts
+    )
     save_jobs(tmp_path, jobs)
     assert run_job(tmp_path, jobs[0].job_id) == "stopped"
-    (row,) = sweep_status(tmp_path)
-    assert (row.state, row.epoch) == ("pending", 1)  # resumable from epoch 1
-    assert delete_incomplete(tmp_path) == [jobs[0]]
+    write_record(tmp_path, jobs[1].job_id, "failed", error="boom", log="x.log")
+    rows = sweep_status(tmp_path)
+    assert [(r.state, r.epoch) for r in rows] == [("pending", 1), ("failed", None)]  # resumable from epoch 1
+    assert "x.log" in format_status(rows) and format_status(rows, rich=True).row_count == 2
+    assert delete_incomplete(tmp_path) == jobs
     assert not jobs[0].run_dir.exists() and read_record(tmp_path, jobs[0].job_id) is None
+    assert read_record(tmp_path, jobs[1].job_id) is None
+    assert {r.state for r in sweep_status(tmp_path)} == {"pending"}
