@@ -123,10 +123,18 @@ def wrap(model: nn.Module, device: torch.device, d: Dist) -> Any:
     """``model`` in DistributedDataParallel (buffers broadcast per step by :meth:`Dist.broadcast_buffers`)."""
     if not d.active:
         return model
+    import inspect
+
     from torch.nn.parallel import DistributedDataParallel
 
+    # No buffer sync at each forward (ranks may run different numbers of micro-batches); newer torch names
+    # the switch forward_sync_buffers and deprecates broadcast_buffers.
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    no_sync = (
+        {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+    )
     return DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+        model, device_ids=[device.index] if device.type == "cuda" else None, **no_sync
     )
 
 
