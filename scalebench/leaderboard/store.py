@@ -14,6 +14,8 @@ The store is a plain folder, meant to live in git (as the MTEB results repositor
   by re-evaluating its checkpoint (:func:`submit` with ``checkpoint``): the verified copy, identical apart
   from ``evaluated_by``, replaces the self-reported one atomically.
 - a rejected submission leaves the store byte-for-byte unchanged.
+- ``unranked/`` at the top of a store holds runs kept for traceability that the leaderboard must not rank
+  (runs on subset builds, such as the CPU runs of ``docs/protocol.md``); validation skips it.
 
 Not yet: removing an entry on purpose needs a hand edit of ``index.json`` (visible in review).
 """
@@ -37,6 +39,9 @@ from scalebench.leaderboard.validate import KnownBuild, check_run, validate_subm
 
 INDEX_NAME = "index.json"
 LOCK_NAME = ".lock"
+#: Top-level folder of a store for runs kept for traceability but never ranked (subset or smoke runs on
+#: non-canonical builds, e.g. CPU runs on the first N images): ``validate_store`` does not read it.
+UNRANKED_DIR = "unranked"
 
 
 @dataclass(frozen=True)
@@ -315,7 +320,11 @@ def validate_store(
     on_disk: set[str] = set()
     for path in sorted(store.rglob("*.json")):
         rel = PurePosixPath(path.relative_to(store).as_posix())
-        if str(rel) == INDEX_NAME or any(part.startswith(".") for part in rel.parts):
+        if (
+            str(rel) == INDEX_NAME
+            or rel.parts[0] == UNRANKED_DIR
+            or any(p.startswith(".") for p in rel.parts)
+        ):
             continue
         on_disk.add(str(rel))
         try:

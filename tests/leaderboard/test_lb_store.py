@@ -108,6 +108,16 @@ def test_validate_reports_changed_unlisted_and_misplaced_files(tmp_path):
     assert "seed-8.json: its content belongs at" in problems and "seed-9.json" in problems
 
 
+def test_validate_skips_the_unranked_folder_only(tmp_path):
+    store = _populated(tmp_path)
+    write_run(store / "unranked" / "cpu-subset" / "run.json", make_run(seed=7))  # kept, never ranked
+    report = validate_store(store, known=KNOWN)
+    assert report.ok, report.problems
+    assert len(report.entries) == 3
+    write_run(store / "elsewhere" / "run.json", make_run(seed=7))  # the same file outside unranked/
+    assert any("elsewhere/run.json" in p for p in validate_store(store, known=KNOWN).problems)
+
+
 def test_validate_reports_an_invalid_entry(tmp_path):
     store = _populated(tmp_path)
     entry = next(store.rglob("seed-2.json"))
