@@ -46,9 +46,10 @@ _ROOT_OPTION = click.option(
 @main.command("build-datasets")
 @click.option(
     "--dataset",
-    type=click.Choice(["fashion-mnist", "cifar10", "stl10", "all"]),
+    type=click.Choice(["fashion-mnist", "cifar10", "stl10", "all", "fashion-mnist-seg"]),
     default="fashion-mnist",
     show_default=True,
+    help="fashion-mnist-seg: the multi-object segmentation set (docs/segmentation.md).",
 )
 @click.option(
     "--raw-dir",
@@ -72,6 +73,14 @@ def build_datasets_cmd(dataset, raw_dir, root, scales, train_scale, limit, embed
     """Build the rescaled datasets (train/val at one scale, a test copy per scale) as HDF5 files."""
     from scalebench.datasets_builders import build_datasets
 
+    if dataset == "fashion-mnist-seg":
+        from scalebench.datasets_builders.segmentation import build_segmentation
+
+        seg = build_segmentation(root=root, raw_dir=raw_dir, scales=scales, limit=limit, embedded=embedded,
+                                 download=download)  # fmt: skip
+        click.echo(f"{seg.build_id}: training sets {seg.train_sets}, test scales {seg.test_scales} in {seg.root} "
+                   f"(manifest sha256 {seg.manifest_sha256})")  # fmt: skip
+        return
     built = build_datasets(
         dataset,
         root=root,
@@ -215,6 +224,9 @@ def models_info_cmd(name) -> None:
     "--limit", type=int, default=None, help="Use at most N images per split: a smoke run, marked as such."
 )
 @click.option("--scales", default=None, help="Test scales, e.g. 0.5,1,2 (default: every built scale).")
+@click.option(
+    "--train-scales", default=None, help="Segmentation: object scales of the training set, e.g. 4 or 1,2,3,4."
+)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("outputs/runs"), show_default=True)
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="scalebench home (datasets).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch checkpoint.")
@@ -256,7 +268,7 @@ def models_info_cmd(name) -> None:
     help="Re-evaluate --checkpoint on the test sets recorded in RUN.json (no training).",
 )
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Weights for --verify.")
-def evaluate_cmd(seed, seeds, scales, model_config, verify, checkpoint, **options) -> None:
+def evaluate_cmd(seed, seeds, scales, train_scales, model_config, verify, checkpoint, **options) -> None:
     """Train at the training scale, select on validation there, test on every scale; write results and figures.
 
     With --verify RUN.json --checkpoint best.safetensors: re-evaluate a checkpoint and mark the results
@@ -284,6 +296,14 @@ def evaluate_cmd(seed, seeds, scales, model_config, verify, checkpoint, **option
     config, seed_list = config_from_options(
         seed=seed, seeds=seeds, scales=scales, model_config=model_config, recipe=recipe, **options
     )
+    from scalebench.datasets_builders.segmentation import is_segmentation_build
+
+    if train_scales is not None or is_segmentation_build(config.dataset):
+        from scalebench.benchmark.segmentation import format_segmentation_summary, run_segmentation_seeds
+
+        for seg in run_segmentation_seeds(config, seed_list, train_scales):
+            click.echo(format_segmentation_summary(seg))
+        return
     outcomes, group_files = run_seeds(config, seed_list)
     from scalebench.benchmark.distributed import is_main_process
 
@@ -345,6 +365,19 @@ def leaderboard_build_cmd(store, out) -> None:
 
     paths = build_leaderboard(store, out)
     click.echo(f"Leaderboard written to {out}: " + ", ".join(p.name for p in paths.values()))
+
+
+@leaderboard_group.command("segmentation")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True
+)
+def leaderboard_segmentation_cmd(results, out) -> None:
+    """Write the segmentation table (SEGMENTATION.md, segmentation.csv) and figures from results files."""
+    from scalebench.leaderboard.segmentation import build_segmentation_leaderboard
+
+    paths = build_segmentation_leaderboard(results, out)
+    click.echo(f"Segmentation leaderboard written to {out}: " + ", ".join(p.name for p in paths.values()))
 
 
 @leaderboard_group.command("validate")

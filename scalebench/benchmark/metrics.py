@@ -246,3 +246,23 @@ def close(a: float | None, b: float | None, tol: float = SUMMARY_TOLERANCE) -> b
     if a is None or b is None:
         return a is None and b is None
     return abs(a - b) <= tol
+
+
+def mean_iou(intersections: Sequence[int], unions: Sequence[int]) -> float:
+    """Mean intersection over union over the classes whose union is non-zero (segmentation, issue 6).
+
+    IoU_c = |P_c ∩ G_c| / |P_c ∪ G_c| from pixel counts (ignored pixels already excluded); classes absent from
+    both prediction and ground truth (union 0) are left out of the mean; 0.0 when every union is 0.
+
+    Example:
+        >>> mean_iou([3, 0, 0], [4, 2, 0])
+        0.375
+    """
+    if len(intersections) != len(unions):
+        raise ScalebenchError(f"Need one union per intersection, got {len(intersections)} and {len(unions)}.")
+    if any(i < 0 or i > u for i, u in zip(intersections, unions, strict=True)):
+        raise ScalebenchError(
+            f"Invalid IoU counts: need 0 <= intersection <= union, got {intersections}, {unions}."
+        )
+    ious = [i / u for i, u in zip(intersections, unions, strict=True) if u > 0]
+    return math.fsum(ious) / len(ious) if ious else 0.0

@@ -18,7 +18,8 @@ place, record versions and hashes of data and weights, mark who evaluated):
   ``scalebench evaluate --verify`` can check that a checkpoint is the one that produced these numbers;
 - ``evaluated_by`` is "self-reported" unless the leaderboard re-evaluated the checkpoint ("verified").
 
-Not yet: segmentation per-scale records (issue 6).
+Segmentation (issue 6): :class:`SegmentationRunResult` with :class:`SegmentationScaleResult` records (per-class
+intersection and union counts and ``mean_iou``), the learned σ per layer and the encoder receptive field.
 """
 
 from __future__ import annotations
@@ -391,3 +392,146 @@ def export_json_schema(path: str | Path) -> Path:
     path = Path(path)
     write_text_atomic(path, json.dumps(results_json_schema(), indent=2, sort_keys=True) + "\n")
     return path
+
+
+# --- segmentation (issue 6) ------------------------------------------------------------------------------
+
+
+class SegmentationScaleResult(_Strict):
+    """Segmentation counts at one test scale: per object class (labels 1..C-1) intersection and union pixel
+    counts, ignored pixels excluded. ``mean_iou`` must equal :func:`metrics.mean_iou` of the counts."""
+
+    scale: float = Field(gt=0)
+    intersections: list[int] = Field(min_length=1)
+    unions: list[int] = Field(min_length=1)
+    mean_iou: float = Field(ge=0, le=1)
+    pixels: int = Field(gt=0, description="non-ignored pixels evaluated")
+    images: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentationScaleResult:
+        try:
+            expected = metrics.mean_iou(self.intersections, self.unions)
+        except ScalebenchError as err:
+            raise ValueError(str(err)) from None
+        if not metrics.close(self.mean_iou, expected):
+            raise ValueError(f"scale {self.scale:g}: mean_iou {self.mean_iou!r} != recomputed {expected!r}")
+        return self
+
+    @property
+    def score(self) -> float:
+        """The per-scale score (mIoU)."""
+        return self.mean_iou
+
+
+class SegmentationDatasetInfo(_Strict):
+    """The segmentation build and the training set (its object scales) the run used."""
+
+    name: str = Field(min_length=1, max_length=100)
+    build_id: str = Field(min_length=1, max_length=120)
+    version: str = Field(min_length=1, max_length=40)
+    manifest_sha256: str = Field(pattern=_HEX64)
+    train_scales: list[float] = Field(min_length=1, description="object scales of the training set")
+    canvas: tuple[PositiveInt, PositiveInt]
+    channels: int = Field(gt=0)
+    num_classes: int = Field(gt=1, description="including the background class 0")
+    ignore_index: int
+    train_size: int = Field(ge=0)
+    val_size: int = Field(ge=0)
+    embedded: bool = False
+
+
+class SegmentationEpoch(_Strict):
+    """One epoch: training loss, validation mIoU (training-set scales) and the learned σ per N-Jet layer."""
+
+    epoch: int = Field(ge=1)
+    lr: float = Field(ge=0)
+    train_loss: float
+    val_mean_iou: float = Field(ge=0, le=1)
+    sigmas: list[float]
+    seconds: float = Field(ge=0)
+
+
+class SegmentationTraining(_Strict):
+    """How the model was trained; the checkpoint with the best validation mIoU (first on ties) is tested."""
+
+    preset: Literal["quick", "paper"]
+    recipe: dict[str, Any]
+    class_weights: list[float] = Field(description="inverse class frequency weights of the loss")
+    best_epoch: int = Field(ge=1)
+    best_val_mean_iou: float = Field(ge=0, le=1)
+    history: list[SegmentationEpoch]
+
+
+class SegmentationSummary(_Strict):
+    """Summaries recomputed from the per-scale mIoU."""
+
+    mean_miou: float = Field(ge=0, le=1)
+    worst_miou: float = Field(ge=0, le=1)
+    worst_scale: float = Field(gt=0)
+
+
+class SegmentationRunResult(_Strict):
+    """One segmentation run (task ``segmentation``): train on one training set, test on every object scale.
+
+    Besides mIoU per scale it records the learned σ per N-Jet layer (forward order, empty for fixed-kernel
+    models) and the receptive field at the end of the encoder (Pintea et al. 2021, Exp. 1.2(B)).
+    """
+
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    task: Literal["segmentation"] = "segmentation"
+    evaluated_by: Literal["self-reported", "verified"] = "self-reported"
+    created_at: str
+    model: ModelInfo
+    dataset: SegmentationDatasetInfo
+    seed: int = Field(ge=0)
+    limit: int | None = Field(default=None, ge=1)
+    training: SegmentationTraining
+    per_scale: list[SegmentationScaleResult] = Field(min_length=1)
+    summary: SegmentationSummary
+    learned_sigmas: list[float] = Field(description="σ of each N-Jet layer after training, forward order")
+    encoder_receptive_field: int = Field(ge=1, description="pixels, at the end of the encoder")
+    checkpoint_sha256: str = Field(pattern=_HEX64)
+    timings: Timings
+    environment: Environment
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentationRunResult:
+        scales = [r.scale for r in self.per_scale]
+        if any(b <= a for a, b in itertools.pairwise(scales)):
+            raise ValueError(f"per_scale must be sorted by scale with no repeats, got {scales}")
+        expected = build_segmentation_summary(self.per_scale)
+        for field in SegmentationSummary.model_fields:
+            if not metrics.close(getattr(self.summary, field), getattr(expected, field)):
+                raise ValueError(
+                    f"summary.{field} is {getattr(self.summary, field)!r}, recomputed {getattr(expected, field)!r}"
+                )
+        return self
+
+    def score_by_scale(self) -> dict[float, float]:
+        """Scale -> mIoU."""
+        return {r.scale: r.score for r in self.per_scale}
+
+
+def build_segmentation_summary(per_scale: list[SegmentationScaleResult]) -> SegmentationSummary:
+    """Mean and worst mIoU over the test scales (worst: lowest mIoU, smallest scale on ties)."""
+    scores = [r.mean_iou for r in per_scale]
+    worst_i = min(range(len(scores)), key=lambda i: (scores[i], per_scale[i].scale))
+    return SegmentationSummary(
+        mean_miou=math.fsum(scores) / len(scores),
+        worst_miou=scores[worst_i],
+        worst_scale=per_scale[worst_i].scale,
+    )
+
+
+def load_segmentation_results(path: str | Path) -> SegmentationRunResult:
+    """Read and validate one segmentation results file (strict JSON, schema checks)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScalebenchError(f"Results file {str(path)!r} does not exist.")
+    if path.stat().st_size > MAX_RESULTS_BYTES:
+        raise ScalebenchError(f"{path} is above the {MAX_RESULTS_BYTES}-byte limit for a results file.")
+    try:
+        return SegmentationRunResult.model_validate_json(path.read_bytes())
+    except ValidationError as err:
+        raise ScalebenchError(_format_errors(err, str(path))) from None

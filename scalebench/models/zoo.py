@@ -6,4 +6,5 @@ Add one import line per model module.
 import scalebench.models.baselines
 import scalebench.models.gaussdernet
 import scalebench.models.gaussderresnet
-import scalebench.models.njetnet  # noqa: F401
+import scalebench.models.njetnet
+import scalebench.models.unet  # noqa: F401

@@ -110,7 +110,7 @@ def test_count_parameters_skips_frozen_parameters():
 
 
 def test_model_rows_and_info():
-    rows = model_rows("njet*")
+    rows = model_rows("njetnet*")
     assert [r["name"] for r in rows] == ["njetnet_nin", "njetnet_resnet32"]
     assert set(rows[0]) == set(LIST_COLUMNS)
     assert rows[0]["params"] == "496,663" and rows[0]["covariant"] == "no"

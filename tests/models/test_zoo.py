@@ -1,6 +1,7 @@
 """Every registered model, through its card: forward/backward, shapes, parameter count, determinism, config.
 
-Parametrised over ``list_models()``, so a newly registered model is tested without new test code. Each
+Parametrised over ``list_models(task="classification")``, so a newly registered classifier is tested without
+new test code (segmentation models: ``tests/segmentation/test_seg_models.py``). Each
 model runs with its card's ``quick_config`` on a tiny input (batch 2, 24x24); the parameter count is checked
 on the default config, without a forward pass.
 """
@@ -16,7 +17,7 @@ from scalebench.checks import ScalebenchError
 from scalebench.models import count_parameters, create_model, get_model_card, list_models
 from scalebench.models.registry import builder_signature
 
-MODELS = list_models()
+MODELS = list_models(task="classification")
 TINY = 24
 
 

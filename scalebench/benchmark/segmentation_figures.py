@@ -1,0 +1,128 @@
+"""Figures of the segmentation track (issue 6), drawn like the classification figures (same palette, fixed
+metadata, PNG + SVG beside a CSV of the plotted numbers):
+
+- mIoU against object scale, one line per run (model and training set), as Fig. 10 of Pintea et al. (2021,
+  IEEE TIP 30: 8342-8353);
+- the learned σ per N-Jet layer (forward order: encoder then decoder), one line per run;
+- a triptych per test scale: input, prediction and ground truth of one test image (ignored pixels grey).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+from scalebench.benchmark.figures import _RC, _save, _write_csv, model_colour
+from scalebench.benchmark.results import SegmentationRunResult
+from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.segmentation import IGNORE_INDEX
+
+#: Background black, ten class colours, and (index 11) grey for ignored pixels.
+_MASK_COLOURS = [
+    "#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
+    "#56B4E9", "#F0E442", "#8C510A", "#B2182B", "#FFFFFF", "#888888",
+]  # fmt: skip
+
+
+def _label(r: SegmentationRunResult) -> str:
+    return f"{r.model.name}, train s={'+'.join(f'{s:g}' for s in r.dataset.train_scales)}"
+
+
+def plot_miou_vs_scale(results: Sequence[SegmentationRunResult], stem: str | Path) -> list[Path]:
+    """mIoU against test object scale, one line per run; writes ``<stem>.png/.svg/.csv``."""
+    if not results:
+        raise ScalebenchError("No segmentation results to plot.")
+    stem = Path(stem)
+    rows = [(r.model.name, "+".join(f"{s:g}" for s in r.dataset.train_scales), r.seed, p.scale, p.mean_iou)
+            for r in results for p in r.per_scale]  # fmt: skip
+    csv_path = _write_csv(
+        stem.with_suffix(".csv"), ["model", "train_scales", "seed", "scale", "mean_iou"], rows
+    )
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(4.6, 3.2))
+        ax = fig.add_subplot()
+        styles = ["-", "--", ":", "-."]
+        for k, r in enumerate(results):
+            ax.plot([p.scale for p in r.per_scale], [p.mean_iou for p in r.per_scale], marker="o", ms=3.5,
+                    color=model_colour(r.model.name), linestyle=styles[k % 4], label=_label(r))  # fmt: skip
+        ax.set_xlabel("object scale s (test)")
+        ax.set_ylabel("mIoU (object classes)")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, frameon=False)
+    return [*_save(fig, stem), csv_path]
+
+
+def plot_sigmas(results: Sequence[SegmentationRunResult], stem: str | Path) -> list[Path]:
+    """Learned σ per N-Jet layer, one line per run that has N-Jet layers; writes PNG, SVG and CSV."""
+    runs = [r for r in results if r.learned_sigmas]
+    if not runs:
+        raise ScalebenchError("None of these runs has learned sigmas (no N-Jet layers).")
+    stem = Path(stem)
+    rows = [(r.model.name, "+".join(f"{s:g}" for s in r.dataset.train_scales), r.seed, i + 1, s)
+            for r in runs for i, s in enumerate(r.learned_sigmas)]  # fmt: skip
+    csv_path = _write_csv(stem.with_suffix(".csv"), ["model", "train_scales", "seed", "layer", "sigma"], rows)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(4.6, 3.2))
+        ax = fig.add_subplot()
+        for k, r in enumerate(runs):
+            layers = np.arange(1, len(r.learned_sigmas) + 1)
+            ax.plot(layers, r.learned_sigmas, marker="o", ms=3.5, color=model_colour(r.model.name),
+                    linestyle=["-", "--", ":", "-."][k % 4], label=_label(r))  # fmt: skip
+        ax.axhline(1.0, color="#888888", linewidth=0.6, linestyle=":")
+        ax.set_xlabel("N-Jet layer (encoder, then decoder)")
+        ax.set_ylabel("learned σ (px)")
+        ax.legend(fontsize=7, frameon=False)
+    return [*_save(fig, stem), csv_path]
+
+
+def _colour_mask(mask: np.ndarray) -> np.ndarray:
+    m = mask.astype(np.int64).copy()
+    m[m == IGNORE_INDEX] = len(_MASK_COLOURS) - 1
+    return m
+
+
+def plot_triptych(
+    model: torch.nn.Module, test_sets: Mapping[float, Any], stem: str | Path, *, device: torch.device | None = None,
+    index: int = 0,
+) -> list[Path]:  # fmt: skip
+    """Input / prediction / ground truth of test image ``index`` at every scale (one row per scale)."""
+    stem = Path(stem)
+    cmap = ListedColormap(_MASK_COLOURS)
+    device = device or torch.device("cpu")
+    model.eval()
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(6.0, 2.0 * len(test_sets)))
+        axes = fig.subplots(len(test_sets), 3, squeeze=False)
+        for row, (scale, ds) in enumerate(sorted(test_sets.items())):
+            x, y = ds.read_batch([min(index, len(ds) - 1)])
+            with torch.no_grad():
+                pred = model(x.to(device)).argmax(1).cpu()[0].numpy()
+            panels = [(x[0, 0].numpy(), "gray", f"input, s={scale:g}"), (pred, cmap, "prediction"),
+                      (_colour_mask(y[0].numpy()), cmap, "ground truth (grey: ignored)")]  # fmt: skip
+            for col, (img, cm, title) in enumerate(panels):
+                ax = axes[row][col]
+                kw = {"vmin": 0, "vmax": len(_MASK_COLOURS) - 1} if cm is cmap else {"vmin": 0, "vmax": 1}
+                ax.imshow(img, cmap=cm, interpolation="nearest", **kw)
+                ax.set_title(title, fontsize=8)
+                ax.set_xticks([])
+                ax.set_yticks([])
+    return _save(fig, stem)
+
+
+def plot_run_figures(
+    result: SegmentationRunResult, model: torch.nn.Module, test_sets: Mapping[float, Any], run_dir: Path,
+    *, device: torch.device | None = None,
+) -> list[Path]:  # fmt: skip
+    """The figures of one run: ``miou_vs_scale``, ``sigmas`` (N-Jet models) and ``triptych``."""
+    paths = plot_miou_vs_scale([result], run_dir / "miou_vs_scale")
+    if result.learned_sigmas:
+        paths += plot_sigmas([result], run_dir / "sigmas")
+    paths += plot_triptych(model, test_sets, run_dir / "triptych", device=device)
+    return paths

@@ -1,0 +1,312 @@
+r"""Small U-Nets for the multi-scale segmentation track: the baseline, its capacity variants, and the N-Jet U-Net.
+
+Architecture (Pintea et al. 2021, Experiment 1.1(B), after Ronneberger, Fischer & Brox 2015, "U-Net:
+convolutional networks for biomedical image segmentation", MICCAI, LNCS 9351: 234-241): ``levels`` encoder
+levels of two convolutions each followed by ReLU; ``width`` channels at the first level, doubling after every
+2x2 max pooling; a decoder that upsamples bilinearly (to the skip's size), concatenates the skip and applies
+two convolutions + ReLU per level; 'same' padding everywhere, no batch norm; a 1x1 convolution to the classes.
+With 3 levels that is 10 spatial convolutions (6 in the encoder, 4 in the decoder), as in the paper.
+
+- ``unet``: 3x3 kernels, 3 levels, width 64;
+- capacity baselines of Experiment 1.2(B): kernel sizes 4 and 5 (``unet-k4``, ``unet-k5``; an even kernel
+  pads asymmetrically, PyTorch's ``padding="same"``), and 4 or 5 levels with halved or quartered widths
+  (``unet-l4-w32``, ``unet-l4-w16``, ``unet-l5-w32``, ``unet-l5-w16``);
+- ``njet-unet`` / ``njet-unet-o4``: every spatial convolution replaced by an N-Jet layer
+  (:class:`scalebench.models.njet.NJetConv2d`) of basis order 2 / 4 with one learned σ per layer, plus a
+  bias. Without batch norm, the N-Jet coefficients are initialised with standard deviation
+  :math:`\sqrt{2 / C_\mathrm{in}}` (He et al. 2015's gain for ReLU, counted on the zeroth-order basis, which
+  dominates on smooth images) instead of the reference code's 1.
+
+Receptive field at the end of the encoder (Experiment 1.2(B)): :math:`r = 1 + \sum_i (k_i - 1) j_i` over the
+encoder's convolutions and poolings, with :math:`j_i` the product of the strides before layer i and
+:math:`k_i` the kernel size (2 for the pooling; for an N-Jet layer its current support
+:math:`2\lceil k\sigma\rceil + 1`), see Araujo, Norris & Sim (2019), "Computing receptive fields of
+convolutional neural networks", Distill.
+
+Not implemented: the transposed-convolution decoder of the original U-Net and cropping ("valid" padding).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scalebench.checks import ScalebenchError
+from scalebench.models.njet import NJetConv2d
+from scalebench.models.registry import ModelCard, register_model
+
+_PAPER = (
+    "S. L. Pintea, N. Tomen, S. F. Goes, M. Loog and J. C. van Gemert (2021), Resolution learning in deep "
+    "convolutional networks using scale-space theory, IEEE Transactions on Image Processing 30: 8342-8353"
+)
+_BIBTEX = "pintea2021resolution"
+_ARXIV = "2106.03412"
+_PAPER_TRAINING = {
+    "optimizer": "adam",
+    "lr": 1e-4,
+    "batch_size": 1,
+    "epochs": 50,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "source": "Pintea et al. 2021, Experiment 1.1(B): Adam, lr 1e-4, betas (0.9, 0.999), batch 1, 50 epochs",
+}
+
+
+class _NJetBlockConv(nn.Module):
+    """An N-Jet layer plus a bias: the drop-in for ``nn.Conv2d(c_in, c_out, k, padding="same")``."""
+
+    def __init__(
+        self, c_in: int, c_out: int, *, order: int, k: float, init_sigma: float, learn_sigma: bool
+    ) -> None:
+        super().__init__()
+        self.njet = NJetConv2d(
+            c_in,
+            c_out,
+            order=order,
+            k=k,
+            init_sigma=init_sigma,
+            learn_sigma=learn_sigma,
+            alpha_std=math.sqrt(2.0 / c_in),
+        )
+        self.bias = nn.Parameter(torch.zeros(c_out))
+
+    @property
+    def kernel_size(self) -> int:
+        return self.njet.kernel_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.njet(x) + self.bias.view(1, -1, 1, 1)
+
+
+class UNet(nn.Module):
+    """The small U-Net (module docstring). ``conv="njet"`` replaces every spatial convolution by an N-Jet layer.
+
+    Example:
+        >>> net = UNet(num_classes=11, in_channels=1, levels=3, width=4)
+        >>> net(torch.zeros(2, 1, 24, 24)).shape, net.encoder_receptive_field()
+        (torch.Size([2, 11, 24, 24]), 32)
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        levels: int = 3,
+        width: int = 64,
+        kernel_size: int = 3,
+        conv: str = "standard",
+        order: int = 2,
+        k: float = 2.0,
+        init_sigma: float = 1.0,
+        learn_sigma: bool = True,
+    ) -> None:
+        super().__init__()
+        if levels < 1 or width < 1 or kernel_size < 1:
+            raise ScalebenchError(
+                f"U-Net: levels, width and kernel_size must be >= 1, got {levels}, {width}, {kernel_size}."
+            )
+        self.levels, self.width, self.conv_type = int(levels), int(width), conv
+        self.kernel = int(kernel_size)
+
+        def make(c_in: int, c_out: int) -> nn.Module:
+            if conv == "njet":
+                return _NJetBlockConv(
+                    c_in, c_out, order=order, k=k, init_sigma=init_sigma, learn_sigma=learn_sigma
+                )
+            return nn.Conv2d(c_in, c_out, self.kernel, padding="same")
+
+        widths = [width * 2**i for i in range(levels)]
+        self.encoder = nn.ModuleList()
+        c = in_channels
+        for w in widths:
+            self.encoder.append(nn.ModuleList([make(c, w), make(w, w)]))
+            c = w
+        self.decoder = nn.ModuleList()
+        for w in reversed(widths[:-1]):
+            self.decoder.append(nn.ModuleList([make(c + w, w), make(w, w)]))
+            c = w
+        self.head = nn.Conv2d(c, num_classes, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips = []
+        for i, (c1, c2) in enumerate(self.encoder):
+            x = F.relu(c2(F.relu(c1(x))))
+            if i < self.levels - 1:
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+        for c1, c2 in self.decoder:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = F.relu(c2(F.relu(c1(torch.cat([skip, x], dim=1)))))
+        return self.head(x)
+
+    def spatial_convs(self) -> list[nn.Module]:
+        """The spatial convolutions in forward order (encoder, then decoder)."""
+        return [c for level in [*self.encoder, *self.decoder] for c in level]
+
+    def encoder_receptive_field(self) -> int:
+        """Receptive field (pixels) of one unit at the end of the encoder: 1 + sum (k_i - 1) j_i."""
+        r, j = 1, 1
+        for i, level in enumerate(self.encoder):
+            for conv in level:
+                k = conv.kernel_size if isinstance(conv, _NJetBlockConv) else conv.kernel_size[0]
+                r += (int(k) - 1) * j
+            if i < self.levels - 1:
+                r += j
+                j *= 2
+        return r
+
+    def learned_sigmas(self) -> list[float]:
+        """σ of every N-Jet layer in forward order (empty for the standard U-Net)."""
+        return [float(c.njet.sigma.detach()) for c in self.spatial_convs() if isinstance(c, _NJetBlockConv)]
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, width={self.width}, conv={self.conv_type!r}, kernel_size={self.kernel}"
+
+
+def _card(name: str, family: str, default: dict, num_params: int, notes: str) -> ModelCard:
+    return ModelCard(
+        name=name,
+        family=family,
+        task="segmentation",
+        paper=_PAPER,
+        bibtex_key=_BIBTEX,
+        arxiv=_ARXIV,
+        default_config=default,
+        quick_config={"width": 4},
+        input_size=(1, 224, 224),
+        num_classes=11,
+        num_params=num_params,
+        scale_covariant=False,
+        reports_scale_selection=False,
+        paper_training=dict(_PAPER_TRAINING),
+        notes=notes,
+    )
+
+
+_BASE_NOTE = (
+    "Small U-Net of Pintea et al. 2021, Exp. 1.1(B): 'same' padding, bilinear upsampling, no batch norm."
+)
+
+
+@register_model(_card("unet", "unet", {"levels": 3, "width": 64, "kernel_size": 3}, 1_882_635, _BASE_NOTE))
+def unet(
+    *, num_classes: int, in_channels: int, levels: int = 3, width: int = 64, kernel_size: int = 3
+) -> UNet:
+    """The baseline U-Net: 3 levels, width 64, 3x3 kernels."""
+    return UNet(
+        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
+    )
+
+
+@register_model(_card("unet-k4", "unet", {"levels": 3, "width": 64, "kernel_size": 4}, 3_345_355, _BASE_NOTE))
+def unet_k4(
+    *, num_classes: int, in_channels: int, levels: int = 3, width: int = 64, kernel_size: int = 4
+) -> UNet:
+    """Capacity baseline (Exp. 1.2(B)): 4x4 kernels."""
+    return UNet(
+        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
+    )
+
+
+@register_model(_card("unet-k5", "unet", {"levels": 3, "width": 64, "kernel_size": 5}, 5_225_995, _BASE_NOTE))
+def unet_k5(
+    *, num_classes: int, in_channels: int, levels: int = 3, width: int = 64, kernel_size: int = 5
+) -> UNet:
+    """Capacity baseline (Exp. 1.2(B)): 5x5 kernels."""
+    return UNet(
+        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
+    )
+
+
+@register_model(
+    _card("unet-l4-w32", "unet", {"levels": 4, "width": 32, "kernel_size": 3}, 1_946_635, _BASE_NOTE)
+)
+def unet_l4_w32(
+    *, num_classes: int, in_channels: int, levels: int = 4, width: int = 32, kernel_size: int = 3
+) -> UNet:
+    """Capacity baseline (Exp. 1.2(B)): 4 levels (14 convolutions), halved width."""
+    return UNet(
+        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
+    )
+
+
+@register_model(
+    _card("unet-l4-w16", "unet", {"levels": 4, "width": 16, "kernel_size": 3}, 487_179, _BASE_NOTE)
+)
+def unet_l4_w16(
+    *, num_classes: int, in_channels: int, levels: int = 4, width: int = 16, kernel_size: int = 3
+) -> UNet:
+    """Capacity baseline (Exp. 1.2(B)): 4 levels (14 convolutions), quartered width."""
+    return UNet(
+        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
+    )
+
+
+@register_model(
+    _card("unet-l5-w32", "unet", {"levels": 5, "width": 32, "kernel_size": 3}, 7_846_411, _BASE_NOTE)
+)
+def unet_l5_w32(
+    *, num_classes: int, in_channels: int, levels: int = 5, width: int = 32, kernel_size: int = 3
+) -> UNet:
+    """Capacity baseline (Exp. 1.2(B)): 5 levels (18 convolutions), halved width."""
+    return UNet(
+        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
+    )
+
+
+@register_model(
+    _card("unet-l5-w16", "unet", {"levels": 5, "width": 16, "kernel_size": 3}, 1_962_507, _BASE_NOTE)
+)
+def unet_l5_w16(
+    *, num_classes: int, in_channels: int, levels: int = 5, width: int = 16, kernel_size: int = 3
+) -> UNet:
+    """Capacity baseline (Exp. 1.2(B)): 5 levels (18 convolutions), quartered width."""
+    return UNet(
+        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
+    )
+
+
+_NJET_DEFAULT = {"levels": 3, "width": 64, "order": 2, "k": 2.0, "init_sigma": 1.0, "learn_sigma": True}
+_NJET_NOTE = (
+    "Every spatial convolution of the small U-Net is an N-Jet layer with one learned sigma per layer and a bias; "
+    "coefficients initialised with std sqrt(2 / C_in) (no batch norm)."
+)
+
+
+@register_model(_card("njet-unet", "njet", _NJET_DEFAULT, 1_255_765, _NJET_NOTE))
+def njet_unet(
+    *,
+    num_classes: int,
+    in_channels: int,
+    levels: int = 3,
+    width: int = 64,
+    order: int = 2,
+    k: float = 2.0,
+    init_sigma: float = 1.0,
+    learn_sigma: bool = True,
+) -> UNet:
+    """The N-Jet U-Net, basis order 2 (6 basis filters per kernel)."""
+    return UNet(num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, conv="njet",
+                order=order, k=k, init_sigma=init_sigma, learn_sigma=learn_sigma)  # fmt: skip
+
+
+@register_model(_card("njet-unet-o4", "njet", {**_NJET_DEFAULT, "order": 4}, 3_136_405, _NJET_NOTE))
+def njet_unet_o4(
+    *,
+    num_classes: int,
+    in_channels: int,
+    levels: int = 3,
+    width: int = 64,
+    order: int = 4,
+    k: float = 2.0,
+    init_sigma: float = 1.0,
+    learn_sigma: bool = True,
+) -> UNet:
+    """The N-Jet U-Net, basis order 4 (15 basis filters per kernel)."""
+    return UNet(num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, conv="njet",
+                order=order, k=k, init_sigma=init_sigma, learn_sigma=learn_sigma)  # fmt: skip

@@ -1,0 +1,98 @@
+"""A tiny end-to-end run through the command line: build, evaluate (U-Net and N-Jet U-Net), leaderboard table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from scalebench.benchmark.results import load_segmentation_results
+from scalebench.cli import main
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    runner = CliRunner()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: threads fighting on a shared CPU only slow them down
+    out = runner.invoke(main, ["build-datasets", "--dataset", "fashion-mnist-seg", "--embedded", "--limit", "1",
+                               "--root", str(root), "--quiet"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "fashion-mnist-seg-embedded-limit1" in out.output
+    runs = {}
+    for model, train, extra in (("njet-unet", "4", ["--scales", "1,4"]), ("unet", "1,2,3,4", [])):
+        res = runner.invoke(main, ["evaluate", "--model", model, "--dataset", "fashion-mnist-seg-embedded-limit1",
+                                   "--train-scales", train, "--epochs", "1", "--root", str(root), "--out",
+                                   str(root / "runs"), "--device", "cpu", "--progress", "none", *extra])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert "mIoU per scale: s=1:" in res.output
+        runs[model] = next((root / "runs" / model).rglob("results.json"))
+    torch.set_num_threads(threads)
+    return root, runs, runner
+
+
+def test_results_file_is_valid_and_complete(e2e):
+    _, runs, _ = e2e
+    nj = load_segmentation_results(runs["njet-unet"])
+    assert nj.task == "segmentation" and nj.dataset.train_scales == [4.0]
+    assert [p.scale for p in nj.per_scale] == [1.0, 4.0]
+    assert all(len(p.intersections) == 10 and p.images == 1 for p in nj.per_scale)
+    assert [p.scale for p in load_segmentation_results(runs["unet"]).per_scale] == [1.0, 2.0, 3.0, 4.0]
+    assert len(nj.learned_sigmas) == 10 and all(s > 0 for s in nj.learned_sigmas)
+    assert nj.encoder_receptive_field >= 32 and nj.training.recipe["optimizer"] == "adam"
+    assert nj.training.class_weights[0] < max(nj.training.class_weights)  # background is the most frequent
+    un = load_segmentation_results(runs["unet"])
+    assert (
+        un.dataset.train_scales == [1.0, 2.0, 3.0, 4.0]
+        and un.learned_sigmas == []
+        and un.encoder_receptive_field == 32
+    )
+
+
+def test_run_writes_figures_and_is_not_rerun(e2e):
+    root, runs, runner = e2e
+    run_dir = runs["njet-unet"].parent
+    for stem in ("miou_vs_scale", "sigmas", "triptych"):
+        assert (run_dir / f"{stem}.png").stat().st_size > 1000 and (run_dir / f"{stem}.svg").is_file()
+    assert (run_dir / "done").is_file() and (run_dir / "best.safetensors").is_file()
+    assert "(reused)" in runner.invoke(main, ["evaluate", "--model", "njet-unet", "--dataset",
+        "fashion-mnist-seg-embedded-limit1", "--train-scales", "4", "--epochs", "1", "--root", str(root),
+        "--out", str(root / "runs"), "--device", "cpu", "--progress", "none", "--scales", "1,4"]).output  # fmt: skip
+
+
+def test_a_tampered_results_file_is_rejected(e2e, tmp_path):
+    _, runs, _ = e2e
+    data = json.loads(runs["unet"].read_text())
+    data["per_scale"][0]["mean_iou"] = min(1.0, data["per_scale"][0]["mean_iou"] + 0.25)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(Exception, match="mean_iou"):
+        load_segmentation_results(bad)
+
+
+def test_leaderboard_segmentation_table(e2e, tmp_path):
+    _, runs, runner = e2e
+    res = runner.invoke(main, ["leaderboard", "segmentation", str(runs["unet"]), str(runs["njet-unet"]),
+                               "--out", str(tmp_path)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "SEGMENTATION.md").read_text()
+    assert "## Training objects at s = 4 " in md and "## Training objects at s = 1+2+3+4 " in md
+    nj = load_segmentation_results(runs["njet-unet"])
+    assert (
+        f"| njet-unet | {nj.model.num_params:,} | {nj.encoder_receptive_field} | {nj.per_scale[0].mean_iou:.4f}"
+        in md
+    )
+    assert (tmp_path / "miou_vs_scale.png").is_file() and (tmp_path / "sigmas.png").is_file()
+
+
+def test_errors_are_one_line(e2e):
+    root, _, runner = e2e
+    res = runner.invoke(main, ["evaluate", "--model", "cnn", "--dataset", "fashion-mnist-seg-embedded-limit1",
+                               "--root", str(root), "--out", str(root / "runs"), "--device", "cpu"])  # fmt: skip
+    assert res.exit_code != 0 and "needs a segmentation model" in res.output and "Traceback" not in res.output
+    res = runner.invoke(main, ["evaluate", "--model", "unet", "--dataset", "fashion-mnist-seg-embedded-limit1",
+                               "--train-scales", "3", "--root", str(root), "--out", str(root / "runs")])  # fmt: skip
+    assert res.exit_code != 0 and "built training sets" in res.output
