@@ -279,6 +279,8 @@ def run_job(
     try:
         outcome = run_evaluation(job.config.model_copy(update={"resume": True, "progress": "plain"}))
     except BaseException as err:  # also KeyboardInterrupt / SystemExit: the record must not claim running
+        if isinstance(err, SystemExit) and (read_record(sweep_dir, job_id) or {}).get("state") == "requeued":
+            raise  # submitit exits after checkpoint() requeued the job: it is pending, not failed
         error = f"{type(err).__name__}: {err}"
         write_record(sweep_dir, job_id, "failed", launcher=launcher, log=log, error=error,
                      traceback=traceback.format_exc()[-4000:])  # fmt: skip
