@@ -596,7 +596,9 @@ def gaussian_derivative_conv(
                   \delta^\alpha (T_{\sigma_s} * x_{i,s})
 
     (Lindeberg 2022, JMIV 64(3), Eq. 11; Perzanowski & Lindeberg 2025, JMIV 67). Computed efficiently: per
-    scale channel, separable smoothing (depthwise (k,1) then (1,k) convolution), then one folded k x k
+    scale channel, separable smoothing (depthwise (k,1) then (1,k) convolution; for inputs with at most
+    ``MATRIX_SMOOTHING_MAX_CHANNELS`` channels and zero padding, two batched products with banded Toeplitz
+    matrices, :func:`smoothing_matrix`, which give the same values), then one folded k x k
     convolution (:func:`fold_njet_kernels`); the N-jet is never materialised and no dense
     sigma-sized 2-D kernel is built. Weights are shared across scale channels.
 
