@@ -23,6 +23,10 @@ every figure is the best of ``--repeats`` interleaved runs, and +-20 % between r
    GFLOP/s and fraction of the matmul peak (target >= 50 % for GaussDerNet training).
 4. ``measure_njet_layer()`` from ``benchmarks/njet_layer.py`` (part B's N-Jet layer benchmark), if present.
 
+The script sets ``OMP_WAIT_POLICY=PASSIVE`` before importing torch unless the environment sets it (spinning
+OpenMP threads doubled the layer's cost on the shared 2-core machine), and prints the load average at the
+start and the end, and CPU-time ratios beside the wall-time ones.
+
 Usage:
 
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
