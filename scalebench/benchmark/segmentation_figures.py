@@ -32,7 +32,8 @@ _MASK_COLOURS = [
 
 
 def _label(r: SegmentationRunResult) -> str:
-    return f"{r.model.name}, train s={'+'.join(f'{s:g}' for s in r.dataset.train_scales)}"
+    epochs = r.training.recipe.get("epochs")
+    return f"{r.model.name}, train s={'+'.join(f'{s:g}' for s in r.dataset.train_scales)}, {epochs} ep"
 
 
 def plot_miou_vs_scale(results: Sequence[SegmentationRunResult], stem: str | Path) -> list[Path]:

@@ -50,6 +50,7 @@ def segmentation_rows(results: Sequence[SegmentationRunResult]) -> list[dict[str
                 "model": model,
                 "config_hash": chash,
                 "seeds": len(runs),
+                "epochs": runs[0].training.recipe.get("epochs"),
                 "num_params": runs[0].model.num_params,
                 "receptive_field": runs[0].encoder_receptive_field,
                 "per_scale": per_scale,
@@ -77,15 +78,15 @@ def segmentation_markdown(rows: Sequence[dict[str, object]]) -> str:
             out.append(
                 "| model | params | RF (px) | "
                 + " | ".join(f"s={s:g}" for s in scales)
-                + " | mean | σ (min–max) | seeds |"
+                + " | mean | σ (min–max) | seeds | epochs |"
             )
-            out.append("|---|---:|---:|" + "---:|" * len(scales) + "---:|---|---:|")
+            out.append("|---|---:|---:|" + "---:|" * len(scales) + "---:|---|---:|---:|")
         sig = row["sigmas"]
         sig_text = f"{min(sig):.2f}–{max(sig):.2f}" if sig else "—"  # type: ignore[type-var, arg-type]
         cells = " | ".join(f"{v:.4f}" for v in row["per_scale"].values())  # type: ignore[union-attr]
         out.append(
             f"| {row['model']} | {row['num_params']:,} | {row['receptive_field']} | {cells} | "
-            f"{row['mean_miou']:.4f} | {sig_text} | {row['seeds']} |"
+            f"{row['mean_miou']:.4f} | {sig_text} | {row['seeds']} | {row['epochs']} |"
         )
     return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
