@@ -80,11 +80,22 @@ def class_weights(masks: Tensor | np.ndarray, num_classes: int, ignore_index: in
         >>> class_weights(torch.tensor([[0, 0, 0, 1, 255]]), 3).tolist()
         [0.6666666865348816, 2.0, 0.0]
     """
+    return weights_from_counts(class_counts(masks, num_classes, ignore_index))
+
+
+def class_counts(masks: Tensor | np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """Pixel count per class (int64, length ``num_classes``), ignored pixels skipped."""
     m = torch.as_tensor(np.asarray(masks)).reshape(-1).long()
     m = m[m != ignore_index]
     if m.numel() and (int(m.min()) < 0 or int(m.max()) >= num_classes):
         raise ScalebenchError(f"Mask labels must lie in 0..{num_classes - 1} or be {ignore_index}.")
-    counts = torch.bincount(m, minlength=num_classes).double()
+    return torch.bincount(m, minlength=num_classes)
+
+
+def weights_from_counts(counts: Tensor) -> Tensor:
+    """w_c = N / (C_present N_c) for the classes present, 0 for the others (float32)."""
+    counts = counts.double()
+    num_classes = counts.numel()
     present = counts > 0
     w = torch.zeros(num_classes, dtype=torch.float64)
     if present.any():
@@ -207,9 +218,14 @@ def run_segmentation(
     lim = config.limit
     n_train = min(len(train_ds), lim) if lim else len(train_ds)
     n_val = min(len(val_ds), lim) if lim else len(val_ds)
-    _, masks = train_ds.read_batch(list(range(n_train)))
-    weights = class_weights(masks, built.num_classes).to(device)
-    del masks
+    counts = torch.zeros(built.num_classes, dtype=torch.int64)
+    for a in range(
+        0, n_train, 64
+    ):  # in blocks: the masks of a full training set do not fit in memory at once
+        counts += class_counts(
+            train_ds.read_batch(list(range(a, min(n_train, a + 64))))[1], built.num_classes
+        )
+    weights = weights_from_counts(counts).to(device)
     steps = math.ceil(n_train / recipe.batch_size)
     history: list[SegmentationEpoch] = []
     best = (-1.0, 0)
