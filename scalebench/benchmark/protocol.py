@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -165,6 +166,7 @@ def _setup(config: EvalConfig) -> _Setup:
         )
     built = _load_built(config.dataset, config.root)
     scales = match_scales(config.scales, built.test_scales, built.build_id)
+    _git_commit()  # pin the code version now, before training
     if not any(math.isclose(s, built.train_scale, rel_tol=1e-9) for s in scales):
         raise ScalebenchError(
             f"--scales must include the training scale {built.train_scale:g} (accuracy at the training scale is "
@@ -490,7 +492,10 @@ def _selection_info(model: nn.Module, card: Any) -> list[float] | None:
 # Environment and outputs
 
 
+@functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
+    """The commit of the scalebench checkout that runs, read once per process (at run set-up, so that a
+    commit made while a long run trains is not recorded as the code that ran)."""
     repo = Path(scalebench.__file__).resolve().parents[1]
     if not (repo / ".git").exists():
         return None
