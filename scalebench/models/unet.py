@@ -28,6 +28,7 @@ Not implemented: the transposed-convolution decoder of the original U-Net and cr
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -193,81 +194,31 @@ _BASE_NOTE = (
 )
 
 
-@register_model(_card("unet", "unet", {"levels": 3, "width": 64, "kernel_size": 3}, 1_882_635, _BASE_NOTE))
-def unet(
-    *, num_classes: int, in_channels: int, levels: int = 3, width: int = 64, kernel_size: int = 3
-) -> UNet:
-    """The baseline U-Net: 3 levels, width 64, 3x3 kernels."""
-    return UNet(
-        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
-    )
-
-
-@register_model(_card("unet-k4", "unet", {"levels": 3, "width": 64, "kernel_size": 4}, 3_345_355, _BASE_NOTE))
-def unet_k4(
-    *, num_classes: int, in_channels: int, levels: int = 3, width: int = 64, kernel_size: int = 4
-) -> UNet:
-    """Capacity baseline (Exp. 1.2(B)): 4x4 kernels."""
-    return UNet(
-        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
-    )
-
-
-@register_model(_card("unet-k5", "unet", {"levels": 3, "width": 64, "kernel_size": 5}, 5_225_995, _BASE_NOTE))
-def unet_k5(
-    *, num_classes: int, in_channels: int, levels: int = 3, width: int = 64, kernel_size: int = 5
-) -> UNet:
-    """Capacity baseline (Exp. 1.2(B)): 5x5 kernels."""
-    return UNet(
-        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
-    )
-
-
-@register_model(
-    _card("unet-l4-w32", "unet", {"levels": 4, "width": 32, "kernel_size": 3}, 1_946_635, _BASE_NOTE)
+#: The plain U-Net and the capacity baselines of Exp. 1.2(B): (name, levels, width, kernel size, parameter
+#: count of the default config, description). Levels L have 4L - 2 convolutions.
+_UNET_VARIANTS = (
+    ("unet", 3, 64, 3, 1_882_635, "the baseline U-Net: 3 levels, width 64, 3x3 kernels"),
+    ("unet-k4", 3, 64, 4, 3_345_355, "capacity baseline: 4x4 kernels"),
+    ("unet-k5", 3, 64, 5, 5_225_995, "capacity baseline: 5x5 kernels"),
+    ("unet-l4-w32", 4, 32, 3, 1_946_635, "capacity baseline: 4 levels (14 convolutions), halved width"),
+    ("unet-l4-w16", 4, 16, 3, 487_179, "capacity baseline: 4 levels (14 convolutions), quartered width"),
+    ("unet-l5-w32", 5, 32, 3, 7_846_411, "capacity baseline: 5 levels (18 convolutions), halved width"),
+    ("unet-l5-w16", 5, 16, 3, 1_962_507, "capacity baseline: 5 levels (18 convolutions), quartered width"),
 )
-def unet_l4_w32(
-    *, num_classes: int, in_channels: int, levels: int = 4, width: int = 32, kernel_size: int = 3
-) -> UNet:
-    """Capacity baseline (Exp. 1.2(B)): 4 levels (14 convolutions), halved width."""
+
+
+def build_unet(*, num_classes: int, in_channels: int, levels: int, width: int, kernel_size: int) -> UNet:
+    """Builder shared by every plain U-Net variant; the defaults of each variant are in its card."""
     return UNet(
         num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
     )
 
 
-@register_model(
-    _card("unet-l4-w16", "unet", {"levels": 4, "width": 16, "kernel_size": 3}, 487_179, _BASE_NOTE)
-)
-def unet_l4_w16(
-    *, num_classes: int, in_channels: int, levels: int = 4, width: int = 16, kernel_size: int = 3
-) -> UNet:
-    """Capacity baseline (Exp. 1.2(B)): 4 levels (14 convolutions), quartered width."""
-    return UNet(
-        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
-    )
-
-
-@register_model(
-    _card("unet-l5-w32", "unet", {"levels": 5, "width": 32, "kernel_size": 3}, 7_846_411, _BASE_NOTE)
-)
-def unet_l5_w32(
-    *, num_classes: int, in_channels: int, levels: int = 5, width: int = 32, kernel_size: int = 3
-) -> UNet:
-    """Capacity baseline (Exp. 1.2(B)): 5 levels (18 convolutions), halved width."""
-    return UNet(
-        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
-    )
-
-
-@register_model(
-    _card("unet-l5-w16", "unet", {"levels": 5, "width": 16, "kernel_size": 3}, 1_962_507, _BASE_NOTE)
-)
-def unet_l5_w16(
-    *, num_classes: int, in_channels: int, levels: int = 5, width: int = 16, kernel_size: int = 3
-) -> UNet:
-    """Capacity baseline (Exp. 1.2(B)): 5 levels (18 convolutions), quartered width."""
-    return UNet(
-        num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, kernel_size=kernel_size
+for _name, _levels, _width, _k, _params, _doc in _UNET_VARIANTS:
+    _default = {"levels": _levels, "width": _width, "kernel_size": _k}
+    # a partial per variant: its signature shows the variant's defaults, as the card does
+    register_model(_card(_name, "unet", _default, _params, f"{_BASE_NOTE} Variant: {_doc}."))(
+        functools.partial(build_unet, **_default)
     )
 
 
