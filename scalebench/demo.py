@@ -8,7 +8,7 @@ lines say where the results and figures are.
 
 This is a demonstration of the pipeline, not a measurement: it uses the whole embedded subset with 5 epochs
 of the quick preset, far from the papers' setting, so the numbers carry no claim either way. Measured on 2
-idle cores: 4.0 minutes in all (embedded build included). ``--limit 400 --epochs 3`` runs in about 1 minute
+idle cores: 4.0 minutes (the embedded build adds seconds). ``--limit 400 --epochs 3`` runs in about 1 minute
 (a smoke run, marked as such in the results).
 
 Usage: ``python -m scalebench.demo [--out DIR] [--root DIR] [--epochs N] [--limit N] [--models gaussdernet,cnn]``.
