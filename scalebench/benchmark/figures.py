@@ -64,7 +64,8 @@ def _save(fig: Figure, stem: Path) -> list[Path]:
     return paths
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
+    """Write a CSV (header + rows, '\\n' line ends) atomically; the data file beside every figure."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -102,7 +103,7 @@ def plot_generalisation_curve(
     stem = Path(stem)
     rows = curve_rows(results)
     first = results[0]
-    csv_path = _write_csv(
+    csv_path = write_csv(
         stem.with_suffix(".csv"),
         ["model", "dataset", "train_scale", "scale", "mean_accuracy", "std_accuracy", "n_seeds"],
         [(first.model.name, first.dataset.build_id, first.dataset.train_scale, *row) for row in rows],
@@ -151,7 +152,7 @@ def plot_scale_selection(result: RunResult, stem: str | Path, *, title: str | No
         for i, s in enumerate(sel.test_scales)
         for j, sigma in enumerate(sel.channel_sigmas)
     ]
-    csv_path = _write_csv(
+    csv_path = write_csv(
         stem.with_suffix(".csv"), ["test_scale", "channel", "sigma", "count", "fraction"], csv_rows
     )
     with matplotlib.rc_context(_RC):
@@ -188,7 +189,7 @@ def plot_comparison(
             f"Runs have different training scales {sorted(train_scales)}; compare one at a time."
         )
     table = {label: curve_rows(runs) for label, runs in groups.items()}
-    csv_path = _write_csv(
+    csv_path = write_csv(
         stem.with_suffix(".csv"),
         ["model", "scale", "mean_accuracy", "std_accuracy", "n_seeds"],
         [(label, *row) for label, rows in table.items() for row in rows],

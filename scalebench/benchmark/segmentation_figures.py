@@ -19,7 +19,7 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from scalebench.benchmark.figures import _RC, _save, _write_csv, model_colour
+from scalebench.benchmark.figures import _RC, _save, model_colour, write_csv
 from scalebench.benchmark.results import SegmentationRunResult
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.segmentation import IGNORE_INDEX
@@ -43,7 +43,7 @@ def plot_miou_vs_scale(results: Sequence[SegmentationRunResult], stem: str | Pat
     stem = Path(stem)
     rows = [(r.model.name, "+".join(f"{s:g}" for s in r.dataset.train_scales), r.seed, p.scale, p.mean_iou)
             for r in results for p in r.per_scale]  # fmt: skip
-    csv_path = _write_csv(
+    csv_path = write_csv(
         stem.with_suffix(".csv"), ["model", "train_scales", "seed", "scale", "mean_iou"], rows
     )
     with matplotlib.rc_context(_RC):
@@ -68,7 +68,7 @@ def plot_sigmas(results: Sequence[SegmentationRunResult], stem: str | Path) -> l
     stem = Path(stem)
     rows = [(r.model.name, "+".join(f"{s:g}" for s in r.dataset.train_scales), r.seed, i + 1, s)
             for r in runs for i, s in enumerate(r.learned_sigmas)]  # fmt: skip
-    csv_path = _write_csv(stem.with_suffix(".csv"), ["model", "train_scales", "seed", "layer", "sigma"], rows)
+    csv_path = write_csv(stem.with_suffix(".csv"), ["model", "train_scales", "seed", "layer", "sigma"], rows)
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(4.6, 3.2))
         ax = fig.add_subplot()

@@ -21,7 +21,6 @@ SVG hash salt), so that the same results give byte-identical files.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections.abc import Sequence
@@ -32,10 +31,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scalebench.benchmark import metrics
-from scalebench.benchmark.figures import curve_rows, model_colour
+from scalebench.benchmark.figures import curve_rows, model_colour, write_csv
 from scalebench.benchmark.results import RunResult, load_results
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import write_bytes_atomic, write_text_atomic
+from scalebench.fileio import write_bytes_atomic
 from scalebench.leaderboard.validate import run_config_hash
 
 DPI = 300
@@ -70,15 +69,6 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
         write_bytes_atomic(path, buf.getvalue())
         paths.append(path)
     return paths
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
-    return path
 
 
 def group_runs(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
@@ -124,7 +114,7 @@ def plot_curves(results: Sequence[RunResult], stem: str | Path, *, title: str | 
     )
     stem = Path(stem)
     table = {label: curve_rows(runs) for label, runs in groups.items()}
-    csv_path = _write_csv(
+    csv_path = write_csv(
         stem.parent / f"{stem.name}.csv",
         [
             "model",
@@ -209,7 +199,7 @@ def plot_selection(results: Sequence[RunResult], stem: str | Path, *, title: str
             for j, sigma in enumerate(sel.channel_sigmas)
         ]
     stem = Path(stem)
-    csv_path = _write_csv(
+    csv_path = write_csv(
         stem.parent / f"{stem.name}.csv",
         ["model", "config_hash", "test_scale", "channel", "sigma", "count", "fraction"],
         csv_rows,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
+from bench_fakes import FakeBuilt, TinyNet
 from click.testing import CliRunner
-from conftest import FakeBuilt, TinyNet
 
 from scalebench.benchmark.config import make_config
 from scalebench.benchmark.protocol import (
