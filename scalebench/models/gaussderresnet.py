@@ -219,42 +219,31 @@ _NOTES = (
     "standard {std:,}, depthwise-separable {dw:,}."
 )
 
-register_model(
-    ModelCard(
-        name="gaussderresnet",
-        family="gaussderresnet",
-        paper=_PAPER,
-        bibtex_key="perzanowski2026gaussderresnet",
-        arxiv="2603.02843",
-        default_config=dict(_COMMON),
-        quick_config=dict(_QUICK),
-        input_size=(1, 72, 72),
-        num_classes=10,
-        num_params=45_754,
-        scale_covariant=True,
-        scale_invariant=True,
-        reports_scale_selection=True,
-        paper_training=dict(_TRAINING),
-        notes=_NOTES.format(std=45_754, dw=12_506),
-    )
-)(_build)
+_STD_PARAMS, _DW_PARAMS = 45_754, 12_506
 
-register_model(
-    ModelCard(
-        name="gaussderresnet_dw",
+
+def _card(name: str, paper: str, num_params: int) -> ModelCard:
+    """The card shared by both variants, which differ only in name, paper note and parameter count."""
+    return ModelCard(
+        name=name,
         family="gaussderresnet",
-        paper=_PAPER + " (depthwise-separable variant, ablation)",
+        paper=paper,
         bibtex_key="perzanowski2026gaussderresnet",
         arxiv="2603.02843",
         default_config=dict(_COMMON),
         quick_config=dict(_QUICK),
         input_size=(1, 72, 72),
         num_classes=10,
-        num_params=12_506,
+        num_params=num_params,
         scale_covariant=True,
         scale_invariant=True,
         reports_scale_selection=True,
         paper_training=dict(_TRAINING),
-        notes=_NOTES.format(std=45_754, dw=12_506),
+        notes=_NOTES.format(std=_STD_PARAMS, dw=_DW_PARAMS),
     )
-)(_build_dw)
+
+
+register_model(_card("gaussderresnet", _PAPER, _STD_PARAMS))(_build)
+register_model(_card("gaussderresnet_dw", _PAPER + " (depthwise-separable variant, ablation)", _DW_PARAMS))(
+    _build_dw
+)

@@ -229,35 +229,26 @@ _NJET_NOTE = (
 )
 
 
-@register_model(_card("njet-unet", "njet", _NJET_DEFAULT, 1_255_765, _NJET_NOTE))
-def njet_unet(
+def build_njet_unet(
     *,
     num_classes: int,
     in_channels: int,
-    levels: int = 3,
-    width: int = 64,
-    order: int = 2,
-    k: float = 2.0,
-    init_sigma: float = 1.0,
-    learn_sigma: bool = True,
+    levels: int,
+    width: int,
+    order: int,
+    k: float,
+    init_sigma: float,
+    learn_sigma: bool,
 ) -> UNet:
-    """The N-Jet U-Net, basis order 2 (6 basis filters per kernel)."""
+    """Builder shared by the N-Jet U-Net variants; the defaults of each variant are in its card."""
     return UNet(num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, conv="njet",
                 order=order, k=k, init_sigma=init_sigma, learn_sigma=learn_sigma)  # fmt: skip
 
 
-@register_model(_card("njet-unet-o4", "njet", {**_NJET_DEFAULT, "order": 4}, 3_136_405, _NJET_NOTE))
-def njet_unet_o4(
-    *,
-    num_classes: int,
-    in_channels: int,
-    levels: int = 3,
-    width: int = 64,
-    order: int = 4,
-    k: float = 2.0,
-    init_sigma: float = 1.0,
-    learn_sigma: bool = True,
-) -> UNet:
-    """The N-Jet U-Net, basis order 4 (15 basis filters per kernel)."""
-    return UNet(num_classes=num_classes, in_channels=in_channels, levels=levels, width=width, conv="njet",
-                order=order, k=k, init_sigma=init_sigma, learn_sigma=learn_sigma)  # fmt: skip
+#: (name, basis order, parameter count of the default config): order 2 has 6 basis filters per kernel,
+#: order 4 has 15.
+for _name, _order, _params in (("njet-unet", 2, 1_255_765), ("njet-unet-o4", 4, 3_136_405)):
+    _default = {**_NJET_DEFAULT, "order": _order}
+    register_model(_card(_name, "njet", _default, _params, _NJET_NOTE))(
+        functools.partial(build_njet_unet, **_default)
+    )
