@@ -37,6 +37,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import importlib.util
 import json
@@ -54,6 +55,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 import torch.nn.functional as F
+from timing import best_times
 from torch.utils.flop_counter import FlopCounterMode
 
 from scalebench.models import create_model, get_model_card, list_models
@@ -61,37 +63,37 @@ from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
 
 
-def _best(
-    fns: dict[str, Callable[[], None]], repeats: int, cpu: dict[str, float] | None = None
-) -> dict[str, float]:
-    """Best wall time (s) of each function over ``repeats`` interleaved rounds (A, B, A, B, ...), after one
-    warm-up call each. With ``cpu``, also store there the best process CPU time (s, all threads), which
-    other jobs on a shared machine disturb less than wall time."""
-    for f in fns.values():
-        f()
-    best = {k: float("inf") for k in fns}
-    best_cpu = {k: float("inf") for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            c = time.process_time()
-            t = time.perf_counter()
-            f()
-            best[k] = min(best[k], time.perf_counter() - t)
-            best_cpu[k] = min(best_cpu[k], time.process_time() - c)
-    if cpu is not None:
-        cpu.update(best_cpu)
-    return best
-
-
 def _load() -> str:
     """The 1, 5 and 15 minute load averages (``uptime``): how shared the machine was."""
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    t = _best({"mm": lambda: torch.mm(a, b)}, repeats)["mm"]
+def matmul_peak_gflops(
+    n: int = 2048, repeats: int = 5, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> float:
+    """Best GFLOP/s of an n x n x n ``torch.mm`` on random data (never zeros) on ``device`` in ``dtype``."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    t = best_times({"mm": lambda: torch.mm(a, b)}, repeats, device=device)["mm"]
     return 2 * n**3 / t / 1e9
+
+
+def gpu_peaks(device: str) -> dict[str, float]:
+    """fp32 (TF32 off), TF32 and bf16 matmul peaks (GFLOP/s, 8192^3 products) of a CUDA device.
+
+    cuDNN convolutions run in TF32 by default (``torch.backends.cudnn.allow_tf32``), so fp32 models are
+    compared with the TF32 peak and ``--amp`` (bf16 autocast) models with the bf16 peak.
+    """
+    old = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        fp32 = matmul_peak_gflops(8192, 10, device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        tf32 = matmul_peak_gflops(8192, 10, device)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    bf16 = matmul_peak_gflops(8192, 10, device, torch.bfloat16)
+    return {"fp32": fp32, "tf32": tf32, "bf16": bf16}
 
 
 def dense_gaussian_derivative_conv(
@@ -118,14 +120,18 @@ def dense_gaussian_derivative_conv(
     return torch.cat(out, 0)
 
 
-def measure_layer(*, batch: int, repeats: int, dense: bool, channels: int = 16, size: int = 72) -> dict:
+def measure_layer(
+    *, batch: int, repeats: int, dense: bool, channels: int = 16, size: int = 72, device: str = "cpu"
+) -> dict:
     torch.manual_seed(0)
     sigmas = geometric_sigmas(2**-0.5, 2**0.5, 8)
-    kernels = ss.smoothing_kernels(sigmas, discretisation="discrete", epsilon=1e-3, dim=2)
-    x = torch.randn(len(sigmas) * batch, channels, size, size).contiguous(memory_format=torch.channels_last)
-    x.requires_grad_()
-    w = (torch.randn(channels, channels, 6) * 0.1).requires_grad_()
-    w3 = (torch.randn(channels, channels, 3, 3) * 0.1).requires_grad_()
+    kernels = [
+        k.to(device) for k in ss.smoothing_kernels(sigmas, discretisation="discrete", epsilon=1e-3, dim=2)
+    ]
+    x = torch.randn(len(sigmas) * batch, channels, size, size, device=device)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = (torch.randn(channels, channels, 6, device=device) * 0.1).requires_grad_()
+    w3 = (torch.randn(channels, channels, 3, 3, device=device) * 0.1).requires_grad_()
 
     def step(fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
         def run() -> None:
@@ -147,7 +153,7 @@ def measure_layer(*, batch: int, repeats: int, dense: bool, channels: int = 16, 
             b = dense_gaussian_derivative_conv(x[: len(sigmas)], w, sigmas, kernels)
         res["dense_max_abs_diff"] = float((a - b).abs().max())
     cpu: dict[str, float] = {}
-    t = _best(fns, repeats, cpu)
+    t = best_times(fns, repeats, device=device, cpu=cpu)
     res["cpu_seconds"] = cpu
     res["separable_over_conv3x3_cpu"] = cpu["separable"] / cpu["conv3x3"]
     if dense:  # minutes per call: one timed call, no warm-up (a warm-up changes nothing at this size)
@@ -157,6 +163,8 @@ def measure_layer(*, batch: int, repeats: int, dense: bool, channels: int = 16, 
         run = step(lambda: dense_gaussian_derivative_conv(xn, w, sigmas, kernels))
         t0 = time.perf_counter()
         run()
+        if device != "cpu":
+            torch.cuda.synchronize()
         t["dense"] = time.perf_counter() - t0
     res["seconds"] = t
     res["separable_over_conv3x3"] = t["separable"] / t["conv3x3"]
@@ -165,24 +173,39 @@ def measure_layer(*, batch: int, repeats: int, dense: bool, channels: int = 16, 
     return res
 
 
-def measure_model(name: str, *, batch: int, repeats: int, quick: bool, compile_: bool, peak: float) -> dict:
+def measure_model(
+    name: str,
+    *,
+    batch: int,
+    repeats: int,
+    quick: bool,
+    compile_: bool,
+    peak: float,
+    device: str = "cpu",
+    amp: bool = False,
+) -> dict:
     torch.manual_seed(0)
     card = get_model_card(name)
     model = create_model(name, num_classes=10, in_channels=1, quick=quick).to(
-        memory_format=torch.channels_last
+        device=device, memory_format=torch.channels_last
     )
-    x = torch.randn(batch, 1, 72, 72).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.randn(batch, 1, 72, 72, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     train_model = torch.compile(model) if compile_ else model
 
+    def autocast() -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+
     def train() -> None:
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(train_model(x), y).backward()
+        with autocast():
+            loss = F.cross_entropy(train_model(x), y)
+        loss.backward()
         opt.step()
 
     def infer() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             train_model(x)
 
     model.train()
@@ -192,14 +215,16 @@ def measure_model(name: str, *, batch: int, repeats: int, quick: bool, compile_:
     opt.zero_grad(set_to_none=True)
     t_compile = time.perf_counter()
     train()  # warm-up (compiles with --compile)
+    if device != "cpu":
+        torch.cuda.synchronize()
     t_compile = time.perf_counter() - t_compile
     cpu: dict[str, float] = {}
-    t_train = _best({"train": train}, repeats, cpu)["train"]
+    t_train = best_times({"train": train}, repeats, device=device, cpu=cpu)["train"]
     model.eval()
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model(x)
     infer_flops = fc.get_total_flops()
-    t_infer = _best({"infer": infer}, repeats, cpu)["infer"]
+    t_infer = best_times({"infer": infer}, repeats, device=device, cpu=cpu)["infer"]
     return {
         "model": name,
         "quick": quick,
@@ -218,7 +243,7 @@ def measure_model(name: str, *, batch: int, repeats: int, quick: bool, compile_:
     }
 
 
-def _njet_layer(repeats: int, batch: int, dense: bool) -> dict | None:
+def _njet_layer(repeats: int, batch: int, dense: bool, device: str) -> dict | None:
     path = Path(__file__).with_name("njet_layer.py")
     if not path.exists():
         return None
@@ -226,7 +251,7 @@ def _njet_layer(repeats: int, batch: int, dense: bool) -> dict | None:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.measure_njet_layer(repeats=repeats, batch=batch, dense=dense)
+    return mod.measure_njet_layer(repeats=repeats, batch=batch, dense=dense, device=device)
 
 
 def main() -> None:
@@ -247,21 +272,41 @@ def main() -> None:
         "--njet-batch", type=int, default=64, help="batch of the N-Jet layer benchmark (issue: 64)"
     )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--amp", action="store_true", help="bf16 autocast for the models (CUDA only)")
     args = ap.parse_args()
+    if args.amp and args.device != "cuda":
+        ap.error("--amp needs --device cuda (bf16 autocast is pathologically slow on this CPU)")
+    gpu = args.device == "cuda"
     torch.set_num_threads(args.threads)
-    out: dict = {"threads": args.threads, "torch": torch.__version__}
+    out: dict = {"threads": args.threads, "torch": torch.__version__, "device": args.device, "amp": args.amp}
+    if gpu:
+        out["gpu"] = torch.cuda.get_device_name()
     out["load_average_start"] = _load()
     out["omp_wait_policy"] = os.environ["OMP_WAIT_POLICY"]
     print(
         f"load average (1, 5, 15 min) at start: {out['load_average_start']}  ({os.cpu_count()} CPUs, "
         f"OMP_WAIT_POLICY={out['omp_wait_policy']})"
     )
-    peak = matmul_peak_gflops()
+    if gpu:
+        peaks = gpu_peaks(args.device)
+        out["gpu_peaks_gflops"] = peaks
+        # cuDNN runs fp32 convolutions in TF32 by default: the fair reference for fp32 models
+        peak = peaks["bf16" if args.amp else "tf32"]
+        print(
+            f"{out['gpu']}: matmul peaks fp32 {peaks['fp32'] / 1e3:.1f}, TF32 {peaks['tf32'] / 1e3:.1f}, "
+            f"bf16 {peaks['bf16'] / 1e3:.1f} TFLOP/s; models are compared with the "
+            f"{'bf16' if args.amp else 'TF32'} peak"
+        )
+    else:
+        peak = matmul_peak_gflops()
+        print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({args.threads} threads)")
     out["matmul_peak_gflops"] = peak
-    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({args.threads} threads)")
 
     if not args.no_layer:
-        lay = measure_layer(batch=args.batch, repeats=args.layer_repeats, dense=not args.no_dense)
+        lay = measure_layer(
+            batch=args.batch, repeats=args.layer_repeats, dense=not args.no_dense, device=args.device
+        )
         out["layer"] = lay
         t = lay["seconds"]
         print(
@@ -283,11 +328,13 @@ def main() -> None:
             continue
         # the peak is re-measured before every model and the best so far is the reference: on a shared
         # machine one early reading can be depressed by other jobs (a conservative fraction of peak)
-        peak = max(peak, matmul_peak_gflops())
+        if not gpu:
+            peak = max(peak, matmul_peak_gflops())
         out["matmul_peak_gflops"] = peak
         r = measure_model(
-            name, batch=args.batch, repeats=args.repeats, quick=args.quick, compile_=args.compile, peak=peak
-        )
+            name, batch=args.batch, repeats=args.repeats, quick=args.quick, compile_=args.compile, peak=peak,
+            device=args.device, amp=args.amp,
+        )  # fmt: skip
         rows.append(r)
         print(
             f"{name:20s} params {r['num_params']:>8,d}  train {r['train_img_per_s']:7.1f} img/s "
@@ -298,7 +345,7 @@ def main() -> None:
     out["models"] = rows
 
     if not args.no_njet:
-        nj = _njet_layer(args.repeats, args.njet_batch, not args.no_dense)
+        nj = _njet_layer(args.repeats, args.njet_batch, not args.no_dense, args.device)
         if nj is not None:
             out["njet_layer"] = nj
             print("N-Jet layer:", json.dumps(nj, indent=1, default=str))

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 
 import torch
+from timing import best_times
 from torch import nn
 
 from scalebench.models.njet import NJetConv2d, njet_conv2d_dense
@@ -57,6 +57,7 @@ def measure_njet_layer(
     repeats: int = 3,
     dense: bool = True,
     seed: int = 0,
+    device: str = "cpu",
 ) -> dict:
     """Seconds per forward+backward of each variant and the ratios to the plain convs (see module docstring).
 
@@ -64,20 +65,22 @@ def measure_njet_layer(
     ``ratios`` (e.g. ``"njet[paper,sigma=1]/conv5"``).
     """
     torch.manual_seed(seed)
-    x_nchw = torch.randn(batch, in_channels, size, size, requires_grad=True)
+    x_nchw = torch.randn(batch, in_channels, size, size, device=device, requires_grad=True)
     x_cl = x_nchw.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
     runs: dict[str, Callable[[], None]] = {}
     kernel_size: dict[str, int] = {}
     for k in (3, 5):
-        conv = nn.Conv2d(in_channels, out_channels, k, padding=k // 2, bias=False)
+        conv = nn.Conv2d(in_channels, out_channels, k, padding=k // 2, bias=False).to(device)
         conv_cl = nn.Conv2d(in_channels, out_channels, k, padding=k // 2, bias=False).to(
-            memory_format=torch.channels_last
+            device=device, memory_format=torch.channels_last
         )
         runs[f"conv{k}_nchw"] = _fwd_bwd(conv, x_nchw, list(conv.parameters()))
         runs[f"conv{k}_cl"] = _fwd_bwd(conv_cl, x_cl, list(conv_cl.parameters()))
     for rule in size_rules:
         for sigma in sigmas:
-            layer = NJetConv2d(in_channels, out_channels, order=order, size_rule=rule, init_sigma=sigma)
+            layer = NJetConv2d(in_channels, out_channels, order=order, size_rule=rule, init_sigma=sigma).to(
+                device
+            )
             name = f"njet[{rule},sigma={sigma:g}]"
             kernel_size[name] = layer.kernel_size
             runs[name] = _fwd_bwd(layer, x_cl, list(layer.parameters()))
@@ -89,14 +92,7 @@ def measure_njet_layer(
                     )
 
                 runs[f"dense[{rule},sigma={sigma:g}]"] = _fwd_bwd(dense_fn, x_nchw, list(layer.parameters()))
-    for run in runs.values():  # warm-up (allocator, oneDNN primitive cache)
-        run()
-    best = {name: float("inf") for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - t0)
+    best = best_times(runs, repeats, device=device)  # one warm-up each (allocator, primitive caches)
     seconds = {
         "conv3": min(best.pop("conv3_nchw"), best.pop("conv3_cl")),
         "conv5": min(best.pop("conv5_nchw"), best.pop("conv5_cl")),
@@ -118,6 +114,7 @@ def measure_njet_layer(
             "order": order,
             "repeats": repeats,
             "threads": torch.get_num_threads(),
+            "device": device,
             "torch": torch.__version__,
         },
         "seconds": seconds,
@@ -132,8 +129,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-dense", action="store_true", help="skip the dense reference (slow at sigma = 2)")
     p.add_argument("--json", action="store_true", help="print the result dict as JSON")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = p.parse_args()
-    res = measure_njet_layer(batch=args.batch, repeats=args.repeats, dense=not args.no_dense)
+    res = measure_njet_layer(
+        batch=args.batch, repeats=args.repeats, dense=not args.no_dense, device=args.device
+    )
     if args.json:
         print(json.dumps(res, indent=2))
         return
