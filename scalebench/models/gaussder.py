@@ -5,8 +5,10 @@ Thin ``nn.Module`` wrappers over the pure functions of :mod:`scalebench.models.s
 - :class:`GaussianDerivativeLayer`: learned combinations of the scale-normalised N-jet at S scale channels
   (weights shared across channels), computed by separable smoothing plus one folded k x k convolution;
 - scale-channel pooling (max or average), scale-channel dropout and the winning channel;
+- :class:`ScaleChannelConfig`: the scale-channel settings shared by GaussDerNet and GaussDerResNet (sigma
+  schedule, N-jet, discretisation, pooling, dropout, readout), one place for their defaults and checks;
 - :class:`ScaleChannelNetwork`: the common head of GaussDerNet and GaussDerResNet (readout, pooling,
-  ``forward_with_selection``, ``channel_sigmas``);
+  ``forward_with_selection``, ``channel_sigmas``, ``layer_sigmas``);
 - :func:`scale_covariance_error`: rescale a smooth test image by ``factor`` and measure how far the responses
   are from moving by exactly log(factor)/log(r) scale channels.
 
@@ -33,8 +35,9 @@ scale channels are dropped before the scale pooling).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -193,33 +196,108 @@ def winning_scale_channel(logits: Tensor) -> Tensor:
     return logits.amax(-1).argmax(0)
 
 
+@dataclasses.dataclass(frozen=True)
+class ScaleChannelConfig:
+    """Scale-channel settings shared by GaussDerNet and GaussDerResNet, with their defaults.
+
+    Channel i of layer l uses sigma_{i,l} = sigma0 * scale_ratio^i * sigma_growth^l
+    (i = 0..num_scale_channels-1). Every Gaussian derivative layer takes the N-jet up to ``max_order``
+    (with or without the zero-order term), the smoothing ``discretisation`` truncated at ``epsilon``,
+    scale normalisation ``gamma`` and border ``padding``; batch norms use ``bn_momentum``. The head reads
+    out the final layer (``readout``), drops whole scale channels in training (``scale_dropout``) and pools
+    over the scale channels (``scale_pooling``). The defaults are the measured ones of docs/models.md.
+
+    Example:
+        >>> cfg = ScaleChannelConfig.from_kwargs(num_scale_channels=3, sigma0=1.0, scale_ratio=2.0)
+        >>> cfg.sigmas0(), cfg.scale_pooling
+        ([1.0, 2.0, 4.0], 'max')
+    """
+
+    max_order: int = 2
+    include_zero_order: bool = True
+    num_scale_channels: int = 8
+    sigma0: float = 2**-0.5
+    scale_ratio: float = 2**0.5
+    sigma_growth: float = 1.0
+    scale_pooling: ScalePooling = "max"
+    scale_dropout: float = 0.0
+    readout: Readout = "centre"
+    discretisation: ss.Discretisation = "discrete"
+    epsilon: float = 1e-3
+    gamma: float = 1.0
+    padding: ss.PaddingMode = "zeros"
+    bn_momentum: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_choice(self.scale_pooling, "scale_pooling", SCALE_POOLINGS)
+        check_choice(self.readout, "readout", READOUTS)
+        if not (0.0 <= self.scale_dropout < 1.0):
+            raise ScalebenchError(f"scale_dropout must be in [0, 1), got {self.scale_dropout}.")
+        check_positive(self.sigma_growth, "sigma_growth")
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> ScaleChannelConfig:
+        """The config from keyword arguments; an unknown name raises a ScalebenchError listing the valid ones."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise ScalebenchError(
+                f"unknown scale-channel setting(s) {', '.join(unknown)}; valid: {', '.join(names)}."
+            )
+        return cls(**kwargs)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting by name, in declaration order (the shared part of a model card's default config)."""
+        return dataclasses.asdict(self)
+
+    def sigmas0(self) -> list[float]:
+        """sigma0 * scale_ratio^i of every scale channel i (the scale of its first layer)."""
+        return geometric_sigmas(self.sigma0, self.scale_ratio, self.num_scale_channels)
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of every :class:`GaussianDerivativeLayer` of the network."""
+        return {
+            "max_order": self.max_order,
+            "discretisation": self.discretisation,
+            "epsilon": self.epsilon,
+            "gamma": self.gamma,
+            "include_zero_order": self.include_zero_order,
+            "padding": self.padding,
+        }
+
+
+SCALE_CHANNEL_DEFAULTS: dict[str, Any] = ScaleChannelConfig().as_dict()
+"""Default scale-channel settings, the part of the GaussDerNet and GaussDerResNet cards that they share."""
+
+
 class ScaleChannelNetwork(nn.Module):
     """Common head of scale-channel networks: readout of the final layer, pooling over scale channels.
 
-    Subclasses define ``self.head`` (the final :class:`GaussianDerivativeLayer`, outputs = classes) and
-    ``features(x) -> list of (S*B, C, H, W)`` (the response of every hidden layer, the last one feeds the
-    head). Readout: ``centre`` evaluates the head only at the central pixel (odd canvas) or the central 2 x 2
-    block (even canvas, averaged), which equals the full head there; ``spatial_max`` takes the spatial
-    maximum of the full head output (Perzanowski & Lindeberg 2025).
+    Built from a :class:`ScaleChannelConfig`. Subclasses define ``self.head`` (the final
+    :class:`GaussianDerivativeLayer`, outputs = classes) and ``features(x) -> list of (S*B, C, H, W)`` (the
+    response of every hidden layer, the last one feeds the head), building their Gaussian derivative layers
+    with ``self.layer_sigmas(l)`` and ``**self.layer_kwargs``. Readout: ``centre`` evaluates the head only at
+    the central pixel (odd canvas) or the central 2 x 2 block (even canvas, averaged), which equals the full
+    head there; ``spatial_max`` takes the spatial maximum of the full head output (Perzanowski & Lindeberg
+    2025).
     """
 
     head: GaussianDerivativeLayer
 
-    def __init__(
-        self,
-        sigmas0: list[float],
-        *,
-        scale_pooling: ScalePooling = "max",
-        scale_dropout: float = 0.0,
-        readout: Readout = "centre",
-    ) -> None:
+    def __init__(self, config: ScaleChannelConfig, *, in_channels: int = 1) -> None:
         super().__init__()
-        check_choice(scale_pooling, "scale_pooling", SCALE_POOLINGS)
-        check_choice(readout, "readout", READOUTS)
-        if not (0.0 <= scale_dropout < 1.0):
-            raise ScalebenchError(f"scale_dropout must be in [0, 1), got {scale_dropout}.")
-        self._sigmas0 = [float(s) for s in sigmas0]
-        self.scale_pooling, self.scale_dropout, self.readout = scale_pooling, float(scale_dropout), readout
+        self.config = config
+        self._sigmas0 = config.sigmas0()
+        self.features_in_channels = int(in_channels)
+        self.sigma_growth = float(config.sigma_growth)
+        self.layer_kwargs = config.layer_kwargs()
+        self.bn_momentum = float(config.bn_momentum)
+        self.scale_pooling, self.scale_dropout = config.scale_pooling, float(config.scale_dropout)
+        self.readout = config.readout
+
+    def layer_sigmas(self, layer: int) -> list[float]:
+        """sigma of every scale channel in Gaussian derivative layer ``layer`` (0-based): sigma0_i * q^layer."""
+        return [s * self.sigma_growth**layer for s in self._sigmas0]
 
     @property
     def channel_sigmas(self) -> list[float]:
@@ -242,8 +320,6 @@ class ScaleChannelNetwork(nn.Module):
                 f"input has {x.shape[1]} channels, the model was built for in_channels={want}; "
                 f"rebuild it with in_channels={x.shape[1]}."
             )
-
-    features_in_channels: int = 1
 
     def _fold(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (S*B, C, H, W) in channels_last memory (3.6x faster 3x3 convolutions on CPU,

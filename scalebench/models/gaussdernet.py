@@ -30,11 +30,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from scalebench.checks import ScalebenchError, check_choice, check_positive
+from scalebench.checks import ScalebenchError, check_choice
 from scalebench.models.gaussder import (
+    SCALE_CHANNEL_DEFAULTS,
     GaussianDerivativeLayer,
+    ScaleChannelConfig,
     ScaleChannelNetwork,
-    geometric_sigmas,
 )
 from scalebench.models.registry import ModelCard, register_model
 
@@ -68,56 +69,21 @@ class GaussDerNet(ScaleChannelNetwork):
         num_classes: int = 10,
         in_channels: int = 1,
         widths: Any = DEFAULT_WIDTHS,
-        max_order: int = 2,
-        include_zero_order: bool = True,
-        num_scale_channels: int = 8,
-        sigma0: float = 2**-0.5,
-        scale_ratio: float = 2**0.5,
-        sigma_growth: float = 1.0,
-        scale_pooling: str = "max",
-        scale_dropout: float = 0.0,
-        readout: str = "centre",
-        discretisation: str = "discrete",
-        epsilon: float = 1e-3,
-        gamma: float = 1.0,
-        padding: str = "zeros",
-        bn_momentum: float = 0.1,
+        **scale_channels: Any,
     ) -> None:
-        super().__init__(
-            geometric_sigmas(sigma0, scale_ratio, num_scale_channels),
-            scale_pooling=scale_pooling,  # type: ignore[arg-type]
-            scale_dropout=scale_dropout,
-            readout=readout,  # type: ignore[arg-type]
-        )
-        check_positive(sigma_growth, "sigma_growth")
+        """``scale_channels``: the settings of :class:`~scalebench.models.gaussder.ScaleChannelConfig`
+        (``num_scale_channels``, ``sigma0``, ``scale_ratio``, ``sigma_growth``, ``max_order``, ...)."""
+        super().__init__(ScaleChannelConfig.from_kwargs(**scale_channels), in_channels=in_channels)
         self.widths = resolve_widths(widths)
-        self.features_in_channels = int(in_channels)
-        self.sigma_growth = float(sigma_growth)
-        layer_kw = dict(
-            max_order=max_order,
-            discretisation=discretisation,
-            epsilon=epsilon,
-            gamma=gamma,
-            include_zero_order=include_zero_order,
-            padding=padding,
-        )
         chans = [int(in_channels), *self.widths]
         self.layers = nn.ModuleList(
-            GaussianDerivativeLayer(chans[n], chans[n + 1], self.layer_sigmas(n), **layer_kw)  # type: ignore[arg-type]
+            GaussianDerivativeLayer(chans[n], chans[n + 1], self.layer_sigmas(n), **self.layer_kwargs)
             for n in range(len(self.widths))
         )
-        self.norms = nn.ModuleList(nn.BatchNorm2d(w, momentum=bn_momentum) for w in self.widths)
+        self.norms = nn.ModuleList(nn.BatchNorm2d(w, momentum=self.bn_momentum) for w in self.widths)
         self.head = GaussianDerivativeLayer(
-            chans[-1],
-            int(num_classes),
-            self.layer_sigmas(len(self.widths)),
-            bias=True,
-            **layer_kw,  # type: ignore[arg-type]
+            chans[-1], int(num_classes), self.layer_sigmas(len(self.widths)), bias=True, **self.layer_kwargs
         )
-
-    def layer_sigmas(self, layer: int) -> list[float]:
-        """sigma of every scale channel in layer ``layer`` (0-based): sigma0_i * q^layer."""
-        return [s * self.sigma_growth**layer for s in self.channel_sigmas]
 
     def features(self, x: Tensor) -> list[Tensor]:
         out = []
@@ -131,23 +97,7 @@ def _build(*, num_classes: int, in_channels: int, **config: Any) -> GaussDerNet:
     return GaussDerNet(num_classes=num_classes, in_channels=in_channels, **config)
 
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "widths": list(DEFAULT_WIDTHS),
-    "max_order": 2,
-    "include_zero_order": True,
-    "num_scale_channels": 8,
-    "sigma0": 2**-0.5,
-    "scale_ratio": 2**0.5,
-    "sigma_growth": 1.0,
-    "scale_pooling": "max",
-    "scale_dropout": 0.0,
-    "readout": "centre",
-    "discretisation": "discrete",
-    "epsilon": 1e-3,
-    "gamma": 1.0,
-    "padding": "zeros",
-    "bn_momentum": 0.1,
-}
+DEFAULT_CONFIG: dict[str, Any] = {"widths": list(DEFAULT_WIDTHS), **SCALE_CHANNEL_DEFAULTS}
 QUICK_CONFIG: dict[str, Any] = {"widths": [8, 8, 12, 12], "num_scale_channels": 4, "sigma0": 1.0}
 
 

@@ -29,8 +29,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from scalebench.checks import ScalebenchError, check_positive
-from scalebench.models.gaussder import GaussianDerivativeLayer, ScaleChannelNetwork, geometric_sigmas
+from scalebench.checks import ScalebenchError
+from scalebench.models.gaussder import (
+    SCALE_CHANNEL_DEFAULTS,
+    GaussianDerivativeLayer,
+    ScaleChannelConfig,
+    ScaleChannelNetwork,
+)
 from scalebench.models.registry import ModelCard, register_model
 
 
@@ -86,28 +91,11 @@ class GaussDerResNet(ScaleChannelNetwork):
         stage_widths: Any = (16, 24, 32),
         blocks_per_stage: int = 2,
         depthwise: bool = False,
-        max_order: int = 2,
-        include_zero_order: bool = True,
-        num_scale_channels: int = 8,
-        sigma0: float = 2**-0.5,
-        scale_ratio: float = 2**0.5,
-        sigma_growth: float = 1.0,
-        scale_pooling: str = "max",
-        scale_dropout: float = 0.0,
-        readout: str = "centre",
-        discretisation: str = "discrete",
-        epsilon: float = 1e-3,
-        gamma: float = 1.0,
-        padding: str = "zeros",
-        bn_momentum: float = 0.1,
+        **scale_channels: Any,
     ) -> None:
-        super().__init__(
-            geometric_sigmas(sigma0, scale_ratio, num_scale_channels),
-            scale_pooling=scale_pooling,  # type: ignore[arg-type]
-            scale_dropout=scale_dropout,
-            readout=readout,  # type: ignore[arg-type]
-        )
-        check_positive(sigma_growth, "sigma_growth")
+        """``scale_channels``: the settings of :class:`~scalebench.models.gaussder.ScaleChannelConfig`
+        (``num_scale_channels``, ``sigma0``, ``scale_ratio``, ``sigma_growth``, ``max_order``, ...)."""
+        super().__init__(ScaleChannelConfig.from_kwargs(**scale_channels), in_channels=in_channels)
         try:
             widths = [int(w) for w in stage_widths]
         except (TypeError, ValueError):
@@ -119,18 +107,9 @@ class GaussDerResNet(ScaleChannelNetwork):
                 f"stage_widths ({stage_widths!r}), stem_width ({stem_width!r}) and blocks_per_stage "
                 f"({blocks_per_stage!r}) must be positive."
             )
-        self.features_in_channels = int(in_channels)
-        self.sigma_growth = float(sigma_growth)
-        kw = dict(
-            max_order=max_order,
-            discretisation=discretisation,
-            epsilon=epsilon,
-            gamma=gamma,
-            include_zero_order=include_zero_order,
-            padding=padding,
-        )
-        self.stem = GaussianDerivativeLayer(int(in_channels), int(stem_width), self.layer_sigmas(0), **kw)  # type: ignore[arg-type]
-        self.stem_bn = nn.BatchNorm2d(int(stem_width), momentum=bn_momentum)
+        kw = self.layer_kwargs
+        self.stem = GaussianDerivativeLayer(int(in_channels), int(stem_width), self.layer_sigmas(0), **kw)
+        self.stem_bn = nn.BatchNorm2d(int(stem_width), momentum=self.bn_momentum)
         blocks = []
         cin, depth = int(stem_width), 1
         for w in widths:
@@ -142,17 +121,13 @@ class GaussDerResNet(ScaleChannelNetwork):
                         self.layer_sigmas(depth),
                         self.layer_sigmas(depth + 1),
                         depthwise,
-                        bn_momentum=bn_momentum,
+                        bn_momentum=self.bn_momentum,
                         **kw,
                     )
                 )
                 cin, depth = w, depth + 2
         self.blocks = nn.ModuleList(blocks)
-        self.head = GaussianDerivativeLayer(cin, int(num_classes), self.layer_sigmas(depth), bias=True, **kw)  # type: ignore[arg-type]
-
-    def layer_sigmas(self, layer: int) -> list[float]:
-        """sigma of every scale channel in Gaussian derivative layer ``layer`` (0 = stem): sigma0_i * q^layer."""
-        return [s * self.sigma_growth**layer for s in self.channel_sigmas]
+        self.head = GaussianDerivativeLayer(cin, int(num_classes), self.layer_sigmas(depth), bias=True, **kw)
 
     def features(self, x: Tensor) -> list[Tensor]:
         x = torch.relu(self.stem_bn(self.stem(x)))
@@ -175,20 +150,7 @@ _COMMON: dict[str, Any] = {
     "stem_width": 16,
     "stage_widths": [16, 24, 32],
     "blocks_per_stage": 2,
-    "max_order": 2,
-    "include_zero_order": True,
-    "num_scale_channels": 8,
-    "sigma0": 2**-0.5,
-    "scale_ratio": 2**0.5,
-    "sigma_growth": 1.0,
-    "scale_pooling": "max",
-    "scale_dropout": 0.0,
-    "readout": "centre",
-    "discretisation": "discrete",
-    "epsilon": 1e-3,
-    "gamma": 1.0,
-    "padding": "zeros",
-    "bn_momentum": 0.1,
+    **SCALE_CHANNEL_DEFAULTS,
 }
 _QUICK: dict[str, Any] = {
     "stem_width": 8,

@@ -6,9 +6,12 @@ import pytest
 import torch
 
 from scalebench.checks import ScalebenchError
+from scalebench.models import get_model_card
 from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import (
+    SCALE_CHANNEL_DEFAULTS,
     GaussianDerivativeLayer,
+    ScaleChannelConfig,
     geometric_sigmas,
     scale_channel_dropout_mask,
     scale_channel_pool,
@@ -106,3 +109,24 @@ def test_scale_test_image_is_exact_rescaling() -> None:
     assert a.shape == (1, 3, 33, 33)
     # pixel x of a (centre 16) corresponds to pixel 32 + 2 (x - 16) = 2x of b (centre 32)
     torch.testing.assert_close(b[..., ::2, ::2], a)
+
+
+class TestScaleChannelConfig:
+    def test_one_config_for_both_networks(self) -> None:
+        """GaussDerNet and both GaussDerResNet cards take the shared settings with the shared defaults."""
+        for name in ("gaussdernet", "gaussderresnet", "gaussderresnet_dw"):
+            config = get_model_card(name).default_config
+            assert {k: config[k] for k in SCALE_CHANNEL_DEFAULTS} == SCALE_CHANNEL_DEFAULTS
+        cfg = ScaleChannelConfig.from_kwargs(num_scale_channels=3, sigma0=0.5, scale_ratio=3.0)
+        assert cfg.sigmas0() == pytest.approx([0.5, 1.5, 4.5])
+        assert cfg.layer_kwargs()["discretisation"] == "discrete"
+
+    def test_exception(self) -> None:
+        with pytest.raises(ScalebenchError, match=r"unknown scale-channel setting.*sigma; valid: max_order"):
+            ScaleChannelConfig.from_kwargs(sigma=1.0)
+        with pytest.raises(ScalebenchError, match="sigma_growth"):
+            ScaleChannelConfig(sigma_growth=0.0)
+        with pytest.raises(ScalebenchError, match="scale_dropout"):
+            ScaleChannelConfig(scale_dropout=1.0)
+        with pytest.raises(ScalebenchError, match="readout"):
+            ScaleChannelConfig(readout="center")  # type: ignore[arg-type]
