@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
 from scalebench.models.njet import NJetConv2d
-from scalebench.models.registry import ModelCard, register_model
+from scalebench.models.registry import ModelCard, builder_defaults, register_model
 
 _PAPER = (
     "S. L. Pintea, N. Tomen, S. F. Goes, M. Loog, J. C. van Gemert (2021), Resolution learning in deep "
@@ -220,117 +220,47 @@ _NJET_NOTES = (
 )
 
 
-@register_model(
-    ModelCard(
-        name="njetnet_nin",
+def _njet_card(name: str, builder: type[nn.Module], *, quick: dict, num_params: int, notes: str) -> ModelCard:
+    """The card of an N-JetNet backbone: its default config is the signature of ``builder``."""
+    return ModelCard(
+        name=name,
         family="njet",
         paper=_PAPER,
         bibtex_key=_BIBTEX,
         arxiv=_ARXIV,
-        default_config={
-            "channels": (192, 160, 96, 192, 192, 192, 192, 192),
-            "order": 2,
-            "k": 2.0,
-            "size_rule": "paper",
-            "init_sigma": 1.0,
-            "learn_sigma": True,
-            "dropout": 0.5,
-            "safe_subsample": False,
-            "subsample_r": 4.0,
-        },
-        quick_config={"channels": (8, 8, 8, 8, 8, 8, 8, 8)},
+        default_config=builder_defaults(builder),
+        quick_config=quick,
         input_size=(3, 32, 32),
         num_classes=10,
+        num_params=num_params,
+        scale_covariant=False,
+        reports_scale_selection=False,
+        paper_training=_PAPER_TRAINING,
+        notes=notes + _NJET_NOTES,
+    )
+
+
+njetnet_nin = register_model(
+    _njet_card(
+        "njetnet_nin",
+        NJetNiN,
+        quick={"channels": (8, 8, 8, 8, 8, 8, 8, 8)},
         num_params=496_663,
-        scale_covariant=False,
-        reports_scale_selection=False,
-        paper_training=_PAPER_TRAINING,
-        notes="NiN backbone as nin_shared_srf.py of the reference code (no pooling). " + _NJET_NOTES,
+        notes="NiN backbone as nin_shared_srf.py of the reference code (no pooling). ",
     )
-)
-def njetnet_nin(
-    *,
-    num_classes: int,
-    in_channels: int,
-    channels: Sequence[int] = (192, 160, 96, 192, 192, 192, 192, 192),
-    order: int = 2,
-    k: float = 2.0,
-    size_rule: str = "paper",
-    init_sigma: float = 1.0,
-    learn_sigma: bool = True,
-    dropout: float = 0.5,
-    safe_subsample: bool = False,
-    subsample_r: float = 4.0,
-) -> NJetNiN:
-    """N-JetNet with the NiN backbone of the reference code."""
-    return NJetNiN(
-        num_classes=num_classes,
-        in_channels=in_channels,
-        channels=channels,
-        order=order,
-        k=k,
-        size_rule=size_rule,
-        init_sigma=init_sigma,
-        learn_sigma=learn_sigma,
-        dropout=dropout,
-        safe_subsample=safe_subsample,
-        subsample_r=subsample_r,
-    )
+)(NJetNiN)
+"""N-JetNet with the NiN backbone of the reference code (registered builder: the class itself)."""
 
-
-@register_model(
-    ModelCard(
-        name="njetnet_resnet32",
-        family="njet",
-        paper=_PAPER,
-        bibtex_key=_BIBTEX,
-        arxiv=_ARXIV,
-        default_config={
-            "depth": 32,
-            "width": 16,
-            "order": 2,
-            "k": 2.0,
-            "size_rule": "paper",
-            "init_sigma": 1.0,
-            "learn_sigma": True,
-            "subsample_r": 4.0,
-        },
-        quick_config={"depth": 8, "width": 4},
-        input_size=(3, 32, 32),
-        num_classes=10,
+njetnet_resnet32 = register_model(
+    _njet_card(
+        "njetnet_resnet32",
+        NJetResNet,
+        quick={"depth": 8, "width": 4},
         num_params=310_441,
-        scale_covariant=False,
-        reports_scale_selection=False,
-        paper_training=_PAPER_TRAINING,
         notes=(
             "CIFAR ResNet-32 (He et al. 2016) with N-Jet layers and safe subsampling where ResNet strides "
-            "(our construction after the paper's Exp. 3.2; no reference code). " + _NJET_NOTES
+            "(our construction after the paper's Exp. 3.2; no reference code). "
         ),
     )
-)
-def njetnet_resnet32(
-    *,
-    num_classes: int,
-    in_channels: int,
-    depth: int = 32,
-    width: int = 16,
-    order: int = 2,
-    k: float = 2.0,
-    size_rule: str = "paper",
-    init_sigma: float = 1.0,
-    learn_sigma: bool = True,
-    subsample_r: float = 4.0,
-) -> NJetResNet:
-    """N-JetNet with a CIFAR ResNet-32 backbone."""
-    return NJetResNet(
-        num_classes=num_classes,
-        in_channels=in_channels,
-        depth=depth,
-        width=width,
-        order=order,
-        k=k,
-        size_rule=size_rule,
-        init_sigma=init_sigma,
-        learn_sigma=learn_sigma,
-        subsample_r=subsample_r,
-    )
+)(NJetResNet)
+"""N-JetNet with a CIFAR ResNet-32 backbone (registered builder: the class itself)."""

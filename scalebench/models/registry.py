@@ -154,6 +154,24 @@ def count_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def builder_defaults(builder: ModelBuilder) -> dict[str, Any]:
+    """The keyword defaults of a builder (function or class), except ``num_classes`` and ``in_channels``.
+
+    A card whose ``default_config`` is exactly the builder's defaults takes it from here, so the defaults
+    are written once, in the signature.
+
+    Example:
+        >>> def build(*, num_classes: int, in_channels: int, width: int = 16, order: int = 2): ...
+        >>> builder_defaults(build)
+        {'width': 16, 'order': 2}
+    """
+    return {
+        k: p.default
+        for k, p in inspect.signature(builder).parameters.items()
+        if k not in ("num_classes", "in_channels") and p.default is not inspect.Parameter.empty
+    }
+
+
 def builder_signature(name: str) -> inspect.Signature:
     """The signature of a registered builder (used by tests to check that cards list every config key)."""
     _ensure_loaded()
