@@ -272,7 +272,7 @@ def evaluate_cmd(seed, seeds, scales, train_scales, model_config, verify, checkp
     """Train at the training scale, select on validation there, test on every scale; write results and figures.
 
     With --verify RUN.json --checkpoint best.safetensors: re-evaluate a checkpoint and mark the results
-    verified when every per-scale count matches.
+    verified when every per-scale count matches (classification or segmentation results).
     """
     if verify is not None or checkpoint is not None:
         from scalebench.benchmark.verify import format_verify_report, verify_run
@@ -299,10 +299,13 @@ def evaluate_cmd(seed, seeds, scales, train_scales, model_config, verify, checkp
     from scalebench.datasets_builders.segmentation import is_segmentation_build
 
     if train_scales is not None or is_segmentation_build(config.dataset):
-        from scalebench.benchmark.segmentation import format_segmentation_summary, run_segmentation_seeds
+        from scalebench.benchmark import segmentation as seg
 
-        for seg in run_segmentation_seeds(config, seed_list, train_scales):
-            click.echo(format_segmentation_summary(seg))
+        seg_outcomes, seg_files = seg.run_segmentation_seeds(config, seed_list, train_scales)
+        for outcome in seg_outcomes:
+            click.echo(seg.format_segmentation_summary(outcome))
+        if seg_files:
+            click.echo(seg.format_seed_aggregate(seg_files))
         return
     outcomes, group_files = run_seeds(config, seed_list)
     from scalebench.benchmark.distributed import is_main_process

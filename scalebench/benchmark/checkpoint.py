@@ -5,11 +5,22 @@ reason), so scalebench never pickles. The optimizer's ``state_dict()`` is split 
 (``state.<param index>.<name>``, stored with safetensors) and its JSON-able rest (param groups and non-tensor
 state values). Every file is written atomically; the JSON state file of an epoch is written after the tensor
 files it names, so a state file never points at a half-written checkpoint.
+
+Epoch checkpoints of a run directory (both protocols, classification and segmentation): after every epoch
+:func:`save_epoch_checkpoint` writes ``epoch-<k>.safetensors`` (weights), ``optim-<k>.safetensors`` (+ JSON),
+copies the weights to ``best.safetensors`` when the epoch is the best so far, then writes ``state.json``
+(the epoch, the file names, and the protocol's own history and best-so-far) and deletes the files of epoch
+k - 1. :func:`read_run_state` and :func:`restore_run_state` resume from it. No RNG state is stored: both
+protocols draw every random stream from (seed, purpose, epoch) (``protocol.derive_seed``), so the epoch
+number is the whole RNG state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +28,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import atomic_path, file_digest
+from scalebench.fileio import atomic_path, file_digest, write_json_atomic
+
+STATE = "state.json"
+BEST = "best.safetensors"
 
 
 def model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -99,3 +113,62 @@ def load_optimizer(optimizer: torch.optim.Optimizer, path: str | Path, device: t
     for idx, values in meta["scalars"].items():
         state.setdefault(int(idx), {}).update(values)
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def read_run_state(run_dir: Path, run_hash: str, *, resume: bool, epochs: int) -> dict[str, Any] | None:
+    """The ``state.json`` of an interrupted run in ``run_dir`` (None if there is none).
+
+    Raises when one exists but ``resume`` is off (the message says how many epochs are checkpointed and how to
+    continue or start over), and when it belongs to another config hash.
+    """
+    state_path = Path(run_dir) / STATE
+    if not state_path.is_file():
+        return None
+    try:
+        state = json.loads(state_path.read_text())
+    except ValueError as err:
+        raise ScalebenchError(
+            f"{state_path} is not valid JSON ({err}); delete {run_dir} to start over."
+        ) from None
+    if not resume:
+        raise ScalebenchError(
+            f"An interrupted run of this config exists in {run_dir} ({state.get('epoch', 0)} of {epochs} epochs "
+            "checkpointed). Pass --resume to continue it, or delete that folder to start over."
+        )
+    if state.get("run_hash") != run_hash:
+        raise ScalebenchError(
+            f"{state_path} belongs to another config (hash {state.get('run_hash')}); delete it."
+        )
+    return state
+
+
+def restore_run_state(
+    state: dict[str, Any], run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    device: torch.device,
+) -> None:  # fmt: skip
+    """Load the weights and optimizer state that ``state`` (from :func:`read_run_state`) names."""
+    load_weights(model, Path(run_dir) / state["weights"])
+    load_optimizer(optimizer, Path(run_dir) / state["optimizer"], device)
+
+
+def save_epoch_checkpoint(
+    run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, epoch: int, better: bool,
+    state: dict[str, Any],
+) -> None:  # fmt: skip
+    """Checkpoint epoch ``epoch`` (1-based) into ``run_dir`` (see the module docstring).
+
+    ``state`` holds what the protocol needs to continue (run hash, history, best so far, time spent); the
+    epoch and the file names are added. ``state.json`` is written after every file it names.
+    """
+    run_dir = Path(run_dir)
+    weights, optim = f"epoch-{epoch}.safetensors", f"optim-{epoch}.safetensors"
+    save_weights(model, run_dir / weights)
+    save_optimizer(optimizer, run_dir / optim)
+    if better:
+        shutil.copyfile(run_dir / weights, run_dir / f".{BEST}.tmp")
+        os.replace(run_dir / f".{BEST}.tmp", run_dir / BEST)
+    write_json_atomic(run_dir / STATE, {**state, "epoch": epoch, "weights": weights, "optimizer": optim})
+    for old in (f"epoch-{epoch - 1}.safetensors", f"optim-{epoch - 1}.safetensors",
+                f"optim-{epoch - 1}.safetensors.json"):  # fmt: skip
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / old).unlink()

@@ -28,11 +28,8 @@ import csv
 import functools
 import hashlib
 import io
-import json
 import math
-import os
 import platform
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -47,7 +44,14 @@ from torch import nn
 
 import scalebench
 from scalebench.benchmark import figures
-from scalebench.benchmark.checkpoint import load_optimizer, load_weights, save_optimizer, save_weights
+from scalebench.benchmark.checkpoint import (
+    BEST,
+    STATE,  # noqa: F401  (re-exported: the sweep reads a run's state through protocol.STATE)
+    load_weights,
+    read_run_state,
+    restore_run_state,
+    save_epoch_checkpoint,
+)
 from scalebench.benchmark.config import EvalConfig, Recipe, resolve_recipe, run_identity
 from scalebench.benchmark.distributed import Dist, init_distributed, wrap
 from scalebench.benchmark.progress import Progress
@@ -69,8 +73,6 @@ from scalebench.checks import ScalebenchError
 from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
 
 DONE = "done"
-STATE = "state.json"
-BEST = "best.safetensors"
 
 
 @dataclass
@@ -121,6 +123,15 @@ def select_device(name: str) -> torch.device:
     raise ScalebenchError(f"Unknown device {name!r}; use auto, cpu or cuda.")
 
 
+def check_amp(device: torch.device, amp: bool) -> None:
+    """``--amp`` (bf16 autocast, see :func:`_autocast`) is for CUDA only: raise on any other device."""
+    if amp and device.type != "cuda":
+        raise ScalebenchError(
+            "--amp needs --device cuda: bf16 autocast on this CPU made training pathologically slow "
+            "(docs/protocol.md). Drop --amp for CPU runs."
+        )
+
+
 def _load_built(build_id: str, root: Path | None) -> Any:
     from scalebench.datasets_builders import load_built
 
@@ -154,11 +165,7 @@ def _setup(config: EvalConfig) -> _Setup:
     from scalebench.models import get_model_card, resolve_config
 
     device = select_device(config.device)
-    if config.amp and device.type != "cuda":
-        raise ScalebenchError(
-            "--amp needs --device cuda: bf16 autocast on this CPU made training pathologically slow "
-            "(docs/protocol.md). Drop --amp for CPU runs."
-        )
+    check_amp(device, config.amp)
     card = get_model_card(config.model)
     if card.task != "classification":
         raise ScalebenchError(
@@ -611,20 +618,7 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
         return RunOutcome(
             run_dir, load_results(run_dir / "results.json"), existing_files(run_dir), reused=True
         )
-    state_path = run_dir / STATE
-    state: dict[str, Any] | None = None
-    if state_path.is_file():
-        if not config.resume:
-            done_epochs = json.loads(state_path.read_text()).get("epoch", 0)
-            raise ScalebenchError(
-                f"An interrupted run of this config exists in {run_dir} ({done_epochs} of {s.recipe.epochs} epochs "
-                "checkpointed). Pass --resume to continue it, or delete that folder to start over."
-            )
-        state = json.loads(state_path.read_text())
-        if state.get("run_hash") != s.run_hash:
-            raise ScalebenchError(
-                f"{state_path} belongs to another config (hash {state.get('run_hash')}); delete it."
-            )
+    state = read_run_state(run_dir, s.run_hash, resume=config.resume, epochs=s.recipe.epochs)
     if d.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
@@ -649,8 +643,7 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
     history: list[dict[str, Any]] = []
     best_epoch, best_val, train_seconds, start_epoch = 0, -1.0, 0.0, 1
     if state is not None:
-        load_weights(model, run_dir / state["weights"])
-        load_optimizer(optimizer, run_dir / state["optimizer"], s.device)
+        restore_run_state(state, run_dir, model, optimizer, s.device)
         history, best_epoch, best_val = state["history"], state["best_epoch"], state["best_val_accuracy"]
         train_seconds, start_epoch = state["train_seconds"], state["epoch"] + 1
     earlier_seconds = train_seconds  # spent in earlier, interrupted sessions
@@ -681,29 +674,15 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
             progress.log(
                 f"epoch {epoch}: train loss {loss:.4f} acc {acc:.3f}, val acc {val_acc:.4f} ({seconds:.1f}s)"
             )
-            weights = f"epoch-{epoch}.safetensors"
             better = val_acc > best_val  # strictly better: the earliest epoch wins ties
             if better:
                 best_epoch, best_val = epoch, val_acc
             if d.main:  # every rank holds the same weights; rank 0 writes them
-                save_weights(model, run_dir / weights)
-                save_optimizer(optimizer, run_dir / f"optim-{epoch}.safetensors")
-                if better:
-                    shutil.copyfile(run_dir / weights, run_dir / f".{BEST}.tmp")
-                    os.replace(run_dir / f".{BEST}.tmp", run_dir / BEST)
-                new_state = {
-                    "run_hash": s.run_hash, "epoch": epoch, "weights": weights,
-                    "optimizer": f"optim-{epoch}.safetensors", "history": history, "best_epoch": best_epoch,
-                    "best_val_accuracy": best_val, "train_seconds": train_seconds,
-                }  # fmt: skip
-                write_json_atomic(state_path, new_state)
-                for old in (
-                    f"epoch-{epoch - 1}.safetensors",
-                    f"optim-{epoch - 1}.safetensors",
-                    f"optim-{epoch - 1}.safetensors.json",
-                ):
-                    with contextlib.suppress(FileNotFoundError):
-                        (run_dir / old).unlink()
+                save_epoch_checkpoint(
+                    run_dir, model, optimizer, epoch=epoch, better=better,
+                    state={"run_hash": s.run_hash, "history": history, "best_epoch": best_epoch,
+                           "best_val_accuracy": best_val, "train_seconds": train_seconds},
+                )  # fmt: skip
             d.barrier()
             if (
                 config.stop_after_epoch is not None

@@ -42,7 +42,7 @@ from pydantic import (
 
 from scalebench.benchmark import metrics
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import write_text_atomic
+from scalebench.fileio import config_hash, write_text_atomic
 
 #: Bump the major number for changes that old readers cannot read, the minor for added optional fields.
 SCHEMA_VERSION = "1.0"
@@ -333,8 +333,32 @@ def _format_errors(err: ValidationError, source: str) -> str:
     )
 
 
-def parse_results(text: str | bytes, source: str = "results") -> RunResult:
-    """Validate results JSON text. Every problem raises one ScalebenchError naming ``source`` and the field."""
+#: The results schema of each task, by the ``task`` field of a results file.
+TASKS: dict[str, type[_Strict]] = {}
+
+
+def read_results_bytes(path: str | Path) -> bytes:
+    """The bytes of a results file, after checking that it exists and is within :data:`MAX_RESULTS_BYTES`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScalebenchError(f"Results file {str(path)!r} does not exist.")
+    size = path.stat().st_size
+    if size > MAX_RESULTS_BYTES:
+        raise ScalebenchError(
+            f"{path} is {size} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file; "
+            "use the file `scalebench evaluate` wrote."
+        )
+    return path.read_bytes()
+
+
+def parse_results(
+    text: str | bytes, source: str = "results", *, tasks: tuple[str, ...] = ("classification",)
+) -> AnyRunResult:
+    """Validate results JSON text with the schema of its ``task`` (one of ``tasks``).
+
+    Every problem raises one ScalebenchError naming ``source`` and the field; a file of another task is
+    rejected with the task it holds.
+    """
     if len(text) > MAX_RESULTS_BYTES:
         raise ScalebenchError(
             f"{source} is {len(text)} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file."
@@ -349,31 +373,29 @@ def parse_results(text: str | bytes, source: str = "results") -> RunResult:
         raise ScalebenchError(f"{source} is not valid JSON ({err}); a results file is strict JSON.") from None
     if not isinstance(data, dict):
         raise ScalebenchError(f"{source} must hold a JSON object, found {type(data).__name__}.")
+    task = data.get("task", "classification")
+    if task not in tasks:
+        raise ScalebenchError(
+            f"{source} holds {task!r} results (field 'task'), but this reads {' or '.join(map(repr, tasks))} "
+            f"results only; valid tasks: {', '.join(TASKS)}."
+        )
     try:
-        return RunResult.model_validate(data)
+        return TASKS[task].model_validate(data)  # type: ignore[return-value]
     except ValidationError as err:
         raise ScalebenchError(_format_errors(err, source)) from None
 
 
-def load_results(path: str | Path) -> RunResult:
-    """Read and validate one results file (size-limited, strict JSON, schema checks)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScalebenchError(f"Results file {str(path)!r} does not exist.")
-    size = path.stat().st_size
-    if size > MAX_RESULTS_BYTES:
-        raise ScalebenchError(
-            f"{path} is {size} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file."
-        )
-    return parse_results(path.read_bytes(), source=str(path))
+def load_results(path: str | Path, *, tasks: tuple[str, ...] = ("classification",)) -> AnyRunResult:
+    """Read and validate one results file (size-limited, strict JSON, the schema of its task)."""
+    return parse_results(read_results_bytes(path), source=str(path), tasks=tasks)
 
 
-def results_to_json(result: RunResult) -> str:
+def results_to_json(result: AnyRunResult) -> str:
     """Canonical JSON text of a result (sorted keys, no NaN), as written to disk."""
     return json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def save_results(result: RunResult, path: str | Path) -> Path:
+def save_results(result: AnyRunResult, path: str | Path) -> Path:
     """Write a result atomically (temporary file, then rename)."""
     path = Path(path)
     write_text_atomic(path, results_to_json(result))
@@ -508,6 +530,11 @@ class SegmentationRunResult(_Strict):
                 )
         return self
 
+    @property
+    def scales(self) -> list[float]:
+        """The test object scales, ascending."""
+        return [r.scale for r in self.per_scale]
+
     def score_by_scale(self) -> dict[float, float]:
         """Scale -> mIoU."""
         return {r.scale: r.score for r in self.per_scale}
@@ -525,13 +552,43 @@ def build_segmentation_summary(per_scale: list[SegmentationScaleResult]) -> Segm
 
 
 def load_segmentation_results(path: str | Path) -> SegmentationRunResult:
-    """Read and validate one segmentation results file (strict JSON, schema checks)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScalebenchError(f"Results file {str(path)!r} does not exist.")
-    if path.stat().st_size > MAX_RESULTS_BYTES:
-        raise ScalebenchError(f"{path} is above the {MAX_RESULTS_BYTES}-byte limit for a results file.")
-    try:
-        return SegmentationRunResult.model_validate_json(path.read_bytes())
-    except ValidationError as err:
-        raise ScalebenchError(_format_errors(err, str(path))) from None
+    """Read and validate one segmentation results file (:func:`load_results` for the segmentation task)."""
+    return load_results(path, tasks=("segmentation",))  # type: ignore[return-value]
+
+
+AnyRunResult = RunResult | SegmentationRunResult
+TASKS.update(classification=RunResult, segmentation=SegmentationRunResult)
+ALL_TASKS: tuple[str, ...] = tuple(TASKS)
+
+
+def train_key(result: AnyRunResult) -> tuple[float, ...]:
+    """The training set of a run: ``(train_scale,)`` for classification, the object scales for segmentation."""
+    if isinstance(result, SegmentationRunResult):
+        return tuple(result.dataset.train_scales)
+    return (result.dataset.train_scale,)
+
+
+def seedless_config_hash(result: AnyRunResult) -> str:
+    """Hash of everything that determines a run's results except its seed (16 hex digits).
+
+    Covers the model name and full config, the preset and training recipe, the dataset build (name, version,
+    manifest sha256, training scale or, for segmentation, the training set's object scales), the test scales
+    and the AMP flag. The seeds of one configuration share it (the results' own ``model.config_hash``
+    includes the seed).
+    """
+    identity: dict[str, Any] = {
+        "model": result.model.name,
+        "model_config": result.model.config,
+        "preset": result.training.preset,
+        "recipe": result.training.recipe,
+        "dataset": result.dataset.name,
+        "dataset_version": result.dataset.version,
+        "manifest_sha256": result.dataset.manifest_sha256,
+        "scales": result.scales,
+        "amp": result.environment.amp,
+    }
+    if isinstance(result, SegmentationRunResult):
+        identity["train_scales"] = list(result.dataset.train_scales)
+    else:
+        identity["train_scale"] = result.dataset.train_scale
+    return config_hash(identity, length=16)

@@ -17,13 +17,21 @@ It reuses the classification protocol's pieces: :class:`~scalebench.benchmark.co
 :class:`~scalebench.benchmark.config.Recipe`, the run hash, seeds, device choice, safetensors checkpoints and
 the environment record. A run directory ``<out>/<model>/<build>/train<scales>/seed<k>-<hash>/`` holds
 ``config.json``, ``best.safetensors``, ``results.json`` (:class:`SegmentationRunResult`), the figures and
-``done`` (written last); a finished run is not run again.
+``done`` (written last); a finished run is not run again. Also shared with classification:
 
-Not implemented: resuming an interrupted segmentation run, multi-seed curves, ``--verify``.
+- epoch checkpoints and ``--resume`` (:mod:`scalebench.benchmark.checkpoint`): data order and in-model
+  randomness depend only on (seed, epoch), so a resumed run ends bit for bit like an uninterrupted one on CPU;
+- the batch loader (pinned memory and ``non_blocking`` copies on CUDA) and ``--amp`` (bf16 autocast around
+  forward and loss, CUDA only);
+- several seeds (``--seeds``) give an aggregate with mean ± sample std over seeds and a curve with a band;
+- ``scalebench evaluate --verify`` (:mod:`scalebench.benchmark.verify`) re-evaluates a checkpoint.
+
+Not implemented: data-parallel (DDP) training.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -38,9 +46,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.benchmark import metrics
-from scalebench.benchmark.checkpoint import load_weights, save_weights
+from scalebench.benchmark.checkpoint import (
+    BEST,
+    load_weights,
+    read_run_state,
+    restore_run_state,
+    save_epoch_checkpoint,
+)
 from scalebench.benchmark.config import EvalConfig, Recipe, resolve_recipe, run_identity
-from scalebench.benchmark.protocol import _environment, _optimizer, derive_seed, learning_rate, select_device
+from scalebench.benchmark.protocol import (
+    _autocast,
+    _batches,
+    _environment,
+    _n,
+    _num_workers,
+    _optimizer,
+    _to_device,
+    check_amp,
+    check_state_unchanged,
+    derive_seed,
+    learning_rate,
+    select_device,
+    state_snapshot,
+)
 from scalebench.benchmark.results import (
     ModelInfo,
     SegmentationDatasetInfo,
@@ -55,7 +83,7 @@ from scalebench.benchmark.results import (
 )
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.segmentation import IGNORE_INDEX, SegmentationBuild, load_segmentation
-from scalebench.fileio import config_hash, write_json_atomic, write_text_atomic
+from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
 
 #: Quick preset (CPU): the paper's optimiser and learning rate, small batches, two epochs.
 SEG_QUICK_RECIPE: dict[str, Any] = {
@@ -137,10 +165,13 @@ def iou_counts(
 
 @dataclass
 class SegmentationOutcome:
+    """What :func:`run_segmentation` leaves behind: the result (None if stopped early) and where the files are."""
+
     run_dir: Path
-    result: SegmentationRunResult
+    result: SegmentationRunResult | None
     files: dict[str, Path]
     reused: bool = False
+    stopped_after_epoch: int | None = None
 
 
 def resolve_segmentation_recipe(
@@ -152,22 +183,70 @@ def resolve_segmentation_recipe(
     return resolve_recipe("paper", paper_training, overrides)
 
 
-def _evaluate(
-    model: nn.Module, ds: Any, n: int, batch: int, device: torch.device, num_classes: int
-) -> tuple[list[int], list[int], int]:
-    model.eval()
-    inter = np.zeros(num_classes - 1, np.int64)
-    union = np.zeros(num_classes - 1, np.int64)
+@torch.inference_mode()
+def evaluate_segmentation(
+    model: nn.Module, ds: Any, *, n: int, batch_size: int, device: torch.device, num_classes: int,
+    amp: bool = False, workers: int = 0,
+) -> tuple[list[int], list[int], int]:  # fmt: skip
+    """Per object class intersection and union counts (:func:`iou_counts`) summed over ``ds[:n]``, and the
+    number of non-ignored pixels. The model must be in eval mode; batches are read by the classification
+    protocol's loader (pinned memory on CUDA) and the forward runs under its autocast when ``amp``."""
+    if model.training:
+        raise ScalebenchError("evaluate_segmentation needs the model in eval mode (call model.eval()).")
+    inter = torch.zeros(num_classes - 1, dtype=torch.int64)
+    union = torch.zeros(num_classes - 1, dtype=torch.int64)
     pixels = 0
-    with torch.no_grad():
-        for a in range(0, n, batch):
-            x, y = ds.read_batch(list(range(a, min(n, a + batch))))
-            pred = model(x.to(device)).argmax(1).cpu()
-            i, u = iou_counts(pred, y, num_classes)
-            inter += i
-            union += u
-            pixels += int((y != IGNORE_INDEX).sum())
+    batches = [list(range(a, min(n, a + batch_size))) for a in range(0, n, batch_size)]
+    for x, y in _batches(ds, batches, workers, device):
+        yb = y.to(device, non_blocking=True)
+        with _autocast(device, amp):
+            pred = model(_to_device(x, device, False)).argmax(1)
+        i, u = iou_counts(pred, yb, num_classes)
+        inter += torch.tensor(i)
+        union += torch.tensor(u)
+        pixels += int((yb != IGNORE_INDEX).sum())
     return inter.tolist(), union.tolist(), pixels
+
+
+def _train_epoch(
+    model: nn.Module, optimizer: torch.optim.Optimizer, ds: Any, n: int, epoch: int, recipe: Recipe,
+    config: EvalConfig, weights: Tensor, device: torch.device, progress: bool,
+) -> tuple[float, int, float]:  # fmt: skip
+    """One epoch (1-based); returns (mean training loss, images seen, last learning rate).
+
+    Order and in-model randomness depend only on (seed, epoch), as in the classification protocol, so a
+    resumed run repeats the epochs it did not finish exactly.
+    """
+    model.train()
+    g = torch.Generator().manual_seed(derive_seed(config.seed, "order", epoch))
+    order = torch.randperm(n, generator=g).tolist()
+    torch.manual_seed(derive_seed(config.seed, "torch", epoch))
+    batches = [order[i : i + recipe.batch_size] for i in range(0, n, recipe.batch_size)]
+    total, count, lr = 0.0, 0, recipe.lr
+    for step, (x, y) in enumerate(_batches(ds, batches, _num_workers(config, n, device), device)):
+        lr = learning_rate(recipe, epoch - 1, step, len(batches))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        yb = y.to(device, non_blocking=True)
+        with _autocast(device, config.amp):
+            loss = segmentation_loss(model(_to_device(x, device, False)).float(), yb, weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(y)
+        count += len(y)
+        if progress and (step % 10 == 0 or step == len(batches) - 1):
+            print(f"  epoch {epoch}/{recipe.epochs} step {step + 1}/{len(batches)} loss {total / count:.4f}",
+                  flush=True)  # fmt: skip
+    if not math.isfinite(total):
+        raise ScalebenchError(
+            f"Training loss became non-finite in epoch {epoch} ({total}); lower --lr or check the model."
+        )
+    return total / max(count, 1), count, lr
+
+
+def _epoch_done(run_dir: Path, epoch: int) -> None:
+    """Called after the checkpoint of every epoch is written (a hook: tests interrupt a run here)."""
 
 
 def run_segmentation(
@@ -175,7 +254,10 @@ def run_segmentation(
 ) -> SegmentationOutcome:
     """Train ``config.model`` on the training set of ``train_scales``, test at every built (or requested) scale.
 
-    Returns the outcome; writes ``results.json``, ``best.safetensors`` and the figures into the run directory.
+    Every epoch is checkpointed (:func:`scalebench.benchmark.checkpoint.save_epoch_checkpoint`); an interrupted
+    run continues with ``config.resume`` and ends with the same weights and metrics as an uninterrupted one
+    (bit for bit on CPU). Returns the outcome; writes ``results.json``, ``best.safetensors`` and the figures
+    into the run directory, ``done`` last.
     """
     from scalebench.models import count_parameters, create_model, get_model_card, resolve_config
 
@@ -185,6 +267,12 @@ def run_segmentation(
             f"Model {config.model!r} is a {card.task} model; the segmentation set needs a segmentation model: "
             "unet, njet-unet, ... (`scalebench models list --task segmentation`)."
         )
+    if config.distributed:
+        raise ScalebenchError(
+            "--distributed (DDP) is not implemented for segmentation; run one process per seed instead."
+        )
+    device = select_device(config.device)
+    check_amp(device, config.amp)
     built: SegmentationBuild = load_segmentation(config.dataset, root=config.root)
     train_ds = built.dataset("train", train_scales=train_scales)
     val_ds = built.dataset("val", train_scales=train_scales)
@@ -199,25 +287,20 @@ def run_segmentation(
         "dataset_manifest": built.manifest_sha256,
     }
     run_hash = config_hash(identity)
-    tag = "-".join(f"{s:g}" for s in sorted(train_scales))
-    run_dir = (
-        Path(config.out) / config.model / built.build_id / f"train{tag}" / f"seed{config.seed}-{run_hash}"
-    )
+    run_dir = _group_dir(config, built.build_id, train_scales) / f"seed{config.seed}-{run_hash}"
     if (run_dir / DONE).is_file():
         result = load_segmentation_results(run_dir / "results.json")
         return SegmentationOutcome(run_dir, result, _files(run_dir), reused=True)
+    state = read_run_state(run_dir, run_hash, resume=config.resume, epochs=recipe.epochs)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "config.json", {"run_hash": run_hash, **identity})
-    device = select_device(config.device)
     t0 = time.perf_counter()
 
     torch.manual_seed(derive_seed(config.seed, "init"))
     model = create_model(config.model, num_classes=built.num_classes, in_channels=built.channels,
                          quick=config.preset == "quick", **config.model_config_overrides).to(device)  # fmt: skip
     optimizer = _optimizer(model, recipe)
-    lim = config.limit
-    n_train = min(len(train_ds), lim) if lim else len(train_ds)
-    n_val = min(len(val_ds), lim) if lim else len(val_ds)
+    n_train, n_val = _n(train_ds, config.limit), _n(val_ds, config.limit)
     counts = torch.zeros(built.num_classes, dtype=torch.int64)
     for a in range(
         0, n_train, 64
@@ -226,63 +309,62 @@ def run_segmentation(
             train_ds.read_batch(list(range(a, min(n_train, a + 64))))[1], built.num_classes
         )
     weights = weights_from_counts(counts).to(device)
-    steps = math.ceil(n_train / recipe.batch_size)
-    history: list[SegmentationEpoch] = []
-    best = (-1.0, 0)
-    best_path = run_dir / "best.safetensors"
-    sha = ""
-    seen = 0
-    for epoch in range(1, recipe.epochs + 1):
+    history: list[dict[str, Any]] = []
+    best_val, best_epoch, train_seconds, seen, start_epoch = -1.0, 0, 0.0, 0, 1
+    if state is not None:
+        restore_run_state(state, run_dir, model, optimizer, device)
+        history, best_val, best_epoch = state["history"], state["best_val_mean_iou"], state["best_epoch"]
+        train_seconds, seen, start_epoch = state["train_seconds"], state["seen"], state["epoch"] + 1
+        if progress:
+            print(f"resuming {run_dir} after epoch {state['epoch']}", flush=True)
+    earlier_seconds = train_seconds
+    for epoch in range(start_epoch, recipe.epochs + 1):
         te = time.perf_counter()
-        model.train()
-        g = torch.Generator().manual_seed(derive_seed(config.seed, "order", epoch))
-        order = torch.randperm(n_train, generator=g).tolist()
-        total, count = 0.0, 0
-        for step in range(steps):
-            lr = learning_rate(recipe, epoch - 1, step, steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            x, y = train_ds.read_batch(idx)
-            loss = segmentation_loss(model(x.to(device)), y.to(device), weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-            seen += len(idx)
-            if progress and (step % 10 == 0 or step == steps - 1):
-                print(
-                    f"  epoch {epoch}/{recipe.epochs} step {step + 1}/{steps} loss {total / count:.4f}",
-                    flush=True,
-                )
-        vi, vu, _ = _evaluate(model, val_ds, n_val, recipe.eval_batch_size, device, built.num_classes)
+        loss, n_seen, lr = _train_epoch(model, optimizer, train_ds, n_train, epoch, recipe, config, weights,
+                                        device, progress)  # fmt: skip
+        seen += n_seen
+        model.eval()
+        vi, vu, _ = evaluate_segmentation(model, val_ds, n=n_val, batch_size=recipe.eval_batch_size,
+                                          device=device, num_classes=built.num_classes, amp=config.amp)  # fmt: skip
         val_miou = metrics.mean_iou(vi, vu)
         sigmas = model.learned_sigmas() if hasattr(model, "learned_sigmas") else []
-        history.append(SegmentationEpoch(epoch=epoch, lr=lr, train_loss=total / max(count, 1),
-                                         val_mean_iou=val_miou, sigmas=sigmas,
-                                         seconds=time.perf_counter() - te))  # fmt: skip
+        seconds = time.perf_counter() - te
+        train_seconds += seconds
+        history.append(SegmentationEpoch(epoch=epoch, lr=lr, train_loss=loss, val_mean_iou=val_miou,
+                                         sigmas=sigmas, seconds=seconds).model_dump())  # fmt: skip
         if progress:
             print(
                 f"epoch {epoch}: val mIoU {val_miou:.4f}; sigmas {[round(s, 3) for s in sigmas]}", flush=True
             )
-        if val_miou > best[0]:
-            best = (val_miou, epoch)
-            sha = save_weights(model, best_path, {"model": config.model, "epoch": str(epoch)})
-    train_seconds = time.perf_counter() - t0
-    load_weights(model, best_path)
-    model.to(device)
+        better = val_miou > best_val  # strictly better: the earliest epoch wins ties
+        if better:
+            best_val, best_epoch = val_miou, epoch
+        save_epoch_checkpoint(
+            run_dir, model, optimizer, epoch=epoch, better=better,
+            state={"run_hash": run_hash, "history": history, "best_epoch": best_epoch,
+                   "best_val_mean_iou": best_val, "train_seconds": train_seconds, "seen": seen},
+        )  # fmt: skip
+        _epoch_done(run_dir, epoch)
+        if config.stop_after_epoch is not None and config.stop_after_epoch <= epoch < recipe.epochs:
+            if progress:
+                print(f"stopped after epoch {epoch}; continue with --resume", flush=True)
+            return SegmentationOutcome(run_dir, None, {}, stopped_after_epoch=epoch)
+    load_weights(model, run_dir / BEST)
+    sha = file_digest(run_dir / BEST, "sha256")
+    model.eval()
+    before = state_snapshot(model)
     t1 = time.perf_counter()
     per_scale = []
     n_eval = 0
     for s, ds in test_sets.items():
-        n = min(len(ds), lim) if lim else len(ds)
-        i, u, px = _evaluate(model, ds, n, recipe.eval_batch_size, device, built.num_classes)
+        n = _n(ds, config.limit)
+        i, u, px = evaluate_segmentation(model, ds, n=n, batch_size=recipe.eval_batch_size, device=device,
+                                         num_classes=built.num_classes, amp=config.amp)  # fmt: skip
         per_scale.append(SegmentationScaleResult(scale=s, intersections=i, unions=u,
                                                  mean_iou=metrics.mean_iou(i, u), pixels=max(px, 1), images=n))  # fmt: skip
         n_eval += n
     eval_seconds = time.perf_counter() - t1
-    total_s = time.perf_counter() - t0
+    check_state_unchanged(model, before, "testing")
     result = SegmentationRunResult(
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         model=ModelInfo(
@@ -312,9 +394,9 @@ def run_segmentation(
             preset=config.preset,
             recipe=recipe.model_dump(mode="json"),
             class_weights=[float(w) for w in weights.cpu()],
-            best_epoch=best[1],
-            best_val_mean_iou=best[0],
-            history=history,
+            best_epoch=best_epoch,
+            best_val_mean_iou=best_val,
+            history=[SegmentationEpoch(**h) for h in history],
         ),
         per_scale=per_scale,
         summary=build_segmentation_summary(per_scale),
@@ -326,11 +408,11 @@ def run_segmentation(
         timings=Timings(
             train_seconds=train_seconds,
             eval_seconds=eval_seconds,
-            total_seconds=total_s,
+            total_seconds=earlier_seconds + (time.perf_counter() - t0),
             train_images_per_second=seen / train_seconds if train_seconds > 0 else 0.0,
             eval_images_per_second=n_eval / eval_seconds if eval_seconds > 0 else 0.0,
         ),
-        environment=_environment(device, False),
+        environment=_environment(device, config.amp),
     )
     save_results(result, run_dir / "results.json")
     from scalebench.benchmark.segmentation_figures import plot_run_figures
@@ -340,6 +422,13 @@ def run_segmentation(
     return SegmentationOutcome(run_dir, result, _files(run_dir))
 
 
+def _group_dir(config: EvalConfig, build_id: str, train_scales: Sequence[float]) -> Path:
+    """``<out>/<model>/<build>/train<scales>``: the runs of every seed (and their aggregate) of one model and
+    training set."""
+    tag = "-".join(f"{s:g}" for s in sorted(train_scales))
+    return Path(config.out) / config.model / build_id / f"train{tag}"
+
+
 def _files(run_dir: Path) -> dict[str, Path]:
     return {p.name: p for p in sorted(run_dir.iterdir()) if p.is_file()}
 
@@ -347,6 +436,8 @@ def _files(run_dir: Path) -> dict[str, Path]:
 def format_segmentation_summary(outcome: SegmentationOutcome) -> str:
     """One block of text: mIoU per scale, learned σ, receptive field, where the files are."""
     r = outcome.result
+    if r is None:
+        return f"Run stopped after epoch {outcome.stopped_after_epoch}: {outcome.run_dir} (continue with --resume)"
     lines = [
         f"{r.model.name} on {r.dataset.build_id} (train scales {', '.join(f'{s:g}' for s in r.dataset.train_scales)}), "
         f"seed {r.seed}{' (reused)' if outcome.reused else ''}: mean mIoU {r.summary.mean_miou:.4f}",
@@ -364,10 +455,71 @@ def format_segmentation_summary(outcome: SegmentationOutcome) -> str:
 
 def run_segmentation_seeds(
     config: EvalConfig, seeds: Sequence[int], train_scales: str | Sequence[float] | None
-) -> list[SegmentationOutcome]:
-    """:func:`run_segmentation` for each seed; ``train_scales`` as given to ``--train-scales`` (default ``1``)."""
+) -> tuple[list[SegmentationOutcome], dict[str, Path]]:
+    """:func:`run_segmentation` for each seed; ``train_scales`` as given to ``--train-scales`` (default ``1``).
+
+    With several seeds, all finished, also writes the aggregate over seeds into
+    ``<out>/<model>/<build>/train<scales>/seeds-<seeds>-<hash>/`` (:func:`write_seed_aggregate`).
+    """
     from scalebench.checks import parse_float_list
 
     scales = parse_float_list(train_scales, "--train-scales") if train_scales is not None else [1.0]
     progress = config.progress != "none"
-    return [run_segmentation(config.model_copy(update={"seed": s}), scales, progress=progress) for s in seeds]
+    outcomes = [
+        run_segmentation(config.model_copy(update={"seed": s}), scales, progress=progress) for s in seeds
+    ]
+    done = [o.result for o in outcomes if o.result is not None]
+    files: dict[str, Path] = {}
+    if len(seeds) > 1 and len(done) == len(seeds):
+        group_hash = config_hash({"runs": [o.run_dir.name for o in outcomes]})
+        tag = "-".join(str(x) for x in seeds)
+        group = _group_dir(config, done[0].dataset.build_id, scales) / f"seeds-{tag}-{group_hash}"
+        files = write_seed_aggregate(done, group, [o.run_dir for o in outcomes])
+    return outcomes, files
+
+
+def write_seed_aggregate(
+    results: Sequence[SegmentationRunResult], folder: Path, run_dirs: Sequence[Path] = ()
+) -> dict[str, Path]:
+    """``aggregate.json`` (mean and sample std over seeds of the mIoU per scale and of the mean mIoU, by
+    :func:`scalebench.benchmark.figures.curve_rows` and :func:`metrics.mean_std`, as the classification
+    curve over seeds) and ``miou_vs_scale`` (.png/.svg/.csv, mean ± std band) of the seeds of one config."""
+    from scalebench.benchmark.figures import curve_rows
+    from scalebench.benchmark.results import seedless_config_hash
+    from scalebench.benchmark.segmentation_figures import plot_miou_vs_scale
+
+    keys = {seedless_config_hash(r) for r in results}
+    if len(keys) != 1:
+        raise ScalebenchError(f"An aggregate over seeds needs runs of one configuration, got {len(keys)}.")
+    first = results[0]
+    mean, std = metrics.mean_std([r.summary.mean_miou for r in results])
+    doc = {
+        "task": "segmentation",
+        "model": first.model.name,
+        "build_id": first.dataset.build_id,
+        "train_scales": first.dataset.train_scales,
+        "config_hash": keys.pop(),
+        "seeds": [r.seed for r in results],
+        "runs": [str(p) for p in run_dirs],
+        "per_scale": [
+            {"scale": s, "mean_iou": m, "std_iou": sd, "n_seeds": n} for s, m, sd, n in curve_rows(results)
+        ],
+        "mean_miou": {"mean": mean, "std": std},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"aggregate": folder / "aggregate.json"}
+    write_json_atomic(files["aggregate"], doc)
+    png, svg, csv_path = plot_miou_vs_scale(results, folder / "miou_vs_scale")
+    files.update(miou_png=png, miou_svg=svg, miou_csv=csv_path)
+    return files
+
+
+def format_seed_aggregate(files: dict[str, Path]) -> str:
+    """One block of text: mean ± std over seeds per scale, and where the aggregate files are."""
+    doc = json.loads(files["aggregate"].read_text())
+    cells = ", ".join(f"s={p['scale']:g}: {p['mean_iou']:.4f} ± {p['std_iou']:.4f}" for p in doc["per_scale"])
+    m = doc["mean_miou"]
+    return (
+        f"Over seeds {doc['seeds']}: mean mIoU {m['mean']:.4f} ± {m['std']:.4f} (sample std)\n"
+        f"  mIoU per scale: {cells}\n  aggregate: {files['aggregate']}; curve: {files['miou_png']}"
+    )

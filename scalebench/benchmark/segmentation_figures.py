@@ -1,8 +1,8 @@
 """Figures of the segmentation track (issue 6), drawn like the classification figures (same palette, fixed
 metadata, PNG + SVG beside a CSV of the plotted numbers):
 
-- mIoU against object scale, one line per run (model and training set), as Fig. 10 of Pintea et al. (2021,
-  IEEE TIP 30: 8342-8353);
+- mIoU against object scale, one line per configuration (model and training set; mean ± std band over
+  seeds), as Fig. 10 of Pintea et al. (2021, IEEE TIP 30: 8342-8353);
 - the learned σ per N-Jet layer (forward order: encoder then decoder), one line per run;
 - a triptych per test scale: input, prediction and ground truth of one test image (ignored pixels grey).
 """
@@ -19,8 +19,8 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from scalebench.benchmark.figures import _RC, _save, model_colour, write_csv
-from scalebench.benchmark.results import SegmentationRunResult
+from scalebench.benchmark.figures import _RC, _save, curve_rows, model_colour, write_csv
+from scalebench.benchmark.results import SegmentationRunResult, seedless_config_hash
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.segmentation import IGNORE_INDEX
 
@@ -36,23 +36,39 @@ def _label(r: SegmentationRunResult) -> str:
     return f"{r.model.name}, train s={'+'.join(f'{s:g}' for s in r.dataset.train_scales)}, {epochs} ep"
 
 
+def group_by_config(results: Sequence[SegmentationRunResult]) -> list[list[SegmentationRunResult]]:
+    """Runs grouped by configuration (every field but the seed: :func:`seedless_config_hash`), in first-seen
+    order, each group sorted by seed."""
+    groups: dict[str, list[SegmentationRunResult]] = {}
+    for r in results:
+        groups.setdefault(seedless_config_hash(r), []).append(r)
+    return [sorted(g, key=lambda r: r.seed) for g in groups.values()]
+
+
 def plot_miou_vs_scale(results: Sequence[SegmentationRunResult], stem: str | Path) -> list[Path]:
-    """mIoU against test object scale, one line per run; writes ``<stem>.png/.svg/.csv``."""
+    """mIoU against test object scale, one line per configuration; the seeds of one configuration give the
+    mean and a ± sample-std band (:func:`scalebench.benchmark.figures.curve_rows`, as the classification
+    curve). Writes ``<stem>.png/.svg/.csv``; the CSV has one row per configuration and scale."""
     if not results:
         raise ScalebenchError("No segmentation results to plot.")
     stem = Path(stem)
-    rows = [(r.model.name, "+".join(f"{s:g}" for s in r.dataset.train_scales), r.seed, p.scale, p.mean_iou)
-            for r in results for p in r.per_scale]  # fmt: skip
-    csv_path = write_csv(
-        stem.with_suffix(".csv"), ["model", "train_scales", "seed", "scale", "mean_iou"], rows
-    )
+    groups = [(runs, curve_rows(runs)) for runs in group_by_config(results)]
+    rows = [(runs[0].model.name, "+".join(f"{s:g}" for s in runs[0].dataset.train_scales),
+             seedless_config_hash(runs[0]), " ".join(str(r.seed) for r in runs), *row)
+            for runs, table in groups for row in table]  # fmt: skip
+    header = ["model", "train_scales", "config_hash", "seeds", "scale", "mean_iou", "std_iou", "n_seeds"]
+    csv_path = write_csv(stem.with_suffix(".csv"), header, rows)
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(4.6, 3.2))
         ax = fig.add_subplot()
         styles = ["-", "--", ":", "-."]
-        for k, r in enumerate(results):
-            ax.plot([p.scale for p in r.per_scale], [p.mean_iou for p in r.per_scale], marker="o", ms=3.5,
-                    color=model_colour(r.model.name), linestyle=styles[k % 4], label=_label(r))  # fmt: skip
+        for k, (runs, table) in enumerate(groups):
+            scales, mean, std = (np.array([row[i] for row in table]) for i in range(3))
+            colour = model_colour(runs[0].model.name)
+            label = _label(runs[0]) + (f" (n={len(runs)} seeds)" if len(runs) > 1 else "")
+            ax.plot(scales, mean, marker="o", ms=3.5, color=colour, linestyle=styles[k % 4], label=label)
+            if len(runs) > 1:
+                ax.fill_between(scales, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
         ax.set_xlabel("object scale s (test)")
         ax.set_ylabel("mIoU (object classes)")
         ax.set_ylim(0, 1)

@@ -8,8 +8,9 @@ Steps (``scalebench evaluate --verify RUN.json --checkpoint FILE``):
 4. rebuild the model from the recorded full config, load the weights, and test every recorded scale with
    the protocol's own test loop (eval mode, ``torch.inference_mode``, buffers checked unchanged), on the
    same number of images per scale as recorded;
-5. the run is verified only when every per-scale ``correct`` and ``total`` matches exactly; the verified
-   copy of the results has ``evaluated_by = "verified"``.
+5. the run is verified only when every per-scale ``correct`` and ``total`` matches exactly (segmentation
+   results, ``task = "segmentation"``: every per-class intersection and union count and the number of
+   images per scale); the verified copy of the results has ``evaluated_by = "verified"``.
 
 Exact equality can fail across devices or library versions through floating-point ties in the argmax; the
 report then lists the scales that differ, with both counts.
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from scalebench.benchmark import protocol
+from scalebench.benchmark import metrics, protocol
 from scalebench.benchmark.checkpoint import load_weights
 from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.protocol import (
@@ -32,7 +34,14 @@ from scalebench.benchmark.protocol import (
     select_device,
     state_snapshot,
 )
-from scalebench.benchmark.results import RunResult, load_results, save_results
+from scalebench.benchmark.results import (
+    ALL_TASKS,
+    AnyRunResult,
+    RunResult,
+    SegmentationRunResult,
+    load_results,
+    save_results,
+)
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import file_digest
 
@@ -42,7 +51,7 @@ class VerifyReport:
     """The outcome of a verification: the verified result (None if counts differ) and the differences."""
 
     source: Path
-    verified: RunResult | None
+    verified: AnyRunResult | None
     mismatches: list[str]
     written: Path | None = None
 
@@ -58,12 +67,12 @@ def verify_run(
 ) -> VerifyReport:
     """Re-evaluate ``checkpoint`` on the test sets recorded in ``results_path`` (see the module docstring).
 
-    When every count matches, the verified copy is written to ``out`` (default ``<results>.verified.json``).
+    Dispatches on the results' ``task``: classification compares the per-scale ``correct`` / ``total``,
+    segmentation the per-scale, per-class intersection and union counts and the image counts. When every
+    count matches, the verified copy is written to ``out`` (default ``<results>.verified.json``).
     """
-    from scalebench.models import create_model
-
     results_path = Path(results_path)
-    result = load_results(results_path)
+    result = load_results(results_path, tasks=ALL_TASKS)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ScalebenchError(f"Checkpoint {str(checkpoint)!r} does not exist.")
@@ -73,22 +82,48 @@ def verify_run(
             f"Checkpoint {checkpoint} has sha256 {sha}, but {results_path} records {result.checkpoint_sha256}; "
             "pass the best.safetensors of the run that wrote these results."
         )
-    built = protocol._load_built(result.dataset.build_id, Path(root) if root is not None else None)
-    if built.manifest_sha256 != result.dataset.manifest_sha256:
+    dev = select_device(device)
+    root = Path(root) if root is not None else None
+    if isinstance(result, SegmentationRunResult):
+        mismatches = _verify_segmentation(result, checkpoint, root, dev, progress)
+    else:
+        mismatches = _verify_classification(result, checkpoint, root, dev, progress)
+    if mismatches:
+        return VerifyReport(results_path, None, mismatches)
+    verified = type(result).model_validate({**result.model_dump(), "evaluated_by": "verified"})
+    dest = Path(out) if out is not None else results_path.with_name(results_path.stem + ".verified.json")
+    save_results(verified, dest)
+    return VerifyReport(results_path, verified, [], dest)
+
+
+def _check_manifest(built_sha: str, result: AnyRunResult) -> None:
+    if built_sha != result.dataset.manifest_sha256:
         raise ScalebenchError(
-            f"Dataset build {result.dataset.build_id!r} here has manifest sha256 {built.manifest_sha256}, the results "
+            f"Dataset build {result.dataset.build_id!r} here has manifest sha256 {built_sha}, the results "
             f"record {result.dataset.manifest_sha256}: the test sets differ. Rebuild the recorded dataset version "
             f"({result.dataset.version}) with `scalebench build-datasets`."
         )
-    scales = match_scales(result.scales, built.test_scales, built.build_id)
-    dev = select_device(device)
+
+
+def _restored_model(result: AnyRunResult, checkpoint: Path, dev: torch.device, **to: Any) -> torch.nn.Module:
+    """The recorded model (full config), with the checkpoint's weights, on ``dev``, in eval mode."""
+    from scalebench.models import create_model
+
     model = create_model(
         result.model.name, num_classes=result.dataset.num_classes, in_channels=result.dataset.channels,
         **result.model.config,
-    )  # fmt: skip
-    model = model.to(dev, memory_format=torch.channels_last)
+    ).to(dev, **to)  # fmt: skip
     load_weights(model, checkpoint)
-    model.eval()
+    return model.eval()
+
+
+def _verify_classification(
+    result: RunResult, checkpoint: Path, root: Path | None, dev: torch.device, progress: str
+) -> list[str]:
+    built = protocol._load_built(result.dataset.build_id, root)
+    _check_manifest(built.manifest_sha256, result)
+    scales = match_scales(result.scales, built.test_scales, built.build_id)
+    model = _restored_model(result, checkpoint, dev, memory_format=torch.channels_last)
     channels = len(result.scale_selection.channel_sigmas) if result.scale_selection is not None else None
     recipe = result.training.recipe
     before = state_snapshot(model)
@@ -110,13 +145,38 @@ def verify_run(
                     f"scale {scale:g}: recorded {recorded.correct}/{recorded.total}, re-evaluated {correct}/{total}"
                 )
     check_state_unchanged(model, before, "verification")
-    if mismatches:
-        return VerifyReport(results_path, None, mismatches)
-    verified = result.model_copy(update={"evaluated_by": "verified"})
-    verified = RunResult.model_validate(verified.model_dump())
-    dest = Path(out) if out is not None else results_path.with_name(results_path.stem + ".verified.json")
-    save_results(verified, dest)
-    return VerifyReport(results_path, verified, [], dest)
+    return mismatches
+
+
+def _verify_segmentation(
+    result: SegmentationRunResult, checkpoint: Path, root: Path | None, dev: torch.device, progress: str
+) -> list[str]:
+    from scalebench.benchmark.segmentation import evaluate_segmentation
+    from scalebench.datasets_builders.segmentation import load_segmentation
+
+    built = load_segmentation(result.dataset.build_id, root=root)
+    _check_manifest(built.manifest_sha256, result)
+    model = _restored_model(result, checkpoint, dev)
+    before = state_snapshot(model)
+    mismatches: list[str] = []
+    with Progress(progress) as bar:
+        for recorded in result.per_scale:
+            ds = built.dataset("test", scale=recorded.scale)
+            n = len(ds) if result.limit is None else min(len(ds), result.limit)
+            bar.start(f"verify scale {recorded.scale:g}", 1)
+            inter, union, _ = evaluate_segmentation(
+                model, ds, n=n, batch_size=int(result.training.recipe.get("eval_batch_size", 4)), device=dev,
+                num_classes=result.dataset.num_classes, amp=result.environment.amp and dev.type == "cuda",
+            )  # fmt: skip
+            bar.advance()
+            bar.end(f"mIoU {metrics.mean_iou(inter, union):.4f}")
+            if (inter, union, n) != (recorded.intersections, recorded.unions, recorded.images):
+                mismatches.append(
+                    f"scale {recorded.scale:g}: recorded intersections {recorded.intersections}, unions "
+                    f"{recorded.unions} ({recorded.images} images); re-evaluated {inter}, {union} ({n} images)"
+                )
+    check_state_unchanged(model, before, "verification")
+    return mismatches
 
 
 def format_verify_report(report: VerifyReport) -> str:

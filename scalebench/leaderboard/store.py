@@ -32,7 +32,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from scalebench.benchmark.results import MAX_RESULTS_BYTES, RunResult, results_to_json
+from scalebench.benchmark.results import (
+    ALL_TASKS,
+    AnyRunResult,
+    RunResult,
+    SegmentationRunResult,
+    read_results_bytes,
+    results_to_json,
+)
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_text_atomic
 from scalebench.leaderboard.validate import KnownBuild, check_run, validate_submission
@@ -49,7 +56,7 @@ class StoredRun:
     """One validated entry of the store: its path relative to the store root, the run and its file's sha256."""
 
     path: PurePosixPath
-    result: RunResult
+    result: AnyRunResult
     sha256: str
 
 
@@ -119,19 +126,7 @@ def _write_new(dest: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def _read_limited(path: Path) -> bytes:
-    if not path.is_file():
-        raise ScalebenchError(f"Results file {str(path)!r} does not exist.")
-    size = path.stat().st_size
-    if size > MAX_RESULTS_BYTES:
-        raise ScalebenchError(
-            f"{path} is {size} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file; "
-            "submit the file `scalebench evaluate` wrote."
-        )
-    return path.read_bytes()
-
-
-def _same_run_but_verified(stored: RunResult, new: RunResult) -> bool:
+def _same_run_but_verified(stored: AnyRunResult, new: AnyRunResult) -> bool:
     if stored.evaluated_by != "self-reported" or new.evaluated_by != "verified":
         return False
     a = stored.model_dump(mode="json")
@@ -142,7 +137,7 @@ def _same_run_but_verified(stored: RunResult, new: RunResult) -> bool:
 
 
 def submit_runs(
-    items: Sequence[tuple[str, RunResult | str | bytes]],
+    items: Sequence[tuple[str, AnyRunResult | str | bytes]],
     store: str | Path = "results",
     *,
     known: Sequence[KnownBuild] | None = None,
@@ -152,7 +147,7 @@ def submit_runs(
 
     Args:
         items: ``(source name, run)`` pairs; a run is the text of a results file, or a :class:`RunResult`
-            that the caller already validated against the schema.
+            or :class:`SegmentationRunResult` that the caller already validated against the schema.
         store: the store folder.
         known: accepted canonical builds (default :func:`scalebench.leaderboard.validate.known_builds`).
         verified: the runs come from a checkpoint re-evaluation (:func:`submit` with ``checkpoint``) and may
@@ -163,9 +158,9 @@ def submit_runs(
             the same call. The store is then unchanged.
     """
     store = Path(store)
-    checked: list[tuple[str, RunResult, PurePosixPath]] = []
+    checked: list[tuple[str, AnyRunResult, PurePosixPath]] = []
     for source, item in items:
-        if isinstance(item, RunResult):
+        if isinstance(item, (RunResult, SegmentationRunResult)):
             rel = check_run(item, source, known=known, allow_verified=verified)
             result = item
         else:
@@ -182,7 +177,7 @@ def submit_runs(
     outcomes: list[SubmitOutcome] = []
     with store_lock(store):
         index = read_index(store)
-        plan: list[tuple[str, RunResult, PurePosixPath, str]] = []
+        plan: list[tuple[str, AnyRunResult, PurePosixPath, str]] = []
         for source, result, rel in checked:
             dest = store / rel
             status = "added"
@@ -224,11 +219,11 @@ def submit_runs(
     return outcomes
 
 
-def _load_entry(store: Path, rel: PurePosixPath) -> RunResult | None:
+def _load_entry(store: Path, rel: PurePosixPath) -> AnyRunResult | None:
     from scalebench.benchmark.results import parse_results
 
     try:
-        return parse_results(_read_limited(store / rel), source=str(store / rel))
+        return parse_results(read_results_bytes(store / rel), source=str(store / rel), tasks=ALL_TASKS)
     except ScalebenchError:
         return None
 
@@ -252,7 +247,7 @@ def submit(
     if not paths:
         raise ScalebenchError("Give at least one results file to submit (scalebench submit RUN.json ...).")
     if checkpoint is None:
-        return submit_runs([(str(p), _read_limited(Path(p))) for p in paths], store, known=known)
+        return submit_runs([(str(p), read_results_bytes(Path(p))) for p in paths], store, known=known)
     if len(paths) != 1:
         raise ScalebenchError(
             f"--checkpoint verifies one results file, got {len(paths)}; submit each run with its own checkpoint."
@@ -260,7 +255,7 @@ def submit(
     from scalebench.benchmark.verify import verify_run
 
     source = str(paths[0])
-    validate_submission(_read_limited(Path(source)), source, known=known)
+    validate_submission(read_results_bytes(Path(source)), source, known=known)
     with tempfile.TemporaryDirectory(prefix="scalebench-verify-") as tmp:
         report = verify_run(source, checkpoint, root=root, device=device, out=Path(tmp) / "verified.json",
                             progress="none")  # fmt: skip
@@ -328,7 +323,7 @@ def validate_store(
             continue
         on_disk.add(str(rel))
         try:
-            data = _read_limited(path)
+            data = read_results_bytes(path)
             result, expected = validate_submission(data, str(path), known=known, allow_verified=True)
         except ScalebenchError as err:
             problems.append(str(err))

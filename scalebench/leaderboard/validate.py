@@ -10,7 +10,8 @@ rules of the leaderboard, following the lessons of RobustBench, WILDS and MTEB (
   silently keep the last of two ``"seed"`` keys);
 - the dataset build is known to this scalebench: the pair (dataset version, manifest sha256) is a canonical
   build recorded in :data:`scalebench.datasets_builders.DATASETS` (:func:`known_builds`);
-- the per-scale results cover exactly that build's canonical test scales, and the training scale is its one;
+- the per-scale results cover exactly that build's canonical test scales, and the training scale is its one
+  (segmentation: the training set's object scales are one of the build's training sets);
 - no ``--limit`` smoke run and no run on the embedded demo subset;
 - ``evaluated_by`` is "self-reported": only re-evaluating the checkpoint (``scalebench submit --checkpoint`` or
   ``scalebench evaluate --verify``) can make an entry "verified";
@@ -20,6 +21,10 @@ The store path of a run is ``<dataset>/<model>/<config-hash>/seed-<n>.json``, wh
 (:func:`run_config_hash`) covers everything that determines the results except the seed, so that the seeds of
 one configuration share a folder and are aggregated together. The results schema's own ``config_hash``
 includes the seed, so it cannot serve here.
+
+Both tasks are accepted: classification results (:class:`~scalebench.benchmark.results.RunResult`) and
+segmentation results (:class:`~scalebench.benchmark.results.SegmentationRunResult`, dataset
+``fashion-mnist-seg``), each validated by the schema its ``task`` field names, under the same rules.
 """
 
 from __future__ import annotations
@@ -32,9 +37,15 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from scalebench.benchmark.results import MAX_RESULTS_BYTES, RunResult, parse_results
+from scalebench.benchmark.results import (
+    ALL_TASKS,
+    MAX_RESULTS_BYTES,
+    AnyRunResult,
+    parse_results,
+    seedless_config_hash,
+    train_key,
+)
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import config_hash
 
 #: Deepest nesting of JSON arrays and objects accepted in a submission (a results file nests about 6 deep;
 #: a model config a few more). Deeper input is rejected before it reaches a recursive parser or validator.
@@ -50,21 +61,33 @@ SCALE_RTOL = 1e-6
 
 @dataclass(frozen=True)
 class KnownBuild:
-    """A canonical dataset build that this scalebench accepts on the leaderboard."""
+    """A canonical dataset build that this scalebench accepts on the leaderboard.
+
+    ``train_scale`` is the one training scale of a classification build; ``train_sets``, when given, lists
+    the accepted training sets instead (a segmentation build: the object scales of each training set).
+    """
 
     dataset: str
     version: str
     manifest_sha256: str
     test_scales: tuple[float, ...]
     train_scale: float
+    train_sets: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def accepted_train_sets(self) -> tuple[tuple[float, ...], ...]:
+        return self.train_sets or ((self.train_scale,),)
 
 
 def known_builds() -> tuple[KnownBuild, ...]:
     """The canonical builds recorded by the datasets package (specs whose ``known_manifest_sha256`` is set).
 
     A spec may also list older accepted builds as ``known_manifests``: a mapping version -> manifest sha256.
+    The segmentation set's canonical build is ``KNOWN_MANIFEST_SHA256`` of
+    :mod:`scalebench.datasets_builders.segmentation` (with its four training sets and test scales 1..4).
     """
     from scalebench.datasets_builders import DATASETS, GENERATOR_VERSION
+    from scalebench.datasets_builders import segmentation as seg
 
     out: list[KnownBuild] = []
     for name, spec in sorted(DATASETS.items()):
@@ -78,6 +101,11 @@ def known_builds() -> tuple[KnownBuild, ...]:
                     name, version, sha, tuple(float(s) for s in spec.test_scales), float(spec.train_scale)
                 )
             )
+    seg_sha = getattr(seg, "KNOWN_MANIFEST_SHA256", None)
+    if seg_sha:
+        train_sets = tuple(tuple(float(s) for s in t) for t in seg.TRAIN_SETS)
+        scales = tuple(float(s) for s in seg.DEFAULT_TEST_SCALES)
+        out.append(KnownBuild(seg.NAME, seg.GENERATOR_VERSION, seg_sha, scales, 1.0, train_sets))
     return tuple(out)
 
 
@@ -97,28 +125,12 @@ def slug(value: str, what: str, source: str | None = None) -> str:
     return value
 
 
-def run_config_hash(result: RunResult) -> str:
-    """Hash of everything that determines a run's results except its seed (16 hex digits).
-
-    Covers the model name and full config, the preset and training recipe, the dataset build (name, version,
-    manifest sha256, training scale), the test scales and the AMP flag. Seeds of one configuration share it.
-    """
-    identity: dict[str, Any] = {
-        "model": result.model.name,
-        "model_config": result.model.config,
-        "preset": result.training.preset,
-        "recipe": result.training.recipe,
-        "dataset": result.dataset.name,
-        "dataset_version": result.dataset.version,
-        "manifest_sha256": result.dataset.manifest_sha256,
-        "train_scale": result.dataset.train_scale,
-        "scales": result.scales,
-        "amp": result.environment.amp,
-    }
-    return config_hash(identity, length=16)
+#: Hash of everything that determines a run's results except its seed (16 hex digits); see
+#: :func:`scalebench.benchmark.results.seedless_config_hash`. Seeds of one configuration share it.
+run_config_hash = seedless_config_hash
 
 
-def entry_path(result: RunResult) -> PurePosixPath:
+def entry_path(result: AnyRunResult) -> PurePosixPath:
     """The store path of a run, relative to the store root: ``<dataset>/<model>/<config-hash>/seed-<n>.json``.
 
     Built only from checked parts: two slugs, a hex hash and an integer.
@@ -181,8 +193,41 @@ def _fmt_scales(scales: Iterable[float]) -> str:
     return "[" + ", ".join(f"{s:g}" for s in scales) + "]"
 
 
+#: The build fields a run must match, in order: (KnownBuild field, the run's dataset field, message). A
+#: message is formatted with ``value`` (the run's), ``name``, ``version`` and ``known`` (the candidates').
+_BUILD_FIELDS = (
+    ("dataset", "name", "dataset {value!r} has no canonical build known to this scalebench (known: {known}). "
+     "Evaluate on a canonical build, or upgrade scalebench if the build is newer."),
+    ("version", "version", "dataset version {value!r} of {name!r} is not known to this scalebench (known "
+     "versions: {known}). Rebuild the dataset with this scalebench and re-run the evaluation."),
+    ("manifest_sha256", "manifest_sha256", "manifest sha256 {value} of {name!r} {version} is not a canonical "
+     "build (expected one of {known}); the test sets differ. Rebuild with `scalebench build-datasets "
+     "--dataset {name}` (default scales, no --limit) and re-run."),
+)  # fmt: skip
+
+
+def _canonical_build(result: AnyRunResult, known: Sequence[KnownBuild], source: str) -> KnownBuild:
+    """The known build of ``result`` (same dataset, version and manifest), or an error naming the first
+    field that matches no candidate."""
+    ds = result.dataset
+    candidates = list(known)
+    for field, own, message in _BUILD_FIELDS:
+        value = getattr(ds, own)
+        narrowed = [k for k in candidates if getattr(k, field) == value]
+        if not narrowed:
+            names = sorted({getattr(k, field) for k in candidates})
+            raise ScalebenchError(
+                f"{source}: "
+                + message.format(
+                    value=value, name=ds.name, version=ds.version, known=names or "none recorded yet"
+                )
+            )
+        candidates = narrowed
+    return candidates[0]
+
+
 def check_run(
-    result: RunResult,
+    result: AnyRunResult,
     source: str,
     *,
     known: Sequence[KnownBuild] | None = None,
@@ -218,31 +263,17 @@ def check_run(
         )
     slug(ds.name, "dataset name", source)
     slug(result.model.name, "model name", source)
-    same_dataset = [k for k in known if k.dataset == ds.name]
-    if not same_dataset:
-        names = sorted({k.dataset for k in known})
+    match = _canonical_build(result, known, source)
+    train = train_key(result)
+    if not any(
+        len(t) == len(train)
+        and all(math.isclose(a, b, rel_tol=SCALE_RTOL) for a, b in zip(t, train, strict=True))
+        for t in match.accepted_train_sets
+    ):
+        accepted = ", ".join("+".join(f"{s:g}" for s in t) for t in match.accepted_train_sets)
         raise ScalebenchError(
-            f"{source}: dataset {ds.name!r} has no canonical build known to this scalebench "
-            f"(known: {names or 'none recorded yet'}). Evaluate on a canonical build, or upgrade scalebench "
-            "if the build is newer."
-        )
-    same_version = [k for k in same_dataset if k.version == ds.version]
-    if not same_version:
-        versions = sorted({k.version for k in same_dataset})
-        raise ScalebenchError(
-            f"{source}: dataset version {ds.version!r} of {ds.name!r} is not known to this scalebench "
-            f"(known versions: {versions}). Rebuild the dataset with this scalebench and re-run the evaluation."
-        )
-    match = next((k for k in same_version if k.manifest_sha256 == ds.manifest_sha256), None)
-    if match is None:
-        raise ScalebenchError(
-            f"{source}: manifest sha256 {ds.manifest_sha256} of {ds.name!r} {ds.version} is not a canonical "
-            f"build (expected {same_version[0].manifest_sha256}); the test sets differ. Rebuild with "
-            f"`scalebench build-datasets --dataset {ds.name}` (default scales, no --limit) and re-run."
-        )
-    if not math.isclose(ds.train_scale, match.train_scale, rel_tol=SCALE_RTOL):
-        raise ScalebenchError(
-            f"{source}: training scale {ds.train_scale:g} differs from the canonical build's {match.train_scale:g}."
+            f"{source}: training scale {'+'.join(f'{s:g}' for s in train)} is not a canonical training set of "
+            f"{ds.name} (accepted: {accepted})."
         )
     scales = result.scales
     missing = [
@@ -264,12 +295,12 @@ def validate_submission(
     *,
     known: Sequence[KnownBuild] | None = None,
     allow_verified: bool = False,
-) -> tuple[RunResult, PurePosixPath]:
+) -> tuple[AnyRunResult, PurePosixPath]:
     """Validate the text of one results file for the leaderboard; return the run and its store path.
 
     In memory, with no file-system access: the JSON pre-checks, the results schema (which recomputes every
     summary from the per-scale counts with :mod:`scalebench.benchmark.metrics`), then :func:`check_run`.
     """
     _precheck_json(text, source)
-    result = parse_results(text, source=source)
+    result = parse_results(text, source=source, tasks=ALL_TASKS)
     return result, check_run(result, source, known=known, allow_verified=allow_verified)
