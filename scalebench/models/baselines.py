@@ -181,32 +181,43 @@ class BasicBlock(nn.Module):
         return F.relu(y + self.shortcut(x))
 
 
+def cifar_resnet_plan(depth: int, width: int, *, name: str = "CIFAR ResNet") -> list[tuple[int, int, bool]]:
+    """The blocks of a CIFAR ResNet-(6n+2) (He et al. 2016, Sect. 4.2) as (in, out channels, subsamples).
+
+    Three stages of n = (depth - 2) / 6 blocks with ``width``, 2 ``width`` and 4 ``width`` channels; the first
+    block of stages 2 and 3 subsamples. Shared by :class:`CifarResNet` and the N-Jet ResNet
+    (:class:`scalebench.models.njetnet.NJetResNet`); ``name`` names the network in errors.
+
+    Example:
+        >>> cifar_resnet_plan(8, 16)
+        [(16, 16, False), (16, 32, True), (32, 64, True)]
+    """
+    if depth < 8 or (depth - 2) % 6 != 0:
+        raise ScalebenchError(f"{name} depth must be 6n+2 with n >= 1 (8, 20, 32, 44, 56, 110), got {depth}.")
+    if width < 1:
+        raise ScalebenchError(f"{name} width must be a positive integer, got {width}.")
+    n = (depth - 2) // 6
+    plan, prev = [], width
+    for stage, w in enumerate([width, 2 * width, 4 * width]):
+        for b in range(n):
+            plan.append((prev, w, stage > 0 and b == 0))
+            prev = w
+    return plan
+
+
 class CifarResNet(nn.Module):
     """ResNet-(6n+2) for small images: stem, three stages of n basic blocks, global average pool, linear."""
 
     def __init__(self, *, num_classes: int, in_channels: int, depth: int = 20, width: int = 16) -> None:
         super().__init__()
-        if depth < 8 or (depth - 2) % 6 != 0:
-            raise ScalebenchError(
-                f"CIFAR ResNet depth must be 6n+2 with n >= 1 (8, 20, 32, 44, 56, 110), got {depth}."
-            )
-        if width < 1:
-            raise ScalebenchError(f"CIFAR ResNet width must be a positive integer, got {width}.")
-        n = (depth - 2) // 6
-        widths = [width, 2 * width, 4 * width]
+        plan = cifar_resnet_plan(depth, width)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
         )
-        blocks: list[nn.Module] = []
-        prev = width
-        for stage, w in enumerate(widths):
-            for b in range(n):
-                blocks.append(BasicBlock(prev, w, stride=2 if (stage > 0 and b == 0) else 1))
-                prev = w
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(prev, num_classes)
+        self.blocks = nn.Sequential(*(BasicBlock(ci, co, stride=2 if sub else 1) for ci, co, sub in plan))
+        self.fc = nn.Linear(plan[-1][1], num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

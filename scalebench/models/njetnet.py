@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
+from scalebench.models.baselines import cifar_resnet_plan
 from scalebench.models.njet import NJetConv2d
 from scalebench.models.registry import ModelCard, builder_defaults, register_model
 
@@ -185,26 +186,15 @@ class NJetResNet(_NJetNetBase):
         subsample_r: float = 4.0,
     ) -> None:
         super().__init__()
-        if depth < 8 or (depth - 2) % 6 != 0:
-            raise ScalebenchError(
-                f"N-Jet ResNet depth must be 6n+2 with n >= 1 (8, 20, 32, ...), got {depth}."
-            )
-        if width < 1:
-            raise ScalebenchError(f"N-Jet ResNet width must be a positive integer, got {width}.")
+        plan = cifar_resnet_plan(depth, width, name="N-Jet ResNet")
         nj = _njet_kwargs(order, k, size_rule, init_sigma, learn_sigma)
-        n = (depth - 2) // 6
         self.stem = nn.Sequential(
             NJetConv2d(in_channels, width, **nj), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         )
-        blocks: list[nn.Module] = []
-        prev = width
-        for stage, w in enumerate([width, 2 * width, 4 * width]):
-            for b in range(n):
-                r = subsample_r if (stage > 0 and b == 0) else None
-                blocks.append(NJetBasicBlock(prev, w, r, nj))
-                prev = w
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(prev, num_classes)
+        self.blocks = nn.Sequential(
+            *(NJetBasicBlock(ci, co, subsample_r if sub else None, nj) for ci, co, sub in plan)
+        )
+        self.fc = nn.Linear(plan[-1][1], num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=torch.channels_last)

@@ -136,3 +136,16 @@ def test_cnn_baseline_has_the_depth_and_width_of_the_default_gaussdernet():
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == len(gdn["widths"]) + 1  # + the class layer, as GaussDerNet
     assert all(c.kernel_size == (3, 3) for c in convs)
+
+
+@pytest.mark.parametrize(
+    ("name", "label"), [("resnet20", "CIFAR ResNet"), ("njetnet_resnet32", "N-Jet ResNet")]
+)
+def test_both_cifar_resnets_check_depth_and_width_in_one_place(name: str, label: str):
+    """The plain and the N-Jet ResNet share one block plan: same stage layout, same errors."""
+    with pytest.raises(ScalebenchError, match=f"{label} depth must be 6n\\+2 .* got 9"):
+        create_model(name, depth=9)
+    with pytest.raises(ScalebenchError, match=f"{label} width must be a positive integer, got 0"):
+        create_model(name, depth=8, width=0)
+    model = create_model(name, depth=14, width=2)
+    assert [b.conv2.out_channels for b in model.blocks] == [2, 2, 4, 4, 8, 8]
