@@ -9,7 +9,10 @@
   and download links for the CSV, the JSON and every result file;
 - ``leaderboard.csv`` and ``leaderboard.json`` (every number at full precision: the tables show rounded ones);
 - ``LEADERBOARD.md`` for a README, one table per dataset and training scale;
-- ``runs/<dataset>/<model>/<config-hash>/seed-<n>.json``: copies of the result files the rows link to.
+- ``runs/<dataset>/<model>/<config-hash>/seed-<n>.json``: copies of the result files the rows link to;
+- segmentation results in the store (task ``segmentation``) are not ranked with the classification entries:
+  they form a SEGMENTATION section of ``LEADERBOARD.md`` and of ``index.html`` (mIoU per object scale, mean
+  ± std over seeds; :mod:`scalebench.leaderboard.segmentation`) and ``segmentation.csv``.
 
 The output is a pure function of the store: no dates, sorted keys, so a rebuild gives identical files.
 Colours come from :func:`scalebench.benchmark.figures.model_colour`, so a model has the same colour on the
@@ -34,6 +37,7 @@ from scalebench.benchmark.results import SCHEMA_VERSION
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_text_atomic
 from scalebench.leaderboard.ranking import METRIC_COLUMNS, MIN_SEEDS, Entry, Stat, rank_entries
+from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown, segmentation_rows
 from scalebench.leaderboard.store import load_store
 from scalebench.leaderboard.validate import KnownBuild
 
@@ -48,7 +52,8 @@ RANKING_RULE = (
 
 
 def format_stat(stat: Stat, kind: str, n_seeds: int) -> str:
-    """Display text of a statistic: accuracies in percent with 2 decimals, ratios with 3; '–' if undefined.
+    """Display text of a statistic: accuracies in percent with 2 decimals, ratios with 3 (``ratio4``: 4, the
+    mIoU of the segmentation table); '–' if undefined.
 
     Example:
         >>> format_stat(Stat(0.8533, 0.012), "acc", 3), format_stat(Stat(0.5, 0.0), "ratio", 1)
@@ -59,8 +64,9 @@ def format_stat(stat: Stat, kind: str, n_seeds: int) -> str:
     if kind == "acc":
         text = f"{100 * stat.mean:.2f}"
         return text + (f" ± {100 * stat.std:.2f}" if n_seeds > 1 else "")
-    text = f"{stat.mean:.3f}"
-    return text + (f" ± {stat.std:.3f}" if n_seeds > 1 else "")
+    digits = 4 if kind == "ratio4" else 3
+    text = f"{stat.mean:.{digits}f}"
+    return text + (f" ± {stat.std:.{digits}f}" if n_seeds > 1 else "")
 
 
 def format_params(n: int) -> str:
@@ -230,8 +236,9 @@ def _sort_value(v: float | None) -> str:
     return "" if v is None else repr(v)
 
 
-def leaderboard_html(entries: Sequence[Entry]) -> str:
-    """The text of ``index.html`` (see the module docstring)."""
+def leaderboard_html(entries: Sequence[Entry], segmentation: Sequence[dict[str, Any]] = ()) -> str:
+    """The text of ``index.html`` (see the module docstring); ``segmentation``: the rows of
+    :func:`scalebench.leaderboard.segmentation.segmentation_rows`, shown in a section of their own."""
     rows = []
     for e in entries:
         rows.append(
@@ -249,6 +256,7 @@ def leaderboard_html(entries: Sequence[Entry]) -> str:
         .get_template("index.html.j2")
         .render(
             rows=rows,
+            seg_groups=_segmentation_groups(segmentation),
             columns=METRIC_COLUMNS,
             datasets=datasets,
             train_scales=train_scales,
@@ -260,6 +268,28 @@ def leaderboard_html(entries: Sequence[Entry]) -> str:
             style=(TEMPLATES / "leaderboard.css").read_text(),
         )
     )
+
+
+def _segmentation_groups(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The segmentation rows grouped into one HTML table per training set and build, with display cells."""
+    from scalebench.benchmark.figures import model_colour
+
+    groups: list[dict[str, Any]] = []
+    for row in rows:
+        title = f"Training objects at s = {row['train_scales']} ({row['build_id']})"
+        if not groups or groups[-1]["title"] != title:
+            groups.append({"title": title, "scales": list(row["per_scale"]), "rows": []})
+        n = row["seeds"]
+        sig = row["sigmas"]
+        groups[-1]["rows"].append({
+            **row,
+            "cells": [format_stat(Stat(m, sd), "ratio4", n) for m, sd in row["per_scale"].values()],
+            "mean_cell": format_stat(Stat(row["mean_miou"], row["mean_miou_std"]), "ratio4", n),
+            "sigma_text": f"{min(sig):.2f}–{max(sig):.2f}" if sig else "—",
+            "colour": model_colour(row["model"]),
+            "links": [{"href": f"{RUNS_DIR}/{r['path']}", "seed": r["seed"]} for r in row["runs"]],
+        })  # fmt: skip
+    return groups
 
 
 def build_leaderboard(
@@ -277,7 +307,9 @@ def build_leaderboard(
     if store.resolve() == out.resolve() or store.resolve() in out.resolve().parents:
         raise ScalebenchError(f"--out {out} must not be inside the store {store}; use e.g. --out site/.")
     runs = load_store(store, known=known)
-    entries = rank_entries(runs)
+    entries = rank_entries([r for r in runs if r.result.task == "classification"])
+    seg_runs = [r for r in runs if r.result.task == "segmentation"]
+    seg_rows = segmentation_rows([r.result for r in seg_runs], [str(r.path) for r in seg_runs])
     out.mkdir(parents=True, exist_ok=True)
     runs_dir = out / RUNS_DIR
     if runs_dir.exists():
@@ -292,9 +324,14 @@ def build_leaderboard(
         "json": out / "leaderboard.json",
         "html": out / "index.html",
     }
-    write_text_atomic(paths["markdown"], leaderboard_markdown(entries))
+    markdown = leaderboard_markdown(entries)
+    if seg_rows:
+        markdown += "\n" + segmentation_markdown(seg_rows, level=2, runs_dir=RUNS_DIR)
+        paths["segmentation_csv"] = out / "segmentation.csv"
+        write_text_atomic(paths["segmentation_csv"], segmentation_csv(seg_rows))
+    write_text_atomic(paths["markdown"], markdown)
     write_text_atomic(paths["csv"], leaderboard_csv(entries))
     write_text_atomic(paths["json"], leaderboard_json(entries))
-    write_text_atomic(paths["html"], leaderboard_html(entries))
+    write_text_atomic(paths["html"], leaderboard_html(entries, seg_rows))
     paths["runs"] = runs_dir
     return paths

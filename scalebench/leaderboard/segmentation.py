@@ -1,11 +1,20 @@
 """The segmentation table of the leaderboard (issue 6): one row per model and training set, mIoU per test scale.
 
-``scalebench leaderboard segmentation RESULTS.json... --out DIR`` validates each segmentation results file
-(:class:`scalebench.benchmark.results.SegmentationRunResult`, which recomputes every mIoU from its
-intersection and union counts) and writes, into ``DIR``: ``SEGMENTATION.md`` (the table), ``segmentation.csv``
-(full precision), and the comparison figures ``miou_vs_scale`` and ``sigmas`` (N-Jet runs). Rows are grouped
-by training set and sorted by mean mIoU (best first), then model name; several seeds of one configuration
-give the mean over seeds and the seed count. Output is a pure function of the inputs (no dates).
+Two ways in:
+
+- ``scalebench leaderboard build`` renders the segmentation results of the store (submitted with
+  ``scalebench submit``, checked like classification results) as a SEGMENTATION section of ``LEADERBOARD.md``
+  and of ``index.html``, plus ``segmentation.csv`` (:func:`segmentation_markdown`, :func:`segmentation_csv`);
+- ``scalebench leaderboard segmentation RESULTS.json... --out DIR`` validates loose results files
+  (:class:`scalebench.benchmark.results.SegmentationRunResult`, which recomputes every mIoU from its
+  intersection and union counts) and writes ``SEGMENTATION.md``, ``segmentation.csv`` and the comparison
+  figures ``miou_vs_scale`` (mean ± std band over seeds) and ``sigmas`` (N-Jet runs) into ``DIR``.
+
+Rows are grouped by training set and build and sorted by mean mIoU (best first), then model name. The seeds of
+one configuration (every field but the seed equal:
+:func:`scalebench.benchmark.results.seedless_config_hash`) make one row whose cells are the mean ± sample std
+over seeds (:func:`scalebench.benchmark.figures.curve_rows` and :func:`scalebench.benchmark.metrics.mean_std`,
+as the classification table). Output is a pure function of the inputs (no dates).
 """
 
 from __future__ import annotations
@@ -15,80 +24,128 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from scalebench.benchmark.results import SegmentationRunResult, load_segmentation_results
+from scalebench.benchmark import metrics
+from scalebench.benchmark.results import (
+    SegmentationRunResult,
+    load_segmentation_results,
+    seedless_config_hash,
+)
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_text_atomic
 
 
-def _key(r: SegmentationRunResult) -> tuple[str, str, str, str]:
-    return (
-        "+".join(f"{s:g}" for s in r.dataset.train_scales),
-        r.dataset.build_id,
-        r.model.name,
-        r.model.config_hash,
-    )
+def segmentation_rows(
+    results: Sequence[SegmentationRunResult], paths: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """One row per configuration (training set, build, model, seedless config hash): mean and sample std over
+    seeds of the mIoU per scale and of the mean mIoU. ``paths`` (one per result) become the row's links."""
+    from scalebench.benchmark.figures import curve_rows
+    from scalebench.benchmark.segmentation_figures import group_by_config
 
-
-def segmentation_rows(results: Sequence[SegmentationRunResult]) -> list[dict[str, object]]:
-    """One row per (training set, build, model, config): mean over seeds of mIoU per scale and of the summary."""
-    groups: dict[tuple[str, str, str, str], list[SegmentationRunResult]] = {}
-    for r in results:
-        groups.setdefault(_key(r), []).append(r)
+    href = dict(zip((id(r) for r in results), paths, strict=True)) if paths is not None else {}
     rows = []
-    for (train, build, model, chash), runs in groups.items():
-        scales = [p.scale for p in runs[0].per_scale]
-        if any([p.scale for p in r.per_scale] != scales for r in runs):
-            raise ScalebenchError(f"Seeds of {model} on {build} (train {train}) have different test scales.")
-        per_scale = {
-            s: math.fsum(r.per_scale[i].mean_iou for r in runs) / len(runs) for i, s in enumerate(scales)
-        }
+    for runs in group_by_config(results):
+        first = runs[0]
+        mean, std = metrics.mean_std([r.summary.mean_miou for r in runs])
         rows.append(
             {
-                "train_scales": train,
-                "build_id": build,
-                "model": model,
-                "config_hash": chash,
+                "train_scales": "+".join(f"{s:g}" for s in first.dataset.train_scales),
+                "build_id": first.dataset.build_id,
+                "model": first.model.name,
+                "config_hash": seedless_config_hash(first),
                 "seeds": len(runs),
-                "epochs": runs[0].training.recipe.get("epochs"),
-                "num_params": runs[0].model.num_params,
-                "receptive_field": runs[0].encoder_receptive_field,
-                "per_scale": per_scale,
-                "mean_miou": math.fsum(r.summary.mean_miou for r in runs) / len(runs),
+                "seed_list": [r.seed for r in runs],
+                "epochs": first.training.recipe.get("epochs"),
+                "num_params": first.model.num_params,
+                "receptive_field": first.encoder_receptive_field,
+                "per_scale": {s: (m, sd) for s, m, sd, _ in curve_rows(runs)},
+                "mean_miou": mean,
+                "mean_miou_std": std,
                 "sigmas": [
                     math.fsum(r.learned_sigmas[i] for r in runs) / len(runs)
-                    for i in range(len(runs[0].learned_sigmas))
+                    for i in range(len(first.learned_sigmas))
                 ],
+                "status": _status(runs),
+                "runs": [{"seed": r.seed, "path": href[id(r)]} for r in runs if id(r) in href],
             }
         )
-    rows.sort(key=lambda row: (row["train_scales"], row["build_id"], -row["mean_miou"], row["model"]))  # type: ignore[operator]
+    rows.sort(key=lambda row: (row["train_scales"], row["build_id"], -row["mean_miou"], row["model"]))
     return rows
 
 
-def segmentation_markdown(rows: Sequence[dict[str, object]]) -> str:
-    """The Markdown table(s), one per training set and build."""
-    out = ["# Segmentation leaderboard (multi-scale Fashion-MNIST, mIoU over object classes)", ""]
+def _status(runs: Sequence[SegmentationRunResult]) -> str:
+    verified = sum(r.evaluated_by == "verified" for r in runs)
+    return "verified" if verified == len(runs) else "partly verified" if verified else "self-reported"
+
+
+def _cell(mean: float, std: float, seeds: int) -> str:
+    """``0.1234`` for one seed, ``0.1234 ± 0.0100`` for several (sample std)."""
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if seeds > 1 else "")
+
+
+def segmentation_markdown(
+    rows: Sequence[dict[str, Any]], *, level: int = 1, runs_dir: str | None = None
+) -> str:
+    """The Markdown table(s), one per training set and build, under a heading of ``level`` (1: a page of its
+    own; 2: the SEGMENTATION section of ``LEADERBOARD.md``, whose runs link into ``runs_dir``)."""
+    h = "#" * level
+    out = [f"{h} Segmentation leaderboard (multi-scale Fashion-MNIST, mIoU over object classes)", ""]
+    if level > 1:
+        out += ["Mean ± sample std over seeds of the mIoU per test object scale, recomputed from the per-class "
+                "intersection and union counts; rows sorted by mean mIoU.", ""]  # fmt: skip
     current = None
+    links = runs_dir is not None
     for row in rows:
         head = (row["train_scales"], row["build_id"])
-        scales = list(row["per_scale"])  # type: ignore[arg-type]
+        scales = list(row["per_scale"])
         if head != current:
             current = head
-            out += ["", f"## Training objects at s = {row['train_scales']} ({row['build_id']})", ""]
+            out += ["", f"{h}# Training objects at s = {row['train_scales']} ({row['build_id']})", ""]
             out.append(
                 "| model | params | RF (px) | "
                 + " | ".join(f"s={s:g}" for s in scales)
                 + " | mean | σ (min–max) | seeds | epochs |"
+                + (" status | results by seed |" if links else "")
             )
-            out.append("|---|---:|---:|" + "---:|" * len(scales) + "---:|---|---:|---:|")
+            out.append(
+                "|---|---:|---:|"
+                + "---:|" * len(scales)
+                + "---:|---|---:|---:|"
+                + ("---|---|" if links else "")
+            )
         sig = row["sigmas"]
-        sig_text = f"{min(sig):.2f}–{max(sig):.2f}" if sig else "—"  # type: ignore[type-var, arg-type]
-        cells = " | ".join(f"{v:.4f}" for v in row["per_scale"].values())  # type: ignore[union-attr]
-        out.append(
+        sig_text = f"{min(sig):.2f}–{max(sig):.2f}" if sig else "—"
+        cells = " | ".join(_cell(m, sd, row["seeds"]) for m, sd in row["per_scale"].values())
+        line = (
             f"| {row['model']} | {row['num_params']:,} | {row['receptive_field']} | {cells} | "
-            f"{row['mean_miou']:.4f} | {sig_text} | {row['seeds']} | {row['epochs']} |"
+            f"{_cell(row['mean_miou'], row['mean_miou_std'], row['seeds'])} | {sig_text} | {row['seeds']} | "
+            f"{row['epochs']} |"
         )
+        if links:
+            line += (
+                f" {row['status']} | "
+                + " ".join(f"[{r['seed']}]({runs_dir}/{r['path']})" for r in row["runs"])
+                + " |"
+            )
+        out.append(line)
     return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
+
+
+def segmentation_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The text of ``segmentation.csv``: one line per row and test scale, full precision."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["train_scales", "build_id", "model", "config_hash", "seeds", "num_params", "receptive_field",
+                "scale", "mean_iou", "std_iou", "mean_miou", "mean_miou_std", "sigmas"])  # fmt: skip
+    for row in rows:
+        for s, (m, sd) in row["per_scale"].items():
+            w.writerow([row["train_scales"], row["build_id"], row["model"], row["config_hash"],
+                        " ".join(str(x) for x in row["seed_list"]), row["num_params"], row["receptive_field"],
+                        s, repr(m), repr(sd), repr(row["mean_miou"]), repr(row["mean_miou_std"]),
+                        " ".join(repr(x) for x in row["sigmas"])])  # fmt: skip
+    return buf.getvalue()
 
 
 def build_segmentation_leaderboard(result_files: Sequence[str | Path], out: str | Path) -> dict[str, Path]:
@@ -103,17 +160,10 @@ def build_segmentation_leaderboard(result_files: Sequence[str | Path], out: str 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "SEGMENTATION.md", "csv": out / "segmentation.csv"}
     write_text_atomic(paths["markdown"], segmentation_markdown(rows))
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["train_scales", "build_id", "model", "config_hash", "seeds", "num_params", "receptive_field",
-                "scale", "mean_iou", "mean_miou", "sigmas"])  # fmt: skip
-    for row in rows:
-        for s, v in row["per_scale"].items():  # type: ignore[union-attr]
-            w.writerow([row["train_scales"], row["build_id"], row["model"], row["config_hash"], row["seeds"],
-                        row["num_params"], row["receptive_field"], s, repr(v), repr(row["mean_miou"]),
-                        " ".join(repr(x) for x in row["sigmas"])])  # type: ignore[union-attr]  # fmt: skip
-    write_text_atomic(paths["csv"], buf.getvalue())
-    ordered = sorted(results, key=lambda r: (_key(r), r.seed))
+    write_text_atomic(paths["csv"], segmentation_csv(rows))
+    ordered = sorted(
+        results, key=lambda r: (r.dataset.train_scales, r.dataset.build_id, r.model.name, r.seed)
+    )
     paths["miou_png"] = plot_miou_vs_scale(ordered, out / "miou_vs_scale")[0]
     if any(r.learned_sigmas for r in results):
         paths["sigmas_png"] = plot_sigmas(ordered, out / "sigmas")[0]

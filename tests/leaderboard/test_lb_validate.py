@@ -58,10 +58,17 @@ def test_config_hash_ignores_seed_and_timing_but_not_config():
 
 
 def test_known_builds_follow_the_dataset_specs():
+    from scalebench.datasets_builders import segmentation as seg
+
     builds = known_builds()
     recorded = {n for n, s in DATASETS.items() if s.known_manifest_sha256}
-    assert {b.dataset for b in builds} == recorded
+    assert {b.dataset for b in builds} == recorded | {seg.NAME}
+    (segb,) = [b for b in builds if b.dataset == seg.NAME]
+    assert segb.manifest_sha256 == seg.KNOWN_MANIFEST_SHA256 and segb.version == seg.GENERATOR_VERSION
+    assert segb.accepted_train_sets == ((1.0,), (2.0,), (4.0,), (1.0, 2.0, 3.0, 4.0))
     for b in builds:
+        if b.dataset == seg.NAME:
+            continue
         spec = DATASETS[b.dataset]
         assert b.version == GENERATOR_VERSION
         assert b.manifest_sha256 == spec.known_manifest_sha256
