@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from bench_fakes import FakeBuilt
 
 from scalebench.checks import ScalebenchError
@@ -24,9 +23,5 @@ def fake_built(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Fixed thread count: CPU results are then bit-reproducible within a test."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def _one_thread(one_torch_thread):
+    """Fixed thread count (tests/conftest.py): CPU results are then bit-reproducible within a test."""

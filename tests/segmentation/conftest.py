@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from scalebench.datasets_builders.segmentation import build_segmentation
 
@@ -15,12 +14,8 @@ def _no_env_dirs(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: these tiny models run many times faster than with threads fighting on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread):
+    """One intra-op thread (tests/conftest.py): tiny models run many times faster than with threads fighting."""
 
 
 @pytest.fixture(scope="session")
