@@ -22,6 +22,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from scalebench.benchmark import metrics
@@ -35,9 +36,17 @@ OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 _RC = {
     "svg.hashsalt": "scalebench",
     "svg.fonttype": "path",
+    "pdf.fonttype": 42,
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
+}
+
+#: Metadata that would differ between runs (dates, software versions), blanked in every format.
+_METADATA = {
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+    "svg": {"Date": None, "Creator": None},
+    "png": {"Software": None},
 }
 
 
@@ -52,16 +61,43 @@ def model_colour(name: str) -> str:
     return OKABE_ITO[digest % len(OKABE_ITO)]
 
 
-def _save(fig: Figure, stem: Path) -> list[Path]:
+def save_figure(
+    fig: Figure, stem: str | Path, *, formats: Sequence[str] = ("png", "svg"), dpi: int = 150
+) -> list[Path]:
+    """Write ``fig`` as ``<stem>.<format>`` for each of ``formats`` (png, svg, pdf; raster at ``dpi``),
+    atomically, with fixed metadata and SVG hash salt, so that the same figure gives byte-identical files.
+
+    The format is appended to the name (``a.v2`` -> ``a.v2.png``). Used by the figures of one configuration
+    here (150-dpi PNG and SVG) and by the paper figures of :mod:`scalebench.leaderboard.figures` (PDF, SVG
+    and 300-dpi PNG).
+    """
+    stem = Path(stem)
     paths = []
-    for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+    for fmt in formats:
         buf = io.BytesIO()
         with matplotlib.rc_context(_RC):
-            fig.savefig(buf, format=fmt, dpi=150, metadata=meta, bbox_inches="tight")
-        path = stem.with_suffix(f".{fmt}")
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt], bbox_inches="tight")
+        path = stem.parent / f"{stem.name}.{fmt}"
         write_bytes_atomic(path, buf.getvalue())
         paths.append(path)
     return paths
+
+
+def _save(fig: Figure, stem: Path) -> list[Path]:
+    """150-dpi PNG and SVG at ``stem`` with its suffix replaced (as the CSV: ``stem.with_suffix(".csv")``)."""
+    return save_figure(fig, stem.with_suffix(""))
+
+
+def scale_axis(ax: Axes, scales: Sequence[float], *, tick_format: str = ".2g") -> None:
+    """The test-scale axis shared by the accuracy-curve figures: log2 x axis ticked at ``scales``, accuracy
+    in [0, 1] on y, a light grid."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(scales, [format(s, tick_format) for s in scales])
+    ax.minorticks_off()
+    ax.set_ylim(0, 1.0)
+    ax.set_xlabel("test scale (log2 axis)")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3, lw=0.5)
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
@@ -120,13 +156,7 @@ def plot_generalisation_curve(
         if len(results) > 1:
             ax.fill_between(scales, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
         ax.axvline(first.dataset.train_scale, color="0.4", ls="--", lw=0.8, label="training scale")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(scales, [f"{s:.2g}" for s in scales])
-        ax.minorticks_off()
-        ax.set_ylim(0, 1.0)
-        ax.set_xlabel("test scale (log2 axis)")
-        ax.set_ylabel("accuracy")
-        ax.grid(alpha=0.3, lw=0.5)
+        scale_axis(ax, scales)
         ax.legend(frameon=False, loc="lower center")
         ax.set_title(title or f"{first.model.name} on {first.dataset.build_id}", fontsize=9)
     return [*_save(fig, stem), csv_path]
@@ -210,14 +240,7 @@ def plot_comparison(
                 ax.fill_between(scales, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
             all_scales.update(scales.tolist())
         ax.axvline(train_scales.pop(), color="0.4", ls="--", lw=0.8, label="training scale")
-        ax.set_xscale("log", base=2)
-        ticks = sorted(all_scales)
-        ax.set_xticks(ticks, [f"{s:.2g}" for s in ticks])
-        ax.minorticks_off()
-        ax.set_ylim(0, 1.0)
-        ax.set_xlabel("test scale (log2 axis)")
-        ax.set_ylabel("accuracy")
-        ax.grid(alpha=0.3, lw=0.5)
+        scale_axis(ax, sorted(all_scales))
         ax.legend(frameon=False, loc="lower center", fontsize=8)
         first = next(iter(groups.values()))[0]
         ax.set_title(title or f"Scale generalisation on {first.dataset.build_id}", fontsize=9)

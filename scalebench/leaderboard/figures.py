@@ -21,7 +21,6 @@ SVG hash salt), so that the same results give byte-identical files.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,44 +30,15 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scalebench.benchmark import metrics
-from scalebench.benchmark.figures import curve_rows, model_colour, write_csv
+from scalebench.benchmark.figures import _RC, curve_rows, model_colour, save_figure, scale_axis, write_csv
 from scalebench.benchmark.results import RunResult, load_results
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import write_bytes_atomic
 from scalebench.leaderboard.validate import run_config_hash
 
 DPI = 300
-
-_RC = {
-    "svg.hashsalt": "scalebench",
-    "svg.fonttype": "path",
-    "pdf.fonttype": 42,
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-
-_METADATA = {
-    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
-    "svg": {"Date": None, "Creator": None},
-    "png": {"Software": None},
-}
+FORMATS = ("pdf", "svg", "png")
 
 _LINESTYLES = ("-", "--", ":", "-.")
-
-
-def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
-    """Write ``fig`` as ``<stem>.pdf``, ``.svg`` and ``.png`` (300 dpi) with fixed metadata, atomically."""
-    stem = Path(stem)
-    paths = []
-    for fmt in ("pdf", "svg", "png"):
-        buf = io.BytesIO()
-        with matplotlib.rc_context(_RC):
-            fig.savefig(buf, format=fmt, dpi=DPI, metadata=_METADATA[fmt], bbox_inches="tight")
-        path = stem.parent / f"{stem.name}.{fmt}"
-        write_bytes_atomic(path, buf.getvalue())
-        paths.append(path)
-    return paths
 
 
 def group_runs(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
@@ -149,17 +119,10 @@ def plot_curves(results: Sequence[RunResult], stem: str | Path, *, title: str | 
                 ax.fill_between(scales, mean - std, mean + std, color=colour, alpha=0.18, linewidth=0)
             ticks.update(scales.tolist())
         ax.axvline(float(train_scale), color="0.35", ls="--", lw=0.8, label="training scale")
-        ax.set_xscale("log", base=2)
-        ordered = sorted(ticks)
-        ax.set_xticks(ordered, [f"{s:.3g}" for s in ordered])
-        ax.minorticks_off()
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("test scale (log2 axis)")
-        ax.set_ylabel("accuracy")
-        ax.grid(alpha=0.3, lw=0.5)
+        scale_axis(ax, sorted(ticks), tick_format=".3g")
         ax.legend(frameon=False, loc="lower center", fontsize=7)
         ax.set_title(title or f"{dataset}, trained at scale {float(train_scale):g}: mean ± std over seeds")
-    return [*save_figure(fig, stem), csv_path]
+    return [*save_figure(fig, stem, formats=FORMATS, dpi=DPI), csv_path]
 
 
 def plot_selection(results: Sequence[RunResult], stem: str | Path, *, title: str | None = None) -> list[Path]:
@@ -220,7 +183,7 @@ def plot_selection(results: Sequence[RunResult], stem: str | Path, *, title: str
         fig.colorbar(im, ax=list(axes), label="fraction of test images", shrink=0.9)
         if title:
             fig.suptitle(title, fontsize=9)
-    return [*save_figure(fig, stem), csv_path]
+    return [*save_figure(fig, stem, formats=FORMATS, dpi=DPI), csv_path]
 
 
 def load_for_plot(
