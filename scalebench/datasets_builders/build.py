@@ -336,6 +336,21 @@ def _existing_set(path: Path, expected_config: str) -> dict[str, dict[str, Any]]
 # --- the built dataset ---------------------------------------------------------------------------------------
 
 
+def check_stored_hashes(folder: Path, manifest: dict[str, Any], manifest_path: Path, *, fix: str) -> None:
+    """Every HDF5 file listed in ``manifest["files"]`` opens and carries, in its ``array_sha256`` attribute,
+    the array hashes the manifest records for it; otherwise a ScalebenchError naming the file and ``fix``.
+    Shared by the classification and the segmentation builds."""
+    for fname, rec in manifest["files"].items():
+        path = folder / fname
+        try:
+            with h5py.File(path, "r") as f:
+                stored = json.loads(f.attrs["array_sha256"])
+        except (OSError, KeyError, ValueError):
+            raise ScalebenchError(f"{path}: missing or unreadable; {fix}.") from None
+        if stored != rec["arrays"]:
+            raise ScalebenchError(f"{path}: its array hashes differ from {manifest_path}; {fix}.")
+
+
 def manifest_digest(manifest: dict[str, Any]) -> str:
     """sha256 of the canonical manifest content: JSON with sorted keys and no whitespace."""
     text = json.dumps(manifest, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -441,19 +456,7 @@ def load_built(build_id: str, root: str | Path | None = None) -> BuiltDataset:
             f"{manifest_path}: not a valid scalebench manifest ({err}); delete {folder} and rebuild with "
             f"`{_build_command(build_id)}`."
         ) from None
-    for fname, rec in manifest["files"].items():
-        path = folder / fname
-        try:
-            with h5py.File(path, "r") as f:
-                stored = json.loads(f.attrs["array_sha256"])
-        except (OSError, KeyError, ValueError):
-            raise ScalebenchError(
-                f"{path}: missing or unreadable; rebuild with `{_build_command(build_id)}`."
-            ) from None
-        if stored != rec["arrays"]:
-            raise ScalebenchError(
-                f"{path}: its array hashes differ from {manifest_path}; rebuild with `{_build_command(build_id)}`."
-            )
+    check_stored_hashes(folder, manifest, manifest_path, fix=f"rebuild with `{_build_command(build_id)}`")
     return built
 
 

@@ -48,7 +48,12 @@ import torch
 import torch.nn.functional as F
 
 from scalebench.checks import ScalebenchError, check_choice, parse_float_list
-from scalebench.datasets_builders.build import array_sha256, build_id_for, manifest_digest
+from scalebench.datasets_builders.build import (
+    array_sha256,
+    build_id_for,
+    check_stored_hashes,
+    manifest_digest,
+)
 from scalebench.datasets_builders.raw import RawSplits, load_raw
 from scalebench.datasets_builders.specs import DATASETS, scale_tag
 from scalebench.fileio import atomic_path, write_json_atomic
@@ -519,16 +524,5 @@ def load_segmentation(build_id: str, root: str | Path | None = None) -> Segmenta
         raise ScalebenchError(
             f"{mpath}: not a valid segmentation manifest ({err}); delete {folder} and rebuild."
         ) from None
-    for fname, rec in manifest["files"].items():
-        try:
-            with h5py.File(folder / fname, "r") as f:
-                stored = json.loads(f.attrs["array_sha256"])
-        except (OSError, KeyError, ValueError):
-            raise ScalebenchError(
-                f"{folder / fname}: missing or unreadable; delete {folder} and rebuild."
-            ) from None
-        if stored != rec["arrays"]:
-            raise ScalebenchError(
-                f"{folder / fname}: its array hashes differ from {mpath}; delete {folder} and rebuild."
-            )
+    check_stored_hashes(folder, manifest, mpath, fix=f"delete {folder} and rebuild")
     return built
