@@ -7,8 +7,10 @@ what was expected, and the fix. The CLI prints such errors as one line, without 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ScalebenchError(Exception):
@@ -66,6 +68,22 @@ def check_positive(value: float, name: str) -> float:
     return v
 
 
+def _parse_list(text: str | Sequence[Any], name: str, convert: Callable[[Any], T], example: str) -> list[T]:
+    """Split ``text`` at commas (or take the sequence), skip blank strings, ``convert`` each item (stripped
+    if a string); an empty result is an error naming ``name`` and showing ``example``."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[T] = []
+    for item in items:
+        if isinstance(item, str):
+            item = item.strip()
+            if not item:
+                continue
+        out.append(convert(item))
+    if not out:
+        raise ScalebenchError(f"{name} is empty; give a comma-separated list such as {example}.")
+    return out
+
+
 def parse_float_list(text: str | Sequence[float], name: str) -> list[float]:
     """Parse ``"0.5,1,2"`` (or a sequence) into a list of positive floats, with a clear error.
 
@@ -73,15 +91,7 @@ def parse_float_list(text: str | Sequence[float], name: str) -> list[float]:
         >>> parse_float_list("0.5, 1,2", "--scales")
         [0.5, 1.0, 2.0]
     """
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out: list[float] = []
-    for item in items:
-        if isinstance(item, str) and not item.strip():
-            continue
-        out.append(check_positive(item.strip() if isinstance(item, str) else item, name))
-    if not out:
-        raise ScalebenchError(f"{name} is empty; give a comma-separated list such as 0.5,1,2.")
-    return out
+    return _parse_list(text, name, lambda item: check_positive(item, name), "0.5,1,2")
 
 
 def parse_int_list(text: str | Sequence[int], name: str) -> list[int]:
@@ -91,18 +101,13 @@ def parse_int_list(text: str | Sequence[int], name: str) -> list[int]:
         >>> parse_int_list("0,1,2", "--seeds")
         [0, 1, 2]
     """
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out: list[int] = []
-    for item in items:
-        s = str(item).strip()
-        if not s:
-            continue
+
+    def to_int(item: Any) -> int:
         try:
-            out.append(int(s))
+            return int(str(item).strip())
         except ValueError:
             raise ScalebenchError(
                 f"{name} must be a comma-separated list of integers, got {text!r}."
             ) from None
-    if not out:
-        raise ScalebenchError(f"{name} is empty; give a comma-separated list such as 0,1,2.")
-    return out
+
+    return _parse_list(text, name, to_int, "0,1,2")
