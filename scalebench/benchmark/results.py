@@ -91,20 +91,25 @@ class ModelInfo(_Strict):
         return v
 
 
-class DatasetInfo(_Strict):
-    """The dataset build the run used (``scalebench build-datasets``) and the protocol's scales."""
+class _BuildInfo(_Strict):
+    """The dataset build a run used (``scalebench build-datasets``): the fields both tasks record."""
 
     name: str = Field(min_length=1, max_length=100, description="dataset name, e.g. 'fashion-mnist'")
     build_id: str = Field(min_length=1, max_length=120, description="build id, e.g. 'fashion-mnist-limit200'")
     version: str = Field(min_length=1, max_length=40, description="dataset version of the builder")
     manifest_sha256: str = Field(pattern=_HEX64, description="sha256 of the build's manifest")
-    train_scale: float = Field(gt=0, description="the single scale the model was trained and selected at")
     canvas: tuple[PositiveInt, PositiveInt] = Field(description="image height and width in pixels")
     channels: int = Field(gt=0)
     num_classes: int = Field(gt=0)
     train_size: int = Field(ge=0, description="training images used")
     val_size: int = Field(ge=0, description="validation images used (training scale only)")
     embedded: bool = Field(default=False, description="the offline embedded subset (demo data)")
+
+
+class DatasetInfo(_BuildInfo):
+    """The dataset build the run used (``scalebench build-datasets``) and the protocol's scales."""
+
+    train_scale: float = Field(gt=0, description="the single scale the model was trained and selected at")
 
 
 class EpochRecord(_Strict):
@@ -446,21 +451,12 @@ class SegmentationScaleResult(_Strict):
         return self.mean_iou
 
 
-class SegmentationDatasetInfo(_Strict):
+class SegmentationDatasetInfo(_BuildInfo):
     """The segmentation build and the training set (its object scales) the run used."""
 
-    name: str = Field(min_length=1, max_length=100)
-    build_id: str = Field(min_length=1, max_length=120)
-    version: str = Field(min_length=1, max_length=40)
-    manifest_sha256: str = Field(pattern=_HEX64)
     train_scales: list[float] = Field(min_length=1, description="object scales of the training set")
-    canvas: tuple[PositiveInt, PositiveInt]
-    channels: int = Field(gt=0)
     num_classes: int = Field(gt=1, description="including the background class 0")
     ignore_index: int
-    train_size: int = Field(ge=0)
-    val_size: int = Field(ge=0)
-    embedded: bool = False
 
 
 class SegmentationEpoch(_Strict):
