@@ -408,40 +408,38 @@ def plot_group() -> None:
     """Comparison figures for papers (PDF, SVG, 300-dpi PNG, each with its CSV)."""
 
 
-@plot_group.command("curves")
-@click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--store", type=click.Path(file_okay=False, path_type=Path), default=None, help="Plot from a store."
+def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
+    """Register ``scalebench plot NAME``: results files (or a store slice) in, ``leaderboard.figures.<plot>`` out."""
+
+    @plot_group.command(name, help=help_text)
+    @click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+    @click.option(
+        "--store", type=click.Path(file_okay=False, path_type=Path), default=None, help="Plot from a store."
+    )
+    @click.option("--dataset", default=None, help="Dataset to plot from --store.")
+    @click.option("--train-scale", type=float, default=None, help="Training scale to plot from --store.")
+    @click.option("--out", type=click.Path(path_type=Path), default=Path(f"figures/{name}"), show_default=True,
+                  help="Output stem: writes STEM.pdf, .svg, .png and .csv.")  # fmt: skip
+    @click.option("--title", default=None)
+    def command(results, store, dataset, train_scale, out, title) -> None:
+        from scalebench.leaderboard import figures
+
+        runs = figures.load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale)
+        click.echo("wrote " + ", ".join(str(p) for p in getattr(figures, plot)(runs, out, title=title)))
+
+    return command
+
+
+plot_curves_cmd = _plot_command(
+    "curves",
+    "plot_curves",
+    "Overlay generalisation curves: mean ± std over seeds, log2 scale axis, training scale marked.",
 )
-@click.option("--dataset", default=None, help="Dataset to plot from --store.")
-@click.option("--train-scale", type=float, default=None, help="Training scale to plot from --store.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("figures/curves"), show_default=True,
-              help="Output stem: writes STEM.pdf, .svg, .png and .csv.")  # fmt: skip
-@click.option("--title", default=None)
-def plot_curves_cmd(results, store, dataset, train_scale, out, title) -> None:
-    """Overlay generalisation curves: mean ± std over seeds, log2 scale axis, training scale marked."""
-    from scalebench.leaderboard.figures import load_for_plot, plot_curves
-
-    runs = load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale)
-    click.echo("wrote " + ", ".join(str(p) for p in plot_curves(runs, out, title=title)))
-
-
-@plot_group.command("selection")
-@click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--store", type=click.Path(file_okay=False, path_type=Path), default=None, help="Plot from a store."
+plot_selection_cmd = _plot_command(
+    "selection",
+    "plot_selection",
+    "Scale-selection heatmaps side by side (counts pooled over seeds, Spearman ρ per panel).",
 )
-@click.option("--dataset", default=None, help="Dataset to plot from --store.")
-@click.option("--train-scale", type=float, default=None, help="Training scale to plot from --store.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("figures/selection"), show_default=True,
-              help="Output stem: writes STEM.pdf, .svg, .png and .csv.")  # fmt: skip
-@click.option("--title", default=None)
-def plot_selection_cmd(results, store, dataset, train_scale, out, title) -> None:
-    """Scale-selection heatmaps side by side (counts pooled over seeds, Spearman ρ per panel)."""
-    from scalebench.leaderboard.figures import load_for_plot, plot_selection
-
-    runs = load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale)
-    click.echo("wrote " + ", ".join(str(p) for p in plot_selection(runs, out, title=title)))
 
 
 # --- sweep (sweep launch|status|collect|delete-incomplete|run-job) ----------------------------------------

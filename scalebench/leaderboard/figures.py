@@ -204,7 +204,7 @@ def load_for_plot(
         raise ScalebenchError("--store needs --dataset NAME (one dataset per figure).")
     from scalebench.leaderboard.store import load_store
 
-    runs = [r.result for r in load_store(store)]
+    runs = [r.result for r in load_store(store) if r.result.task == "classification"]  # not segmentation
     chosen = [
         r
         for r in runs
