@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice
-from scalebench.models.registry import ModelCard, register_model
+from scalebench.models.registry import ModelCard, builder_defaults, register_model
 
 GLOBAL_POOLS: tuple[str, ...] = ("avg", "max")
 
@@ -49,20 +49,23 @@ def _check_channels(channels: Sequence[int], name: str) -> list[int]:
 
 
 class PlainCNN(nn.Module):
-    """3x3 conv + BN + ReLU layers, optional 2x2 max pooling, a 3x3 class layer and global pooling."""
+    """3x3 conv + BN + ReLU layers, optional 2x2 max pooling, a 3x3 class layer and global pooling.
+
+    The defaults are those of the registered ``cnn`` (the widths of the default GaussDerNet, pooling after
+    layers 1 and 3)."""
 
     def __init__(
         self,
         *,
         num_classes: int,
         in_channels: int,
-        channels: Sequence[int],
-        pool_after: Sequence[int] = (),
+        widths: Sequence[int] = (16, 16, 24, 24, 32),
+        pool_after: Sequence[int] = (1, 3),
         global_pool: str = "avg",
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        channels = _check_channels(channels, "widths")
+        channels = _check_channels(widths, "widths")
         bad = [i for i in pool_after if not 0 <= int(i) < len(channels)]
         if bad:
             raise ScalebenchError(
@@ -94,12 +97,7 @@ _CNN_CARD = ModelCard(
         "default GaussDerNet (Lindeberg 2022, J. Math. Imaging Vis. 64(3): 223-242)"
     ),
     bibtex_key="scalebench_cnn_baseline",
-    default_config={
-        "widths": (16, 16, 24, 24, 32),
-        "pool_after": (1, 3),
-        "global_pool": "avg",
-        "dropout": 0.0,
-    },
+    default_config=builder_defaults(PlainCNN),
     quick_config={"widths": (8, 8, 12, 12)},
     input_size=(1, 72, 72),
     num_classes=10,
@@ -124,25 +122,8 @@ _CNN_CARD = ModelCard(
 )
 
 
-@register_model(_CNN_CARD)
-def cnn(
-    *,
-    num_classes: int,
-    in_channels: int,
-    widths: Sequence[int] = (16, 16, 24, 24, 32),
-    pool_after: Sequence[int] = (1, 3),
-    global_pool: str = "avg",
-    dropout: float = 0.0,
-) -> PlainCNN:
-    """Plain CNN baseline (see the module docstring)."""
-    return PlainCNN(
-        num_classes=num_classes,
-        in_channels=in_channels,
-        channels=widths,
-        pool_after=pool_after,
-        global_pool=global_pool,
-        dropout=dropout,
-    )
+cnn = register_model(_CNN_CARD)(PlainCNN)
+"""Plain CNN baseline (see the module docstring; registered builder: the class itself)."""
 
 
 # ---------------------------------------------------------------------------------------------------------
