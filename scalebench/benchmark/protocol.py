@@ -17,8 +17,9 @@ Guarantees of :func:`run_evaluation`:
   named by a hash of the resolved config; ``done`` is written last, atomically, after the results.
 
 With ``config.distributed`` (under ``torchrun``), training is data-parallel and evaluation is sharded
-across ranks and summed; see :mod:`scalebench.benchmark.distributed`. Not implemented here: segmentation
-(issue 6).
+across ranks and summed; see :mod:`scalebench.benchmark.distributed`. Segmentation (issue 6) is run by
+:mod:`scalebench.benchmark.segmentation`, which reuses the device choice, seeds, loader, autocast, optimizer,
+schedule, epoch checkpoints and test-time state checks of this module.
 """
 
 from __future__ import annotations
