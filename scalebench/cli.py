@@ -357,13 +357,17 @@ def leaderboard_group() -> None:
     """Build the leaderboard from a results store, or re-validate the store."""
 
 
-@leaderboard_group.command("build")
-@_STORE_OPTION
-@click.option(
+_SITE_OPTION = click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True
 )
+
+
+@leaderboard_group.command("build")
+@_STORE_OPTION
+@_SITE_OPTION
 def leaderboard_build_cmd(store, out) -> None:
-    """Rank the store over seeds; write LEADERBOARD.md, leaderboard.csv, leaderboard.json and index.html."""
+    """Rank the store over seeds; write LEADERBOARD.md, leaderboard.csv, leaderboard.json and index.html
+    (with a SEGMENTATION section and segmentation.csv when the store holds segmentation results)."""
     from scalebench.leaderboard import build_leaderboard
 
     paths = build_leaderboard(store, out)
@@ -372,9 +376,7 @@ def leaderboard_build_cmd(store, out) -> None:
 
 @leaderboard_group.command("segmentation")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True
-)
+@_SITE_OPTION
 def leaderboard_segmentation_cmd(results, out) -> None:
     """Write the segmentation table (SEGMENTATION.md, segmentation.csv) and figures from results files."""
     from scalebench.leaderboard.segmentation import build_segmentation_leaderboard

@@ -73,6 +73,26 @@ class _Strict(BaseModel):
     model_config = _STRICT
 
 
+class _ScaleRun(_Strict):
+    """What a run of either task offers over its ``per_scale`` field (records with ``scale`` and ``score``),
+    which each subclass declares."""
+
+    def _check_scales_sorted(self) -> list[float]:
+        scales = self.scales
+        if any(b <= a for a, b in itertools.pairwise(scales)):
+            raise ValueError(f"per_scale must be sorted by scale with no repeats, got {scales}")
+        return scales
+
+    @property
+    def scales(self) -> list[float]:
+        """The test scales, ascending."""
+        return [r.scale for r in self.per_scale]
+
+    def score_by_scale(self) -> dict[float, float]:
+        """Scale -> per-scale score (accuracy, or mIoU for segmentation)."""
+        return {r.scale: r.score for r in self.per_scale}
+
+
 class ModelInfo(_Strict):
     """The evaluated network: registered name, full resolved config, its card and its parameter count."""
 
@@ -235,7 +255,7 @@ class Environment(_Strict):
     git_commit: str | None = None
 
 
-class RunResult(_Strict):
+class RunResult(_ScaleRun):
     """One run of the protocol: train at one scale, select on validation there, test at every scale.
 
     Checks on validation (each failure names the field): finite numbers only, unknown fields rejected, the
@@ -271,9 +291,7 @@ class RunResult(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunResult:
-        scales = [r.scale for r in self.per_scale]
-        if any(b <= a for a, b in itertools.pairwise(scales)):
-            raise ValueError(f"per_scale must be sorted by scale with no repeats, got {scales}")
+        scales = self._check_scales_sorted()
         try:
             recomputed = metrics.summarize(
                 scales, [r.score for r in self.per_scale], self.dataset.train_scale
@@ -295,15 +313,6 @@ class RunResult(_Strict):
         if self.limit is not None and self.dataset.train_size > self.limit:
             raise ValueError(f"limit {self.limit} but train_size {self.dataset.train_size}")
         return self
-
-    @property
-    def scales(self) -> list[float]:
-        """The test scales, ascending."""
-        return [r.scale for r in self.per_scale]
-
-    def score_by_scale(self) -> dict[float, float]:
-        """Scale -> per-scale score (accuracy)."""
-        return {r.scale: r.score for r in self.per_scale}
 
 
 def build_summary(per_scale: list[ClassificationScaleResult], train_scale: float) -> Summary:
@@ -489,7 +498,7 @@ class SegmentationSummary(_Strict):
     worst_scale: float = Field(gt=0)
 
 
-class SegmentationRunResult(_Strict):
+class SegmentationRunResult(_ScaleRun):
     """One segmentation run (task ``segmentation``): train on one training set, test on every object scale.
 
     Besides mIoU per scale it records the learned σ per N-Jet layer (forward order, empty for fixed-kernel
@@ -515,9 +524,7 @@ class SegmentationRunResult(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SegmentationRunResult:
-        scales = [r.scale for r in self.per_scale]
-        if any(b <= a for a, b in itertools.pairwise(scales)):
-            raise ValueError(f"per_scale must be sorted by scale with no repeats, got {scales}")
+        self._check_scales_sorted()
         expected = build_segmentation_summary(self.per_scale)
         for field in SegmentationSummary.model_fields:
             if not metrics.close(getattr(self.summary, field), getattr(expected, field)):
@@ -525,15 +532,6 @@ class SegmentationRunResult(_Strict):
                     f"summary.{field} is {getattr(self.summary, field)!r}, recomputed {getattr(expected, field)!r}"
                 )
         return self
-
-    @property
-    def scales(self) -> list[float]:
-        """The test object scales, ascending."""
-        return [r.scale for r in self.per_scale]
-
-    def score_by_scale(self) -> dict[float, float]:
-        """Scale -> mIoU."""
-        return {r.scale: r.score for r in self.per_scale}
 
 
 def build_segmentation_summary(per_scale: list[SegmentationScaleResult]) -> SegmentationSummary:
