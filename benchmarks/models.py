@@ -42,6 +42,7 @@ import fnmatch
 import importlib.util
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,12 +56,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 import torch.nn.functional as F
-from timing import best_times
 from torch.utils.flop_counter import FlopCounterMode
 
 from scalebench.models import create_model, get_model_card, list_models
 from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
+from timing import best_times
 
 
 def _load() -> str:

@@ -25,13 +25,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
-from timing import best_times
 from torch import nn
 
 from scalebench.models.njet import NJetConv2d, njet_conv2d_dense
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
+from timing import best_times
 
 
 def _fwd_bwd(module_or_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, params: list) -> Callable:

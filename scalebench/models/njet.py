@@ -73,9 +73,9 @@ from scalebench.checks import ScalebenchError, check_choice, check_positive
 from scalebench.models.scalespace import sampled_gaussian_derivative_kernel1d
 
 SizeRule = Literal["paper", "reference"]
-Strategy = Literal["auto", "basis_first", "mix_first"]
+Strategy = Literal["auto", "basis_first", "mix_first", "dense"]
 SIZE_RULES: tuple[str, ...] = ("paper", "reference")
-STRATEGIES: tuple[str, ...] = ("auto", "basis_first", "mix_first")
+STRATEGIES: tuple[str, ...] = ("auto", "basis_first", "mix_first", "dense")
 MAX_NJET_ORDER = 4
 
 
@@ -231,7 +231,10 @@ def njet_conv2d(
         size_rule: "paper" (2 ceil(k sigma) + 1) or "reference" (2 ceil(k sigma + 0.5) + 1).
         subsample_r: if given, safe-subsample the output to s (1/2)^(sigma / subsample_r).
         strategy: "basis_first" (depthwise passes over the C_in inputs, then a 1x1), "mix_first" (1x1 to
-            F C_out maps, then depthwise passes and a sum) or "auto" (the one with fewer depthwise channels).
+            F C_out maps, then depthwise passes and a sum), "dense" (:func:`njet_conv2d_dense`: one dense
+            K x K kernel per in/out pair) or "auto": on a CUDA device "dense" (cuDNN's dense convolutions
+            beat the memory-bound depthwise passes there: 0.41-0.51x the separable time on an H100,
+            ``docs/models.md``, GPU figures), elsewhere the separable variant with fewer depthwise channels.
 
     Returns:
         Output of shape (B, C_out, H', W'), H' = H and W' = W unless subsampled, in channels_last memory
@@ -246,6 +249,10 @@ def njet_conv2d(
     """
     _check_njet_args(x, alphas, order)
     check_choice(strategy, "strategy", STRATEGIES)
+    if strategy == "dense" or (strategy == "auto" and x.is_cuda):
+        return njet_conv2d_dense(
+            x, alphas, sigma, order=order, k=k, size_rule=size_rule, subsample_r=subsample_r
+        )
     c_in, c_out = alphas.shape[1], alphas.shape[2]
     radius = njet_radius(sigma, k, size_rule)
     taps = njet_basis1d(sigma, order, radius).to(dtype=x.dtype, device=x.device)

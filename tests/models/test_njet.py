@@ -90,15 +90,16 @@ def test_separable_equals_dense_with_gradients(order: int, channels: tuple[int, 
     x0 = torch.randn(2, c_in, 13, 11, dtype=torch.float64)
     a0 = torch.randn(njet_num_basis(order), c_in, c_out, dtype=torch.float64)
     results = []
-    for fn, strategy in [(njet_conv2d, "basis_first"), (njet_conv2d, "mix_first"), (njet_conv2d_dense, None)]:
+    variants = [(njet_conv2d, "basis_first"), (njet_conv2d, "mix_first"), (njet_conv2d, "dense")]
+    for fn, strategy in [*variants, (njet_conv2d_dense, None)]:
         x, a = x0.clone().requires_grad_(), a0.clone().requires_grad_()
         s = torch.tensor(1.37, dtype=torch.float64, requires_grad=True)
         kw = {} if strategy is None else {"strategy": strategy}
         y = fn(x, a, s, order=order, subsample_r=subsample_r, **kw)
         y.square().sum().backward()
         results.append((y.detach(), x.grad, a.grad, s.grad))
-    for got in results[:2]:
-        for g, ref in zip(got, results[2], strict=True):
+    for got in results[:3]:
+        for g, ref in zip(got, results[3], strict=True):
             torch.testing.assert_close(g, ref, rtol=1e-9, atol=1e-10)
     if subsample_r is not None:
         assert results[0][0].shape[-2:] == (
