@@ -144,8 +144,18 @@ def measure_layer(
 
         return run
 
+    def matrix_smoothed() -> torch.Tensor:
+        """The layer with every input smoothed by matrix products (both devices' thresholds raised)."""
+        old = ss.MATRIX_SMOOTHING_MAX_CHANNELS, ss.MATRIX_SMOOTHING_MAX_CHANNELS_CUDA
+        ss.MATRIX_SMOOTHING_MAX_CHANNELS = ss.MATRIX_SMOOTHING_MAX_CHANNELS_CUDA = channels
+        try:
+            return ss.gaussian_derivative_conv(x, w, sigmas, 2, kernels=kernels)
+        finally:
+            ss.MATRIX_SMOOTHING_MAX_CHANNELS, ss.MATRIX_SMOOTHING_MAX_CHANNELS_CUDA = old
+
     fns = {
         "separable": step(lambda: ss.gaussian_derivative_conv(x, w, sigmas, 2, kernels=kernels)),
+        "matrix_smoothing": step(matrix_smoothed),
         "conv3x3": step(lambda: F.conv2d(x, w3, padding=1)),
     }
     res: dict = {"batch_per_scale": batch, "channels": channels, "size": size, "sigmas": sigmas}
@@ -277,12 +287,25 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--amp", action="store_true", help="bf16 autocast for the models (CUDA only)")
+    ap.add_argument(
+        "--matrix-smoothing",
+        type=int,
+        metavar="C",
+        help="smooth inputs with <= C channels by matrix products on this device (default: the library's "
+        "MATRIX_SMOOTHING_MAX_CHANNELS[_CUDA]); the layer is also timed with every input so smoothed",
+    )
     args = ap.parse_args()
+    if args.matrix_smoothing is not None:
+        setattr(ss, "MATRIX_SMOOTHING_MAX_CHANNELS_CUDA" if args.device == "cuda" else "MATRIX_SMOOTHING_MAX_CHANNELS",
+                args.matrix_smoothing)  # fmt: skip
     if args.amp and args.device != "cuda":
         ap.error("--amp needs --device cuda (bf16 autocast is pathologically slow on this CPU)")
     gpu = args.device == "cuda"
     torch.set_num_threads(args.threads)
     out: dict = {"threads": args.threads, "torch": torch.__version__, "device": args.device, "amp": args.amp}
+    out["matrix_smoothing_max_channels"] = (
+        ss.MATRIX_SMOOTHING_MAX_CHANNELS_CUDA if args.device == "cuda" else ss.MATRIX_SMOOTHING_MAX_CHANNELS
+    )
     if gpu:
         out["gpu"] = torch.cuda.get_device_name()
     out["load_average_start"] = _load()
@@ -318,6 +341,10 @@ def main() -> None:
             f"-> {lay['separable_over_conv3x3']:.2f}x a plain 3x3 conv (target <= 2x); CPU time "
             f"{lay['cpu_seconds']['separable'] * 1e3:.0f} vs {lay['cpu_seconds']['conv3x3'] * 1e3:.0f} ms "
             f"-> {lay['separable_over_conv3x3_cpu']:.2f}x"
+        )
+        print(
+            f"  the same layer with all {lay['channels']} input channels smoothed by matrix products: "
+            f"{t['matrix_smoothing'] * 1e3:.1f} ms -> {t['matrix_smoothing'] / t['conv3x3']:.2f}x the plain conv"
         )
         if "dense" in t:
             print(

@@ -597,7 +597,7 @@ def gaussian_derivative_conv(
 
     (Lindeberg 2022, JMIV 64(3), Eq. 11; Perzanowski & Lindeberg 2025, JMIV 67). Computed efficiently: per
     scale channel, separable smoothing (depthwise (k,1) then (1,k) convolution; for inputs with at most
-    ``MATRIX_SMOOTHING_MAX_CHANNELS`` channels and zero padding, two batched products with banded Toeplitz
+    ``MATRIX_SMOOTHING_MAX_CHANNELS`` channels (``..._CUDA`` on a GPU) and zero padding, two batched products with banded Toeplitz
     matrices, :func:`smoothing_matrix`, which give the same values), then one folded k x k
     convolution (:func:`fold_njet_kernels`); the N-jet is never materialised and no dense
     sigma-sized 2-D kernel is built. Weights are shared across scale channels.
@@ -630,7 +630,7 @@ def gaussian_derivative_conv(
         folded = _channels_last_weight(folded)
     k = folded.shape[-1]
     b = unfold_scale_channels(x, num_scales).shape[1]  # checks S divides the batch
-    if window is None and padding == "zeros" and x.shape[1] <= MATRIX_SMOOTHING_MAX_CHANNELS:
+    if window is None and padding == "zeros" and _smooth_by_matrix_products(x):
         smoothed = _smooth_by_matrices(x, kernels, extra=k // 2).split(b)
     else:
         smoothed = None
@@ -666,6 +666,14 @@ def _channels_last_weight(folded: Tensor) -> Tensor:
 
 MATRIX_SMOOTHING_MAX_CHANNELS = 4
 """Inputs with at most this many channels are smoothed by matrix products (:func:`_smooth_by_matrices`)."""
+MATRIX_SMOOTHING_MAX_CHANNELS_CUDA = 4
+"""The same threshold for tensors on a CUDA device (``benchmarks/models.py --matrix-smoothing`` compares)."""
+
+
+def _smooth_by_matrix_products(x: Tensor) -> bool:
+    """Whether :func:`gaussian_derivative_conv` smooths ``x`` by matrix products (the device's threshold)."""
+    limit = MATRIX_SMOOTHING_MAX_CHANNELS_CUDA if x.is_cuda else MATRIX_SMOOTHING_MAX_CHANNELS
+    return x.shape[1] <= limit
 
 
 def smoothing_matrix(kernel: Tensor, size: int, *, extra: int = 0) -> Tensor:
