@@ -157,7 +157,7 @@ def iou_counts(
     )
     inter = conf.diag()
     union = conf.sum(0) + conf.sum(1) - inter
-    return [int(v) for v in inter[1:]], [int(v) for v in union[1:]]
+    return inter[1:].tolist(), union[1:].tolist()  # one device-to-host copy each
 
 
 # --- the run -----------------------------------------------------------------------------------------------
