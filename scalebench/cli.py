@@ -177,7 +177,8 @@ def models_list_cmd(pattern, task) -> None:
         from rich.table import Table
 
         table = Table(box=SIMPLE)
-        for col in LIST_COLUMNS:  # name and params are never cut; the other columns may be on a narrow terminal
+        # name and params are never cut; the other columns may be on a narrow terminal
+        for col in LIST_COLUMNS:
             keep = max(len(col), *(len(r[col]) for r in rows)) if col in ("name", "params") else None
             table.add_column(col, no_wrap=True, overflow="ellipsis", min_width=keep)
         for row in rows:
