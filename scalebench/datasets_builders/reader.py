@@ -27,6 +27,29 @@ from scalebench.datasets_builders.specs import check_split
 CHUNK_CACHE_BYTES = 32 << 20
 
 
+def read_rows(ds: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (sorted, unique) of an HDF5 dataset, each run of consecutive rows read as one slice.
+
+    h5py's list ("fancy") selection is slow: measured here, 9.0 ms for 8 sparse rows of a chunked
+    72 x 72 image set against 0.2 ms as 8 slices (63 against 22 ms for 64 rows), and 91 against 4 ms for
+    8 rows of a 224 x 224 segmentation set.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryFile() as fh, h5py.File(fh, "w") as f:
+        ...     d = f.create_dataset("x", data=np.arange(10) * 10)
+        ...     read_rows(d, np.array([1, 2, 3, 7])).tolist()
+        [10, 20, 30, 70]
+    """
+    out = np.empty((rows.size, *ds.shape[1:]), dtype=ds.dtype)
+    if rows.size == 0:
+        return out
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    for a, b in zip(np.r_[0, breaks], np.r_[breaks, rows.size], strict=True):
+        ds.read_direct(out, np.s_[int(rows[a]) : int(rows[b - 1]) + 1], np.s_[int(a) : int(b)])
+    return out
+
+
 class RescaledDataset(Dataset):
     """One split of a rescaled HDF5 file: items are (float32 tensor [C, H, W] in [0, 1], int label).
 
@@ -137,8 +160,8 @@ class RescaledDataset(Dataset):
     def read_batch(self, indices: Sequence[int] | np.ndarray | slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Read many items at once: (float32 [B, C, H, W] in [0, 1], int64 labels [B]); transform not applied.
 
-        Indices may come in any order and repeat; a contiguous run is read as one slice, sparse ones with one
-        sorted HDF5 selection.
+        Indices may come in any order and repeat; a dense range is read as one slice, sparse ones run by
+        run (:func:`read_rows`).
         """
         if isinstance(indices, slice):
             indices = np.arange(len(self))[indices]
@@ -156,7 +179,7 @@ class RescaledDataset(Dataset):
         if hi - lo <= 4 * uniq.size:
             block = np.asarray(x[lo:hi])[uniq - lo]
         else:
-            block = np.asarray(x[uniq])
+            block = read_rows(x, uniq)
         images = self._to_tensor(block[inverse])
         return images, torch.from_numpy(self.labels[idx].copy())
 

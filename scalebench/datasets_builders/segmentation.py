@@ -55,6 +55,7 @@ from scalebench.datasets_builders.build import (
     manifest_digest,
 )
 from scalebench.datasets_builders.raw import RawSplits, load_raw
+from scalebench.datasets_builders.reader import read_rows
 from scalebench.datasets_builders.specs import DATASETS, scale_tag
 from scalebench.fileio import atomic_path, write_json_atomic
 from scalebench.paths import datasets_dir
@@ -418,21 +419,10 @@ class SegmentationDataset(torch.utils.data.Dataset):
     def read_batch(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Images [B, 1, H, W] float32 in [0, 1] and masks [B, H, W] int64 (255 = ignore)."""
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        order = np.argsort(idx, kind="stable")
+        uniq, inverse = np.unique(idx, return_inverse=True)
         with h5py.File(self.path, "r") as f:
-            x = (
-                np.asarray(f[f"x_{self.split}"][np.sort(idx)])
-                if idx.size
-                else np.zeros((0, *self.canvas, 1), np.uint8)
-            )
-            y = (
-                np.asarray(f[f"y_{self.split}"][np.sort(idx)])
-                if idx.size
-                else np.zeros((0, *self.canvas), np.uint8)
-            )
-        inv = np.empty_like(order)
-        inv[order] = np.arange(len(order))
-        x, y = x[inv], y[inv]
+            x = read_rows(f[f"x_{self.split}"], uniq)[inverse]
+            y = read_rows(f[f"y_{self.split}"], uniq)[inverse]
         images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float().div_(255.0)
         return images, torch.from_numpy(y.astype(np.int64))
 
