@@ -32,6 +32,11 @@ Usage:
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
     .venv/bin/python benchmarks/models.py [--threads 2] [--batch 8] [--repeats 3] [--layer-repeats 15] [--models 'gaussder*']
         [--quick] [--compile] [--no-dense] [--no-njet] [--njet-batch 64] [--json out.json]
+        [--device cuda [--amp]] [--matrix-smoothing C]
+
+On a CUDA device every timing is taken after ``torch.cuda.synchronize()``, the reference peaks are the fp32,
+TF32 and bf16 matrix-product rates of the device (models are compared with TF32, or bf16 with ``--amp``),
+and ``benchmarks/gpu/throughput.sh`` is the command used for the figures in docs/models.md.
 """
 
 from __future__ import annotations
