@@ -271,6 +271,23 @@ class TestGaussianDerivativeConv:
         impulses = torch.nn.functional.conv1d(torch.eye(9).unsqueeze(1), kern.view(1, 1, -1), padding=r + 1)
         torch.testing.assert_close(ss.smoothing_matrix(kern, 9, extra=1), impulses[:, 0].T)
 
+    def test_many_channels_by_matrices_as_on_cuda(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """On CUDA every input is smoothed by matrix products (MATRIX_SMOOTHING_MAX_CHANNELS_CUDA): with the
+        CPU threshold raised the same path runs here and must equal the depthwise passes, gradients too."""
+        sig, _, _ = self._setup(2)
+        x = torch.randn(3 * 2, 7, 20, 17, dtype=torch.float64)  # more channels than the CPU threshold
+        w = torch.randn(5, 7, len(ss.njet_multi_indices(2)), dtype=torch.float64)
+        outs = []
+        for limit in (0, 1 << 30):
+            monkeypatch.setattr(ss, "MATRIX_SMOOTHING_MAX_CHANNELS", limit)
+            xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+            y = ss.gaussian_derivative_conv(xg.contiguous(memory_format=torch.channels_last), wg, sig, 2)
+            y.square().sum().backward()
+            outs.append((y.detach(), xg.grad, wg.grad))
+        for got, want in zip(outs[1], outs[0], strict=True):
+            torch.testing.assert_close(got, want)
+        assert ss.MATRIX_SMOOTHING_MAX_CHANNELS_CUDA >= 1 << 16  # the CUDA default: every input
+
     def test_exception(self) -> None:
         sig, x, w = self._setup(2)
         with pytest.raises(ScalebenchError, match="N-jet coefficients"):
