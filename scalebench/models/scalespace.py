@@ -769,7 +769,7 @@ def _extended_crop(x: Tensor, pad: int, window: tuple[int, int, int, int], paddi
             "use padding='zeros' or 'replicate', or a smaller sigma/epsilon."
         )
     xp = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode=padding)
-    return xp[..., h0 : h0 + nh + 2 * pad, w0 : w0 + nw + 2 * pad]
+    return _Crop.apply(xp, h0, h0 + nh + 2 * pad, w0, w0 + nw + 2 * pad)
 
 
 def centre_window(height: int, width: int) -> tuple[int, int, int, int]:
