@@ -103,8 +103,13 @@ def load_optimizer(optimizer: torch.optim.Optimizer, path: str | Path, device: t
         raise ScalebenchError(
             f"Optimizer checkpoint {path} (or its .json) is missing; cannot resume exactly."
         )
-    tensors = load_file(str(path))
-    meta = json.loads(meta_path.read_text())
+    try:
+        tensors = load_file(str(path))
+        meta = json.loads(meta_path.read_text())
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise ScalebenchError(
+            f"Optimizer checkpoint {path} (or its .json) is not readable ({err}); cannot resume exactly."
+        ) from None
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         _, idx, name = key.split(".", 2)
@@ -130,6 +135,11 @@ def read_run_state(run_dir: Path, run_hash: str, *, resume: bool, epochs: int) -
         raise ScalebenchError(
             f"{state_path} is not valid JSON ({err}); delete {run_dir} to start over."
         ) from None
+    if not isinstance(state, dict) or not {"epoch", "weights", "optimizer"} <= state.keys():
+        raise ScalebenchError(
+            f"{state_path} is not a scalebench run state (an object with 'epoch', 'weights' and 'optimizer'); "
+            f"delete {run_dir} to start over."
+        )
     if not resume:
         raise ScalebenchError(
             f"An interrupted run of this config exists in {run_dir} ({state.get('epoch', 0)} of {epochs} epochs "
@@ -146,9 +156,17 @@ def restore_run_state(
     state: dict[str, Any], run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     device: torch.device,
 ) -> None:  # fmt: skip
-    """Load the weights and optimizer state that ``state`` (from :func:`read_run_state`) names."""
-    load_weights(model, Path(run_dir) / state["weights"])
-    load_optimizer(optimizer, Path(run_dir) / state["optimizer"], device)
+    """Load the weights and optimizer state that ``state`` (from :func:`read_run_state`) names.
+
+    A missing or unreadable file raises one ScalebenchError that says how to start over.
+    """
+    try:
+        load_weights(model, Path(run_dir) / state["weights"])
+        load_optimizer(optimizer, Path(run_dir) / state["optimizer"], device)
+    except ScalebenchError as err:
+        raise ScalebenchError(
+            f"Cannot resume epoch {state['epoch']} of {run_dir}: {err} Delete {run_dir} to start over."
+        ) from None
 
 
 def save_epoch_checkpoint(
