@@ -256,6 +256,15 @@ def _pools(raw: RawSplits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 _ROLE_CODE = {"train": 1, "val": 2, "test": 3}
 
 
+def _stored_arrays(path: Path) -> dict[str, Any] | None:
+    """The array hashes a complete set file carries (written last), or None if it is missing or unreadable."""
+    try:
+        with h5py.File(path, "r") as f:
+            return json.loads(f.attrs["array_sha256"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def _write(plan: SegSetPlan, pools: dict, protocol: dict[str, Any], out_dir: Path) -> dict[str, dict]:
     canvas = tuple(protocol["canvas"])
     arrays: dict[str, dict[str, Any]] = {}
@@ -295,7 +304,8 @@ def build_segmentation(
     sizes: dict[str, int] | None = None,
     raw: RawSplits | None = None,
 ) -> SegmentationBuild:
-    """Build the multi-scale segmentation set; a complete build with the same protocol is left as is.
+    """Build the multi-scale segmentation set; a complete build with the same protocol is left as is, and a
+    missing, truncated or replaced file of it is rewritten (the files are deterministic).
 
     Args:
         root: scalebench home; raw_dir: offline raw mirror (``$SCALEBENCH_RAW_DIR``); download: fetch raw files.
@@ -356,17 +366,27 @@ def build_segmentation(
     }
     plans = _plans(sizes_, test_scales, canvas)
     manifest_path = out_dir / "manifest.json"
+    kept: dict[str, dict] = {}  # files of an earlier build with this protocol that are intact: not rewritten
     if manifest_path.is_file():
         try:
             old = json.loads(manifest_path.read_text())
-            if old["protocol"] == protocol and all((out_dir / p.filename).is_file() for p in plans):
-                return SegmentationBuild(out_dir, old)
-        except (ValueError, KeyError):
-            pass
+            if old["protocol"] == protocol:
+                kept = {
+                    p.filename: old["files"][p.filename]
+                    for p in plans
+                    if _stored_arrays(out_dir / p.filename) == old["files"][p.filename]["arrays"]
+                }
+        except (ValueError, KeyError, TypeError):
+            kept = {}
+        if len(kept) == len(plans):
+            return SegmentationBuild(out_dir, old)
     out_dir.mkdir(parents=True, exist_ok=True)
     pools = _pools(raw)
     files = {}
     for p in plans:
+        if p.filename in kept:
+            files[p.filename] = kept[p.filename]
+            continue
         files[p.filename] = {
             "role": p.role,
             "key": p.key,

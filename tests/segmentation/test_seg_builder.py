@@ -108,3 +108,17 @@ def test_missing_training_set_lists_the_built_ones(seg_home):
     _, built = seg_home
     with pytest.raises(ScalebenchError, match=r"no training set with scales 3.*1\+2\+3\+4"):
         built.dataset("train", train_scales=[3])
+
+
+def test_a_rebuild_rewrites_a_truncated_file_and_keeps_the_intact_ones(tmp_path):
+    built = build_segmentation(root=tmp_path, embedded=True, limit=2)
+    broken, intact = built.files()[0], built.files()[1]
+    before, mtime = broken.read_bytes(), intact.stat().st_mtime_ns
+    with open(broken, "r+b") as f:
+        f.truncate(len(before) // 2)
+    with pytest.raises(ScalebenchError, match="missing or unreadable"):
+        load_segmentation(built.build_id, tmp_path)
+    again = build_segmentation(root=tmp_path, embedded=True, limit=2)
+    assert again.manifest_sha256 == built.manifest_sha256 and broken.read_bytes() == before
+    assert intact.stat().st_mtime_ns == mtime
+    load_segmentation(built.build_id, tmp_path)
