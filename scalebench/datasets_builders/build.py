@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -51,6 +51,9 @@ from scalebench.datasets_builders.specs import (
 )
 from scalebench.fileio import atomic_path, file_digest, write_json_atomic
 from scalebench.paths import datasets_dir
+
+if TYPE_CHECKING:
+    from scalebench.datasets_builders.segmentation import SegmentationBuild
 
 MANIFEST_FORMAT = "scalebench.rescaled-classification/1"
 GZIP_LEVEL = 1
@@ -760,12 +763,17 @@ def describe_builds(dataset: str | None = None, root: str | Path | None = None) 
     ids = list_builds(root, dataset)
     if not ids:
         return f"No built datasets under {datasets_dir(root)}; run `scalebench build-datasets --embedded` to start."
+    from scalebench.datasets_builders import segmentation as seg  # it imports this module
+
     lines = []
     for b in ids:
         try:
-            built = load_built(b, root)
+            built = seg.load_segmentation(b, root) if seg.is_segmentation_build(b) else load_built(b, root)
         except ScalebenchError as err:
             lines.append(f"{b}: BROKEN: {err}")
+            continue
+        if isinstance(built, seg.SegmentationBuild):
+            lines += _describe_segmentation(built, seg.KNOWN_MANIFEST_SHA256)
             continue
         disk = sum(p.stat().st_size for p in built.files())
         canon = " (canonical)" if built.is_canonical else ""
@@ -779,3 +787,18 @@ def describe_builds(dataset: str | None = None, root: str | Path | None = None) 
             f"  manifest sha256 {built.manifest_sha256}{canon}",
         ]
     return "\n".join(lines)
+
+
+def _describe_segmentation(built: SegmentationBuild, canonical_sha256: str) -> list[str]:
+    """The lines of :func:`describe_builds` for a segmentation build (training sets instead of a train scale)."""
+    disk = sum(p.stat().st_size for p in built.files())
+    sizes = built.split_sizes
+    canon = " (canonical)" if built.manifest_sha256 == canonical_sha256 else ""
+    return [
+        f"{built.build_id}: {built.name} v{built.version}, {built.canvas[0]}x{built.canvas[1]}x{built.channels}, "
+        f"{built.num_classes} classes, train/val/test {sizes['train']}/{sizes['val']}/{sizes['test']} per set",
+        f"  training sets {', '.join(built.train_sets)}; test object scales "
+        + ", ".join(f"{s:g}" for s in built.test_scales),
+        f"  {len(built.files())} files, {disk / 2**20:.1f} MiB in {built.root}",
+        f"  manifest sha256 {built.manifest_sha256}{canon}",
+    ]

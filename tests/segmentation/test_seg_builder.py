@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.build import describe_builds
 from scalebench.datasets_builders.segmentation import (
     IGNORE_INDEX,
     build_segmentation,
@@ -122,3 +123,12 @@ def test_a_rebuild_rewrites_a_truncated_file_and_keeps_the_intact_ones(tmp_path)
     assert again.manifest_sha256 == built.manifest_sha256 and broken.read_bytes() == before
     assert intact.stat().st_mtime_ns == mtime
     load_segmentation(built.build_id, tmp_path)
+
+
+def test_datasets_info_describes_a_segmentation_build(seg_home):
+    root, built = seg_home
+    text = describe_builds(built.build_id, root=root)
+    assert "BROKEN" not in text, text
+    assert f"{built.build_id}: fashion-mnist-seg v1.0.0, 224x224x1, 11 classes, train/val/test 4/4/4" in text
+    assert "training sets 1, 2, 4, 1+2+3+4; test object scales 1, 2, 3, 4" in text
+    assert f"manifest sha256 {built.manifest_sha256}\n" in text + "\n"
