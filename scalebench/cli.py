@@ -427,7 +427,8 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
     def command(results, store, dataset, train_scale, out, title) -> None:
         from scalebench.leaderboard import figures
 
-        runs = figures.load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale)
+        runs = figures.load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale,
+                                     selection=plot == "plot_selection")  # fmt: skip
         click.echo("wrote " + ", ".join(str(p) for p in getattr(figures, plot)(runs, out, title=title)))
 
     return command

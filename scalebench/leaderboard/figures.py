@@ -192,8 +192,13 @@ def load_for_plot(
     store: str | Path | None = None,
     dataset: str | None = None,
     train_scale: float | None = None,
+    selection: bool = False,
 ) -> list[RunResult]:
-    """The runs to plot: the given results files, or every run of ``dataset`` in a validated store."""
+    """The runs to plot: the given results files, or every run of ``dataset`` in a validated store.
+
+    With ``selection`` (for :func:`plot_selection`), a store's runs without scale selection (the baselines)
+    are left out; given files are returned as they are.
+    """
     if paths and store is not None:
         raise ScalebenchError("Give results files or --store, not both.")
     if paths:
@@ -210,11 +215,12 @@ def load_for_plot(
         for r in runs
         if r.dataset.name == dataset
         and (train_scale is None or math.isclose(r.dataset.train_scale, train_scale, rel_tol=1e-9))
+        and (not selection or r.scale_selection is not None)
     ]
     if not chosen:
         have = sorted({(r.dataset.name, r.dataset.train_scale) for r in runs})
         raise ScalebenchError(
-            f"No runs of dataset {dataset!r}"
+            f"No runs {'with scale selection ' if selection else ''}of dataset {dataset!r}"
             + (f" at training scale {train_scale:g}" if train_scale is not None else "")
             + f" in {store}; the store holds (dataset, training scale): {have or 'nothing'}."
         )

@@ -6,11 +6,13 @@ import csv
 import statistics
 
 import pytest
+from click.testing import CliRunner
 from lb_factories import KNOWN, SCALES, make_run, run_text
 from PIL import Image
 
 from scalebench.benchmark.figures import model_colour
 from scalebench.checks import ScalebenchError
+from scalebench.cli import main
 from scalebench.leaderboard import submit_runs
 from scalebench.leaderboard.figures import group_runs, load_for_plot, plot_curves, plot_selection
 
@@ -95,3 +97,31 @@ def test_load_for_plot_from_store(tmp_path):
         load_for_plot(store=store)
     with pytest.raises(ScalebenchError, match="not both"):
         load_for_plot([tmp_path / "a.json"], store=store)
+
+
+def test_plot_selection_from_a_store_leaves_out_the_baselines(tmp_path):
+    store = tmp_path / "results"
+    runs = [make_run(seed=s, model="gaussdernet", selection=True) for s in range(2)] + [make_run(model="cnn")]
+    submit_runs([(f"r{i}", run_text(r)) for i, r in enumerate(runs)], store, known=KNOWN)
+    from scalebench.leaderboard import validate
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(validate, "known_builds", lambda: KNOWN)
+        assert len(load_for_plot(store=store, dataset="fashion-mnist")) == 3
+        chosen = load_for_plot(store=store, dataset="fashion-mnist", selection=True)
+        assert sorted((r.model.name, r.seed) for r in chosen) == [("gaussdernet", 0), ("gaussdernet", 1)]
+        plot_selection(chosen, tmp_path / "sel")
+        res = CliRunner().invoke(
+            main,
+            [
+                "plot",
+                "selection",
+                "--store",
+                str(store),
+                "--dataset",
+                "fashion-mnist",
+                "--out",
+                str(tmp_path / "c"),
+            ],
+        )
+        assert res.exit_code == 0, res.output
