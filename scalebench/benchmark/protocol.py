@@ -170,7 +170,10 @@ def _setup(config: EvalConfig) -> _Setup:
     card = get_model_card(config.model)
     if card.task != "classification":
         raise ScalebenchError(
-            f"Model {config.model!r} is a {card.task} model; `evaluate` runs classification."
+            f"Model {config.model!r} is a {card.task} model, but dataset {config.dataset!r} is a classification "
+            "build; give a segmentation build (e.g. --dataset fashion-mnist-seg-embedded, built by `scalebench "
+            "build-datasets --dataset fashion-mnist-seg --embedded`) or a classification model (`scalebench models "
+            "list --task classification`)."
         )
     built = _load_built(config.dataset, config.root)
     scales = match_scales(config.scales, built.test_scales, built.build_id)

@@ -82,7 +82,12 @@ from scalebench.benchmark.results import (
     save_results,
 )
 from scalebench.checks import ScalebenchError
-from scalebench.datasets_builders.segmentation import IGNORE_INDEX, SegmentationBuild, load_segmentation
+from scalebench.datasets_builders.segmentation import (
+    IGNORE_INDEX,
+    SegmentationBuild,
+    is_segmentation_build,
+    load_segmentation,
+)
 from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
 
 #: Quick preset (CPU): the paper's optimiser and learning rate, small batches, two epochs.
@@ -261,6 +266,12 @@ def run_segmentation(
     """
     from scalebench.models import count_parameters, create_model, get_model_card, resolve_config
 
+    if not is_segmentation_build(config.dataset):
+        raise ScalebenchError(
+            f"--train-scales is for the segmentation track, but dataset {config.dataset!r} is not a segmentation "
+            "build (fashion-mnist-seg[-embedded][-limit<N>]); drop --train-scales to train a classification model "
+            "at the build's training scale."
+        )
     card = get_model_card(config.model)
     if card.task != "segmentation":
         raise ScalebenchError(

@@ -146,3 +146,20 @@ def test_amp_on_cpu_and_ddp_are_clear_errors(seg_home, tmp_path):
         run_segmentation(_config(seg_home, tmp_path, amp=True), [1.0], progress=False)
     with pytest.raises(ScalebenchError, match="not implemented for segmentation"):
         run_segmentation(_config(seg_home, tmp_path, distributed=True), [1.0], progress=False)
+
+
+def test_a_model_and_a_dataset_of_different_tracks_name_both(tmp_path):
+    out = ["--out", str(tmp_path / "runs"), "--root", str(tmp_path), "--device", "cpu"]
+    res = CliRunner().invoke(main, ["evaluate", "--model", "cnn", "--dataset", "fashion-mnist-embedded",
+                                    "--train-scales", "2", *out])  # fmt: skip
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "dataset 'fashion-mnist-embedded' is not a segmentation build" in res.output
+    assert "drop --train-scales" in res.output
+    res = CliRunner().invoke(
+        main, ["evaluate", "--model", "unet", "--dataset", "fashion-mnist-embeded", *out]
+    )
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert (
+        "'unet' is a segmentation model, but dataset 'fashion-mnist-embeded' is a classification build"
+        in (res.output)
+    )
