@@ -350,6 +350,12 @@ def _format_errors(err: ValidationError, source: str) -> str:
 #: The results schema of each task, by the ``task`` field of a results file.
 TASKS: dict[str, type[_Strict]] = {}
 
+#: The commands that read the results of each task (named when a command is given a file of another task).
+_READ_BY = {
+    "classification": "`scalebench plot`, `scalebench submit` and `scalebench evaluate --verify`",
+    "segmentation": "`scalebench leaderboard segmentation`, `scalebench submit` and `scalebench evaluate --verify`",
+}
+
 
 def read_results_bytes(path: str | Path) -> bytes:
     """The bytes of a results file, after checking that it exists and is within :data:`MAX_RESULTS_BYTES`."""
@@ -389,9 +395,11 @@ def parse_results(
         raise ScalebenchError(f"{source} must hold a JSON object, found {type(data).__name__}.")
     task = data.get("task", "classification")
     if task not in tasks:
+        read_by = _READ_BY.get(task) if isinstance(task, str) else None
+        fix = f"{task} results are read by {read_by}" if read_by else f"valid tasks: {', '.join(TASKS)}"
         raise ScalebenchError(
-            f"{source} holds {task!r} results (field 'task'), but this reads {' or '.join(map(repr, tasks))} "
-            f"results only; valid tasks: {', '.join(TASKS)}."
+            f"{source} holds {task!r} results (field 'task'), but this command reads "
+            f"{' or '.join(map(repr, tasks))} results only; {fix}."
         )
     try:
         return TASKS[task].model_validate(data)  # type: ignore[return-value]

@@ -70,6 +70,22 @@ def test_rejects_non_json_and_non_finite(text):
         parse_results(text, source="sub.json")
 
 
+def test_a_file_of_another_task_names_the_commands_that_read_it():
+    text = results_to_json(make_result())
+    with pytest.raises(ScalebenchError) as err:
+        parse_results(text, source="run.json", tasks=("segmentation",))
+    message = str(err.value)
+    assert (
+        "run.json holds 'classification' results" in message
+        and "reads 'segmentation' results only" in message
+    )
+    assert "classification results are read by `scalebench plot`" in message and "valid tasks" not in message
+    with pytest.raises(
+        ScalebenchError, match=r"holds 'depth' results.*valid tasks: classification, segmentation"
+    ):
+        parse_results(text.replace('"task": "classification"', '"task": "depth"'), source="run.json")
+
+
 def test_rejects_non_finite_inside_free_form_config():
     result = make_result()
     data = result.model_dump()
