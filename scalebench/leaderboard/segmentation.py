@@ -59,7 +59,9 @@ def segmentation_rows(
                 "seed_list": [r.seed for r in runs],
                 "epochs": first.training.recipe.get("epochs"),
                 "num_params": first.model.num_params,
-                "receptive_field": first.encoder_receptive_field,
+                "receptive_field": [
+                    r.encoder_receptive_field for r in runs
+                ],  # per seed: follows the learned σ
                 "per_scale": {s: (m, sd) for s, m, sd, _ in curve_rows(runs)},
                 "mean_miou": mean,
                 "mean_miou_std": std,
@@ -115,11 +117,12 @@ def segmentation_markdown(
                 + "---:|---|---:|---:|"
                 + ("---|---|" if links else "")
             )
-        sig = row["sigmas"]
+        sig, rf = row["sigmas"], row["receptive_field"]
         sig_text = f"{min(sig):.2f}–{max(sig):.2f}" if sig else "—"
+        rf_text = f"{min(rf)}" if min(rf) == max(rf) else f"{min(rf)}–{max(rf)}"
         cells = " | ".join(_cell(m, sd, row["seeds"]) for m, sd in row["per_scale"].values())
         line = (
-            f"| {row['model']} | {row['num_params']:,} | {row['receptive_field']} | {cells} | "
+            f"| {row['model']} | {row['num_params']:,} | {rf_text} | {cells} | "
             f"{_cell(row['mean_miou'], row['mean_miou_std'], row['seeds'])} | {sig_text} | {row['seeds']} | "
             f"{row['epochs']} |"
         )
@@ -134,7 +137,8 @@ def segmentation_markdown(
 
 
 def segmentation_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """The text of ``segmentation.csv``: one line per row and test scale, full precision."""
+    """The text of ``segmentation.csv``: one line per row and test scale, full precision; ``seeds`` and
+    ``receptive_field`` list one value per seed (in the same order), ``sigmas`` the mean σ per layer."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["train_scales", "build_id", "model", "config_hash", "seeds", "num_params", "receptive_field",
@@ -142,7 +146,8 @@ def segmentation_csv(rows: Sequence[dict[str, Any]]) -> str:
     for row in rows:
         for s, (m, sd) in row["per_scale"].items():
             w.writerow([row["train_scales"], row["build_id"], row["model"], row["config_hash"],
-                        " ".join(str(x) for x in row["seed_list"]), row["num_params"], row["receptive_field"],
+                        " ".join(str(x) for x in row["seed_list"]), row["num_params"],
+                        " ".join(str(x) for x in row["receptive_field"]),
                         s, repr(m), repr(sd), repr(row["mean_miou"]), repr(row["mean_miou_std"]),
                         " ".join(repr(x) for x in row["sigmas"])])  # fmt: skip
     return buf.getvalue()

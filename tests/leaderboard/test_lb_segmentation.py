@@ -24,7 +24,7 @@ from scalebench.benchmark.results import (
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
 from scalebench.leaderboard import build_leaderboard, submit_runs, validate_store
-from scalebench.leaderboard.segmentation import segmentation_markdown, segmentation_rows
+from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown, segmentation_rows
 from scalebench.leaderboard.validate import KnownBuild
 
 SEG_MANIFEST = "c" * 64
@@ -178,3 +178,14 @@ def test_loose_segmentation_table_averages_seeds():
     assert (
         md.startswith("# Segmentation leaderboard") and "## Training objects at s = 4" in md and " ± " in md
     )
+
+
+def test_the_receptive_field_of_every_seed_is_shown():
+    runs = [make_seg_run(s, encoder_receptive_field=rf) for s, rf in enumerate((60, 76, 72))]
+    rows = segmentation_rows(runs)
+    row = next(line for line in segmentation_markdown(rows).splitlines() if line.startswith("| njet-unet |"))
+    assert row.startswith("| njet-unet | 1,255,765 | 60–76 |"), row
+    line = segmentation_csv(rows).splitlines()[1].split(",")
+    assert line[4:7] == ["0 1 2", "1255765", "60 76 72"]
+    one = segmentation_markdown(segmentation_rows(runs[:1]))
+    assert "| njet-unet | 1,255,765 | 60 |" in one
