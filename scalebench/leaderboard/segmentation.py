@@ -59,9 +59,8 @@ def segmentation_rows(
                 "seed_list": [r.seed for r in runs],
                 "epochs": first.training.recipe.get("epochs"),
                 "num_params": first.model.num_params,
-                "receptive_field": [
-                    r.encoder_receptive_field for r in runs
-                ],  # per seed: follows the learned σ
+                # one per seed: an N-Jet encoder's receptive field follows its learned σ
+                "receptive_field": [r.encoder_receptive_field for r in runs],
                 "per_scale": {s: (m, sd) for s, m, sd, _ in curve_rows(runs)},
                 "mean_miou": mean,
                 "mean_miou_std": std,
