@@ -147,10 +147,11 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def leaderboard_markdown(entries: Sequence[Entry]) -> str:
-    """The text of ``LEADERBOARD.md``: one table per dataset and training scale."""
+def leaderboard_markdown(entries: Sequence[Entry], *, segmentation: bool = False) -> str:
+    """The text of ``LEADERBOARD.md``: one table per dataset and training scale (``segmentation``: a
+    segmentation section follows, so an empty classification part is not reported as an empty store)."""
     lines = ["# scalebench leaderboard", "", RANKING_RULE, ""]
-    if not entries:
+    if not entries and not segmentation:
         lines += ["No results yet: add runs with `scalebench submit RESULTS.json`.", ""]
     header = [
         "rank",
@@ -324,7 +325,7 @@ def build_leaderboard(
         "json": out / "leaderboard.json",
         "html": out / "index.html",
     }
-    markdown = leaderboard_markdown(entries)
+    markdown = leaderboard_markdown(entries, segmentation=bool(seg_rows))
     if seg_rows:
         markdown += "\n" + segmentation_markdown(seg_rows, level=2, runs_dir=RUNS_DIR)
         paths["segmentation_csv"] = out / "segmentation.csv"

@@ -189,3 +189,12 @@ def test_the_receptive_field_of_every_seed_is_shown():
     assert line[4:7] == ["0 1 2", "1255765", "60 76 72"]
     one = segmentation_markdown(segmentation_rows(runs[:1]))
     assert "| njet-unet | 1,255,765 | 60 |" in one
+
+
+def test_a_store_of_segmentation_runs_only_is_not_reported_empty(tmp_path):
+    store = tmp_path / "results"
+    submit_runs([("seg0.json", results_to_json(make_seg_run(0)))], store, known=SEG_KNOWN)
+    paths = build_leaderboard(store, tmp_path / "site", known=SEG_KNOWN)
+    md, html = paths["markdown"].read_text(), paths["html"].read_text()
+    assert "## Segmentation leaderboard" in md and 'id="segmentation"' in html
+    assert "No results yet" not in md and "No results yet" not in html
