@@ -464,6 +464,21 @@ def format_segmentation_summary(outcome: SegmentationOutcome) -> str:
     return "\n".join(lines)
 
 
+def parse_train_scales(text: str | Sequence[float] | None) -> list[float]:
+    """The object scales of a training set as given to ``--train-scales``: comma-separated, or the set's key
+    as the results and the leaderboard write it (``1+2+3+4``); ``None`` is the default set ``1``.
+
+    Example:
+        >>> parse_train_scales("1+2+3+4"), parse_train_scales("4"), parse_train_scales(None)
+        ([1.0, 2.0, 3.0, 4.0], [4.0], [1.0])
+    """
+    from scalebench.checks import parse_float_list
+
+    if text is None:
+        return [1.0]
+    return parse_float_list(text.replace("+", ",") if isinstance(text, str) else text, "--train-scales")
+
+
 def run_segmentation_seeds(
     config: EvalConfig, seeds: Sequence[int], train_scales: str | Sequence[float] | None
 ) -> tuple[list[SegmentationOutcome], dict[str, Path]]:
@@ -472,9 +487,7 @@ def run_segmentation_seeds(
     With several seeds, all finished, also writes the aggregate over seeds into
     ``<out>/<model>/<build>/train<scales>/seeds-<seeds>-<hash>/`` (:func:`write_seed_aggregate`).
     """
-    from scalebench.checks import parse_float_list
-
-    scales = parse_float_list(train_scales, "--train-scales") if train_scales is not None else [1.0]
+    scales = parse_train_scales(train_scales)
     progress = config.progress != "none"
     outcomes = [
         run_segmentation(config.model_copy(update={"seed": s}), scales, progress=progress) for s in seeds

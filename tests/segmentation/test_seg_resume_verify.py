@@ -163,3 +163,14 @@ def test_a_model_and_a_dataset_of_different_tracks_name_both(tmp_path):
         "'unet' is a segmentation model, but dataset 'fashion-mnist-embeded' is a classification build"
         in (res.output)
     )
+
+
+def test_train_scales_take_the_set_key_as_written_in_results():
+    assert (
+        segmentation.parse_train_scales("1+2+3+4")
+        == segmentation.parse_train_scales("1,2,3,4")
+        == [1, 2, 3, 4]
+    )
+    assert segmentation.parse_train_scales(None) == [1.0] and segmentation.parse_train_scales([4]) == [4.0]
+    with pytest.raises(ScalebenchError, match=r"--train-scales must be a positive number, got 'x'"):
+        segmentation.parse_train_scales("1+x")
