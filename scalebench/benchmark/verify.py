@@ -75,7 +75,10 @@ def verify_run(
     result = load_results(results_path, tasks=ALL_TASKS)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise ScalebenchError(f"Checkpoint {str(checkpoint)!r} does not exist.")
+        raise ScalebenchError(
+            f"Checkpoint {str(checkpoint)!r} does not exist; pass the best.safetensors that `scalebench evaluate` "
+            f"wrote next to {results_path}."
+        )
     sha = file_digest(checkpoint, "sha256")
     if sha != result.checkpoint_sha256:
         raise ScalebenchError(

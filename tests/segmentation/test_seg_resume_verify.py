@@ -102,6 +102,10 @@ def test_verify_rejects_a_tampered_checkpoint_and_other_counts(straight, seg_hom
     save_file(tensors, str(bad))
     with pytest.raises(ScalebenchError, match=r"tampered\.safetensors has sha256 .* but .* records"):
         verify_run(results, bad, root=root, device="cpu", progress="none")
+    with pytest.raises(
+        ScalebenchError, match=r"gone\.safetensors' does not exist; pass the best\.safetensors"
+    ):
+        verify_run(results, tmp_path / "gone.safetensors", root=root, device="cpu", progress="none")
     # Results whose counts differ from what the (genuine) checkpoint gives: schema-valid, but NOT verified.
     doc = json.loads(results.read_text())
     first = doc["per_scale"][0]
