@@ -437,9 +437,15 @@ class SegmentationDataset(torch.utils.data.Dataset):
         return self._n
 
     def read_batch(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images [B, 1, H, W] float32 in [0, 1] and masks [B, H, W] int64 (255 = ignore)."""
+        """Images [B, 1, H, W] float32 in [0, 1] and masks [B, H, W] int64 (255 = ignore).
+
+        Indices may come in any order and repeat; negative ones count from the end, as in a list.
+        """
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        uniq, inverse = np.unique(idx, return_inverse=True)
+        n = len(self)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"indices out of range for {n} items of {self.path.name} ({self.split})")
+        uniq, inverse = np.unique(idx % max(n, 1), return_inverse=True)
         with h5py.File(self.path, "r") as f:
             x = read_rows(f[f"x_{self.split}"], uniq)[inverse]
             y = read_rows(f[f"y_{self.split}"], uniq)[inverse]

@@ -7,6 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.build import describe_builds
@@ -132,3 +133,14 @@ def test_datasets_info_describes_a_segmentation_build(seg_home):
     assert f"{built.build_id}: fashion-mnist-seg v1.0.0, 224x224x1, 11 classes, train/val/test 4/4/4" in text
     assert "training sets 1, 2, 4, 1+2+3+4; test object scales 1, 2, 3, 4" in text
     assert f"manifest sha256 {built.manifest_sha256}\n" in text + "\n"
+
+
+def test_items_index_like_a_list(seg_home):
+    _, built = seg_home
+    ds = built.dataset("test", scale=2)
+    n = len(ds)
+    x, y = ds.read_batch([n - 1, 0, n - 1])
+    assert torch.equal(ds[-1][0], x[0]) and torch.equal(ds[-n][1], y[1]) and torch.equal(x[0], x[2])
+    assert len(list(ds)) == n  # iteration stops at the end (IndexError), as for any sequence
+    with pytest.raises(IndexError, match=f"out of range for {n} items"):
+        ds.read_batch([0, n])
