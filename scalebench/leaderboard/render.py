@@ -37,7 +37,12 @@ from scalebench.benchmark.results import SCHEMA_VERSION
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_text_atomic
 from scalebench.leaderboard.ranking import METRIC_COLUMNS, MIN_SEEDS, Entry, Stat, rank_entries
-from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown, segmentation_rows
+from scalebench.leaderboard.segmentation import (
+    receptive_field_text,
+    segmentation_csv,
+    segmentation_markdown,
+    segmentation_rows,
+)
 from scalebench.leaderboard.store import load_store
 from scalebench.leaderboard.validate import KnownBuild
 
@@ -287,6 +292,7 @@ def _segmentation_groups(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
             "cells": [format_stat(Stat(m, sd), "ratio4", n) for m, sd in row["per_scale"].values()],
             "mean_cell": format_stat(Stat(row["mean_miou"], row["mean_miou_std"]), "ratio4", n),
             "sigma_text": f"{min(sig):.2f}–{max(sig):.2f}" if sig else "—",
+            "rf_text": receptive_field_text(row["receptive_field"]),
             "colour": model_colour(row["model"]),
             "links": [{"href": f"{RUNS_DIR}/{r['path']}", "seed": r["seed"]} for r in row["runs"]],
         })  # fmt: skip

@@ -81,6 +81,17 @@ def _status(runs: Sequence[SegmentationRunResult]) -> str:
     return "verified" if verified == len(runs) else "partly verified" if verified else "self-reported"
 
 
+def receptive_field_text(fields: Sequence[int]) -> str:
+    """The receptive fields of a row's seeds as shown in a table: ``60``, or ``60–76`` when the seeds differ.
+
+    Example:
+        >>> receptive_field_text([60, 76, 72]), receptive_field_text([32, 32])
+        ('60–76', '32')
+    """
+    lo, hi = min(fields), max(fields)
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
 def _cell(mean: float, std: float, seeds: int) -> str:
     """``0.1234`` for one seed, ``0.1234 ± 0.0100`` for several (sample std)."""
     return f"{mean:.4f}" + (f" ± {std:.4f}" if seeds > 1 else "")
@@ -118,7 +129,7 @@ def segmentation_markdown(
             )
         sig, rf = row["sigmas"], row["receptive_field"]
         sig_text = f"{min(sig):.2f}–{max(sig):.2f}" if sig else "—"
-        rf_text = f"{min(rf)}" if min(rf) == max(rf) else f"{min(rf)}–{max(rf)}"
+        rf_text = receptive_field_text(rf)
         cells = " | ".join(_cell(m, sd, row["seeds"]) for m, sd in row["per_scale"].values())
         line = (
             f"| {row['model']} | {row['num_params']:,} | {rf_text} | {cells} | "

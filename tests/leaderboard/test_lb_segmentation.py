@@ -191,6 +191,14 @@ def test_the_receptive_field_of_every_seed_is_shown():
     assert "| njet-unet | 1,255,765 | 60 |" in one
 
 
+def test_the_page_shows_the_receptive_field_range(tmp_path):
+    store = tmp_path / "results"
+    runs = [make_seg_run(s, encoder_receptive_field=rf) for s, rf in enumerate((60, 76, 72))]
+    submit_runs([(f"s{i}.json", results_to_json(r)) for i, r in enumerate(runs)], store, known=SEG_KNOWN)
+    html = build_leaderboard(store, tmp_path / "site", known=SEG_KNOWN)["html"].read_text()
+    assert '<td class="num">60–76</td>' in html and "[60, 76, 72]" not in html
+
+
 def test_a_store_of_segmentation_runs_only_is_not_reported_empty(tmp_path):
     store = tmp_path / "results"
     submit_runs([("seg0.json", results_to_json(make_seg_run(0)))], store, known=SEG_KNOWN)
