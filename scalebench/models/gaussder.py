@@ -60,7 +60,11 @@ def geometric_sigmas(sigma0: float, ratio: float, num: int) -> list[float]:
     """
     check_positive(sigma0, "sigma0")
     check_positive(ratio, "scale_ratio")
-    if int(num) != num or num < 1:
+    try:
+        whole = int(num) == num and num >= 1
+    except (TypeError, ValueError):  # a string or None from a config override
+        whole = False
+    if not whole:
         raise ScalebenchError(f"num_scale_channels must be an integer >= 1, got {num!r}.")
     return [float(sigma0) * float(ratio) ** i for i in range(int(num))]
 

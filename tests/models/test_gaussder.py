@@ -76,6 +76,11 @@ class TestGaussianDerivativeLayer:
             scale_covariance_error(torch.nn.Conv2d(1, 1, 3))
         with pytest.raises(ScalebenchError, match="discretisation"):
             GaussianDerivativeLayer(1, 2, SIGMAS, discretisation="box")  # type: ignore[arg-type]
+        for num in ("abc", None, 2.5, 0):  # as a --model-config override may give it
+            with pytest.raises(
+                ScalebenchError, match=f"num_scale_channels must be an integer >= 1, got {num!r}"
+            ):
+                geometric_sigmas(1.0, 2.0, num)  # type: ignore[arg-type]
 
 
 class TestScaleChannelPooling:
