@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -109,7 +110,8 @@ def get_model_card(name: str) -> ModelCard:
 def resolve_config(name: str, config: dict[str, Any] | None = None, *, quick: bool = False) -> dict[str, Any]:
     """The full config of ``name``: the card's defaults, then its quick overrides (if ``quick``), then ``config``.
 
-    Unknown keys raise a ScalebenchError that lists the valid keys.
+    Unknown keys raise a ScalebenchError that lists the valid keys; a value that is not a number (or not
+    true/false) where the default is one raises a ScalebenchError naming the key.
     """
     card = get_model_card(name)
     merged = dict(card.default_config)
@@ -119,6 +121,13 @@ def resolve_config(name: str, config: dict[str, Any] | None = None, *, quick: bo
         if key not in card.default_config:
             raise ScalebenchError(
                 f"Unknown config key {key!r} for model {name!r}. Valid keys: {', '.join(sorted(card.default_config))}."
+            )
+        default = card.default_config[key]
+        if isinstance(default, (bool, int, float)) and not isinstance(value, (bool, int, float)):
+            kind = "true or false" if isinstance(default, bool) else "a number"
+            raise ScalebenchError(
+                f"Config value {key}={value!r} for model {name!r}: expected {kind}, like the default "
+                f"{json.dumps(default)} (e.g. --model-config {key}={json.dumps(default)})."
             )
         merged[key] = value
     return merged

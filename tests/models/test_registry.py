@@ -93,6 +93,21 @@ def test_resolve_config_merges_defaults_quick_and_overrides():
         resolve_config("njetnet_nin", {"ordre": 3})
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [("num_scale_channels", "abc", "a number, like the default 8"), ("epsilon", None, "a number"),
+     ("include_zero_order", "abc", "true or false, like the default true")],
+)  # fmt: skip
+def test_a_value_of_the_wrong_kind_names_the_key(key, value, expected):
+    with pytest.raises(
+        ScalebenchError, match=f"Config value {key}={value!r} for model 'gaussdernet': expected {expected}"
+    ):
+        resolve_config("gaussdernet", {key: value})
+    assert (
+        resolve_config("gaussdernet", {"num_scale_channels": 4, "sigma0": 1})["sigma0"] == 1
+    )  # ints are numbers
+
+
 def test_unknown_model_error_names_close_matches():
     with pytest.raises(ScalebenchError, match=r"Did you mean 'njetnet_nin'"):
         get_model_card("njetnet_nim")
