@@ -68,7 +68,7 @@ from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
-from timing import best_times
+from timing import best_times, device_problem
 
 
 def _load() -> str:
@@ -300,6 +300,8 @@ def main() -> None:
         "MATRIX_SMOOTHING_MAX_CHANNELS[_CUDA]); the layer is also timed with every input so smoothed",
     )
     args = ap.parse_args()
+    if problem := device_problem(args.device):
+        ap.error(problem)
     if args.matrix_smoothing is not None:
         setattr(ss, "MATRIX_SMOOTHING_MAX_CHANNELS_CUDA" if args.device == "cuda" else "MATRIX_SMOOTHING_MAX_CHANNELS",
                 args.matrix_smoothing)  # fmt: skip

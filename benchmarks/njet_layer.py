@@ -35,7 +35,7 @@ from torch import nn
 from scalebench.models.njet import NJetConv2d, njet_conv2d_dense
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
-from timing import best_times
+from timing import best_times, device_problem
 
 
 def _fwd_bwd(module_or_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, params: list) -> Callable:
@@ -135,6 +135,8 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="print the result dict as JSON")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = p.parse_args()
+    if problem := device_problem(args.device):
+        p.error(problem)
     res = measure_njet_layer(
         batch=args.batch, repeats=args.repeats, dense=not args.no_dense, device=args.device
     )

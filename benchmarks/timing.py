@@ -14,6 +14,13 @@ from collections.abc import Callable
 import torch
 
 
+def device_problem(device: str) -> str | None:
+    """Why ``--device device`` cannot run on this machine (for ``parser.error``), or None if it can."""
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        return f"--device {device}: no CUDA GPU here (torch.cuda.is_available() is False); use --device cpu"
+    return None
+
+
 def device_sync(device: torch.device | str) -> Callable[[], None]:
     """A function that waits for the device's queued work (a no-op on the CPU)."""
     if torch.device(device).type == "cuda":

@@ -202,3 +202,16 @@ def test_benchmark_script_runs_on_a_tiny_layer():
     }
     ratio = res["ratios"]["njet[paper,sigma=2]/conv5"]
     assert ratio == pytest.approx(res["seconds"]["njet[paper,sigma=2]"] / res["seconds"]["conv5"])
+
+
+def test_benchmark_scripts_refuse_a_missing_gpu_in_one_line():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present: --device cuda is valid here")
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "njet_layer.py"
+    res = subprocess.run([sys.executable, str(script), "--device", "cuda"], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "--device cuda: no CUDA GPU here" in res.stderr
