@@ -63,7 +63,9 @@ def main() -> None:
     out = {}
     for name, key in (("unet", "E_UNET"), ("njet-unet", "E_NJET")):
         torch.manual_seed(0)
-        model = create_model(name, num_classes=built.num_classes, in_channels=built.channels, quick=args.quick)
+        model = create_model(
+            name, num_classes=built.num_classes, in_channels=built.channels, quick=args.quick
+        )
         model = model.to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         xb, yb = x.to(dev), y.to(dev)
