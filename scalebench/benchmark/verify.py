@@ -69,7 +69,8 @@ def verify_run(
 
     Dispatches on the results' ``task``: classification compares the per-scale ``correct`` / ``total``,
     segmentation the per-scale, per-class intersection and union counts and the image counts. When every
-    count matches, the verified copy is written to ``out`` (default ``<results>.verified.json``).
+    count matches, the verified copy is written to ``out`` (default ``<results>.verified.json``; a verified
+    copy verified again is rewritten in place).
     """
     results_path = Path(results_path)
     result = load_results(results_path, tasks=ALL_TASKS)
@@ -94,7 +95,8 @@ def verify_run(
     if mismatches:
         return VerifyReport(results_path, None, mismatches)
     verified = type(result).model_validate({**result.model_dump(), "evaluated_by": "verified"})
-    dest = Path(out) if out is not None else results_path.with_name(results_path.stem + ".verified.json")
+    stem = results_path.name.removesuffix(".json").removesuffix(".verified")  # re-verifying a verified copy
+    dest = Path(out) if out is not None else results_path.with_name(stem + ".verified.json")
     save_results(verified, dest)
     return VerifyReport(results_path, verified, [], dest)
 

@@ -90,6 +90,11 @@ def test_verify_marks_a_matching_checkpoint_verified(straight, seg_home, tmp_pat
     verified = load_segmentation_results(results.with_name("results.verified.json"))
     assert verified.evaluated_by == "verified"
     assert verified.model_copy(update={"evaluated_by": "self-reported"}) == straight.result
+    again = verify_run(
+        results.with_name("results.verified.json"), best, root=root, device="cpu", progress="none"
+    )
+    assert again.verified == verified and again.written == results.with_name("results.verified.json")
+    assert not results.with_name("results.verified.verified.json").exists()
 
 
 def test_verify_rejects_a_tampered_checkpoint_and_other_counts(straight, seg_home, tmp_path):
