@@ -18,6 +18,17 @@ from pathlib import Path
 from typing import IO, Any
 
 CHUNK = 1 << 20
+_UMASK = os.umask(0o022)  # read once (setting it is the only way); restored on the next line
+os.umask(_UMASK)
+
+
+def new_file_mode() -> int:
+    """The permissions ``open()`` would give a new file here (0o666 less the umask; 0o644 for umask 022).
+
+    ``tempfile.mkstemp`` creates its files 0o600, so a file renamed from one would stay private to its
+    owner: a results store, a leaderboard site or a dataset build that collaborators cannot read.
+    """
+    return 0o666 & ~_UMASK
 
 
 @contextlib.contextmanager
@@ -25,11 +36,13 @@ def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success rename it to ``dest``, on error delete it.
 
     Use this for writers that need a path (h5py, safetensors, matplotlib). The temporary name ends in
-    ``.tmp`` plus ``suffix`` so that it never looks like a finished file.
+    ``.tmp`` plus ``suffix`` so that it never looks like a finished file. The file gets the permissions of
+    :func:`new_file_mode`, as if written by ``open()``.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{suffix}", dir=dest.parent)
+    os.fchmod(fd, new_file_mode())
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,20 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path: Path):
     with pytest.raises(ValueError):
         write_json_atomic(dest, {"a": float("nan")})
     assert json.loads(dest.read_text()) == {"a": 1}
+
+
+def test_atomic_writes_are_readable_like_open_writes(tmp_path: Path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    if 0o666 & ~umask == 0o600:
+        pytest.skip("this umask makes every new file private anyway")
+    write_json_atomic(tmp_path / "r.json", {"a": 1})
+    with open(tmp_path / "plain.json", "w") as fh:
+        fh.write("{}")
+    mode = stat.S_IMODE((tmp_path / "r.json").stat().st_mode)
+    assert (
+        mode == stat.S_IMODE((tmp_path / "plain.json").stat().st_mode) == 0o666 & ~umask
+    )  # not mkstemp's 0o600
 
 
 def test_config_hash_is_order_independent():

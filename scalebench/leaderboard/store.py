@@ -41,7 +41,7 @@ from scalebench.benchmark.results import (
     results_to_json,
 )
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import write_text_atomic
+from scalebench.fileio import new_file_mode, write_text_atomic
 from scalebench.leaderboard.validate import KnownBuild, check_run, validate_submission
 
 INDEX_NAME = "index.json"
@@ -116,6 +116,7 @@ def _write_new(dest: Path, text: str) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
+        os.fchmod(fd, new_file_mode())  # readable like the rest of the store, not mkstemp's 0o600
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import stat
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from lb_workers import submit_worker
 from scalebench.benchmark.results import load_results
 from scalebench.benchmark.verify import VerifyReport
 from scalebench.checks import ScalebenchError
+from scalebench.fileio import new_file_mode
 from scalebench.leaderboard import read_index, submit, submit_runs, validate_store
 from scalebench.leaderboard.store import INDEX_NAME
 
@@ -29,6 +31,13 @@ def test_submit_stores_one_canonical_file_per_run(tmp_path):
     assert list(index) == [out.path.relative_to(store).as_posix()]
     report = validate_store(store, known=KNOWN)
     assert report.ok and len(report.entries) == 1
+
+
+def test_stored_files_get_the_umask_permissions(tmp_path):
+    store = tmp_path / "results"
+    (outcome,) = submit_runs([("a.json", run_text(make_run(seed=0)))], store, known=KNOWN)
+    for path in (outcome.path, store / INDEX_NAME):
+        assert stat.S_IMODE(path.stat().st_mode) == new_file_mode(), path  # mkstemp's 0o600 made them private
 
 
 def test_duplicate_is_rejected_and_nothing_is_overwritten(tmp_path):
