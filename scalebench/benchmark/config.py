@@ -284,6 +284,12 @@ def config_from_options(
     if seed is not None and seeds is not None:
         raise ScalebenchError("Give either --seed N or --seeds 0,1,2, not both.")
     seed_list = parse_int_list(seeds, "--seeds") if seeds is not None else [seed if seed is not None else 0]
+    repeated = sorted({s for s in seed_list if seed_list.count(s) > 1})
+    if repeated:
+        raise ScalebenchError(
+            f"--seeds {seeds} repeats seed(s) {', '.join(map(str, repeated))}: the mean ± std over seeds would "
+            "count one run twice. Give each seed once."
+        )
     if any(s < 0 for s in seed_list):
         raise ScalebenchError(f"Seeds must be non-negative integers, got {seed_list}.")
     config = make_config(

@@ -9,7 +9,7 @@ import torch
 from bench_fakes import FakeBuilt, TinyNet
 from click.testing import CliRunner
 
-from scalebench.benchmark.config import make_config
+from scalebench.benchmark.config import config_from_options, make_config
 from scalebench.benchmark.protocol import (
     check_state_unchanged,
     evaluate_dataset,
@@ -157,6 +157,8 @@ def test_bad_options_get_one_clear_error(tmp_path, fake_built):
         run_evaluation(_config(tmp_path, amp=True))
     with pytest.raises(ScalebenchError, match="evaluate option 'seed'"):
         make_config(model="x", seed=-1)
+    with pytest.raises(ScalebenchError, match=r"--seeds 0,1,0 repeats seed\(s\) 0: .* Give each seed once"):
+        config_from_options(model="x", seeds="0,1,0")
 
 
 def test_seeds_curve_and_paper_preset(tmp_path, fake_built):
