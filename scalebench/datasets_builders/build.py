@@ -453,8 +453,14 @@ def load_built(build_id: str, root: str | Path | None = None) -> BuiltDataset:
         )
     try:
         manifest = json.loads(manifest_path.read_text())
+        fmt = manifest.get("format", MANIFEST_FORMAT)
+        if fmt != MANIFEST_FORMAT:
+            raise ScalebenchError(
+                f"{build_id!r} is a {fmt} build, not a rescaled classification build ({MANIFEST_FORMAT}); this "
+                "command takes classification builds only."
+            )
         built = BuiltDataset(folder, manifest)
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ScalebenchError(
             f"{manifest_path}: not a valid scalebench manifest ({err}); delete {folder} and rebuild with "
             f"`{_build_command(build_id)}`."

@@ -25,6 +25,7 @@ import numpy as np
 
 from scalebench.checks import ScalebenchError, check_choice
 from scalebench.datasets_builders.build import BuiltDataset, list_builds, load_built
+from scalebench.datasets_builders.segmentation import is_segmentation_build
 from scalebench.datasets_builders.specs import DATASETS, scale_tag
 from scalebench.paths import datasets_dir
 
@@ -190,9 +191,12 @@ def export_datasets(
     root: str | Path | None = None,
     push_to_hub: str | None = None,
 ) -> list[Path]:
-    """Export every build (or those of ``dataset``, a name or a build id) in ``format`` (``hf``) under ``out``."""
+    """Export every classification build (or those of ``dataset``, a name or a build id) in ``format`` (``hf``)
+    under ``out``. Segmentation builds are not exported (one named in ``dataset`` is an error that says so)."""
     check_choice(format, "--format", ["hf"])
     ids = list_builds(root, dataset)
+    if dataset is None or dataset == "all":  # every classification build: segmentation sets are not exported
+        ids = [b for b in ids if not is_segmentation_build(b)]
     if not ids:
         raise ScalebenchError(
             f"No built dataset {'of ' + repr(dataset) + ' ' if dataset else ''}under {datasets_dir(root)}; "

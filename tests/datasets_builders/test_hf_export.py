@@ -67,3 +67,18 @@ def test_export_errors(tmp_path):
         export_datasets(None, tmp_path / "out", root=tmp_path)
     with pytest.raises(ScalebenchError, match="--format"):
         export_datasets(None, tmp_path / "out", format="tfds", root=tmp_path)
+
+
+def test_export_of_every_build_leaves_out_segmentation_builds(small_build, tmp_path):
+    import shutil
+
+    from scalebench.datasets_builders.segmentation import build_segmentation
+
+    root, built = small_build
+    shutil.copytree(root / "datasets", tmp_path / "datasets")
+    seg = build_segmentation(root=tmp_path, embedded=True, limit=2)
+    assert [p.name for p in export_datasets(None, tmp_path / "out", root=tmp_path)] == [built.build_id]
+    with pytest.raises(
+        ScalebenchError, match=f"'{seg.build_id}' is a scalebench.multiscale-segmentation/1 build"
+    ):
+        export_datasets(seg.build_id, tmp_path / "out2", root=tmp_path)
