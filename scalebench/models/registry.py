@@ -110,8 +110,8 @@ def get_model_card(name: str) -> ModelCard:
 def resolve_config(name: str, config: dict[str, Any] | None = None, *, quick: bool = False) -> dict[str, Any]:
     """The full config of ``name``: the card's defaults, then its quick overrides (if ``quick``), then ``config``.
 
-    Unknown keys raise a ScalebenchError that lists the valid keys; a value that is not a number (or not
-    true/false) where the default is one raises a ScalebenchError naming the key.
+    Unknown keys raise a ScalebenchError that lists the valid keys; a value of another kind than a boolean,
+    integer or float default (true/false, an integer, a number) raises a ScalebenchError naming the key.
     """
     card = get_model_card(name)
     merged = dict(card.default_config)
@@ -122,15 +122,26 @@ def resolve_config(name: str, config: dict[str, Any] | None = None, *, quick: bo
             raise ScalebenchError(
                 f"Unknown config key {key!r} for model {name!r}. Valid keys: {', '.join(sorted(card.default_config))}."
             )
-        default = card.default_config[key]
-        if isinstance(default, (bool, int, float)) and not isinstance(value, (bool, int, float)):
-            kind = "true or false" if isinstance(default, bool) else "a number"
+        kind = _kind_mismatch(card.default_config[key], value)
+        if kind:
+            default = card.default_config[key]
             raise ScalebenchError(
                 f"Config value {key}={value!r} for model {name!r}: expected {kind}, like the default "
                 f"{json.dumps(default)} (e.g. --model-config {key}={json.dumps(default)})."
             )
         merged[key] = value
     return merged
+
+
+def _kind_mismatch(default: Any, value: Any) -> str | None:
+    """What ``value`` should be when it does not match the kind of a boolean, integer or float default."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if isinstance(default, float):
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    return None
 
 
 def create_model(

@@ -95,8 +95,9 @@ def test_resolve_config_merges_defaults_quick_and_overrides():
 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
-    [("num_scale_channels", "abc", "a number, like the default 8"), ("epsilon", None, "a number"),
-     ("include_zero_order", "abc", "true or false, like the default true")],
+    [("num_scale_channels", "abc", "an integer, like the default 8"), ("epsilon", None, "a number"),
+     ("include_zero_order", "abc", "true or false, like the default true"), ("max_order", 2.5, "an integer"),
+     ("num_scale_channels", True, "an integer"), ("sigma0", False, "a number")],
 )  # fmt: skip
 def test_a_value_of_the_wrong_kind_names_the_key(key, value, expected):
     with pytest.raises(
