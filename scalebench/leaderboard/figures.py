@@ -135,8 +135,8 @@ def plot_selection(results: Sequence[RunResult], stem: str | Path, *, title: str
     missing = sorted({r.model.name for r in results if r.scale_selection is None})
     if missing:
         raise ScalebenchError(
-            f"{', '.join(missing)} report no scale selection (only scale-channel models do); leave them out "
-            "of `scalebench plot selection`."
+            f"No scale selection in the results of {', '.join(missing)} (only scale-channel models report one); "
+            "leave them out of `scalebench plot selection`."
         )
     panels = []
     csv_rows: list[tuple[object, ...]] = []

@@ -75,7 +75,7 @@ def test_groups_and_labels():
 def test_figure_errors_are_clear(tmp_path):
     with pytest.raises(ScalebenchError, match="several datasets"):
         plot_curves([make_run(), make_run(dataset="cifar10", model="cnn")], tmp_path / "x")
-    with pytest.raises(ScalebenchError, match="cnn report no scale selection"):
+    with pytest.raises(ScalebenchError, match="No scale selection in the results of cnn"):
         plot_selection([make_run(model="cnn")], tmp_path / "x")
     with pytest.raises(ScalebenchError, match="No results to plot"):
         plot_curves([], tmp_path / "x")
