@@ -50,6 +50,22 @@ def read_rows(ds: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def batch_rows(indices: Sequence[int] | np.ndarray, n: int, where: str = "") -> tuple[np.ndarray, ...]:
+    """Indices of a batch over ``n`` items: (indices with negatives counted from the end, their sorted unique
+    rows, the position of each index among those rows). Out-of-range indices are an IndexError.
+
+    Example:
+        >>> [a.tolist() for a in batch_rows([3, -1, 3], 5)]
+        [[3, 4, 3], [3, 4], [0, 1, 0]]
+    """
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"indices out of range for {n} items{where}")
+    idx = idx % max(n, 1)
+    uniq, inverse = np.unique(idx, return_inverse=True)
+    return idx, uniq, inverse.reshape(-1)
+
+
 class RescaledDataset(Dataset):
     """One split of a rescaled HDF5 file: items are (float32 tensor [C, H, W] in [0, 1], int label).
 
@@ -165,15 +181,10 @@ class RescaledDataset(Dataset):
         """
         if isinstance(indices, slice):
             indices = np.arange(len(self))[indices]
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        n = len(self)
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"indices out of range for {n} items")
-        idx = idx % n if idx.size else idx
+        idx, uniq, inverse = batch_rows(indices, len(self))
         if idx.size == 0:
             c, h, w = self.image_shape
             return torch.zeros((0, c, h, w)), torch.zeros(0, dtype=torch.int64)
-        uniq, inverse = np.unique(idx, return_inverse=True)
         lo, hi = int(uniq[0]), int(uniq[-1]) + 1
         x = self._x()
         if hi - lo <= 4 * uniq.size:

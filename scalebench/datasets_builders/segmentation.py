@@ -55,7 +55,7 @@ from scalebench.datasets_builders.build import (
     manifest_digest,
 )
 from scalebench.datasets_builders.raw import RawSplits, load_raw
-from scalebench.datasets_builders.reader import read_rows
+from scalebench.datasets_builders.reader import batch_rows, read_rows
 from scalebench.datasets_builders.specs import DATASETS, scale_tag
 from scalebench.fileio import atomic_path, write_json_atomic
 from scalebench.paths import datasets_dir
@@ -441,11 +441,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
 
         Indices may come in any order and repeat; negative ones count from the end, as in a list.
         """
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        n = len(self)
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"indices out of range for {n} items of {self.path.name} ({self.split})")
-        uniq, inverse = np.unique(idx % max(n, 1), return_inverse=True)
+        _, uniq, inverse = batch_rows(indices, len(self), f" of {self.path.name} ({self.split})")
         with h5py.File(self.path, "r") as f:
             x = read_rows(f[f"x_{self.split}"], uniq)[inverse]
             y = read_rows(f[f"y_{self.split}"], uniq)[inverse]
