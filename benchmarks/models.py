@@ -68,7 +68,7 @@ from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
-from timing import best_times, device_problem
+from timing import best_times, device_problem, device_sync
 
 
 def _load() -> str:
@@ -181,8 +181,7 @@ def measure_layer(
         run = step(lambda: dense_gaussian_derivative_conv(xn, w, sigmas, kernels))
         t0 = time.perf_counter()
         run()
-        if device != "cpu":
-            torch.cuda.synchronize()
+        device_sync(device)()
         t["dense"] = time.perf_counter() - t0
     res["seconds"] = t
     res["separable_over_conv3x3"] = t["separable"] / t["conv3x3"]
@@ -233,8 +232,7 @@ def measure_model(
     opt.zero_grad(set_to_none=True)
     t_compile = time.perf_counter()
     train()  # warm-up (compiles with --compile)
-    if device != "cpu":
-        torch.cuda.synchronize()
+    device_sync(device)()
     t_compile = time.perf_counter() - t_compile
     cpu: dict[str, float] = {}
     t_train = best_times({"train": train}, repeats, device=device, cpu=cpu)["train"]

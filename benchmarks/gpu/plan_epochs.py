@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -23,13 +25,14 @@ from scalebench.benchmark.segmentation import class_weights, segmentation_loss
 from scalebench.datasets_builders.segmentation import load_segmentation
 from scalebench.models import create_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/timing.py
+from timing import device_sync
 
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+_sync = device_sync("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _median_time(fn, n: int) -> float:
+    """Median wall time (s) of ``n`` calls after one warm-up: a typical step, for planning (not a best case)."""
     fn()
     _sync()
     times = []
