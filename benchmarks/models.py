@@ -68,22 +68,12 @@ from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
-from timing import best_times, device_problem, device_sync
+from timing import best_times, device_problem, device_sync, matmul_peak_gflops
 
 
 def _load() -> str:
     """The 1, 5 and 15 minute load averages (``uptime``): how shared the machine was."""
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def matmul_peak_gflops(
-    n: int = 2048, repeats: int = 5, device: str = "cpu", dtype: torch.dtype = torch.float32
-) -> float:
-    """Best GFLOP/s of an n x n x n ``torch.mm`` on random data (never zeros) on ``device`` in ``dtype``."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    t = best_times({"mm": lambda: torch.mm(a, b)}, repeats, device=device)["mm"]
-    return 2 * n**3 / t / 1e9
 
 
 def gpu_peaks(device: str) -> dict[str, float]:

@@ -57,3 +57,13 @@ def best_times(
     if cpu is not None:
         cpu.update(best_cpu)
     return best
+
+
+def matmul_peak_gflops(
+    n: int = 2048, repeats: int = 5, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> float:
+    """Best GFLOP/s of an n x n x n ``torch.mm`` on random data (never zeros) on ``device`` in ``dtype``."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    t = best_times({"mm": lambda: torch.mm(a, b)}, repeats, device=device)["mm"]
+    return 2 * n**3 / t / 1e9
