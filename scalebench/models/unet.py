@@ -9,7 +9,8 @@ With 3 levels that is 10 spatial convolutions (6 in the encoder, 4 in the decode
 
 - ``unet``: 3x3 kernels, 3 levels, width 64;
 - capacity baselines of Experiment 1.2(B): kernel sizes 4 and 5 (``unet-k4``, ``unet-k5``; an even kernel
-  pads asymmetrically, PyTorch's ``padding="same"``), and 4 or 5 levels with halved or quartered widths
+  pads asymmetrically, (k - 1) // 2 before and k // 2 after, as PyTorch's ``padding="same"``:
+  :class:`SameConv2d`), and 4 or 5 levels with halved or quartered widths
   (``unet-l4-w32``, ``unet-l4-w16``, ``unet-l5-w32``, ``unet-l5-w16``);
 - ``njet-unet`` / ``njet-unet-o4``: every spatial convolution replaced by an N-Jet layer
   (:class:`scalebench.models.njet.NJetConv2d`) of basis order 2 / 4 with one learned σ per layer, plus a
@@ -54,6 +55,26 @@ _PAPER_TRAINING = {
     "schedule": "constant",
     "source": "Pintea et al. 2021, Experiment 1.1(B): Adam, lr 1e-4, betas (0.9, 0.999), batch 1, 50 epochs",
 }
+
+
+class SameConv2d(nn.Conv2d):
+    """``nn.Conv2d(c_in, c_out, k, padding="same")`` without PyTorch's warning for even kernels.
+
+    An odd kernel pads k // 2 on every side. An even kernel pads (k - 1) // 2 before and k // 2 after along
+    each axis, as ``padding="same"`` does, but explicitly (``F.pad``) instead of through the copy that makes
+    PyTorch warn on every model built with it. Parameters and state-dict keys are those of ``nn.Conv2d``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int) -> None:
+        k = int(kernel_size)
+        super().__init__(c_in, c_out, k, padding=k // 2 if k % 2 else 0)
+        before, after = (k - 1) // 2, k // 2
+        self.same_pad: tuple[int, int, int, int] | None = None if k % 2 else (before, after, before, after)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.same_pad is not None:
+            x = F.pad(x, self.same_pad)
+        return super().forward(x)
 
 
 class _NJetBlockConv(nn.Module):
@@ -118,7 +139,7 @@ class UNet(nn.Module):
                 return _NJetBlockConv(
                     c_in, c_out, order=order, k=k, init_sigma=init_sigma, learn_sigma=learn_sigma
                 )
-            return nn.Conv2d(c_in, c_out, self.kernel, padding="same")
+            return SameConv2d(c_in, c_out, self.kernel)
 
         widths = [width * 2**i for i in range(levels)]
         self.encoder = nn.ModuleList()

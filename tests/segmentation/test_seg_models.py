@@ -113,3 +113,24 @@ def test_deterministic_given_seed():
         with torch.no_grad():
             outs.append(create_model("njet-unet", quick=True).eval()(x))
     assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_same_conv_equals_pytorch_same_padding_without_its_warning(k):
+    import warnings
+
+    from scalebench.models.unet import SameConv2d
+
+    torch.manual_seed(0)
+    conv = SameConv2d(3, 4, k)
+    ref = torch.nn.Conv2d(3, 4, k, padding="same")
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 3, 11, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = conv(x)
+    assert y.shape == (2, 4, 11, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ref(x)
+    torch.testing.assert_close(y, expected)
