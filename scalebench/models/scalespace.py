@@ -635,6 +635,7 @@ def gaussian_derivative_conv(
     else:
         smoothed = None
     xs = x.split(b)  # split (not select): its backward is one cat, not S zero-filled copies
+    weights = folded.unbind(0)  # likewise: one stack backward instead of S zero-filled (S, O, I, k, k) grads
     out = []
     for s in range(num_scales):
         kern = kernels[s].to(device=x.device)
@@ -645,7 +646,7 @@ def gaussian_derivative_conv(
         else:
             pad = (kern.numel() - 1) // 2 + k // 2
             sm = _smooth_valid(_extended_crop(xs[s], pad, window, padding), kern)
-        out.append(torch.nn.functional.conv2d(sm, folded[s], bias, groups=groups))
+        out.append(torch.nn.functional.conv2d(sm, weights[s], bias, groups=groups))
     return torch.cat(out, 0)
 
 
