@@ -19,7 +19,8 @@ every figure is the best of ``--repeats`` interleaved runs, and +-20 % between r
 3. **Throughput** (the matmul peak is re-measured before each model; the best reading so far is the
    reference) of every registered classification model at Fashion-MNIST size (1 x 72 x 72, 10 classes):
    training (forward + backward + SGD step) and inference (eval, no grad), micro-batches of ``--batch``,
-   channels_last input; FLOPs of one step from ``torch.utils.flop_counter.FlopCounterMode``; achieved
+   channels_last input; FLOPs of one step from ``torch.utils.flop_counter.FlopCounterMode`` (grouped
+   convolutions' weight gradients corrected: ``timing.conv_backward_flops``); achieved
    GFLOP/s and fraction of the matmul peak (target >= 50 % for GaussDerNet training).
 4. ``measure_njet_layer()`` from ``benchmarks/njet_layer.py`` (part B's N-Jet layer benchmark), if present.
 
@@ -61,14 +62,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from scalebench.models import create_model, get_model_card, list_models
 from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
-from timing import best_times, device_problem, device_sync, matmul_peak_gflops
+from timing import best_times, device_problem, device_sync, flop_counter_mode, matmul_peak_gflops
 
 
 def _load() -> str:
@@ -216,7 +216,7 @@ def measure_model(
             train_model(x)
 
     model.train()
-    with FlopCounterMode(display=False) as fc:
+    with flop_counter_mode() as fc:
         F.cross_entropy(model(x), y).backward()
     train_flops = fc.get_total_flops()
     opt.zero_grad(set_to_none=True)
@@ -227,7 +227,7 @@ def measure_model(
     cpu: dict[str, float] = {}
     t_train = best_times({"train": train}, repeats, device=device, cpu=cpu)["train"]
     model.eval()
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
+    with flop_counter_mode() as fc, torch.no_grad():
         model(x)
     infer_flops = fc.get_total_flops()
     t_infer = best_times({"infer": infer}, repeats, device=device, cpu=cpu)["infer"]

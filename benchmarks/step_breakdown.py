@@ -43,12 +43,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as benchmarks/models.py: 
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
 
 from scalebench.models import create_model, get_model_card
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import matmul_peak_gflops
+from timing import FLOP_FORMULAS, matmul_peak_gflops
 
 _BATCH_NORM = {"native_batch_norm", "native_batch_norm_backward", "_native_batch_norm_legit",
                "_native_batch_norm_legit_functional", "_native_batch_norm_legit_no_training"}  # fmt: skip
@@ -109,7 +108,7 @@ class _OpTimer(TorchDispatchMode):
         self.calls[kind] += 1
         if kind == "other":
             self.other_ms[name] += dt
-        counter = flop_registry.get(func._overloadpacket)
+        counter = FLOP_FORMULAS.get(func._overloadpacket)
         if counter is not None:
             self.flops[kind] += counter(*args, **kwargs, out_val=out)
         return out

@@ -1,4 +1,4 @@
-"""benchmarks/step_breakdown.py: operation kinds, FLOPs that agree with FlopCounterMode, and its bounds."""
+"""benchmarks/step_breakdown.py and timing.py's flop count: kinds, FLOPs that agree with the counter, bounds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from scalebench.models import create_model, get_model_card
 
@@ -19,6 +18,9 @@ def bench():
     spec = importlib.util.spec_from_file_location("step_breakdown_bench", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    import timing  # benchmarks/timing.py, put on the path by the script
+
+    mod.timing = timing
     return mod
 
 
@@ -48,7 +50,7 @@ def test_gaussdernet_step_flops_match_the_flop_counter(bench):
     x = torch.randn(2, *get_model_card("gaussdernet").input_size).contiguous(
         memory_format=torch.channels_last
     )
-    with FlopCounterMode(display=False) as fc:
+    with bench.timing.flop_counter_mode() as fc:
         F.cross_entropy(model(x), torch.zeros(2, dtype=torch.long)).backward()
     total = sum(v["gflop"] for v in kinds.values())
     assert total == pytest.approx(fc.get_total_flops() / 1e9, rel=1e-9)
@@ -68,3 +70,13 @@ def test_bounds_are_the_flops_over_the_right_times(bench):
     assert b["achieved_fraction"] == pytest.approx(3.0 / 0.1 / 100)  # 3 GFLOP in 100 ms
     assert b["kernel_bound_fraction"] == pytest.approx(3.0 / 0.04 / 100)  # batch norm free
     assert b["dense_conv_fraction"] == pytest.approx(2.0 / 0.02 / 100)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 6])
+def test_grouped_convolution_backward_counts_the_forward_multiply_adds_per_gradient(bench, groups):
+    x = torch.randn(2, 6, 9, 9, requires_grad=True)
+    w = torch.randn(12, 6 // groups, 3, 3, requires_grad=True)
+    forward = 2 * 2 * 7 * 7 * 12 * (6 // groups) * 9  # 2 N prod(out) C_out (C_in / groups) prod(kernel)
+    with bench.timing.flop_counter_mode() as fc:
+        F.conv2d(x, w, groups=groups).sum().backward()
+    assert fc.get_total_flops() == 3 * forward  # forward, input gradient, weight gradient
