@@ -15,7 +15,6 @@ is robust to other processes; with ``--workers`` > 0 it misses the workers' read
 
 Usage (builds the embedded Fashion-MNIST subset offline if it is missing):
 
-    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
     .venv/bin/python benchmarks/evaluate.py --model gaussdernet --quick --n-per-scale 200
 """
 
@@ -27,12 +26,14 @@ import time
 
 import torch
 
+from scalebench.allocator import tune_cpu_allocator
 from scalebench.benchmark.protocol import _chunks, _to_device, evaluate_dataset
 from scalebench.datasets_builders import build_dataset, load_built
 from scalebench.models import create_model, get_model_card
 
 
 def main() -> None:
+    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="gaussdernet")
     p.add_argument("--quick", action="store_true", help="the card's quick config (small model)")

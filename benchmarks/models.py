@@ -30,7 +30,6 @@ start and the end, and CPU-time ratios beside the wall-time ones.
 
 Usage:
 
-    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
     .venv/bin/python benchmarks/models.py [--threads 2] [--batch 8] [--repeats 3] [--layer-repeats 15] [--models 'gaussder*']
         [--quick] [--compile] [--no-dense] [--no-njet] [--njet-batch 64] [--json out.json]
         [--device cuda [--amp]] [--matrix-smoothing C]
@@ -63,6 +62,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 import torch.nn.functional as F
 
+from scalebench.allocator import tune_cpu_allocator
 from scalebench.models import create_model, get_model_card, list_models
 from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
@@ -261,6 +261,7 @@ def _njet_layer(repeats: int, batch: int, dense: bool, device: str) -> dict | No
 
 
 def main() -> None:
+    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8, help="micro-batch (per scale channel for the layer)")

@@ -17,7 +17,6 @@ interleaved runs; the machine may be shared, so expect +-20 % between runs.
 
 Usage:
 
-    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
     .venv/bin/python benchmarks/njet_layer.py [--repeats 3] [--no-dense] [--batch 64]
 """
 
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from scalebench.allocator import tune_cpu_allocator
 from scalebench.models.njet import NJetConv2d, njet_conv2d_dense
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
@@ -128,6 +128,7 @@ def measure_njet_layer(
 
 
 def main() -> None:
+    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)

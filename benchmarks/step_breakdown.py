@@ -23,7 +23,6 @@ microseconds per call, so the step under the mode is slightly slower than ``benc
 
 Usage:
 
-    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456 \\
     .venv/bin/python benchmarks/step_breakdown.py [--model gaussdernet] [--batch 8] [--steps 5] [--threads 2]
         [--quick] [--json out.json]
 """
@@ -44,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from scalebench.allocator import tune_cpu_allocator
 from scalebench.models import create_model, get_model_card
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -170,6 +170,7 @@ def bounds(result: dict, peak: float) -> dict[str, float]:
 
 
 def main() -> None:
+    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="gaussdernet")
     ap.add_argument("--batch", type=int, default=8, help="micro-batch (benchmarks/models.py's default)")

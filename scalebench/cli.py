@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from scalebench import __version__
+from scalebench.allocator import tune_cpu_allocator
 from scalebench.checks import ScalebenchError
 
 
@@ -31,6 +32,7 @@ def main() -> None:
 
     Build rescaled datasets, train at one scale, test at every scale, and compare on a leaderboard.
     """
+    tune_cpu_allocator()  # large CPU tensors stay in the heap (scalebench/allocator.py)
 
 
 # --- datasets (build-datasets, datasets verify|info|export) -------------------------------------------

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from scalebench.allocator import tune_cpu_allocator
 from scalebench.benchmark.config import make_config
 from scalebench.benchmark.figures import plot_comparison
 from scalebench.benchmark.protocol import format_summary, run_evaluation
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--progress", default="auto", choices=["auto", "rich", "plain", "none"])
     args = parser.parse_args(argv)
+    tune_cpu_allocator()  # large maps stay in the heap (scalebench/allocator.py)
     try:
         run_demo(
             args.out,

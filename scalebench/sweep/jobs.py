@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scalebench.allocator import tune_cpu_allocator
 from scalebench.benchmark.config import EvalConfig, make_config
 from scalebench.benchmark.protocol import DONE, STATE, resolve_run, run_evaluation
 from scalebench.checks import ScalebenchError
@@ -274,6 +275,7 @@ def run_job(
     job = find_job(sweep_dir, job_id)
     if job.done:
         return "skipped"
+    tune_cpu_allocator()  # in every launcher's process (scalebench/allocator.py)
     log = log if log is not None else _submitit_log()
     write_record(sweep_dir, job_id, "running", pid=os.getpid(), launcher=launcher, log=log)
     try:
