@@ -47,15 +47,17 @@ def test_tuning_keeps_a_large_block_in_the_heap():
     untuned, _ = _probe("plain")
     tuned, applied = _probe("tune")
     assert applied == str({"mmap_max": 0, "trim_threshold": 1 << 30, "top_pad": 256 << 20})
-    assert untuned > 10_000  # 64 MiB of fresh 4 KiB pages
-    assert tuned < untuned / 20
+    if untuned < 1_000:  # transparent huge pages ("always") back the block: 2 MiB faults, nothing to see
+        pytest.skip(f"only {untuned} faults for a fresh 64 MiB block: huge pages back it here")
+    assert tuned < untuned / 20  # 64 MiB of fresh 4 KiB pages is 16,384 faults
 
 
 @needs_glibc
 def test_the_users_settings_and_the_opt_out_win():
+    untuned, _ = _probe("plain")
     faults, applied = _probe("tune", GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432")
     assert applied == "GLIBC_TUNABLES sets glibc.malloc options"
-    assert faults > 10_000
+    assert faults > untuned / 2  # the user's threshold holds: the block is still mapped afresh
     _, applied = _probe("tune", **{allocator.OPT_OUT: "0"})
     assert applied == f"{allocator.OPT_OUT}=0 is set"
 
