@@ -57,7 +57,8 @@ def test_the_users_settings_and_the_opt_out_win():
     untuned, _ = _probe("plain")
     faults, applied = _probe("tune", GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432")
     assert applied == "GLIBC_TUNABLES sets glibc.malloc options"
-    assert faults > untuned / 2  # the user's threshold holds: the block is still mapped afresh
+    if untuned >= 1_000:  # 4 KiB pages (see above): the user's threshold holds, the block is mapped afresh
+        assert faults > untuned / 2
     _, applied = _probe("tune", **{allocator.OPT_OUT: "0"})
     assert applied == f"{allocator.OPT_OUT}=0 is set"
 
