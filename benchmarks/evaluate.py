@@ -22,18 +22,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from scalebench.allocator import tune_cpu_allocator
 from scalebench.benchmark.protocol import _chunks, _to_device, evaluate_dataset
 from scalebench.datasets_builders import build_dataset, load_built
 from scalebench.models import create_model, get_model_card
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
+from timing import tune_allocator
+
 
 def main() -> None:
-    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
+    tune_allocator()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="gaussdernet")
     p.add_argument("--quick", action="store_true", help="the card's quick config (small model)")

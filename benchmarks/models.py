@@ -62,13 +62,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 import torch.nn.functional as F
 
-from scalebench.allocator import tune_cpu_allocator
 from scalebench.models import create_model, get_model_card, list_models
 from scalebench.models import scalespace as ss
 from scalebench.models.gaussder import geometric_sigmas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
-from timing import best_times, device_problem, device_sync, flop_counter_mode, matmul_peak_gflops
+from timing import (
+    best_times,
+    device_problem,
+    device_sync,
+    flop_counter_mode,
+    matmul_peak_gflops,
+    tune_allocator,
+)
 
 
 def _load() -> str:
@@ -261,7 +267,7 @@ def _njet_layer(repeats: int, batch: int, dense: bool, device: str) -> dict | No
 
 
 def main() -> None:
-    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
+    tune_allocator()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8, help="micro-batch (per scale channel for the layer)")

@@ -31,11 +31,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scalebench.allocator import tune_cpu_allocator
 from scalebench.models.njet import NJetConv2d, njet_conv2d_dense
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py, also when loaded by path
-from timing import best_times, device_problem
+from timing import best_times, device_problem, tune_allocator
 
 
 def _fwd_bwd(module_or_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, params: list) -> Callable:
@@ -128,7 +127,7 @@ def measure_njet_layer(
 
 
 def main() -> None:
-    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
+    tune_allocator()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)

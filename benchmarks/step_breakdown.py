@@ -2,8 +2,9 @@
 
 Every ATen operation of a training step (forward, backward, SGD update) is timed on its own while a
 ``TorchDispatchMode`` is active, and its FLOPs are counted with the formulas of
-``torch.utils.flop_counter`` (the same ones ``benchmarks/models.py`` uses for its fraction of peak). The
-operations are grouped by kind:
+``torch.utils.flop_counter``, with grouped convolutions' weight gradients corrected
+(``timing.FLOP_FORMULAS``: the count ``benchmarks/models.py`` uses for its fraction of peak). The operations
+are grouped by kind:
 
 - ``conv 3x3`` (and other dense ``conv kxk``), split into forward and backward (input + weight gradients);
 - ``smoothing (k,1)/(1,k)``: the depthwise 1-D Gaussian passes of the Gaussian derivative layers;
@@ -43,11 +44,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from scalebench.allocator import tune_cpu_allocator
 from scalebench.models import create_model, get_model_card
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import FLOP_FORMULAS, matmul_peak_gflops
+from timing import FLOP_FORMULAS, matmul_peak_gflops, tune_allocator
 
 _BATCH_NORM = {"native_batch_norm", "native_batch_norm_backward", "_native_batch_norm_legit",
                "_native_batch_norm_legit_functional", "_native_batch_norm_legit_no_training"}  # fmt: skip
@@ -170,7 +170,7 @@ def bounds(result: dict, peak: float) -> dict[str, float]:
 
 
 def main() -> None:
-    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
+    tune_allocator()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="gaussdernet")
     ap.add_argument("--batch", type=int, default=8, help="micro-batch (benchmarks/models.py's default)")

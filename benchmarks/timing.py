@@ -103,13 +103,22 @@ def conv_backward_flops(
     return flops
 
 
-FLOP_FORMULAS: dict = {**flop_counter.flop_registry}
-"""The flop formulas of ``torch.utils.flop_counter`` (tensors in), with :func:`conv_backward_flops`."""
-FLOP_FORMULAS[torch.ops.aten.convolution_backward] = flop_counter.shape_wrapper(conv_backward_flops)
+FLOP_CORRECTIONS: dict = {torch.ops.aten.convolution_backward: conv_backward_flops}
+"""Formulas (shapes in) that replace ``torch.utils.flop_counter``'s in every count of the benchmarks."""
+FLOP_FORMULAS: dict = {
+    **flop_counter.flop_registry,
+    **{op: flop_counter.shape_wrapper(f) for op, f in FLOP_CORRECTIONS.items()},
+}
+"""The flop formulas of ``torch.utils.flop_counter`` (tensors in), with :data:`FLOP_CORRECTIONS`."""
 
 
 def flop_counter_mode() -> flop_counter.FlopCounterMode:
-    """``FlopCounterMode`` (no display) that counts grouped convolutions' weight gradients correctly."""
-    return flop_counter.FlopCounterMode(
-        display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops}
-    )
+    """``FlopCounterMode`` (no display) with :data:`FLOP_CORRECTIONS`."""
+    return flop_counter.FlopCounterMode(display=False, custom_mapping=FLOP_CORRECTIONS)
+
+
+def tune_allocator() -> None:
+    """Apply :func:`scalebench.allocator.tune_cpu_allocator` and print what it did (every benchmark's start)."""
+    from scalebench.allocator import tune_cpu_allocator
+
+    print(f"allocator: {tune_cpu_allocator()}  (scalebench.allocator: large blocks stay in the heap)")
