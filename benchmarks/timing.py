@@ -12,7 +12,13 @@ import time
 from collections.abc import Callable
 
 import torch
-from torch.utils import flop_counter
+
+from scalebench.models.flops import (  # noqa: F401  (re-exported for the scripts)
+    FLOP_CORRECTIONS,
+    FLOP_FORMULAS,
+    conv_backward_flops,
+    flop_counter_mode,
+)
 
 
 def device_problem(device: str) -> str | None:
@@ -68,53 +74,6 @@ def matmul_peak_gflops(
     b = torch.randn(n, n, device=device, dtype=dtype)
     t = best_times({"mm": lambda: torch.mm(a, b)}, repeats, device=device)["mm"]
     return 2 * n**3 / t / 1e9
-
-
-def conv_backward_flops(
-    grad_out_shape: torch.Size,
-    x_shape: torch.Size,
-    w_shape: torch.Size,
-    _bias: object,
-    _stride: object,
-    _padding: object,
-    _dilation: object,
-    transposed: bool,
-    _output_padding: object,
-    _groups: int,
-    output_mask: list[bool],
-    out_shape: tuple,
-    **_: object,
-) -> int:
-    """FLOPs of ``aten.convolution_backward`` (shapes in, like ``torch.utils.flop_counter``'s formulas).
-
-    The input gradient is counted as torch counts it. The weight gradient takes exactly the multiply-adds of
-    the forward convolution, ``2 * N * prod(out) * C_out * (C_in / groups) * prod(kernel)``; torch 2.14's
-    ``conv_backward_flop`` leaves out the division by ``groups`` there, so a depthwise convolution's weight
-    gradient was counted C times (for example 41.4 instead of 1.6 GFLOP in a ``gaussderresnet_dw`` training
-    step of 8 images; pytorch/pytorch#183405 proposes the same correction).
-    """
-    flops = 0
-    if output_mask[0]:
-        flops += flop_counter.conv_flop_count(
-            list(grad_out_shape), list(w_shape), list(out_shape[0]), transposed=not transposed
-        )
-    if output_mask[1]:
-        flops += flop_counter.conv_flop_count(list(x_shape), list(w_shape), list(grad_out_shape), transposed)
-    return flops
-
-
-FLOP_CORRECTIONS: dict = {torch.ops.aten.convolution_backward: conv_backward_flops}
-"""Formulas (shapes in) that replace ``torch.utils.flop_counter``'s in every count of the benchmarks."""
-FLOP_FORMULAS: dict = {
-    **flop_counter.flop_registry,
-    **{op: flop_counter.shape_wrapper(f) for op, f in FLOP_CORRECTIONS.items()},
-}
-"""The flop formulas of ``torch.utils.flop_counter`` (tensors in), with :data:`FLOP_CORRECTIONS`."""
-
-
-def flop_counter_mode() -> flop_counter.FlopCounterMode:
-    """``FlopCounterMode`` (no display) with :data:`FLOP_CORRECTIONS`."""
-    return flop_counter.FlopCounterMode(display=False, custom_mapping=FLOP_CORRECTIONS)
 
 
 def tune_allocator() -> None:

@@ -65,18 +65,30 @@ _ROOT_OPTION = click.option(
 @click.option("--limit", type=int, default=None, help="Keep the first N images of each split.")
 @click.option("--embedded", is_flag=True, help="Use the Fashion-MNIST subset shipped with scalebench.")
 @click.option(
+    "--lite",
+    is_flag=True,
+    help="The canonical lite build: a seeded, stratified subset (4,000 / 1,000 / 1,000 per test scale).",
+)
+@click.option(
     "--download/--no-download",
     default=True,
     show_default=True,
     help="Download missing raw files (md5-checked).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def build_datasets_cmd(dataset, raw_dir, root, scales, train_scale, limit, embedded, download, quiet) -> None:
+def build_datasets_cmd(
+    dataset, raw_dir, root, scales, train_scale, limit, embedded, lite, download, quiet
+) -> None:
     """Build the rescaled datasets (train/val at one scale, a test copy per scale) as HDF5 files."""
     from scalebench.datasets_builders import build_datasets
 
     if dataset == "fashion-mnist-seg":
         from scalebench.datasets_builders.segmentation import build_segmentation
+
+        if lite:
+            raise ScalebenchError(
+                "--lite exists for the classification datasets; drop --lite for fashion-mnist-seg."
+            )
 
         seg = build_segmentation(root=root, raw_dir=raw_dir, scales=scales, limit=limit, embedded=embedded,
                                  download=download)  # fmt: skip
@@ -91,6 +103,7 @@ def build_datasets_cmd(dataset, raw_dir, root, scales, train_scale, limit, embed
         train_scale=train_scale,
         limit=limit,
         embedded=embedded,
+        lite=lite,
         download=download,
         progress=not quiet,
     )

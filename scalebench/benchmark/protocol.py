@@ -184,7 +184,7 @@ def _setup(config: EvalConfig) -> _Setup:
             f"part of every result); got {', '.join(f'{s:g}' for s in scales)}."
         )
     model_config = resolve_config(config.model, config.model_config_overrides, quick=config.preset == "quick")
-    recipe = resolve_recipe(config.preset, card.paper_training, config.recipe_overrides)
+    recipe = resolve_recipe(config.preset, card.paper_training, config.recipe_overrides, card.quick_training)
     identity = run_identity(config, recipe, model_config, scales)
     identity["dataset_manifest_sha256"] = built.manifest_sha256
     run_hash = config_hash(identity)
@@ -523,7 +523,20 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _environment(device: torch.device, amp: bool) -> Environment:
+def model_flops(model: nn.Module, input_size: tuple[int, ...], num_classes: int) -> tuple[int, int]:
+    """(training, inference) FLOPs per image (:mod:`scalebench.models.flops`), counted on the side: the global
+    RNG is forked (dropout draws nothing from the run's stream) and batch-norm statistics are restored."""
+    from scalebench.models.flops import inference_flops_per_image, training_flops_per_image
+
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        train = training_flops_per_image(model, input_size, num_classes)
+        infer = inference_flops_per_image(model, input_size)
+    return train, infer
+
+
+def environment_info(device: torch.device, amp: bool) -> Environment:
+    """Where a run (or a verification) happens: versions, platform, device, threads, git commit."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
     return Environment(
         scalebench_version=scalebench.__version__,
@@ -724,11 +737,13 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
         check_state_unchanged(model, before, "testing")
 
     n_epochs_images = sum(1 for _ in history) * n_train
+    train_flops, infer_flops = model_flops(model, (s.built.channels, *s.built.canvas), s.built.num_classes)
     result = RunResult(
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         model=ModelInfo(
             name=config.model, config=s.model_config, config_hash=s.run_hash,
             card=s.card.model_dump(mode="json"), num_params=count_parameters(model),
+            train_flops_per_image=train_flops, inference_flops_per_image=infer_flops,
         ),
         dataset=DatasetInfo(
             name=s.built.name, build_id=s.built.build_id, version=str(s.built.version),
@@ -752,7 +767,7 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
             train_images_per_second=n_epochs_images / train_seconds if train_seconds > 0 else 0.0,
             eval_images_per_second=n_test_images / eval_seconds if eval_seconds > 0 else 0.0,
         ),
-        environment=_environment(s.device, config.amp),
+        environment=environment_info(s.device, config.amp),
     )  # fmt: skip
     if not d.main:
         d.barrier()  # rank 0 writes the outputs and ``done``

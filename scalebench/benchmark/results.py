@@ -45,7 +45,10 @@ from scalebench.checks import ScalebenchError
 from scalebench.fileio import config_hash, write_text_atomic
 
 #: Bump the major number for changes that old readers cannot read, the minor for added optional fields.
-SCHEMA_VERSION = "1.0"
+#: 1.1 added ``model.train_flops_per_image``, ``model.inference_flops_per_image`` and ``verification``.
+SCHEMA_VERSION = "1.1"
+#: Versions this reader accepts: files of an older minor version lack only optional fields.
+READABLE_SCHEMA_VERSIONS = ("1.0", "1.1")
 
 #: Largest results file accepted by :func:`load_results` (a 9-scale run with a 32-channel selection matrix
 #: is a few tens of kB; the model card and config dominate).
@@ -103,6 +106,15 @@ class ModelInfo(_Strict):
     config_hash: str = Field(pattern=r"^[0-9a-f]{12,64}$", description="config_hash() of the full run config")
     card: dict[str, Any] = Field(description="the model card (ModelCard.model_dump()) at evaluation time")
     num_params: int = Field(ge=0, description="trainable parameters of the evaluated model")
+    train_flops_per_image: int | None = Field(
+        default=None,
+        ge=0,
+        description="FLOPs of one training step (forward + backward) per image at the build's canvas "
+        "(scalebench.models.flops; since schema 1.1)",
+    )
+    inference_flops_per_image: int | None = Field(
+        default=None, ge=0, description="FLOPs of one forward pass per image in eval mode (since schema 1.1)"
+    )
 
     @field_validator("config", "card")
     @classmethod
@@ -255,6 +267,23 @@ class Environment(_Strict):
     git_commit: str | None = None
 
 
+class Verification(_Strict):
+    """Who re-evaluated a run's checkpoint, when, and where (``scalebench evaluate --verify``; schema 1.1)."""
+
+    verified_by: str = Field(
+        min_length=1, max_length=200, description="the verifier: $SCALEBENCH_VERIFIER, else user@host"
+    )
+    verified_at: str = Field(description="UTC time of the verification, ISO 8601")
+    environment: Environment = Field(description="where the checkpoint was re-evaluated")
+    source_results_sha256: str = Field(pattern=_HEX64, description="sha256 of the self-reported results file")
+
+
+def _check_verification(run: Any) -> None:
+    """``verification`` is only for a verified run (a 1.0 verified file may lack it)."""
+    if run.verification is not None and run.evaluated_by != "verified":
+        raise ValueError("verification is recorded, but evaluated_by is 'self-reported'")
+
+
 class RunResult(_ScaleRun):
     """One run of the protocol: train at one scale, select on validation there, test at every scale.
 
@@ -263,7 +292,7 @@ class RunResult(_ScaleRun):
     selection statistic equal to the value recomputed from the counts.
     """
 
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
     task: Literal["classification"] = "classification"
     evaluated_by: Literal["self-reported", "verified"] = "self-reported"
     created_at: str = Field(description="UTC time the results were written, ISO 8601")
@@ -278,19 +307,22 @@ class RunResult(_ScaleRun):
     checkpoint_sha256: str = Field(pattern=_HEX64, description="sha256 of the best checkpoint's weights file")
     timings: Timings
     environment: Environment
+    verification: Verification | None = None
 
     @field_validator("schema_version", mode="before")
     @classmethod
     def _version(cls, v: Any) -> Any:
-        if v != SCHEMA_VERSION:
+        if v not in READABLE_SCHEMA_VERSIONS:
             raise ValueError(
-                f"schema_version {v!r} is not supported by this scalebench (expects {SCHEMA_VERSION!r}); "
+                f"schema_version {v!r} is not supported by this scalebench (reads "
+                f"{', '.join(map(repr, READABLE_SCHEMA_VERSIONS))}); "
                 "re-run `scalebench evaluate` with this version or install the matching scalebench"
             )
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> RunResult:
+        _check_verification(self)
         scales = self._check_scales_sorted()
         try:
             recomputed = metrics.summarize(
@@ -513,7 +545,7 @@ class SegmentationRunResult(_ScaleRun):
     models) and the receptive field at the end of the encoder (Pintea et al. 2021, Exp. 1.2(B)).
     """
 
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
     task: Literal["segmentation"] = "segmentation"
     evaluated_by: Literal["self-reported", "verified"] = "self-reported"
     created_at: str
@@ -529,9 +561,11 @@ class SegmentationRunResult(_ScaleRun):
     checkpoint_sha256: str = Field(pattern=_HEX64)
     timings: Timings
     environment: Environment
+    verification: Verification | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SegmentationRunResult:
+        _check_verification(self)
         self._check_scales_sorted()
         expected = build_segmentation_summary(self.per_scale)
         for field in SegmentationSummary.model_fields:

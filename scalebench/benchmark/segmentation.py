@@ -36,7 +36,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,6 @@ from scalebench.benchmark.config import EvalConfig, Recipe, resolve_recipe, run_
 from scalebench.benchmark.protocol import (
     _autocast,
     _batches,
-    _environment,
     _n,
     _num_workers,
     _optimizer,
@@ -65,6 +64,7 @@ from scalebench.benchmark.protocol import (
     check_amp,
     check_state_unchanged,
     derive_seed,
+    environment_info,
     learning_rate,
     select_device,
     state_snapshot,
@@ -377,7 +377,7 @@ def run_segmentation(
     eval_seconds = time.perf_counter() - t1
     check_state_unchanged(model, before, "testing")
     result = SegmentationRunResult(
-        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         model=ModelInfo(
             name=config.model,
             config=model_cfg,
@@ -423,7 +423,7 @@ def run_segmentation(
             train_images_per_second=seen / train_seconds if train_seconds > 0 else 0.0,
             eval_images_per_second=n_eval / eval_seconds if eval_seconds > 0 else 0.0,
         ),
-        environment=_environment(device, config.amp),
+        environment=environment_info(device, config.amp),
     )
     save_results(result, run_dir / "results.json")
     from scalebench.benchmark.segmentation_figures import plot_run_figures

@@ -10,7 +10,9 @@ Steps (``scalebench evaluate --verify RUN.json --checkpoint FILE``):
    same number of images per scale as recorded;
 5. the run is verified only when every per-scale ``correct`` and ``total`` matches exactly (segmentation
    results, ``task = "segmentation"``: every per-class intersection and union count and the number of
-   images per scale); the verified copy of the results has ``evaluated_by = "verified"``.
+   images per scale); the verified copy of the results has ``evaluated_by = "verified"`` and a
+   ``verification`` record: who verified (``$SCALEBENCH_VERIFIER``, else user@host), when, in which
+   environment, and the sha256 of the self-reported file it verified.
 
 Exact equality can fail across devices or library versions through floating-point ties in the argmax; the
 report then lists the scales that differ, with both counts.
@@ -18,7 +20,11 @@ report then lists the scales that differ, with both counts.
 
 from __future__ import annotations
 
+import getpass
+import os
+import platform
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,7 @@ from scalebench.benchmark.results import (
     AnyRunResult,
     RunResult,
     SegmentationRunResult,
+    Verification,
     load_results,
     save_results,
 )
@@ -94,11 +101,31 @@ def verify_run(
         mismatches = _verify_classification(result, checkpoint, root, dev, progress)
     if mismatches:
         return VerifyReport(results_path, None, mismatches)
-    verified = type(result).model_validate({**result.model_dump(), "evaluated_by": "verified"})
+    verification = Verification(
+        verified_by=verifier_name(),
+        verified_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        environment=protocol.environment_info(dev, result.environment.amp and dev.type == "cuda"),
+        source_results_sha256=file_digest(results_path, "sha256"),
+    )
+    verified = type(result).model_validate(
+        {**result.model_dump(), "evaluated_by": "verified", "verification": verification.model_dump()}
+    )
     stem = results_path.name.removesuffix(".json").removesuffix(".verified")  # re-verifying a verified copy
     dest = Path(out) if out is not None else results_path.with_name(stem + ".verified.json")
     save_results(verified, dest)
     return VerifyReport(results_path, verified, [], dest)
+
+
+def verifier_name() -> str:
+    """Who verifies: ``$SCALEBENCH_VERIFIER`` if set (e.g. a maintainer's name or a CI job), else user@host."""
+    named = os.environ.get("SCALEBENCH_VERIFIER", "").strip()
+    if named:
+        return named[:200]
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{platform.node() or 'unknown-host'}"[:200]
 
 
 def _check_manifest(built_sha: str, result: AnyRunResult) -> None:

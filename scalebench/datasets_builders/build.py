@@ -38,7 +38,15 @@ import numpy as np
 import torch
 
 from scalebench.checks import ScalebenchError, check_choice, check_positive, parse_float_list
-from scalebench.datasets_builders.raw import EMBEDDED_DIR, EMBEDDED_FILES, RawSplits, load_raw
+from scalebench.datasets_builders.raw import (
+    EMBEDDED_DIR,
+    EMBEDDED_FILES,
+    LITE_RULE,
+    RawSplits,
+    lite_indices,
+    load_raw,
+    select_splits,
+)
 from scalebench.datasets_builders.reader import RescaledDataset
 from scalebench.datasets_builders.rescale import FRAC_BITS, rescale_batch
 from scalebench.datasets_builders.specs import (
@@ -67,25 +75,29 @@ os.umask(_UMASK)
 # --- build ids -------------------------------------------------------------------------------------------
 
 
-def build_id_for(name: str, *, limit: int | None = None, embedded: bool = False) -> str:
-    """The build id: ``name``, ``name-embedded``, ``name-limit<N>`` (or ``name-embedded-limit<N>``).
+def build_id_for(name: str, *, limit: int | None = None, embedded: bool = False, lite: bool = False) -> str:
+    """The build id: ``name``, ``name-lite``, ``name-embedded``, ``name-limit<N>`` (or ``name-embedded-limit<N>``).
 
     Example:
         >>> build_id_for("fashion-mnist", limit=500), build_id_for("fashion-mnist", embedded=True)
         ('fashion-mnist-limit500', 'fashion-mnist-embedded')
+        >>> build_id_for("fashion-mnist", lite=True)
+        'fashion-mnist-lite'
     """
-    out = name + ("-embedded" if embedded else "")
+    out = name + ("-embedded" if embedded else "") + ("-lite" if lite else "")
     return out + (f"-limit{limit}" if limit is not None else "")
 
 
 def _build_command(build_id: str) -> str:
-    m = re.fullmatch(r"(.+?)(-embedded)?(?:-limit(\d+))?", build_id)
+    m = re.fullmatch(r"(.+?)(-embedded)?(-lite)?(?:-limit(\d+))?", build_id)
     assert m is not None
     cmd = f"scalebench build-datasets --dataset {m.group(1)}"
     if m.group(2):
         cmd += " --embedded"
     if m.group(3):
-        cmd += f" --limit {m.group(3)}"
+        cmd += " --lite"
+    if m.group(4):
+        cmd += f" --limit {m.group(4)}"
     return cmd
 
 
@@ -102,8 +114,8 @@ class SetPlan:
     sizes: dict[str, int]
 
 
-def _sizes(spec: DatasetSpec, limit: int | None, embedded: bool) -> dict[str, int]:
-    full = embedded_sizes() if embedded else dict(spec.split_sizes)
+def _sizes(spec: DatasetSpec, limit: int | None, embedded: bool, lite: bool = False) -> dict[str, int]:
+    full = embedded_sizes() if embedded else dict(spec.lite_sizes) if lite else dict(spec.split_sizes)
     return {k: min(v, limit) if limit is not None else v for k, v in full.items()}
 
 
@@ -151,8 +163,20 @@ def _protocol(
     limit: int | None,
     embedded: bool,
     source_md5s: dict[str, str],
+    lite: bool = False,
 ) -> dict[str, Any]:
-    """Protocol parameters shared by every file of a build (test scales excluded)."""
+    """Protocol parameters shared by every file of a build (test scales excluded).
+
+    A lite build adds ``subset`` (its rule and seed); other builds have no such key, so their manifests
+    (and the canonical full build's sha256) are those of earlier versions.
+    """
+    subset = {
+        "subset": {
+            "name": "lite",
+            "rule": LITE_RULE,
+            "seed": spec.lite_seed,
+        }
+    }
     return {
         "dataset": spec.name,
         "generator_version": GENERATOR_VERSION,
@@ -181,6 +205,7 @@ def _protocol(
         "class_names": list(spec.class_names),
         "source_md5s": dict(sorted(source_md5s.items())),
         "array_hash": "sha256 of the C-order bytes of each decoded array (x uint8, y int64 little-endian)",
+        **(subset if lite else {}),
     }
 
 
@@ -384,12 +409,20 @@ class BuiltDataset:
         self.num_classes = len(self.class_names)
         self.limit = proto["limit"]
         self.embedded = bool(proto["embedded"])
+        self.lite = (proto.get("subset") or {}).get("name") == "lite"
         self.split_sizes = dict(proto["split_sizes"])
 
     @property
     def is_canonical(self) -> bool:
-        """True when the manifest hash equals the spec's recorded hash of the canonical full build."""
-        known = DATASETS[self.name].known_manifest_sha256 if self.name in DATASETS else None
+        """True when the manifest hash equals the spec's recorded hash of the canonical full or lite build."""
+        spec = DATASETS.get(self.name)
+        known = (
+            None
+            if spec is None
+            else spec.known_lite_manifest_sha256
+            if self.lite
+            else spec.known_manifest_sha256
+        )
         return known is not None and known == self.manifest_sha256
 
     def _file_for(self, role: str, scale: float) -> Path:
@@ -508,6 +541,7 @@ def build_dataset(
     train_scale: float = 1.0,
     limit: int | None = None,
     embedded: bool = False,
+    lite: bool = False,
     download: bool = False,
     progress: bool = True,
     spec: DatasetSpec | None = None,
@@ -523,6 +557,9 @@ def build_dataset(
         train_scale: scale of the training and validation sets.
         limit: keep only the first ``limit`` images of each split (build id ``<name>-limit<N>``).
         embedded: use the Fashion-MNIST subset shipped with scalebench (build id ``fashion-mnist-embedded``).
+        lite: the canonical small build (build id ``<name>-lite``): a seeded, stratified subset of the full
+            build's splits (``spec.lite_sizes``; :func:`~scalebench.datasets_builders.raw.lite_indices`),
+            rescaled exactly as the full build.
         download: download missing raw files into ``<home>/raw`` (md5-checked).
         progress: show a progress bar on stderr.
         spec: override the dataset spec (tests and benchmarks on synthetic raw files only).
@@ -534,19 +571,24 @@ def build_dataset(
     spec = spec or DATASETS[name]
     if embedded and name != "fashion-mnist":
         raise ScalebenchError(f"--embedded exists for fashion-mnist only, not {name!r}; drop --embedded.")
+    if lite and (embedded or limit is not None):
+        raise ScalebenchError(
+            "--lite is a fixed subset of the full raw files; it takes neither --embedded nor --limit."
+        )
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
             raise ScalebenchError(f"--limit must be a positive integer, got {limit!r}.")
         limit = int(limit)
     train_scale = check_positive(train_scale, "--train-scale")
     test_scales = _normalise_scales(scales, spec.test_scales)
-    build_id = build_id_for(name, limit=limit, embedded=embedded)
+    build_id = build_id_for(name, limit=limit, embedded=embedded, lite=lite)
     out_dir = datasets_dir(root) / build_id
-    sizes = _sizes(spec, limit, embedded)
+    sizes = _sizes(spec, limit, embedded, lite)
     source_md5s = _expected_source_md5s(spec, embedded)
     protocol = _protocol(
-        spec, sizes=sizes, train_scale=train_scale, limit=limit, embedded=embedded, source_md5s=source_md5s
-    )
+        spec, sizes=sizes, train_scale=train_scale, limit=limit, embedded=embedded, source_md5s=source_md5s,
+        lite=lite,
+    )  # fmt: skip
 
     # An existing build with the same protocol: add its test scales (a build only grows).
     manifest_path = out_dir / "manifest.json"
@@ -580,6 +622,8 @@ def build_dataset(
     if todo:
         out_dir.mkdir(parents=True, exist_ok=True)
         raw = load_raw(spec, root=root, raw_dir=raw_dir, download=download, embedded=embedded)
+        if lite:
+            raw = select_splits(raw, lite_indices(raw.y, sizes, spec.lite_seed))
         if raw.source_md5s != source_md5s:
             raise ScalebenchError(
                 f"Raw sources of {name} have md5s {raw.source_md5s}, {source_md5s} expected; reinstall scalebench."
@@ -692,7 +736,9 @@ def list_builds(root: str | Path | None = None, dataset: str | None = None) -> l
     if dataset is None or dataset == "all":
         return ids
     return [
-        b for b in ids if b == dataset or re.fullmatch(re.escape(dataset) + r"(-embedded)?(-limit\d+)?", b)
+        b
+        for b in ids
+        if b == dataset or re.fullmatch(re.escape(dataset) + r"(-embedded)?(-lite)?(-limit\d+)?", b)
     ]
 
 

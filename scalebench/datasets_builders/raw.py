@@ -285,6 +285,58 @@ def stratified_split(labels: np.ndarray, n_val_per_class: int, seed: int) -> tup
     return train_idx, val_idx
 
 
+#: The rule of a lite build, recorded in its manifest: part of the build's identity (editing this text changes
+#: the canonical lite manifest sha256, so it is written once, here, and implemented by :func:`lite_indices`).
+LITE_RULE = (
+    "for each split in the order train, val, test and each class c in increasing order, one generator "
+    "numpy.random.default_rng(seed), shared in that order, permutes the full build's images of class c in that "
+    "split and keeps the first size/num_classes of the permutation; kept indices are sorted (file order)"
+)
+
+
+def lite_indices(labels: dict[str, np.ndarray], sizes: dict[str, int], seed: int) -> dict[str, np.ndarray]:
+    """The indices of a *lite* build into the full build's splits: a seeded, stratified subset (:data:`LITE_RULE`).
+
+    Every class is equally represented; a split needs ``sizes[split]`` divisible by the number of classes and
+    enough images of each class.
+
+    Example:
+        >>> y = {"train": np.array([0, 1, 0, 1, 0, 1]), "val": np.array([1, 0]), "test": np.array([0, 1, 1, 0])}
+        >>> {k: v.tolist() for k, v in lite_indices(y, {"train": 2, "val": 2, "test": 2}, seed=0).items()}
+        {'train': [4, 5], 'val': [0, 1], 'test': [0, 2]}
+    """
+    rng = np.random.default_rng(seed)
+    classes = np.unique(np.concatenate([labels[s] for s in ("train", "val", "test")]))
+    out: dict[str, np.ndarray] = {}
+    for split in ("train", "val", "test"):
+        y = labels[split]
+        per_class, rest = divmod(sizes[split], len(classes))
+        if rest:
+            raise ScalebenchError(
+                f"lite {split} size {sizes[split]} is not a multiple of the {len(classes)} classes."
+            )
+        kept = []
+        for c in classes:
+            idx = np.flatnonzero(y == c)
+            if idx.size < per_class:
+                raise ScalebenchError(
+                    f"lite {split}: class {c} has {idx.size} images, {per_class} needed; the raw files are "
+                    "not the full dataset."
+                )
+            kept.append(idx[rng.permutation(idx.size)[:per_class]])
+        out[split] = np.sort(np.concatenate(kept))
+    return out
+
+
+def select_splits(raw: RawSplits, indices: dict[str, np.ndarray]) -> RawSplits:
+    """The images and labels of ``raw`` at ``indices`` (per split), with the same provenance."""
+    return RawSplits(
+        x={k: raw.x[k][indices[k]] for k in indices},
+        y={k: raw.y[k][indices[k]] for k in indices},
+        source_md5s=raw.source_md5s,
+    )
+
+
 # --- per-dataset loading -----------------------------------------------------------------------------------
 
 

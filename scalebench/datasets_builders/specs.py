@@ -30,6 +30,13 @@ GENERATOR_VERSION = "1.0.0"
 DEFAULT_TEST_SCALES: tuple[float, ...] = tuple(round(2.0 ** (k / 4), 6) for k in range(-4, 5))
 
 
+#: Split sizes of every dataset's *lite* build: 400 training, 100 validation and 100 test images per class,
+#: drawn (seeded, stratified) from the full build's splits. Sized so that a 2-core laptop trains the whole zoo
+#: (see docs/datasets.md, "The lite build"). Small training sets are usual in this field: SESN's MNIST-scale
+#: trains on 10,000 images (Sosnovik et al. 2020).
+LITE_SIZES: dict[str, int] = {"train": 4000, "val": 1000, "test": 1000}
+
+
 def scale_tag(scale: float) -> str:
     """The file tag of a scale: ``f"{s:.3f}"`` with the point replaced by ``p`` (Jansson & Lindeberg naming).
 
@@ -72,6 +79,11 @@ class DatasetSpec:
         licence, citation: of the source dataset.
         known_manifest_sha256: manifest sha256 of the canonical full build (default scales, no limit),
             as built by this generator version; None when not yet recorded.
+        lite_sizes: split sizes of the canonical *lite* build (``--lite``): a seeded, stratified subset of
+            the full build's train, val and test splits (:func:`scalebench.datasets_builders.raw.lite_indices`,
+            seed ``lite_seed``), rescaled exactly as the full build.
+        known_lite_manifest_sha256: manifest sha256 of the canonical lite build (default scales); None when
+            not yet recorded (it is recorded only for builds made here from the real raw files).
     """
 
     name: str
@@ -93,6 +105,9 @@ class DatasetSpec:
     train_scale: float = 1.0
     seed: int = 0
     known_manifest_sha256: str | None = None
+    lite_sizes: dict[str, int] = field(default_factory=lambda: dict(LITE_SIZES))
+    lite_seed: int = 0
+    known_lite_manifest_sha256: str | None = None
     notes: str = ""
     interpolation: str = "bicubic"
     antialias: bool = True
@@ -147,6 +162,7 @@ DATASETS: dict[str, DatasetSpec] = {
         citation="H. Xiao, K. Rasul and R. Vollgraf (2017), Fashion-MNIST: a novel image dataset for "
         "benchmarking machine learning algorithms, arXiv:1708.07747",
         known_manifest_sha256="c24274ac57fbefc35302f5c9942beacc6473a0242685a70921fb156d3682adf6",
+        known_lite_manifest_sha256="b67ea7e63be7cd4a42514be8e53a49f087777872f48e12ab2c944bf4cab590df",
     ),
     "cifar10": DatasetSpec(
         name="cifar10",

@@ -132,8 +132,9 @@ def _same_run_but_verified(stored: AnyRunResult, new: AnyRunResult) -> bool:
         return False
     a = stored.model_dump(mode="json")
     b = new.model_dump(mode="json")
-    a.pop("evaluated_by")
-    b.pop("evaluated_by")
+    for doc in (a, b):
+        doc.pop("evaluated_by")
+        doc.pop("verification", None)
     return a == b
 
 

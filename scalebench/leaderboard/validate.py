@@ -65,6 +65,8 @@ class KnownBuild:
 
     ``train_scale`` is the one training scale of a classification build; ``train_sets``, when given, lists
     the accepted training sets instead (a segmentation build: the object scales of each training set).
+    ``track`` is ``full`` (the canonical full build) or ``lite`` (the canonical lite build, a fixed subset
+    for 2-core laptops): runs of the two tracks are stored, ranked and shown apart.
     """
 
     dataset: str
@@ -73,16 +75,23 @@ class KnownBuild:
     test_scales: tuple[float, ...]
     train_scale: float
     train_sets: tuple[tuple[float, ...], ...] = ()
+    track: str = "full"
 
     @property
     def accepted_train_sets(self) -> tuple[tuple[float, ...], ...]:
         return self.train_sets or ((self.train_scale,),)
+
+    @property
+    def board(self) -> str:
+        """The board this build's runs go to: the dataset name, ``-lite`` appended for the lite track."""
+        return self.dataset if self.track == "full" else f"{self.dataset}-{self.track}"
 
 
 def known_builds() -> tuple[KnownBuild, ...]:
     """The canonical builds recorded by the datasets package (specs whose ``known_manifest_sha256`` is set).
 
     A spec may also list older accepted builds as ``known_manifests``: a mapping version -> manifest sha256.
+    A spec's ``known_lite_manifest_sha256`` is its canonical lite build (track ``lite``).
     The segmentation set's canonical build is ``KNOWN_MANIFEST_SHA256`` of
     :mod:`scalebench.datasets_builders.segmentation` (with its four training sets and test scales 1..4).
     """
@@ -95,11 +104,13 @@ def known_builds() -> tuple[KnownBuild, ...]:
         if getattr(spec, "known_manifest_sha256", None):
             pairs[GENERATOR_VERSION] = spec.known_manifest_sha256
         pairs.update(dict(getattr(spec, "known_manifests", None) or {}))
+        scales = tuple(float(s) for s in spec.test_scales)
         for version, sha in sorted(pairs.items()):
+            out.append(KnownBuild(name, version, sha, scales, float(spec.train_scale)))
+        lite = getattr(spec, "known_lite_manifest_sha256", None)
+        if lite:
             out.append(
-                KnownBuild(
-                    name, version, sha, tuple(float(s) for s in spec.test_scales), float(spec.train_scale)
-                )
+                KnownBuild(name, GENERATOR_VERSION, lite, scales, float(spec.train_scale), track="lite")
             )
     seg_sha = getattr(seg, "KNOWN_MANIFEST_SHA256", None)
     if seg_sha:
@@ -130,12 +141,15 @@ def slug(value: str, what: str, source: str | None = None) -> str:
 run_config_hash = seedless_config_hash
 
 
-def entry_path(result: AnyRunResult) -> PurePosixPath:
-    """The store path of a run, relative to the store root: ``<dataset>/<model>/<config-hash>/seed-<n>.json``.
+def entry_path(result: AnyRunResult, track: str = "full") -> PurePosixPath:
+    """The store path of a run, relative to the store root: ``<board>/<model>/<config-hash>/seed-<n>.json``,
+    where the board is the dataset name (``full`` track) or the dataset name and ``-<track>`` (``lite``).
 
     Built only from checked parts: two slugs, a hex hash and an integer.
     """
-    dataset = slug(result.dataset.name, "dataset name")
+    dataset = slug(result.dataset.name, "dataset name") + (
+        "" if track == "full" else f"-{slug(track, 'track')}"
+    )
     model = slug(result.model.name, "model name")
     return PurePosixPath(dataset, model, run_config_hash(result), f"seed-{int(result.seed)}.json")
 
@@ -286,7 +300,18 @@ def check_run(
             f"of {ds.name} (missing {_fmt_scales(missing)}, extra {_fmt_scales(extra)}). Re-run "
             "`scalebench evaluate` without --scales."
         )
-    return entry_path(result)
+    return entry_path(result, match.track)
+
+
+def track_of(result: AnyRunResult, known: Sequence[KnownBuild] | None = None) -> str:
+    """The track of a run (``full`` or ``lite``), from the build it records, never from what it claims; a run
+    on no known build is ``full`` (the submission checks reject it anyway)."""
+    known = known_builds() if known is None else tuple(known)
+    ds = result.dataset
+    for k in known:
+        if (k.dataset, k.version, k.manifest_sha256) == (ds.name, ds.version, ds.manifest_sha256):
+            return k.track
+    return "full"
 
 
 def validate_submission(

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice
+from scalebench.models.bibtex import BIBTEX
 from scalebench.models.registry import ModelCard, builder_defaults, register_model
 
 GLOBAL_POOLS: tuple[str, ...] = ("avg", "max")
@@ -91,12 +92,14 @@ class PlainCNN(nn.Module):
 
 _CNN_CARD = ModelCard(
     name="cnn",
+    display_name="plain CNN",
     family="cnn",
     paper=(
         "Baseline: a plain CNN (3x3 convolutions, batch norm, ReLU) with the depth and channel widths of the "
         "default GaussDerNet (Lindeberg 2022, J. Math. Imaging Vis. 64(3): 223-242)"
     ),
     bibtex_key="scalebench_cnn_baseline",
+    bibtex=BIBTEX["scalebench_cnn_baseline"],
     default_config=builder_defaults(PlainCNN),
     quick_config={"widths": (8, 8, 12, 12)},
     input_size=(1, 72, 72),
@@ -226,12 +229,14 @@ _RESNET_TRAINING = {
 def _resnet_card(depth: int, num_params: int) -> ModelCard:
     return ModelCard(
         name=f"resnet{depth}",
+        display_name=f"ResNet-{depth}",
         family="resnet",
         paper=_RESNET_PAPER,
         bibtex_key="he2016deep",
+        bibtex=BIBTEX["he2016deep"],
         arxiv="1512.03385",
         default_config={"depth": depth, "width": 16},
-        quick_config={"depth": 8, "width": 4},
+        quick_config={"width": 4},
         input_size=(3, 32, 32),
         num_classes=10,
         num_params=num_params,

@@ -51,6 +51,44 @@ SCALE_POOLINGS: tuple[str, ...] = ("max", "avg")
 READOUTS: tuple[str, ...] = ("centre", "spatial_max")
 
 
+#: sigma0 (pixels) of the scale channel that suits a Fashion-MNIST object (28 px) at the training scale s = 1 on
+#: the 72 x 72 canvas: the geometric mean of the winning channel's sigma0 over the scale-1 test images of the
+#: default GaussDerNet, 2.64 px (docs/protocol.md, real run on ``fashion-mnist-limit500``; the channel is 2.83).
+#: A measured, documented default: the channel suiting an object of D pixels is about D / 10.6.
+MATCHED_SIGMA_FASHION_MNIST: float = 2.64
+
+#: Test scales span a factor 4 (1/2 .. 2), i.e. one octave on either side of the training scale: two sqrt(2)
+#: steps of the channel grid (Perzanowski & Lindeberg 2025 protocol; shared/research/measured.md §1).
+OCTAVES_EACH_SIDE: float = 1.0
+
+
+def covers_test_range(
+    sigmas0: list[float], matched_sigma: float, octaves: float = OCTAVES_EACH_SIDE
+) -> tuple[bool, str]:
+    """Whether scale channels ``sigmas0`` span ``octaves`` below and above the channel matched to the training
+    scale (the channel whose sigma0 is nearest to ``matched_sigma`` in log scale), and a sentence saying so.
+
+    Objects rescaled by s in [2^-octaves, 2^octaves] need channels down to sigma_m * 2^-octaves and up to
+    sigma_m * 2^octaves (Lindeberg 2022, Sect. 4: a rescaling by S moves the response by log(S)/log(r)
+    channels); tolerance 1 %.
+
+    Example:
+        >>> covers_test_range(geometric_sigmas(2**-0.5, 2**0.5, 8), 2.64)[0]
+        True
+        >>> covers_test_range(geometric_sigmas(1.0, 2**0.5, 4), 2.64)
+        (False, 'channels 1..2.83 do not reach 5.66 (an octave above the matched channel 2.83)')
+    """
+    matched = min(sigmas0, key=lambda s: abs(math.log(s / matched_sigma)))
+    low, high = matched * 2.0**-octaves, matched * 2.0**octaves
+    lo, hi = min(sigmas0), max(sigmas0)
+    where = f"channels {lo:.3g}..{hi:.3g}"
+    if lo > low * 1.01:
+        return False, f"{where} do not reach {low:.3g} (an octave below the matched channel {matched:.3g})"
+    if hi < high * 0.99:
+        return False, f"{where} do not reach {high:.3g} (an octave above the matched channel {matched:.3g})"
+    return True, f"{where} cover {low:.3g}..{high:.3g} around the matched channel {matched:.3g}"
+
+
 def geometric_sigmas(sigma0: float, ratio: float, num: int) -> list[float]:
     """sigma_i = sigma0 * ratio^i, i = 0..num-1.
 

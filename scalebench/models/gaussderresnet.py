@@ -30,12 +30,14 @@ import torch
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
+from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import (
     SCALE_CHANNEL_DEFAULTS,
     GaussianDerivativeLayer,
     ScaleChannelConfig,
     ScaleChannelNetwork,
 )
+from scalebench.models.gaussdernet import QUICK_TRAINING
 from scalebench.models.registry import ModelCard, register_model
 
 
@@ -152,13 +154,9 @@ _COMMON: dict[str, Any] = {
     "blocks_per_stage": 2,
     **SCALE_CHANNEL_DEFAULTS,
 }
-_QUICK: dict[str, Any] = {
-    "stem_width": 8,
-    "stage_widths": [8, 12],
-    "blocks_per_stage": 1,
-    "num_scale_channels": 4,
-    "sigma0": 1.0,
-}
+#: Quick config (the ``quick`` preset, the lite track): narrower and shallower, with the default's scale
+#: channels (8, sigma0 0.71..8), which the factor-4 test range needs (tests/models/test_scale_range.py).
+_QUICK: dict[str, Any] = {"stem_width": 8, "stage_widths": [8, 12], "blocks_per_stage": 1}
 _PAPER = (
     "A. Perzanowski, T. Lindeberg (2026), Scale-invariant Gaussian derivative residual networks, "
     "arXiv 2603.02843"
@@ -184,16 +182,19 @@ _NOTES = (
 _STD_PARAMS, _DW_PARAMS = 45_754, 12_506
 
 
-def _card(name: str, paper: str, num_params: int) -> ModelCard:
+def _card(name: str, display_name: str, paper: str, num_params: int) -> ModelCard:
     """The card shared by both variants, which differ only in name, paper note and parameter count."""
     return ModelCard(
         name=name,
+        display_name=display_name,
         family="gaussderresnet",
         paper=paper,
         bibtex_key="perzanowski2026gaussderresnet",
         arxiv="2603.02843",
+        bibtex=BIBTEX["perzanowski2026gaussderresnet"],
         default_config=dict(_COMMON),
         quick_config=dict(_QUICK),
+        quick_training=dict(QUICK_TRAINING),
         input_size=(1, 72, 72),
         num_classes=10,
         num_params=num_params,
@@ -205,7 +206,12 @@ def _card(name: str, paper: str, num_params: int) -> ModelCard:
     )
 
 
-register_model(_card("gaussderresnet", _PAPER, _STD_PARAMS))(_build)
-register_model(_card("gaussderresnet_dw", _PAPER + " (depthwise-separable variant, ablation)", _DW_PARAMS))(
-    _build_dw
-)
+register_model(_card("gaussderresnet", "GaussDerResNet", _PAPER, _STD_PARAMS))(_build)
+register_model(
+    _card(
+        "gaussderresnet_dw",
+        "GaussDerResNet-DW",
+        _PAPER + " (depthwise-separable variant, ablation)",
+        _DW_PARAMS,
+    )
+)(_build_dw)

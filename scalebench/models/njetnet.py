@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
 from scalebench.models.baselines import cifar_resnet_plan
+from scalebench.models.bibtex import BIBTEX
 from scalebench.models.njet import NJetConv2d
 from scalebench.models.registry import ModelCard, builder_defaults, register_model
 
@@ -210,14 +211,19 @@ _NJET_NOTES = (
 )
 
 
-def _njet_card(name: str, builder: type[nn.Module], *, quick: dict, num_params: int, notes: str) -> ModelCard:
+def _njet_card(
+    name: str, display_name: str, builder: type[nn.Module], *, quick: dict, num_params: int, notes: str
+) -> ModelCard:
     """The card of an N-JetNet backbone: its default config is the signature of ``builder``."""
     return ModelCard(
         name=name,
+        display_name=display_name,
         family="njet",
         paper=_PAPER,
         bibtex_key=_BIBTEX,
         arxiv=_ARXIV,
+        bibtex=BIBTEX[_BIBTEX],
+        code_url="https://github.com/SilviaLauraPintea/N-JetNet",
         default_config=builder_defaults(builder),
         quick_config=quick,
         input_size=(3, 32, 32),
@@ -233,6 +239,7 @@ def _njet_card(name: str, builder: type[nn.Module], *, quick: dict, num_params: 
 njetnet_nin = register_model(
     _njet_card(
         "njetnet_nin",
+        "N-JetNet (NiN)",
         NJetNiN,
         quick={"channels": (8, 8, 8, 8, 8, 8, 8, 8)},
         num_params=496_663,
@@ -244,6 +251,7 @@ njetnet_nin = register_model(
 njetnet_resnet32 = register_model(
     _njet_card(
         "njetnet_resnet32",
+        "N-JetNet (ResNet-32)",
         NJetResNet,
         quick={"depth": 8, "width": 4},
         num_params=310_441,

@@ -31,11 +31,19 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
+    display_name: str | None = Field(
+        default=None, description="the name figures and the leaderboard show (default: the registered name)"
+    )
     family: str = Field(description="e.g. 'gaussdernet', 'njet', 'cnn', 'resnet', 'unet'")
     task: str = Field(default="classification", description="'classification' or 'segmentation'")
     paper: str = Field(description="full citation: authors, year, title, venue")
     bibtex_key: str
     arxiv: str | None = None
+    bibtex: str | None = Field(default=None, description="the full BibTeX entry of the paper")
+    code_url: str | None = Field(
+        default=None,
+        description="the authors' public code, if any (scalebench's own implementation is linked too)",
+    )
     default_config: dict[str, Any] = Field(description="every config key of the builder with its default")
     quick_config: dict[str, Any] = Field(
         default_factory=dict, description="small overrides for CPU demos/tests"
@@ -47,6 +55,10 @@ class ModelCard(BaseModel):
     scale_invariant: bool = False
     reports_scale_selection: bool = Field(
         description="forward_with_selection() returns the winning scale channel"
+    )
+    quick_training: dict[str, Any] = Field(
+        default_factory=dict,
+        description="recipe fields the 'quick' preset (the lite track) changes for this model, with 'source'",
     )
     paper_training: dict[str, Any] = Field(
         default_factory=dict,

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
+from scalebench.models.bibtex import BIBTEX
 from scalebench.models.njet import NJetConv2d
 from scalebench.models.registry import ModelCard, register_model
 
@@ -196,8 +197,11 @@ def _card(name: str, family: str, default: dict, num_params: int, notes: str) ->
         family=family,
         task="segmentation",
         paper=_PAPER,
+        display_name={"unet": "U-Net", "njet-unet": "N-Jet U-Net"}.get(name),
         bibtex_key=_BIBTEX,
         arxiv=_ARXIV,
+        bibtex=BIBTEX[_BIBTEX],
+        code_url="https://github.com/SilviaLauraPintea/N-JetNet",
         default_config=default,
         quick_config={"width": 4},
         input_size=(1, 224, 224),

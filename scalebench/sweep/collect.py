@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scalebench.benchmark.results import RunResult, load_results
 from scalebench.leaderboard.store import read_index, submit_runs
-from scalebench.leaderboard.validate import KnownBuild, entry_path
+from scalebench.leaderboard.validate import KnownBuild, entry_path, track_of
 from scalebench.sweep.jobs import load_jobs
 
 
@@ -54,7 +54,7 @@ def collect(
     index = read_index(store) if Path(store).is_dir() else {}
     new = []
     for source, result in results:
-        if str(entry_path(result)) in index:
+        if str(entry_path(result, track_of(result, known))) in index:
             report.already_stored.append(source)
         else:
             new.append((source, result))

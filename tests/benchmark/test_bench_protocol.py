@@ -19,7 +19,7 @@ from scalebench.benchmark.protocol import (
     select_device,
     state_snapshot,
 )
-from scalebench.benchmark.results import load_results
+from scalebench.benchmark.results import SCHEMA_VERSION, load_results
 from scalebench.checks import ScalebenchError
 
 TINY = {"epochs": 2, "batch_size": 8, "micro_batch_size": 4, "eval_batch_size": 8, "lr": 0.05}
@@ -44,6 +44,8 @@ def test_end_to_end_outputs_validate(tmp_path, fake_built):
     assert [sum(row) for row in result.scale_selection.counts] == [16, 16]
     assert len(result.scale_selection.channel_sigmas) == 3
     assert result.training.best_epoch in (1, 2) and len(result.training.history) == 2
+    # FLOPs per image are recorded (schema 1.1), training counts forward and backward
+    assert result.model.train_flops_per_image > result.model.inference_flops_per_image > 0
     for key in (
         "curve_png",
         "curve_svg",
@@ -64,7 +66,11 @@ def test_end_to_end_outputs_validate(tmp_path, fake_built):
     assert "_bench_tiny_sc,0,1.0,correct," + str(result.per_scale[0].correct) in lines
     assert "selection heatmap" in format_summary(outcome)
     # The schema's json export of the same file validates too.
-    assert json.loads((outcome.run_dir / "results.json").read_text())["schema_version"] == "1.0"
+    assert (
+        json.loads((outcome.run_dir / "results.json").read_text())["schema_version"]
+        == SCHEMA_VERSION
+        == "1.1"
+    )
     # A second launch reuses the finished run instead of training again.
     again = run_evaluation(_config(tmp_path, scales=[1.0, 2.0]))
     assert again.reused and again.result == result
@@ -187,7 +193,7 @@ def test_cli_evaluate_smoke(tmp_path, fake_built):
     assert res.exit_code != 0 and "Unknown model 'nope'" in res.output and "Traceback" not in res.output
 
 
-def test_verify_reevaluates_checkpoint(tmp_path, fake_built):
+def test_verify_reevaluates_checkpoint(tmp_path, fake_built, monkeypatch):
     from scalebench.benchmark.results import ClassificationScaleResult, build_summary, save_results
     from scalebench.benchmark.verify import verify_run
 
@@ -196,6 +202,17 @@ def test_verify_reevaluates_checkpoint(tmp_path, fake_built):
     report = verify_run(outcome.files["results"], best, device="cpu", progress="none")
     assert report.mismatches == [] and report.verified.evaluated_by == "verified"
     assert load_results(report.written).per_scale == outcome.result.per_scale
+    # who verified, when and where is recorded (schema 1.1); $SCALEBENCH_VERIFIER names the verifier
+    monkeypatch.setenv("SCALEBENCH_VERIFIER", "CI job 42")
+    again = verify_run(
+        outcome.files["results"], best, device="cpu", progress="none", out=tmp_path / "v2.json"
+    )
+    prov = load_results(again.written).verification
+    assert prov is not None and prov.verified_by == "CI job 42" and prov.environment.device == "cpu"
+    assert prov.verified_at.endswith("+00:00") and len(prov.source_results_sha256) == 64
+    assert report.verified.verification.verified_by  # user@host without the variable
+    with pytest.raises(ValueError, match="verification is recorded"):
+        type(r := outcome.result).model_validate({**r.model_dump(), "verification": prov.model_dump()})
 
     # Counts that the checkpoint does not reproduce are reported, and nothing is marked verified.
     r = outcome.result

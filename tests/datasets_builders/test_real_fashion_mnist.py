@@ -1,4 +1,4 @@
-"""The real Fashion-MNIST files (SCALEBENCH_RAW_DIR, set by CI): a --limit 500 build and the embedded subset."""
+"""The real Fashion-MNIST files (SCALEBENCH_RAW_DIR, set by CI): a --limit 500 build, the lite build and the embedded subset."""
 
 from __future__ import annotations
 
@@ -64,3 +64,31 @@ def test_full_build_is_the_canonical_one(tmp_path):
     assert built.split_sizes == {"train": 50000, "val": 10000, "test": 10000}
     assert built.manifest_sha256 == DATASETS["fashion-mnist"].known_manifest_sha256
     assert built.is_canonical and load_built("fashion-mnist", tmp_path).is_canonical
+
+
+def test_lite_build_is_the_pinned_canonical_one(tmp_path):
+    """The lite build: its manifest hash is the one pinned in the spec, its splits are stratified subsets of the
+    full build's splits (400 / 100 / 100 images per class), rescaled exactly as the full build."""
+    from scalebench.datasets_builders.raw import lite_indices
+
+    built = build_dataset("fashion-mnist", root=tmp_path, raw_dir=REAL_RAW_DIR, lite=True, progress=False)
+    spec = DATASETS["fashion-mnist"]
+    assert built.build_id == "fashion-mnist-lite" and built.lite and built.is_canonical
+    assert built.manifest_sha256 == spec.known_lite_manifest_sha256
+    assert built.split_sizes == {"train": 4000, "val": 1000, "test": 1000} and len(built.test_scales) == 9
+    raw = Path(REAL_RAW_DIR) / "FashionMNIST" / "raw"
+    x_tr = read_idx_gz(raw / "train-images-idx3-ubyte.gz", 0x803)
+    y_tr = read_idx_gz(raw / "train-labels-idx1-ubyte.gz", 0x801).astype(np.int64)
+    y_te = read_idx_gz(raw / "t10k-labels-idx1-ubyte.gz", 0x801).astype(np.int64)
+    full_y = {"train": y_tr[:50000], "val": y_tr[50000:], "test": y_te}
+    idx = lite_indices(full_y, spec.lite_sizes, spec.lite_seed)
+    with h5py.File(built.path("train"), "r") as f:
+        np.testing.assert_array_equal(f["y_train"][()], y_tr[idx["train"]])
+        np.testing.assert_array_equal(f["y_val"][()], y_tr[50000 + idx["val"]])
+        # scale 1 on the 72 x 72 canvas: the 28 x 28 original sits unchanged at rows and columns 22..49
+        np.testing.assert_array_equal(f["x_train"][:, 22:50, 22:50, 0], x_tr[idx["train"]])
+    assert np.bincount(y_tr[idx["train"]]).tolist() == [400] * 10
+    assert np.bincount(y_tr[50000 + idx["val"]]).tolist() == [100] * 10
+    for s in built.test_scales:
+        np.testing.assert_array_equal(built.dataset("test", s).labels, y_te[idx["test"]])
+    assert verify_build("fashion-mnist-lite", tmp_path) == []

@@ -168,5 +168,5 @@ def test_download_links_resolve(page, site):
     page.go_back()
     with page.expect_navigation():
         page.locator(".run-link").first.click()
-    assert "/runs/" in page.url and json.loads(page.inner_text("pre"))["schema_version"] == "1.0"
+    assert "/runs/" in page.url and json.loads(page.inner_text("pre"))["schema_version"] == "1.1"
     assert page.blocked == [] and page.errors == []

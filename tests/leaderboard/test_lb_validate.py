@@ -71,8 +71,12 @@ def test_known_builds_follow_the_dataset_specs():
             continue
         spec = DATASETS[b.dataset]
         assert b.version == GENERATOR_VERSION
-        assert b.manifest_sha256 == spec.known_manifest_sha256
+        pinned = spec.known_lite_manifest_sha256 if b.track == "lite" else spec.known_manifest_sha256
+        assert b.manifest_sha256 == pinned and b.board == b.dataset + ("-lite" if b.track == "lite" else "")
         assert b.test_scales == tuple(spec.test_scales)
+    lite = [b for b in builds if b.track == "lite"]
+    assert {b.dataset for b in lite} == {n for n, s in DATASETS.items() if s.known_lite_manifest_sha256}
+    assert "fashion-mnist" in {b.dataset for b in lite}
 
 
 def test_smoke_run_is_rejected():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -89,11 +90,17 @@ def test_verify_marks_a_matching_checkpoint_verified(straight, seg_home, tmp_pat
     assert "Verified: every per-scale count" in res.output
     verified = load_segmentation_results(results.with_name("results.verified.json"))
     assert verified.evaluated_by == "verified"
-    assert verified.model_copy(update={"evaluated_by": "self-reported"}) == straight.result
+    assert verified.verification is not None and verified.verification.environment.device == "cpu"
+    assert verified.verification.source_results_sha256 == hashlib.sha256(results.read_bytes()).hexdigest()
+    assert (
+        verified.model_copy(update={"evaluated_by": "self-reported", "verification": None}) == straight.result
+    )
     again = verify_run(
         results.with_name("results.verified.json"), best, root=root, device="cpu", progress="none"
     )
-    assert again.verified == verified and again.written == results.with_name("results.verified.json")
+    strip = {"verification": None}  # a re-verification records its own time and source
+    assert again.verified.model_copy(update=strip) == verified.model_copy(update=strip)
+    assert again.written == results.with_name("results.verified.json")
     assert not results.with_name("results.verified.verified.json").exists()
 
 
