@@ -439,12 +439,24 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
     @click.option("--out", type=click.Path(path_type=Path), default=Path(f"figures/{name}"), show_default=True,
                   help="Output stem: writes STEM.pdf, .svg, .png and .csv.")  # fmt: skip
     @click.option("--title", default=None)
-    def command(results, store, dataset, train_scale, out, title) -> None:
+    @click.option("--label", "label", multiple=True, metavar="KEY=NAME",
+                  help="Legend name of a model (KEY: model name) or of one configuration (KEY: config hash, "
+                       "or the start of one); repeatable.")  # fmt: skip
+    def command(results, store, dataset, train_scale, out, title, label) -> None:
         from scalebench.leaderboard import figures
 
+        labels = {}
+        for item in label:
+            key, sep, name = item.partition("=")
+            if not sep or not key or not name:
+                raise ScalebenchError(
+                    f"--label takes KEY=NAME (model name or config hash = legend name), got {item!r}."
+                )
+            labels[key] = name
         runs = figures.load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale,
                                      selection=plot == "plot_selection")  # fmt: skip
-        click.echo("wrote " + ", ".join(str(p) for p in getattr(figures, plot)(runs, out, title=title)))
+        paths = getattr(figures, plot)(runs, out, title=title, labels=labels)
+        click.echo("wrote " + ", ".join(str(p) for p in paths))
 
     return command
 
@@ -558,13 +570,15 @@ def sweep_status_cmd(sweep_dir) -> None:
 @_STORE_OPTION
 @click.option("--figures", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Figure folder (default OUT/figures).")  # fmt: skip
-def sweep_collect_cmd(sweep_dir, store, figures) -> None:
+@click.option("--checkpoints/--no-checkpoints", default=True, show_default=True,
+              help="Also store each run's best checkpoint beside its results (sha256-checked).")  # fmt: skip
+def sweep_collect_cmd(sweep_dir, store, figures, checkpoints) -> None:
     """Submit the finished runs to a leaderboard store and draw the comparison figures."""
     from scalebench.sweep import collect
 
-    report = collect(sweep_dir, store, figures_dir=figures)
-    click.echo(f"{len(report.added)} added to {store}, {len(report.already_stored)} already there, "
-               f"{len(report.not_done)} jobs not done")  # fmt: skip
+    report = collect(sweep_dir, store, figures_dir=figures, checkpoints=checkpoints)
+    click.echo(f"{len(report.added)} added to {store} ({len(report.checkpoints)} checkpoints), "
+               f"{len(report.already_stored)} already there, {len(report.not_done)} jobs not done")  # fmt: skip
     click.echo("wrote " + ", ".join(str(p) for p in report.figures))
 
 

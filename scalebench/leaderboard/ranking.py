@@ -1,13 +1,15 @@
 """Aggregate stored runs over seeds and rank them.
 
-An entry is one (dataset, training scale, model, config hash): the seeds of one configuration. For every
+An entry is one (board, training scale, model, config hash): the seeds of one configuration, where the board
+is the dataset and its track (``fashion-mnist`` for the full build, ``fashion-mnist-lite`` for the lite one;
+:attr:`scalebench.leaderboard.validate.KnownBuild.board`). For every
 summary metric of :mod:`scalebench.benchmark.metrics` (recomputed from the per-scale counts when the store
 was validated), the entry holds the mean and the sample standard deviation (ddof = 1, as WILDS reports
 replicates; Koh et al., 2021, "WILDS: a benchmark of in-the-wild distribution shifts", ICML) over seeds,
 computed by :func:`scalebench.benchmark.metrics.mean_std`, and the per-scale curve by
 :func:`scalebench.benchmark.figures.curve_rows`.
 
-Ranking, within one dataset and training scale: entries with at least :data:`MIN_SEEDS` seeds are ranked
+Ranking, within one board and training scale: entries with at least :data:`MIN_SEEDS` seeds are ranked
 by mean accuracy over the test scales (descending), ties broken by worst-scale accuracy, then by model name
 and config hash; entries with fewer seeds are listed after them as provisional, unranked.
 
@@ -19,7 +21,7 @@ the entry: averaging over the other seeds only would hide the failure.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from scalebench.benchmark import metrics
@@ -56,7 +58,12 @@ class Stat:
 
 @dataclass
 class Entry:
-    """One leaderboard row: a configuration aggregated over its seeds."""
+    """One leaderboard row: a configuration aggregated over its seeds.
+
+    Besides the statistics it carries what the board shows of the runs: the model's card (display name,
+    paper, links, notes) and full config as recorded, FLOPs per training image, training seconds over seeds,
+    the dates, scalebench versions and commits of the runs, and each run's verification record.
+    """
 
     dataset: str
     dataset_version: str
@@ -71,6 +78,26 @@ class Entry:
     runs: list[dict[str, Any]]
     n_verified: int
     rank: int | None = None
+    track: str = "full"
+    build_id: str = ""
+    card: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    train_flops_per_image: int | None = None
+    train_seconds: Stat = Stat(None, None)
+    created: tuple[str, str] = ("", "")
+    versions: tuple[str, ...] = ()
+    commits: tuple[str, ...] = ()
+
+    @property
+    def board(self) -> str:
+        """The board of the entry: its dataset, plus ``-<track>`` off the full track."""
+        return self.dataset if self.track == "full" else f"{self.dataset}-{self.track}"
+
+    @property
+    def display_name(self) -> str:
+        """The model's name for people (the card's ``display_name``; the registered name in older files)."""
+        return str(self.card.get("display_name") or self.model)
 
     @property
     def n_seeds(self) -> int:
@@ -92,6 +119,7 @@ def _entry(runs: list[StoredRun]) -> Entry:
     from scalebench.benchmark.figures import curve_rows
 
     runs = sorted(runs, key=lambda r: r.result.seed)
+    dates = sorted(r.result.created_at for r in runs)
     results = [r.result for r in runs]
     first = results[0]
     stats = {
@@ -112,17 +140,37 @@ def _entry(runs: list[StoredRun]) -> Entry:
         seeds=[r.seed for r in results],
         stats=stats,
         curve=[(s, m, sd) for s, m, sd, _ in curve_rows(results)],
-        runs=[
-            {
-                "path": str(r.path),
-                "seed": r.result.seed,
-                "evaluated_by": r.result.evaluated_by,
-                "sha256": r.sha256,
-            }
-            for r in runs
-        ],
+        runs=[_run_record(r) for r in runs],
         n_verified=sum(r.evaluated_by == "verified" for r in results),
+        track=runs[0].track,
+        build_id=first.dataset.build_id,
+        card=dict(first.model.card),
+        config=dict(first.model.config),
+        recipe=dict(first.training.recipe),
+        train_flops_per_image=getattr(first.model, "train_flops_per_image", None),
+        train_seconds=Stat.of([r.timings.train_seconds for r in results]),
+        created=(dates[0], dates[-1]),
+        versions=tuple(sorted({r.environment.scalebench_version for r in results})),
+        commits=tuple(sorted({r.environment.git_commit for r in results if r.environment.git_commit})),
     )
+
+
+def _run_record(run: StoredRun) -> dict[str, Any]:
+    """What the board lists of one seed: its file, verification status and provenance, time and date."""
+    r = run.result
+    verification = getattr(r, "verification", None)
+    return {
+        "path": str(run.path),
+        "seed": r.seed,
+        "evaluated_by": r.evaluated_by,
+        "sha256": run.sha256,
+        "created_at": r.created_at,
+        "train_seconds": r.timings.train_seconds,
+        "device": r.environment.device_name,
+        "scalebench_version": r.environment.scalebench_version,
+        "git_commit": r.environment.git_commit,
+        "verification": None if verification is None else verification.model_dump(mode="json"),
+    }
 
 
 def _sort_key(e: Entry) -> tuple:
@@ -134,20 +182,20 @@ def _sort_key(e: Entry) -> tuple:
 def rank_entries(runs: Sequence[StoredRun]) -> list[Entry]:
     """Group runs into entries and rank them (see the module docstring).
 
-    Returns the entries ordered by dataset, training scale, then rank; provisional entries (rank None)
-    follow the ranked ones of their dataset and training scale, in the same order of merit.
+    Returns the entries ordered by dataset, track (full first), training scale, then rank; provisional entries
+    (rank None) follow the ranked ones of their board and training scale, in the same order of merit.
     """
-    groups: dict[tuple[str, float, str, str], list[StoredRun]] = {}
+    groups: dict[tuple[str, str, float, str, str], list[StoredRun]] = {}
     for run in runs:
         r = run.result
-        key = (r.dataset.name, r.dataset.train_scale, r.model.name, run_config_hash(r))
+        key = (r.dataset.name, run.track, r.dataset.train_scale, r.model.name, run_config_hash(r))
         groups.setdefault(key, []).append(run)
     entries = [_entry(g) for g in groups.values()]
-    entries.sort(key=lambda e: (e.dataset, e.train_scale, *_sort_key(e)))
+    entries.sort(key=lambda e: (e.dataset, e.track != "full", e.track, e.train_scale, *_sort_key(e)))
     counters: dict[tuple[str, float], int] = {}
     for e in entries:
         if not e.provisional:
-            k = (e.dataset, e.train_scale)
+            k = (e.board, e.train_scale)
             counters[k] = counters.get(k, 0) + 1
             e.rank = counters[k]
     return entries

@@ -1,53 +1,59 @@
-"""Render the leaderboard: ``LEADERBOARD.md``, ``leaderboard.csv``, ``leaderboard.json`` and a static HTML site.
+"""Render the leaderboard: ``LEADERBOARD.md``, ``leaderboard.csv``, ``leaderboard.json``, a static HTML site.
 
 ``scalebench leaderboard build --store results/ --out site/`` writes, into ``site/``:
 
-- ``index.html``: one self-contained page (inline CSS and vanilla JavaScript, no CDN, no external request,
-  a Content-Security-Policy that forbids any fetch) that opens from ``file://``. Sortable columns, a dataset
-  and a training-scale filter, an inline SVG accuracy-vs-scale curve per entry (mean ± std band over seeds,
-  log2 scale axis, training scale dashed), a verified / self-reported badge, provisional entries marked,
-  and download links for the CSV, the JSON and every result file;
-- ``leaderboard.csv`` and ``leaderboard.json`` (every number at full precision: the tables show rounded ones);
-- ``LEADERBOARD.md`` for a README, one table per dataset and training scale;
-- ``runs/<dataset>/<model>/<config-hash>/seed-<n>.json``: copies of the result files the rows link to;
-- segmentation results in the store (task ``segmentation``) are not ranked with the classification entries:
-  they form a SEGMENTATION section of ``LEADERBOARD.md`` and of ``index.html`` (mIoU per object scale, mean
-  ± std over seeds; :mod:`scalebench.leaderboard.segmentation`) and ``segmentation.csv``.
+- ``index.html``: one self-contained page (inline CSS and vanilla JavaScript, a Content-Security-Policy that
+  forbids every fetch; it opens from ``file://``). One table per board and training scale, where a board is a
+  dataset and its track (``Fashion-MNIST full``, ``Fashion-MNIST lite``): rank, model (linked to its page),
+  config as its difference from the card's defaults, mean ± std over seeds of every summary, the accuracy at
+  every test scale, an inline curve, parameters, training FLOPs per image, training time, the paper and code
+  links, the date, scalebench version and commit, and a verified badge naming who verified, when and where
+  (:mod:`scalebench.leaderboard.pages`);
+- ``entries/<board>/<model>/<config-hash>.html``: a page per entry (paper and BibTeX, config, recipe, the
+  curves of every seed, the scale-selection heatmap, the choices its card marks unverified, every seed's
+  provenance);
+- ``curves/<board>/<model>/<config-hash>.svg``: the entry's curve as an image, shown by ``LEADERBOARD.md``;
+- ``leaderboard.csv`` and ``leaderboard.json`` (full precision; the tables show rounded numbers);
+- ``LEADERBOARD.md``: per board, a summary table and a per-scale table;
+- ``runs/<board>/<model>/<config-hash>/seed-<n>.json``: copies of the result files the rows link to;
+- segmentation results (task ``segmentation``) are not ranked with the classification entries: they form a
+  section of their own (:mod:`scalebench.leaderboard.segmentation`) and ``segmentation.csv``.
 
-The output is a pure function of the store: no dates, sorted keys, so a rebuild gives identical files.
-Colours come from :func:`scalebench.benchmark.figures.model_colour`, so a model has the same colour on the
-site and in every figure.
+The output is a pure function of the store (dates come from the results, never from the clock), so a
+rebuild gives identical files. The site is written to a temporary folder beside ``--out`` and swapped in
+whole; ``--out`` must be empty, missing or an earlier site (it holds :data:`SITE_MARKER`), and nothing else is
+ever deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-import math
+import os
+import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from scalebench import __version__
+from scalebench.benchmark.figures import config_note
 from scalebench.benchmark.results import SCHEMA_VERSION
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import write_text_atomic
+from scalebench.fileio import new_file_mode
 from scalebench.leaderboard.ranking import METRIC_COLUMNS, MIN_SEEDS, Entry, Stat, rank_entries
-from scalebench.leaderboard.segmentation import (
-    receptive_field_text,
-    segmentation_csv,
-    segmentation_markdown,
-    segmentation_rows,
-)
+from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown, segmentation_rows
 from scalebench.leaderboard.store import load_store
 from scalebench.leaderboard.validate import KnownBuild
 
-TEMPLATES = Path(__file__).parent / "templates"
 RUNS_DIR = "runs"
+ENTRIES_DIR = "entries"
+CURVES_DIR = "curves"
+#: A file every site holds, so that ``leaderboard build`` recognises (and may replace) an earlier output.
+SITE_MARKER = ".scalebench-site"
 
 RANKING_RULE = (
     f"Entries with at least {MIN_SEEDS} seeds are ranked by mean accuracy over the test scales (mean over "
@@ -55,10 +61,31 @@ RANKING_RULE = (
     "mean ± sample std over seeds, recomputed from the per-scale counts."
 )
 
+#: What each track is, stated on every page that shows it.
+TRACK_RULES = {
+    "full": "full: the canonical full build (every image of the standard splits), each model's paper preset; "
+    "GPU-sized.",
+    "lite": "lite: the canonical lite build (a fixed, seeded subset: 4,000 training, 1,000 validation and "
+    "1,000 test images per scale, rescaled exactly as the full build) and each model's quick preset; sized for "
+    "a 2-core laptop. Lite numbers are not comparable with full ones.",
+}
+
+DATASET_TITLES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "stl10": "STL-10"}
+
+
+def board_title(dataset: str, track: str) -> str:
+    """The name of a board on every page: the dataset's name and the track.
+
+    Example:
+        >>> board_title("fashion-mnist", "lite"), board_title("cifar10", "full")
+        ('Fashion-MNIST lite', 'CIFAR-10 full')
+    """
+    return f"{DATASET_TITLES.get(dataset, dataset)} {track}"
+
 
 def format_stat(stat: Stat, kind: str, n_seeds: int) -> str:
     """Display text of a statistic: accuracies in percent with 2 decimals, ratios with 3 (``ratio4``: 4, the
-    mIoU of the segmentation table); '–' if undefined.
+    mIoU of the segmentation table); '–' if undefined; '± std' only over two or more seeds.
 
     Example:
         >>> format_stat(Stat(0.8533, 0.012), "acc", 3), format_stat(Stat(0.5, 0.0), "ratio", 1)
@@ -84,22 +111,72 @@ def format_params(n: int) -> str:
     return f"{n:,}"
 
 
+def format_gflops(flops: int | None) -> str:
+    """FLOPs per image in GFLOP with 3 significant digits; '–' when the results do not record them.
+
+    Example:
+        >>> format_gflops(1_234_000_000), format_gflops(None)
+        ('1.23', '–')
+    """
+    return "–" if flops is None else f"{flops / 1e9:.3g}"
+
+
+def format_minutes(stat: Stat, n_seeds: int) -> str:
+    """Training time in minutes (mean ± std over seeds).
+
+    Example:
+        >>> format_minutes(Stat(600.0, 60.0), 3)
+        '10.0 ± 1.0'
+    """
+    if stat.mean is None or stat.std is None:
+        return "–"
+    return f"{stat.mean / 60:.1f}" + (f" ± {stat.std / 60:.1f}" if n_seeds > 1 else "")
+
+
+def entry_slug(e: Entry) -> str:
+    """The path of an entry's page and curve below their folders: ``<board>/<model>/<config-hash>``."""
+    return f"{e.board}/{e.model}/{e.config_hash}"
+
+
+def entry_config_text(e: Entry) -> str:
+    """The entry's model config as its difference from the card's defaults (never a bare hash):
+    :func:`scalebench.benchmark.figures.config_note`, the same words as the figures' legends."""
+    return config_note(e.card, e.config) or "as recorded (no defaults in the card)"
+
+
 def entry_record(e: Entry) -> dict[str, Any]:
     """The JSON record of one entry (full precision)."""
+    card = e.card
     return {
         "rank": e.rank,
         "provisional": e.provisional,
         "dataset": e.dataset,
         "dataset_version": e.dataset_version,
+        "track": e.track,
+        "board": e.board,
+        "build_id": e.build_id,
         "train_scale": e.train_scale,
         "model": e.model,
+        "display_name": e.display_name,
         "config_hash": e.config_hash,
+        "config": e.config,
+        "config_difference": entry_config_text(e),
         "preset": e.preset,
+        "recipe": e.recipe,
         "num_params": e.num_params,
+        "train_flops_per_image": e.train_flops_per_image,
+        "train_seconds": {"mean": e.train_seconds.mean, "std": e.train_seconds.std},
         "n_seeds": e.n_seeds,
         "seeds": e.seeds,
         "status": e.status,
         "n_verified": e.n_verified,
+        "paper": card.get("paper"),
+        "arxiv": card.get("arxiv"),
+        "code_url": card.get("code_url"),
+        "created": {"first": e.created[0], "last": e.created[1]},
+        "scalebench_versions": list(e.versions),
+        "git_commits": list(e.commits),
+        "page": f"{ENTRIES_DIR}/{entry_slug(e)}.html",
         "metrics": {
             key: {"mean": e.stats[key].mean, "std": e.stats[key].std} for key, _, _ in METRIC_COLUMNS
         },
@@ -115,17 +192,35 @@ def leaderboard_json(entries: Sequence[Entry]) -> str:
         "results_schema_version": SCHEMA_VERSION,
         "min_seeds": MIN_SEEDS,
         "ranking": RANKING_RULE,
+        "tracks": TRACK_RULES,
         "entries": [entry_record(e) for e in entries],
     }
     return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
+def all_scales(entries: Sequence[Entry]) -> list[float]:
+    """Every test scale of the entries, ascending (one column each in the tables)."""
+    return sorted({s for e in entries for s, _, _ in e.curve})
+
+
 CSV_COLUMNS = [
-    "rank", "provisional", "dataset", "dataset_version", "train_scale", "model", "config_hash", "preset",
-    "num_params", "n_seeds", "seeds", "status",
-    *[f"{key}_{part}" for key, _, _ in METRIC_COLUMNS for part in ("mean", "std")],
-    "result_files",
+    "rank", "provisional", "dataset", "dataset_version", "track", "board", "train_scale", "model",
+    "display_name", "config_hash", "config_difference", "preset", "num_params", "train_flops_per_image",
+    "train_seconds_mean", "n_seeds", "seeds", "status", "first_created", "last_created", "scalebench_versions",
+    "git_commits", *[f"{key}_{part}" for key, _, _ in METRIC_COLUMNS for part in ("mean", "std")],
+    "per_scale_mean_accuracy", "result_files",
 ]  # fmt: skip
+
+
+def csv_safe(text: str) -> str:
+    """A CSV cell that a spreadsheet cannot run as a formula (OWASP's rule: prefix ``'`` to a leading =, +,
+    -, @, tab or carriage return).
+
+    Example:
+        >>> csv_safe("=HYPERLINK(1)"), csv_safe("gaussdernet")
+        ("'=HYPERLINK(1)", 'gaussdernet')
+    """
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def leaderboard_csv(entries: Sequence[Entry]) -> str:
@@ -139,164 +234,158 @@ def leaderboard_csv(entries: Sequence[Entry]) -> str:
             for key, _, _ in METRIC_COLUMNS
             for v in (e.stats[key].mean, e.stats[key].std)
         ]
-        w.writerow([
-            "" if e.rank is None else e.rank, str(e.provisional).lower(), e.dataset, e.dataset_version,
-            repr(e.train_scale), e.model, e.config_hash, e.preset, e.num_params, e.n_seeds,
-            " ".join(str(s) for s in e.seeds), e.status, *stats,
+        text = [
+            "" if e.rank is None else e.rank, str(e.provisional).lower(), e.dataset, e.dataset_version, e.track,
+            e.board, repr(e.train_scale), e.model, e.display_name, e.config_hash, entry_config_text(e), e.preset,
+            e.num_params, "" if e.train_flops_per_image is None else e.train_flops_per_image,
+            "" if e.train_seconds.mean is None else repr(e.train_seconds.mean), e.n_seeds,
+            " ".join(str(s) for s in e.seeds), e.status, e.created[0], e.created[1], " ".join(e.versions),
+            " ".join(e.commits), *stats, " ".join(f"{s!r}:{m!r}" for s, m, _ in e.curve),
             " ".join(f"{RUNS_DIR}/{r['path']}" for r in e.runs),
-        ])  # fmt: skip
+        ]  # fmt: skip
+        w.writerow([csv_safe(str(c)) for c in text])
     return buf.getvalue()
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+def md_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: no pipe, no raw HTML, no line break.
+
+    Example:
+        >>> md_cell("<script>a|b</script>")
+        '&lt;script&gt;a\\\\|b&lt;/script&gt;'
+    """
+    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    return " ".join(out.split())
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def paper_links(card: dict[str, Any]) -> list[tuple[str, str]]:
+    """(text, address) of an entry's paper (arXiv) and its authors' code; https addresses only.
+
+    Example:
+        >>> paper_links({"arxiv": "2011.14759", "code_url": "javascript:alert(1)"})
+        [('paper', 'https://arxiv.org/abs/2011.14759')]
+    """
+    out = []
+    if card.get("arxiv"):
+        out.append(("paper", f"https://arxiv.org/abs/{card['arxiv']}"))
+    if card.get("code_url"):
+        out.append(("authors' code", str(card["code_url"])))
+    return [(text, href) for text, href in out if re.fullmatch(r"https://[^\s()<>\"'|]+", href)]
+
+
+def _date(iso: str) -> str:
+    return iso[:10]
 
 
 def leaderboard_markdown(entries: Sequence[Entry], *, segmentation: bool = False) -> str:
-    """The text of ``LEADERBOARD.md``: one table per dataset and training scale (``segmentation``: a
-    segmentation section follows, so an empty classification part is not reported as an empty store)."""
+    """The text of ``LEADERBOARD.md``: per board and training scale, a summary table and a per-scale table
+    (``segmentation``: a segmentation section follows, so an empty classification part is not reported as an
+    empty store)."""
     lines = ["# scalebench leaderboard", "", RANKING_RULE, ""]
+    lines += [f"- {rule}" for rule in TRACK_RULES.values()] + [""]
     if not entries and not segmentation:
         lines += ["No results yet: add runs with `scalebench submit RESULTS.json`.", ""]
-    header = [
-        "rank",
-        "model",
-        "config",
-        *[label for _, label, _ in METRIC_COLUMNS],
-        "params",
-        "seeds",
-        "status",
-        "results by seed",
-    ]
     groups: dict[tuple[str, float], list[Entry]] = {}
     for e in entries:
-        groups.setdefault((e.dataset, e.train_scale), []).append(e)
-    for (dataset, train_scale), group in groups.items():
-        lines += [f"## {dataset}, training scale {train_scale:g}", ""]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join(["---"] * len(header)) + "|")
+        groups.setdefault((e.board, e.train_scale), []).append(e)
+    header = ["rank", "model", "config", *[label for _, label, _ in METRIC_COLUMNS], "curve", "params",
+              "train GFLOP/img", "train min", "seeds", "status", "paper, code", "date", "scalebench @ commit",
+              "results by seed"]  # fmt: skip
+    for (_, train_scale), group in groups.items():
+        first = group[0]
+        lines += [
+            f"## {board_title(first.dataset, first.track)} ({first.build_id}), training scale {train_scale:g}"
+        ]
+        lines += ["", TRACK_RULES.get(first.track, ""), ""]
+        rows = []
         for e in group:
-            rank = str(e.rank) if e.rank is not None else "provisional"
-            cells = [
-                rank,
-                e.model,
-                f"`{e.config_hash[:8]}`",
+            page = f"{ENTRIES_DIR}/{entry_slug(e)}.html"
+            rows.append([
+                str(e.rank) if e.rank is not None else "provisional",
+                f"[{md_cell(e.display_name)}]({page})",
+                md_cell(entry_config_text(e)),
                 *[format_stat(e.stats[key], kind, e.n_seeds) for key, _, kind in METRIC_COLUMNS],
+                f"![curve of {md_cell(e.display_name)}]({CURVES_DIR}/{entry_slug(e)}.svg)",
                 format_params(e.num_params),
+                format_gflops(e.train_flops_per_image),
+                format_minutes(e.train_seconds, e.n_seeds),
                 str(e.n_seeds),
                 e.status,
+                " ".join(f"[{text}]({href})" for text, href in paper_links(e.card)) or "–",
+                _date(e.created[1]),
+                md_cell(f"scalebench {', '.join(e.versions)} @ {', '.join(c[:8] for c in e.commits) or 'n/a'}"),
                 " ".join(f"[{r['seed']}]({RUNS_DIR}/{r['path']})" for r in e.runs),
-            ]
-            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
-        lines.append("")
+            ])  # fmt: skip
+        lines += _md_table(header, rows)
+        scales = all_scales(group)
+        lines += [f"Accuracy (%) at each test scale, mean over seeds; training scale {train_scale:g}.", ""]
+        per_scale = []
+        for e in group:
+            by = {s: (m, sd) for s, m, sd in e.curve}
+            cells = [format_stat(Stat(*by[s]), "acc", e.n_seeds) if s in by else "–" for s in scales]
+            per_scale.append([md_cell(e.display_name), md_cell(entry_config_text(e)), *cells])
+        lines += _md_table(["model", "config", *[f"s = {s:.3g}" for s in scales]], per_scale)
     return "\n".join(lines)
 
 
-def curve_svg(e: Entry, *, width: int = 150, height: int = 46) -> dict[str, Any]:
-    """Geometry of the inline SVG curve of an entry: polyline points, band polygon, training-scale x.
-
-    x is log2(scale) mapped to the width, y is accuracy in [0, 1] mapped to the height (1 at the top).
-    """
-    from scalebench.benchmark.figures import model_colour
-
-    pad = 3.0
-    xs = [math.log2(s) for s, _, _ in e.curve]
-    lo, hi = min(xs), max(xs)
-    span = hi - lo if hi > lo else 1.0
-
-    def px(log_s: float) -> float:
-        return pad + (log_s - lo) / span * (width - 2 * pad)
-
-    def py(acc: float) -> float:
-        return pad + (1.0 - min(max(acc, 0.0), 1.0)) * (height - 2 * pad)
-
-    line = " ".join(f"{px(x):.1f},{py(m):.1f}" for x, (_, m, _) in zip(xs, e.curve, strict=True))
-    upper = [f"{px(x):.1f},{py(m + sd):.1f}" for x, (_, m, sd) in zip(xs, e.curve, strict=True)]
-    lower = [f"{px(x):.1f},{py(m - sd):.1f}" for x, (_, m, sd) in zip(xs, e.curve, strict=True)]
-    return {
-        "width": width,
-        "height": height,
-        "line": line,
-        "band": " ".join(upper + lower[::-1]) if e.n_seeds > 1 else None,
-        "train_x": f"{px(math.log2(e.train_scale)):.1f}",
-        "colour": model_colour(e.model),
-        "title": "accuracy vs test scale: " + ", ".join(f"{s:.3g}: {100 * m:.1f}%" for s, m, _ in e.curve),
-    }
+def _is_previous_site(out: Path) -> bool:
+    return (out / SITE_MARKER).is_file()
 
 
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["stat"] = lambda e, key, kind: format_stat(e.stats[key], kind, e.n_seeds)
-    env.filters["params"] = format_params
-    return env
-
-
-def _sort_value(v: float | None) -> str:
-    return "" if v is None else repr(v)
-
-
-def leaderboard_html(entries: Sequence[Entry], segmentation: Sequence[dict[str, Any]] = ()) -> str:
-    """The text of ``index.html`` (see the module docstring); ``segmentation``: the rows of
-    :func:`scalebench.leaderboard.segmentation.segmentation_rows`, shown in a section of their own."""
-    rows = []
-    for e in entries:
-        rows.append(
-            {
-                "e": e,
-                "svg": curve_svg(e),
-                "values": {key: _sort_value(e.stats[key].mean) for key, _, _ in METRIC_COLUMNS},
-                "runs": [{"href": f"{RUNS_DIR}/{r['path']}", **r} for r in e.runs],
-            }
+def _check_out(store: Path, out: Path) -> None:
+    if store.resolve() == out.resolve() or store.resolve() in out.resolve().parents:
+        raise ScalebenchError(f"--out {out} must not be inside the store {store}; use e.g. --out site/.")
+    if out.is_symlink():
+        raise ScalebenchError(f"--out {out} is a symbolic link; give a real folder.")
+    if out.exists() and not out.is_dir():
+        raise ScalebenchError(f"--out {out} is a file; give a folder.")
+    if out.is_dir() and any(out.iterdir()) and not _is_previous_site(out):
+        raise ScalebenchError(
+            f"--out {out} is a non-empty folder that is not an earlier leaderboard site (no {SITE_MARKER}); "
+            "nothing was written. Give an empty or new folder, e.g. --out site/."
         )
-    datasets = sorted({e.dataset for e in entries})
-    train_scales = sorted({e.train_scale for e in entries})
-    return (
-        _environment()
-        .get_template("index.html.j2")
-        .render(
-            rows=rows,
-            seg_groups=_segmentation_groups(segmentation),
-            columns=METRIC_COLUMNS,
-            datasets=datasets,
-            train_scales=train_scales,
-            ranking_rule=RANKING_RULE,
-            min_seeds=MIN_SEEDS,
-            version=__version__,
-            schema_version=SCHEMA_VERSION,
-            script=(TEMPLATES / "leaderboard.js").read_text(),
-            style=(TEMPLATES / "leaderboard.css").read_text(),
-        )
-    )
 
 
-def _segmentation_groups(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The segmentation rows grouped into one HTML table per training set and build, with display cells."""
-    from scalebench.benchmark.figures import model_colour
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Replace ``out`` (missing, empty or an earlier site) by the finished site ``tmp``."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.replace(out, old / "site")
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old / "site", out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
-    groups: list[dict[str, Any]] = []
-    for row in rows:
-        title = f"Training objects at s = {row['train_scales']} ({row['build_id']})"
-        if not groups or groups[-1]["title"] != title:
-            groups.append({"title": title, "scales": list(row["per_scale"]), "rows": []})
-        n = row["seeds"]
-        sig = row["sigmas"]
-        groups[-1]["rows"].append({
-            **row,
-            "cells": [format_stat(Stat(m, sd), "ratio4", n) for m, sd in row["per_scale"].values()],
-            "mean_cell": format_stat(Stat(row["mean_miou"], row["mean_miou_std"]), "ratio4", n),
-            "sigma_text": f"{min(sig):.2f}–{max(sig):.2f}" if sig else "—",
-            "rf_text": receptive_field_text(row["receptive_field"]),
-            "colour": model_colour(row["model"]),
-            "links": [{"href": f"{RUNS_DIR}/{r['path']}", "seed": r["seed"]} for r in row["runs"]],
-        })  # fmt: skip
-    return groups
+
+def write_site(files: dict[str, str | bytes], out: Path) -> None:
+    """Write ``files`` (relative path -> content) as a new site at ``out``, atomically (see the module doc)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for rel, content in {**files, SITE_MARKER: "scalebench leaderboard site\n"}.items():
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(content.encode() if isinstance(content, str) else content)
+            os.chmod(dest, new_file_mode())
+        mode = new_file_mode()
+        for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
+            os.chmod(folder, mode | ((mode & 0o444) >> 2))  # searchable wherever readable
+        _swap_in(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(tmp)
+        raise
 
 
 def build_leaderboard(
@@ -308,37 +397,43 @@ def build_leaderboard(
     """``scalebench leaderboard build``: validate the store, rank it and write every output into ``out``.
 
     Returns the paths written, by name (``markdown``, ``csv``, ``json``, ``html``, ``runs``). Refuses to build
-    from a store with problems (see :func:`scalebench.leaderboard.store.validate_store`).
+    from a store with problems (see :func:`scalebench.leaderboard.store.validate_store`) and to write into a
+    non-empty folder that is not an earlier site; an earlier site is replaced whole, atomically.
     """
+    from scalebench.leaderboard.pages import curve_svg_file, entry_html, leaderboard_html
+
     store, out = Path(store), Path(out)
-    if store.resolve() == out.resolve() or store.resolve() in out.resolve().parents:
-        raise ScalebenchError(f"--out {out} must not be inside the store {store}; use e.g. --out site/.")
+    _check_out(store, out)
     runs = load_store(store, known=known)
     entries = rank_entries([r for r in runs if r.result.task == "classification"])
     seg_runs = [r for r in runs if r.result.task == "segmentation"]
     seg_rows = segmentation_rows([r.result for r in seg_runs], [str(r.path) for r in seg_runs])
-    out.mkdir(parents=True, exist_ok=True)
-    runs_dir = out / RUNS_DIR
-    if runs_dir.exists():
-        shutil.rmtree(runs_dir)
-    for run in runs:
-        dest = runs_dir / run.path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(store / run.path, dest)
+    files: dict[str, str | bytes] = {f"{RUNS_DIR}/{r.path}": (store / r.path).read_bytes() for r in runs}
+    markdown = leaderboard_markdown(entries, segmentation=bool(seg_rows))
+    if seg_rows:
+        markdown += "\n" + segmentation_markdown(seg_rows, level=2, runs_dir=RUNS_DIR)
+        files["segmentation.csv"] = segmentation_csv(seg_rows)
+    files["LEADERBOARD.md"] = markdown
+    files["leaderboard.csv"] = leaderboard_csv(entries)
+    files["leaderboard.json"] = leaderboard_json(entries)
+    files["index.html"] = leaderboard_html(entries, seg_rows)
+    by_slug = {
+        entry_slug(e): [r for r in runs if str(r.path) in {x["path"] for x in e.runs}] for e in entries
+    }
+    for e in entries:
+        files[f"{ENTRIES_DIR}/{entry_slug(e)}.html"] = entry_html(
+            e, [r.result for r in by_slug[entry_slug(e)]]
+        )
+        files[f"{CURVES_DIR}/{entry_slug(e)}.svg"] = curve_svg_file(e)
+    write_site(files, out)
     paths = {
         "markdown": out / "LEADERBOARD.md",
         "csv": out / "leaderboard.csv",
         "json": out / "leaderboard.json",
         "html": out / "index.html",
+        "runs": out / RUNS_DIR,
+        "entries": out / ENTRIES_DIR,
     }
-    markdown = leaderboard_markdown(entries, segmentation=bool(seg_rows))
     if seg_rows:
-        markdown += "\n" + segmentation_markdown(seg_rows, level=2, runs_dir=RUNS_DIR)
         paths["segmentation_csv"] = out / "segmentation.csv"
-        write_text_atomic(paths["segmentation_csv"], segmentation_csv(seg_rows))
-    write_text_atomic(paths["markdown"], markdown)
-    write_text_atomic(paths["csv"], leaderboard_csv(entries))
-    write_text_atomic(paths["json"], leaderboard_json(entries))
-    write_text_atomic(paths["html"], leaderboard_html(entries, seg_rows))
-    paths["runs"] = runs_dir
     return paths

@@ -41,8 +41,8 @@ from scalebench.benchmark.results import (
     results_to_json,
 )
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import new_file_mode, write_text_atomic
-from scalebench.leaderboard.validate import KnownBuild, check_run, validate_submission
+from scalebench.fileio import file_digest, new_file_mode, write_text_atomic
+from scalebench.leaderboard.validate import KnownBuild, check_run, track_of, validate_submission
 
 INDEX_NAME = "index.json"
 LOCK_NAME = ".lock"
@@ -53,11 +53,13 @@ UNRANKED_DIR = "unranked"
 
 @dataclass(frozen=True)
 class StoredRun:
-    """One validated entry of the store: its path relative to the store root, the run and its file's sha256."""
+    """One validated entry of the store: its path relative to the store root, the run, its file's sha256 and
+    its track (``full`` or ``lite``, from the build the run records)."""
 
     path: PurePosixPath
     result: AnyRunResult
     sha256: str
+    track: str = "full"
 
 
 @dataclass(frozen=True)
@@ -111,14 +113,14 @@ def _write_index(store: Path, entries: dict[str, str]) -> None:
     write_text_atomic(store / INDEX_NAME, text)
 
 
-def _write_new(dest: Path, text: str) -> None:
+def _write_new(dest: Path, text: str | bytes) -> None:
     """Write ``text`` to ``dest`` atomically, failing with FileExistsError if ``dest`` exists (no overwrite)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         os.fchmod(fd, new_file_mode())  # readable like the rest of the store, not mkstemp's 0o600
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode() if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.link(tmp, dest)
@@ -270,6 +272,64 @@ def submit(
     return submit_runs([(source, report.verified)], store, known=known, verified=True)
 
 
+#: Largest checkpoint the store takes (the lite track's best checkpoints are kilobytes; full-track ones a few MB).
+MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+
+def checkpoint_path(rel: PurePosixPath) -> PurePosixPath:
+    """Where the store keeps the best checkpoint of the run at ``rel``: beside it, ``seed-<n>.safetensors``."""
+    return rel.with_suffix(".safetensors")
+
+
+def add_checkpoints(store: str | Path, items: Sequence[tuple[PurePosixPath, str | Path]]) -> list[Path]:
+    """Store the best checkpoint of runs already in the store: ``(entry path, checkpoint file)`` pairs.
+
+    Each checkpoint's sha256 must equal the ``checkpoint_sha256`` its stored results record; it is written
+    beside the results as ``seed-<n>.safetensors`` (never over an existing file) and listed in ``index.json``
+    with its sha256, so that ``leaderboard validate`` notices a lost or changed checkpoint. All or nothing.
+    """
+    store = Path(store)
+    plan = []
+    for rel, source in items:
+        source = Path(source)
+        if not source.is_file():
+            raise ScalebenchError(f"Checkpoint {source} does not exist.")
+        if source.stat().st_size > MAX_CHECKPOINT_BYTES:
+            raise ScalebenchError(
+                f"Checkpoint {source} is {source.stat().st_size} bytes, above the store's limit of "
+                f"{MAX_CHECKPOINT_BYTES}; keep it elsewhere (its sha256 is in the results)."
+            )
+        data = source.read_bytes()
+        plan.append((rel, checkpoint_path(rel), data, hashlib.sha256(data).hexdigest(), source))
+    with store_lock(store):
+        index = read_index(store)
+        for rel, _, _, sha, source in plan:
+            stored = _load_entry(store, rel) if str(rel) in index else None
+            if stored is None:
+                raise ScalebenchError(f"{store / rel} is not in the store; submit its results first.")
+            if sha != stored.checkpoint_sha256:
+                raise ScalebenchError(
+                    f"Checkpoint {source} has sha256 {sha}, but {store / rel} records {stored.checkpoint_sha256}; "
+                    "give the best.safetensors of that run."
+                )
+        written: list[Path] = []
+        new_index = dict(index)
+        try:
+            for _, ckpt, data, sha, _ in plan:
+                if str(ckpt) in index and (store / ckpt).exists():
+                    continue  # stored already (same sha: the results file pins it)
+                _write_new(store / ckpt, data)
+                written.append(store / ckpt)
+                new_index[str(ckpt)] = sha
+            _write_index(store, new_index)
+        except BaseException:
+            for dest in written:
+                with contextlib.suppress(FileNotFoundError):
+                    dest.unlink()
+            raise
+    return written
+
+
 @dataclass
 class StoreReport:
     """The outcome of :func:`validate_store`: the valid entries and one line per problem found."""
@@ -343,13 +403,37 @@ def validate_store(
                 f"{path} changed since it was submitted (sha256 {sha}, index records {index[str(rel)]}); "
                 "restore it from git."
             )
-        entries.append(StoredRun(rel, result, sha))
+        entries.append(StoredRun(rel, result, sha, track_of(result, known)))
+    _check_checkpoints(store, index, {str(e.path): e for e in entries}, on_disk, problems)
     for rel in sorted(set(index) - on_disk):
         problems.append(f"{store / rel} is listed in {store / INDEX_NAME} but is gone; restore it from git.")
     if previous is not None:
         for rel in sorted(_previous_paths(previous) - on_disk):
             problems.append(f"{store / rel} was listed on the previous leaderboard ({previous}) but is gone.")
     return StoreReport(store, entries, problems)
+
+
+def _check_checkpoints(
+    store: Path, index: dict[str, str], runs: dict[str, StoredRun], on_disk: set[str], problems: list[str]
+) -> None:
+    """Every stored checkpoint sits beside its run, is listed in the index and has the sha256 both record."""
+    for path in sorted(store.rglob("*.safetensors")):
+        rel = PurePosixPath(path.relative_to(store).as_posix())
+        if rel.parts[0] == UNRANKED_DIR or any(p.startswith(".") for p in rel.parts):
+            continue
+        on_disk.add(str(rel))
+        run = runs.get(str(rel.with_suffix(".json")))
+        sha = file_digest(path, "sha256")
+        if run is None:
+            problems.append(f"{path} is a checkpoint without a valid results file beside it.")
+        elif sha != run.result.checkpoint_sha256:
+            problems.append(
+                f"{path} has sha256 {sha}, but its results record {run.result.checkpoint_sha256}; restore it from git."
+            )
+        elif index.get(str(rel)) != sha:
+            problems.append(
+                f"{path} is not listed in {store / INDEX_NAME} with its sha256; restore the index from git."
+            )
 
 
 def load_store(

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scalebench.benchmark.checkpoint import BEST
 from scalebench.benchmark.results import RunResult, load_results
-from scalebench.leaderboard.store import read_index, submit_runs
+from scalebench.leaderboard.store import add_checkpoints, checkpoint_path, read_index, submit_runs
 from scalebench.leaderboard.validate import KnownBuild, entry_path, track_of
 from scalebench.sweep.jobs import load_jobs
 
@@ -24,6 +25,7 @@ class CollectReport:
     """Runs added to the store, runs already there, jobs not done, and the figure files written."""
 
     added: list[Path] = field(default_factory=list)
+    checkpoints: list[Path] = field(default_factory=list)
     already_stored: list[str] = field(default_factory=list)
     not_done: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
@@ -35,8 +37,10 @@ def collect(
     *,
     figures_dir: str | Path | None = None,
     known: Sequence[KnownBuild] | None = None,
+    checkpoints: bool = True,
 ) -> CollectReport:
-    """Submit every done run of the sweep that the store lacks (all or nothing), then draw the figures.
+    """Submit every done run of the sweep that the store lacks (all or nothing), store each one's best checkpoint
+    beside it (``checkpoints``; its sha256 checked against the results), then draw the figures.
 
     ``figures_dir`` defaults to ``<sweep_dir>/figures``; ``known`` to the canonical builds (the leaderboard
     accepts full runs on canonical builds only, and says which rule a run breaks).
@@ -45,12 +49,14 @@ def collect(
 
     report = CollectReport()
     results: list[tuple[str, RunResult]] = []
+    best: list[tuple[RunResult, Path]] = []
     for job in load_jobs(sweep_dir):
         if not job.done:
             report.not_done.append(job.job_id)
             continue
         path = job.run_dir / "results.json"
         results.append((str(path), load_results(path)))
+        best.append((results[-1][1], job.run_dir / BEST))
     index = read_index(store) if Path(store).is_dir() else {}
     new = []
     for source, result in results:
@@ -60,6 +66,11 @@ def collect(
             new.append((source, result))
     if new:
         report.added = [o.path for o in submit_runs(new, store, known=known)]
+    if checkpoints and best:
+        index = read_index(store)
+        todo = [(entry_path(r, track_of(r, known)), ckpt) for r, ckpt in best]
+        todo = [(rel, ckpt) for rel, ckpt in todo if str(checkpoint_path(rel)) not in index]
+        report.checkpoints = add_checkpoints(store, todo) if todo else []
     out = Path(figures_dir) if figures_dir is not None else Path(sweep_dir) / "figures"
     groups: dict[tuple[str, float], list[RunResult]] = {}
     for _, result in results:

@@ -1,4 +1,4 @@
-"""Outputs beside the results: reproducible figures, the long CSV, throttled plain progress."""
+"""Outputs beside the results: reproducible figures a reviewer accepts, the long CSV, throttled plain progress."""
 
 from __future__ import annotations
 
@@ -6,10 +6,22 @@ import io
 
 import pytest
 from bench_factories import make_result
+from matplotlib.text import Text
+from PIL import Image
 
-from scalebench.benchmark.figures import plot_comparison, plot_generalisation_curve, plot_scale_selection
+from scalebench.benchmark.figures import (
+    _comparison_figure,
+    _generalisation_curve_figure,
+    _scale_selection_figure,
+    build_label,
+    config_note,
+    plot_comparison,
+    plot_generalisation_curve,
+    plot_scale_selection,
+)
 from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.protocol import long_csv_rows
+from scalebench.benchmark.results import seedless_config_hash
 
 
 def test_figures_are_byte_reproducible(tmp_path):
@@ -59,3 +71,131 @@ def test_plain_progress_is_throttled():
         bar.advance(2)
         bar.end()
     assert silent.getvalue() == ""
+
+
+# --- figures a reviewer accepts: names, legends outside, seeds, builds, one resolution --------------------
+
+CARD = {
+    "name": "gaussdernet",
+    "display_name": "GaussDerNet",
+    "default_config": {"width": 16},
+    "quick_config": {"width": 8},
+}
+
+
+def _as(run, *, card=None, build_id=None, embedded=False):
+    """``run`` with another model card and dataset build (the factories' card has no display name)."""
+    model = run.model.model_copy(update={"card": card or run.model.card})
+    dataset = run.dataset.model_copy(
+        update={"build_id": build_id or run.dataset.build_id, "embedded": embedded}
+    )
+    return run.model_copy(update={"model": model, "dataset": dataset})
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def _legend(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def _legend_is_outside(fig) -> bool:
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    return not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
+
+
+@pytest.mark.parametrize(
+    ("name", "build_id", "embedded", "limit", "expected"),
+    [
+        ("fashion-mnist", "fashion-mnist-lite", False, None, "Fashion-MNIST lite (fashion-mnist-lite)"),
+        ("fashion-mnist", "fashion-mnist", False, None, "Fashion-MNIST full (fashion-mnist)"),
+        ("fashion-mnist", "fashion-mnist-limit500", False, None, "Fashion-MNIST subset (fashion-mnist-limit500)"),
+        ("fashion-mnist", "fashion-mnist-embedded", True, None,
+         "Fashion-MNIST embedded demo subset (fashion-mnist-embedded)"),
+        ("fashion-mnist", "fashion-mnist", False, 64, "Fashion-MNIST full (fashion-mnist), smoke run --limit 64"),
+        ("cifar10", "cifar10-lite-limit20", False, None, "CIFAR-10 lite subset (cifar10-lite-limit20)"),
+        ("stl10", "stl10", False, None, "STL-10 full (stl10)"),
+        ("fashion-mnist-seg", "fashion-mnist-seg-embedded-limit8-canvas112x112", False, None,
+         "Fashion-MNIST segmentation embedded demo subset (fashion-mnist-seg-embedded-limit8-canvas112x112)"),
+        ("mnist", "mnist-v2", False, None, "mnist (mnist-v2)"),
+    ],
+)  # fmt: skip
+def test_build_label(name, build_id, embedded, limit, expected):
+    dataset = make_result().dataset.model_copy(
+        update={"name": name, "build_id": build_id, "embedded": embedded}
+    )
+    assert build_label(dataset, limit) == expected
+    assert build_label({"name": name, "build_id": build_id, "embedded": embedded}, limit) == expected
+
+
+def test_one_seed_curve_names_the_model_and_build_without_a_band(tmp_path):
+    run = _as(make_result(), card=CARD, build_id="fashion-mnist-lite")
+    fig = _generalisation_curve_figure([run])
+    texts = _texts(fig)
+    assert not any("±" in t for t in texts), texts
+    assert not fig.axes[0].collections  # no std band
+    legend = _legend(fig)
+    assert legend == ["GaussDerNet (1 seed)", "training scale"]
+    title = fig.axes[0].get_title()
+    assert build_label(run.dataset) in title and "lite" in title and "1 seed" in title
+    assert not any(run.model.config_hash in t or seedless_config_hash(run) in t for t in texts)
+    assert _legend_is_outside(fig)
+    png, _, _ = plot_generalisation_curve([run], tmp_path / "curve")
+    with Image.open(png) as im:
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
+def test_several_seeds_give_a_band_and_say_so():
+    runs = [_as(make_result(seed=s), card=CARD) for s in range(3)]
+    fig = _generalisation_curve_figure(runs)
+    assert "mean ± std over 3 seeds" in fig.axes[0].get_title()
+    assert _legend(fig)[0] == "GaussDerNet (n = 3 seeds)"
+    assert len(fig.axes[0].collections) == 1  # the band
+
+
+def test_selection_heatmap_colour_bar_and_title(tmp_path):
+    run = _as(make_result(selection=[[4, 1, 0], [1, 4, 1], [0, 1, 4]]), card=CARD).model_copy(
+        update={"limit": 20}
+    )
+    fig = _scale_selection_figure(run)
+    colourbar = fig.axes[1]
+    assert colourbar.get_ylabel() == "fraction of test images per test scale (rows sum to 1)"
+    assert (
+        fig.axes[0]
+        .get_title()
+        .startswith("GaussDerNet, Fashion-MNIST full (fashion-mnist), smoke run --limit 20")
+    )
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["0.5", "1", "2"]
+    png = plot_scale_selection(run, tmp_path / "selection")[0]
+    with Image.open(png) as im:
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
+def test_comparison_names_models_by_display_name_outside_the_axes(tmp_path):
+    cnn_card = {"name": "cnn", "display_name": "plain CNN"}
+    runs = [_as(make_result(), card=CARD, build_id="fashion-mnist-embedded", embedded=True),
+            _as(make_result([10, 45, 12], model="cnn"), card=cnn_card, build_id="fashion-mnist-embedded",
+                embedded=True)]  # fmt: skip
+    groups = {r.model.name: [r] for r in runs}  # as `make demo` gives them
+    fig = _comparison_figure(groups)
+    legend = _legend(fig)
+    assert legend == ["GaussDerNet (1 seed)", "plain CNN (1 seed)", "training scale"]
+    assert "Fashion-MNIST embedded demo subset (fashion-mnist-embedded)" in fig.axes[0].get_title()
+    assert not any("±" in t for t in _texts(fig))
+    assert _legend_is_outside(fig)
+    named = _comparison_figure({"ours": [runs[0]], "cnn": [runs[1]]})
+    assert _legend(named)[0] == "ours (1 seed)"
+    png = plot_comparison(groups, tmp_path / "cmp")[0]
+    with Image.open(png) as im:
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
+def test_config_note_against_the_card():
+    card = {"default_config": {"widths": [16, 32], "order": 2}, "quick_config": {"widths": (8, 8)}}
+    assert config_note(card, {"widths": [16, 32], "order": 2}) == "default"
+    assert config_note(card, {"widths": [8, 8], "order": 2}) == "quick"
+    assert config_note(card, {"widths": [8, 8], "order": 1}) == "quick, order=1"
+    assert config_note(card, {"widths": [4], "order": 1}) == "widths=[4], order=1"
+    assert config_note({"name": "old"}, {"widths": [4]}) is None

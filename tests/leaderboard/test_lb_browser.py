@@ -151,7 +151,7 @@ def test_dataset_filter_hides_other_datasets(page):
 
 def test_download_links_resolve(page, site):
     hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
-    assert len(hrefs) == 3 + 14  # CSV, JSON, Markdown and one link per run
+    assert len(hrefs) == 3 + 14 + 5  # CSV, JSON, Markdown, one link per run, one page per entry
     for href in hrefs:
         assert href.startswith("file://")
         path = Path(unquote(urlparse(href).path))
@@ -169,4 +169,11 @@ def test_download_links_resolve(page, site):
     with page.expect_navigation():
         page.locator(".run-link").first.click()
     assert "/runs/" in page.url and json.loads(page.inner_text("pre"))["schema_version"] == "1.1"
+    page.go_back()
+    with page.expect_navigation():
+        page.locator(".entry-link").first.click()
+    assert "/entries/" in page.url and page.locator("#curves svg polyline").count() >= 2
+    with page.expect_navigation():
+        page.click("#back")
+    assert page.url.endswith("/index.html")
     assert page.blocked == [] and page.errors == []

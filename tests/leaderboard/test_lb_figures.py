@@ -7,14 +7,24 @@ import statistics
 
 import pytest
 from click.testing import CliRunner
-from lb_factories import KNOWN, SCALES, make_run, run_text
+from lb_factories import KNOWN, SCALES, make_run, run_text, write_run
+from matplotlib.text import Text
 from PIL import Image
 
-from scalebench.benchmark.figures import model_colour
+from scalebench.benchmark.figures import _generalisation_curve_figure, build_label, model_colour
+from scalebench.benchmark.results import seedless_config_hash
+from scalebench.benchmark.segmentation_figures import _miou_figure, _sigmas_figure, group_by_config
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
 from scalebench.leaderboard import submit_runs
-from scalebench.leaderboard.figures import group_runs, load_for_plot, plot_curves, plot_selection
+from scalebench.leaderboard.figures import (
+    _curves_figure,
+    _selection_figure,
+    group_runs,
+    load_for_plot,
+    plot_curves,
+    plot_selection,
+)
 
 A = [
     [50, 60, 70, 80, 90, 82, 74, 66, 58],
@@ -66,8 +76,8 @@ def test_selection_heatmaps_pool_counts_over_seeds(tmp_path):
 def test_groups_and_labels():
     runs = [make_run(seed=s, width=w) for w in (8, 16) for s in range(2)] + [make_run(model="cnn")]
     groups = group_runs(runs)
-    assert next(iter(groups)) == "cnn"
-    assert all(label.startswith("gaussdernet [") for label in list(groups)[1:]) and len(groups) == 3
+    assert next(iter(groups)) == "cnn"  # the factories' cards have no display name and no defaults
+    assert set(list(groups)[1:]) == {"gaussdernet (width=8)", "gaussdernet (width=16)"}
     with pytest.raises(ScalebenchError, match="seed 0 twice"):
         group_runs([make_run(seed=0), make_run(seed=0)])
 
@@ -125,3 +135,153 @@ def test_plot_selection_from_a_store_leaves_out_the_baselines(tmp_path):
             ],
         )
         assert res.exit_code == 0, res.output
+
+
+# --- figures a reviewer accepts: names, legends outside, seeds, builds, one resolution and tick format -----
+
+GAUSS = {
+    "name": "gaussdernet",
+    "display_name": "GaussDerNet",
+    "default_config": {"widths": [16, 16, 24, 24, 32], "sigma0": 0.7071},
+    "quick_config": {"widths": [8, 8, 12, 12]},
+}
+CNN = {"name": "cnn", "display_name": "plain CNN", "default_config": {"widths": [16, 32]}, "quick_config": {}}
+
+
+def _as(run, card, config=None, build_id="fashion-mnist-lite"):
+    """``run`` with a real-looking card and config, on the lite build (the factories' cards are bare)."""
+    model = run.model.model_copy(update={"card": card, "config": config or run.model.config})
+    return run.model_copy(
+        update={"model": model, "dataset": run.dataset.model_copy(update={"build_id": build_id})}
+    )
+
+
+def _three_configs():
+    quick = {"widths": [8, 8, 12, 12], "sigma0": 0.7071}
+    default = {"widths": [16, 16, 24, 24, 32], "sigma0": 0.7071}
+    other = {"widths": [8, 8, 12, 12], "sigma0": 1.0}
+    runs = [_as(make_run(seed=s, selection=True), GAUSS, quick) for s in range(3)]
+    runs += [
+        _as(make_run(seed=0, selection=True), GAUSS, default),
+        _as(make_run(seed=0, selection=True), GAUSS, other),
+    ]
+    return [*runs, _as(make_run(seed=0, model="cnn"), CNN, {"widths": [16, 32]})]
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def _legend(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def _legend_is_outside(fig) -> bool:
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    return not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
+
+
+def test_legends_name_models_and_configs_never_hashes():
+    runs = _three_configs()
+    fig = _curves_figure(runs)
+    legend = _legend(fig)  # order: by model name, then config hash
+    assert legend[0] == "plain CNN (1 seed)" and legend[-1] == "training scale"
+    assert set(legend[1:-1]) == {
+        "GaussDerNet (quick) (n = 3 seeds)",
+        "GaussDerNet (default) (1 seed)",
+        "GaussDerNet (quick, sigma0=1) (1 seed)",
+    }
+    hashes = {seedless_config_hash(r) for r in runs} | {r.model.config_hash for r in runs}
+    assert not any(h[:8] in t for h in hashes for t in _texts(fig))
+    assert _legend_is_outside(fig)
+    sel = _selection_figure([r for r in runs if r.scale_selection is not None])
+    titles = [ax.get_title() for ax in sel.axes[:3]]
+    assert {t.split("\n")[0] for t in titles} == {
+        "GaussDerNet (quick)",
+        "GaussDerNet (default)",
+        "GaussDerNet (quick, sigma0=1)",
+    }
+    assert sel.axes[3].get_ylabel() == "fraction of test images per test scale (rows sum to 1)"
+    assert "Fashion-MNIST lite (fashion-mnist-lite)" in sel.get_suptitle()
+
+
+def test_label_overrides_by_model_name_and_config_hash(tmp_path):
+    runs = _three_configs()
+    quick_hash = seedless_config_hash(runs[0])
+    fig = _curves_figure(runs, labels={"cnn": "CNN baseline", quick_hash[:10]: "ours"})
+    legend = _legend(fig)
+    assert "CNN baseline (1 seed)" in legend and "ours (n = 3 seeds)" in legend
+    paths = plot_curves(runs, tmp_path / "c", labels={"gaussdernet": "GDN"})
+    labels = {row["label"] for row in csv.DictReader(paths[3].read_text().splitlines())}
+    assert labels == {"plain CNN", "GDN (quick)", "GDN (default)", "GDN (quick, sigma0=1)"}
+    with pytest.raises(
+        ScalebenchError, match=r"names no curve.*Valid keys: a model name \(cnn, gaussdernet\)"
+    ):
+        plot_curves(runs, tmp_path / "x", labels={"resnet": "R"})
+
+
+def test_cli_plot_curves_takes_label_options(tmp_path):
+    files = [str(write_run(tmp_path / f"r{s}.json", _as(make_run(seed=s), GAUSS))) for s in range(2)]
+    out = tmp_path / "fig" / "curves"
+    res = CliRunner().invoke(
+        main, ["plot", "curves", *files, "--label", "gaussdernet=GDN-8", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((tmp_path / "fig" / "curves.csv").read_text().splitlines()))
+    assert {r["label"] for r in rows} == {"GDN-8"}
+    res = CliRunner().invoke(main, ["plot", "curves", *files, "--label", "gaussdernet", "--out", str(out)])
+    assert res.exit_code == 1 and "KEY=NAME" in res.output and "Traceback" not in res.output
+
+
+def test_one_seed_has_no_band_and_no_plus_minus():
+    runs = [_as(make_run(seed=0), GAUSS), _as(make_run(seed=0, model="cnn"), CNN)]
+    fig = _curves_figure(runs)
+    texts = _texts(fig)
+    assert not any("±" in t for t in texts), texts
+    assert not fig.axes[0].collections  # no std band
+    assert "1 seed each" in fig.axes[0].get_title()
+    three = _curves_figure([_as(make_run(seed=s), GAUSS) for s in range(3)])
+    assert "mean ± std over 3 seeds" in three.axes[0].get_title() and len(three.axes[0].collections) == 1
+
+
+def test_titles_name_the_build():
+    smoke = _as(make_run(), GAUSS, build_id="fashion-mnist-limit500").model_copy(update={"limit": 50})
+    fig = _curves_figure([smoke])
+    title = fig.axes[0].get_title()
+    assert build_label(smoke.dataset, smoke.limit) in title
+    assert "Fashion-MNIST subset (fashion-mnist-limit500), smoke run --limit 50" in title
+    lite = _curves_figure([_as(make_run(), GAUSS)]).axes[0].get_title()
+    assert "Fashion-MNIST lite (fashion-mnist-lite)" in lite
+
+
+def test_per_run_and_leaderboard_curves_share_ticks_and_resolution(tmp_path):
+    runs = [_as(make_run(seed=s), GAUSS) for s in range(2)]
+    per_run, board = _generalisation_curve_figure(runs), _curves_figure(runs)
+    ticks = [[t.get_text() for t in f.axes[0].get_xticklabels()] for f in (per_run, board)]
+    assert ticks[0] == ticks[1] == ["0.5", "0.595", "0.707", "0.841", "1", "1.19", "1.41", "1.68", "2"]
+    assert per_run.axes[0].get_xlabel() == board.axes[0].get_xlabel() == "test scale s (log2 axis)"
+    assert _legend(per_run)[0] == _legend(board)[0] == "GaussDerNet (n = 2 seeds)"
+    assert _legend_is_outside(per_run) and _legend_is_outside(board)
+    from scalebench.benchmark.figures import plot_generalisation_curve
+
+    pngs = [
+        plot_generalisation_curve(runs, tmp_path / "run" / "curve")[0],
+        plot_curves(runs, tmp_path / "lb")[2],
+    ]
+    for png in pngs:
+        with Image.open(png) as im:
+            assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
+def test_segmentation_figures_have_outside_legends_and_build_titles():
+    from test_lb_segmentation import make_seg_run
+
+    runs = [make_seg_run(0)]
+    for fig in (_miou_figure(group_by_config(runs)), _sigmas_figure(runs)):
+        assert _legend_is_outside(fig)
+        assert "Fashion-MNIST segmentation full (fashion-mnist-seg)" in fig.axes[0].get_title()
+        assert not any("±" in t for t in _texts(fig))
+    miou = _miou_figure(group_by_config([make_seg_run(s) for s in range(2)]))
+    assert "mean ± std over 2 seeds" in miou.axes[0].get_title()
+    assert [t.get_text() for t in miou.axes[0].get_xticklabels()] == ["1", "2", "3", "4"]

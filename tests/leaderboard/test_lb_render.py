@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
 import json
 import re
 import statistics
+from pathlib import Path
 
 import pytest
 from lb_factories import KNOWN, SCALES, make_run, run_text, write_run
@@ -60,7 +62,7 @@ def built(tmp_path):
 def _md_row(markdown: str, model: str) -> list[str]:
     for line in markdown.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) > 2 and cells[1] == model:
+        if len(cells) > 2 and cells[1].startswith(f"[{model}]("):
             return cells
     raise AssertionError(f"no row for {model}")
 
@@ -76,11 +78,13 @@ def test_markdown_rows_hold_the_recomputed_numbers(built):
     assert row[5] == f"{100 * exp['worst'][0]:.2f} ± {100 * exp['worst'][1]:.2f}"
     assert row[6] == f"{exp['ratio'][0]:.3f} ± {exp['ratio'][1]:.3f}"
     assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3}", row[7])  # ρ of a scale-channel model
-    assert row[8] == "12,345" and row[9] == "3" and row[10] == "self-reported"
+    assert row[8].startswith("![curve of strong](curves/fashion-mnist/strong/")
+    assert row[9] == "12,345" and row[12] == "3" and row[13] == "self-reported" and row[14] == "–"
+    assert row[15] == "2026-01-01" and row[16] == "scalebench 0.1.0 @ n/a"
     weak = _md_row(md, "weak")
     assert weak[0] == "2" and weak[7] == "–"  # no scale selection reported
     few = _md_row(md, "few")
-    assert few[0] == "provisional" and few[9] == "2"  # best mean accuracy, but only 2 seeds
+    assert few[0] == "provisional" and few[12] == "2"  # best mean accuracy, but only 2 seeds
 
 
 def test_html_rows_hold_the_recomputed_numbers(built):
@@ -106,11 +110,12 @@ def test_html_rows_hold_the_recomputed_numbers(built):
 
 def test_html_is_self_contained(built):
     _, paths = built
-    html = paths["html"].read_text()
-    assert "src=" not in html and 'rel="stylesheet"' not in html
-    urls = re.findall(r"https?://[^\s\"'<>]+", html)
-    assert set(urls) <= {"http://www.w3.org/2000/svg"}  # the SVG namespace, never fetched
-    assert "default-src 'none'" in html
+    for page in [paths["html"], *paths["entries"].rglob("*.html")]:
+        html = page.read_text()
+        assert "src=" not in html and 'rel="stylesheet"' not in html
+        urls = re.findall(r"https?://[^\s\"'<>]+", html)
+        assert set(urls) <= {"http://www.w3.org/2000/svg"}  # the SVG namespace, never fetched
+        assert "default-src 'none'" in html
 
 
 def test_csv_and_json_agree_and_link_existing_copies(built):
@@ -139,6 +144,9 @@ def test_rebuild_is_byte_identical(built, tmp_path):
     again = build_leaderboard(store, tmp_path / "site2", known=KNOWN)
     for key in ("markdown", "csv", "json", "html"):
         assert paths[key].read_bytes() == again[key].read_bytes()
+    pages = sorted(p.relative_to(paths["entries"]) for p in paths["entries"].rglob("*.html"))
+    assert pages == sorted(p.relative_to(again["entries"]) for p in again["entries"].rglob("*.html"))
+    assert all((paths["entries"] / p).read_bytes() == (again["entries"] / p).read_bytes() for p in pages)
 
 
 def test_ties_break_on_worst_scale_then_name(tmp_path):
@@ -189,39 +197,134 @@ def test_build_refuses_an_invalid_store(tmp_path):
         build_leaderboard(store, store / "site", known=KNOWN)
 
 
-GOLDEN_MD = """\
-## fashion-mnist, training scale 1
-
-| rank | model | config | mean acc. over scales | acc. at training scale | worst-scale acc. | generalisation ratio | scale-selection ρ | params | seeds | status | results by seed |
-|---|---|---|---|---|---|---|---|---|---|---|---|
-| 1 | gaussdernet | `49c6b26f` | 71.00 ± 1.00 | 91.00 ± 1.00 | 51.00 ± 1.00 | 0.560 ± 0.005 | – | 12,345 | 3 | self-reported | [0](runs/fashion-mnist/gaussdernet/49c6b26f06a147ef/seed-0.json) [1](runs/fashion-mnist/gaussdernet/49c6b26f06a147ef/seed-1.json) [2](runs/fashion-mnist/gaussdernet/49c6b26f06a147ef/seed-2.json) |
-| provisional | cnn | `c2bb794d` | 70.00 | 90.00 | 50.00 | 0.556 | – | 12,345 | 1 | self-reported | [0](runs/fashion-mnist/cnn/c2bb794dccfc0184/seed-0.json) |
-"""
-
-
 def test_markdown_golden(tmp_path):
-    """The exact LEADERBOARD.md table of a fixed store (a change of format or of hashing shows up here)."""
+    """The exact LEADERBOARD.md tables of a fixed store (a change of format or of hashing shows up here)."""
     store = tmp_path / "results"
     items = [(f"s{s}", run_text(make_run(seed=s))) for s in range(3)] + [
         ("c0", run_text(make_run(model="cnn")))
     ]
     submit_runs(items, store, known=KNOWN)
     md = build_leaderboard(store, tmp_path / "site", known=KNOWN)["markdown"].read_text()
-    assert md.split("\n\n", 2)[2] == GOLDEN_MD
+    assert md.split("## ", 1)[1] == (Path(__file__).parent / "golden_leaderboard.md").read_text()
 
 
-def test_inline_curve_geometry():
-    from scalebench.leaderboard.ranking import Entry, Stat
-    from scalebench.leaderboard.render import curve_svg
+def _visible_text(html: str) -> str:
+    """What a reader sees: the text between tags (attributes, such as link targets and titles, removed)."""
+    html = re.sub(r"<(script|style|title)\b.*?</\1>", " ", html, flags=re.S)
+    return html_lib.unescape(" ".join(re.sub(r"<[^>]+>", " ", html).split()))
 
-    e = Entry(
-        dataset="d", dataset_version="1", train_scale=1.0, model="m", config_hash="0" * 16, preset="paper",
-        num_params=1, seeds=[0, 1], stats={}, curve=[(0.5, 1.0, 0.0), (1.0, 0.5, 0.1), (2.0, 0.0, 0.0)],
-        runs=[], n_verified=0,
-    )  # fmt: skip
-    g = curve_svg(e, width=106, height=56)
-    assert g["line"] == "3.0,3.0 53.0,28.0 103.0,53.0"  # log2 x from 3 to 103, accuracy 1 at the top
-    assert g["train_x"] == "53.0"
-    assert g["band"].split()[1] == "53.0,23.0" and g["band"].split()[4] == "53.0,33.0"
-    assert g["colour"] == model_colour("m")
-    assert Stat.of([0.5, None]) == Stat(None, None)
+
+@pytest.fixture
+def lite_site(tmp_path):
+    """A store with full-track and lite-track runs of the same models (the lite build: another manifest)."""
+    from lb_factories import MANIFEST, VERSION
+
+    from scalebench.leaderboard import KnownBuild
+
+    lite_sha = "c" * 64
+    known = (*KNOWN, KnownBuild("fashion-mnist", VERSION, lite_sha, tuple(SCALES), 1.0, track="lite"))
+    card = {"name": "gaussdernet", "display_name": "GaussDerNet", "arxiv": "2011.14759",
+            "code_url": "https://github.com/example/code", "bibtex": "@article{x, title={A <b>title</b>}}",
+            "default_config": {"width": 16}, "quick_config": {"width": 8},
+            "paper_training": {"lr": 0.01, "unverified": ["lr"]}, "notes": "A note."}  # fmt: skip
+    items = []
+    for track, sha in (("full", MANIFEST), ("lite", lite_sha)):
+        for s in range(3):
+            r = make_run(seed=s, selection=True)
+            build = "fashion-mnist" + ("-lite" if track == "lite" else "")
+            r = r.model_copy(update={
+                "model": r.model.model_copy(update={"card": card, "train_flops_per_image": 2_345_000_000}),
+                "dataset": r.dataset.model_copy(update={"manifest_sha256": sha, "build_id": build}),
+            })  # fmt: skip
+            items.append((f"{track}{s}", run_text(r)))
+    store = tmp_path / "results"
+    submit_runs(items, store, known=known)
+    return store, build_leaderboard(store, tmp_path / "site", known=known), known
+
+
+def test_page_shows_the_lite_track_per_scale_columns_links_and_no_hash(lite_site):
+    _, paths, _ = lite_site
+    html = paths["html"].read_text()
+    lite_row = re.search(r'<tr data-dataset="fashion-mnist-lite"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert "Fashion-MNIST lite" in _visible_text(lite_row)
+    full_row = re.search(r'<tr data-dataset="fashion-mnist"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert "Fashion-MNIST full" in _visible_text(full_row)
+    # per-scale columns: one header and one cell per canonical scale
+    for s in SCALES:
+        assert f">s={s:.3g}</button>" in html
+    assert len(re.findall(r'class="num scale"', lite_row)) == len(SCALES)
+    # model links lead to existing pages; paper and code links go out, never fetched
+    site = paths["html"].parent
+    pages = re.findall(r'class="entry-link" href="([^"]+)"', html)
+    assert len(pages) == 2 and all((site / p).is_file() for p in pages)
+    assert 'href="https://arxiv.org/abs/2011.14759" rel="noopener noreferrer"' in html
+    # configs are shown as the difference from the card's defaults, never as a bare hash
+    text = _visible_text(html)
+    doc = json.loads(paths["json"].read_text())
+    for entry in doc["entries"]:
+        assert entry["config_hash"][:8] not in text and entry["config_difference"] == "quick"
+    assert "GaussDerNet" in text and "2.35" in text  # display name, training GFLOP per image
+    md = paths["markdown"].read_text()
+    assert "## Fashion-MNIST lite (fashion-mnist-lite), training scale 1" in md
+    assert "## Fashion-MNIST full (fashion-mnist), training scale 1" in md
+    md_visible = re.sub(r"\]\([^)]*\)", "]", md)  # link targets removed
+    assert all(e["config_hash"][:8] not in md_visible for e in doc["entries"])
+    assert {e["track"] for e in doc["entries"]} == {"full", "lite"}
+    assert {e["board"] for e in doc["entries"]} == {"fashion-mnist", "fashion-mnist-lite"}
+
+
+def test_entry_page_has_paper_config_seed_curves_heatmap_and_unverified_choices(lite_site):
+    _, paths, _ = lite_site
+    (page,) = [p for p in paths["entries"].rglob("*.html") if "fashion-mnist-lite" in str(p)]
+    html = page.read_text()
+    text = _visible_text(html)
+    assert "@article{x, title={A &lt;b&gt;title&lt;/b&gt;}}" in html  # BibTeX, escaped
+    assert "Fashion-MNIST lite" in text and "preset: quick." in text  # width=8: the card's quick override
+    assert "paper recipe: lr = 0.01 (unverified)" in text and "A note." in text
+    assert html.count("<polyline") == 3 + 1  # one line per seed and the mean
+    assert html.count("<rect x=") >= len(SCALES) * 5  # the heatmap: test scales x channels
+    assert "rows sum to 1" in text and "authors' code" in text
+    links = re.findall(r'class="run-link" href="([^"]+)"', html)
+    assert len(links) == 3 and all((page.parent / link).resolve().is_file() for link in links)
+    assert (page.parent / "../../../index.html").resolve() == paths["html"].resolve()
+
+
+def test_verified_badge_names_who_when_and_where(tmp_path):
+    from scalebench.benchmark.results import Environment, Verification
+
+    env = Environment(scalebench_version="0.1.0", torch_version="2.14.1", python_version="3.11",
+                      platform="linux", device="cpu", device_name="x86_64", num_threads=2, amp=False,
+                      deterministic=True)  # fmt: skip
+    prov = Verification(verified_by="maintainer@ci", verified_at="2026-12-06T10:00:00+00:00", environment=env,
+                        source_results_sha256="d" * 64)  # fmt: skip
+    runs = [
+        make_run(seed=s, evaluated_by="verified").model_copy(update={"verification": prov}) for s in range(3)
+    ]
+    store = tmp_path / "results"
+    submit_runs([(f"v{s}", r) for s, r in enumerate(runs)], store, known=KNOWN, verified=True)
+    paths = build_leaderboard(store, tmp_path / "site", known=KNOWN)
+    html = paths["html"].read_text()
+    assert (
+        'class="badge verified" title="seed 0: verified by maintainer@ci on 2026-12-06 (x86_64, torch 2.14.1'
+        in html
+    )
+    page = next(paths["entries"].rglob("*.html")).read_text()
+    assert "verified by maintainer@ci on 2026-12-06" in page
+
+
+def test_out_folder_is_never_emptied_unless_it_is_an_earlier_site(built, tmp_path):
+    store, paths = built
+    mine = tmp_path / "mine"
+    (mine / "runs").mkdir(parents=True)
+    (mine / "runs" / "precious.json").write_text("{}")
+    with pytest.raises(ScalebenchError, match="not an earlier leaderboard site"):
+        build_leaderboard(store, mine, known=KNOWN)
+    assert (mine / "runs" / "precious.json").read_text() == "{}"
+    # an earlier site is replaced whole (a stale entry page disappears); its parent keeps everything else
+    site = paths["html"].parent
+    (site / "entries" / "stale.html").write_text("old")
+    (tmp_path / "keep.txt").write_text("keep")
+    build_leaderboard(store, site, known=KNOWN)
+    assert not (site / "entries" / "stale.html").exists() and (site / "index.html").is_file()
+    assert (tmp_path / "keep.txt").read_text() == "keep"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]  # no temporary folder left

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import stat
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from lb_factories import KNOWN, make_run, run_text, snapshot, write_run
@@ -224,3 +224,31 @@ def test_resubmitting_a_run_whose_file_is_gone_asks_to_restore_it(tmp_path):
     with pytest.raises(ScalebenchError, match=r"file is gone; restore it from git"):
         submit_runs([("s1.json", run_text(make_run(seed=1)))], store, known=KNOWN)
     assert snapshot(store) == before
+
+
+def test_checkpoints_are_stored_beside_their_runs_only_with_the_recorded_sha(tmp_path):
+    import hashlib
+
+    from scalebench.leaderboard.store import add_checkpoints, checkpoint_path
+
+    store = tmp_path / "results"
+    weights = tmp_path / "best.safetensors"
+    weights.write_bytes(b"weights")
+    sha = hashlib.sha256(b"weights").hexdigest()
+    run = make_run(seed=0).model_copy(update={"checkpoint_sha256": sha})
+    (outcome,) = submit_runs([("r", run_text(run))], store, known=KNOWN)
+    rel = PurePosixPath(outcome.path.relative_to(store).as_posix())
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"other")
+    before = snapshot(store)
+    with pytest.raises(ScalebenchError, match="records"):
+        add_checkpoints(store, [(rel, other)])
+    with pytest.raises(ScalebenchError, match="not in the store"):
+        add_checkpoints(store, [(rel.with_name("seed-9.json"), weights)])
+    assert snapshot(store) == before
+    (written,) = add_checkpoints(store, [(rel, weights)])
+    assert written == store / checkpoint_path(rel) and written.read_bytes() == b"weights"
+    assert read_index(store)[str(checkpoint_path(rel))] == sha
+    assert validate_store(store, known=KNOWN).problems == []
+    written.unlink()
+    assert any("is listed in" in p for p in validate_store(store, known=KNOWN).problems)

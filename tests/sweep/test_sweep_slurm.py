@@ -40,11 +40,18 @@ def test_slurm_launcher_runs_jobs_through_submitit_and_collect_stores_them(sweep
     store = tmp_path / "store"
     first = collect(sweep, store, known=known)
     assert len(first.added) == 2 and not first.not_done
-    assert len(read_index(store)) == 2 and not validate_store(store, known=known).problems
+    # each run's best checkpoint is stored beside its results and listed in the index
+    assert [p.name for p in first.checkpoints] == ["seed-0.safetensors", "seed-1.safetensors"]
+    assert len(read_index(store)) == 4 and not validate_store(store, known=known).problems
+    ckpt = first.checkpoints[0]
+    original = ckpt.read_bytes()
+    ckpt.write_bytes(original + b" ")
+    assert any("its results record" in p for p in validate_store(store, known=known).problems)
+    ckpt.write_bytes(original)
     assert {p.suffix for p in first.figures} == {".pdf", ".svg", ".png", ".csv"}
     assert all(p.is_file() for p in first.figures)
     second = collect(sweep, store, known=known)
-    assert not second.added and len(second.already_stored) == 2
+    assert not second.added and len(second.already_stored) == 2 and not second.checkpoints
 
 
 def test_checkpoint_requeues_the_same_job_and_says_so(tmp_path):
