@@ -27,7 +27,8 @@ test: $(STAMP)
 	$(BIN)/ruff check scalebench tests benchmarks
 	@set +e; $(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests; this counts as a failure." >&2; exit 1; fi; \
-	exit $$rc
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
+	$(BIN)/scalebench leaderboard validate --store results
 
 demo: $(STAMP)
 	$(BIN)/python -m scalebench.demo

@@ -520,9 +520,11 @@ def sweep_group() -> None:
 @click.option("--array-parallelism", type=int, default=None)
 @click.option("--account", default=None)
 @click.option("--qos", default=None)
+@click.option("--skip-stored", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="STORE",
+              help="Skip the jobs whose results are already in this leaderboard store (e.g. results/).")  # fmt: skip
 @_SWEEP_OPTION
 def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, preset, launcher, parallel, device,
-                     amp, limit, epochs, root, slurm_config, sweep_dir, **slurm_flags) -> None:  # fmt: skip
+                     amp, limit, epochs, root, slurm_config, skip_stored, sweep_dir, **slurm_flags) -> None:  # fmt: skip
     """Launch every job of the grid that is not done (interrupted ones resume from their last epoch)."""
     from scalebench.checks import parse_float_list, parse_int_list
     from scalebench.sweep import launch, slurm_options
@@ -540,11 +542,13 @@ def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, pr
         amp=amp, limit=limit, recipe_overrides={"epochs": epochs} if epochs else {},
         launcher_options={"parallel": parallel,
                           "slurm": slurm_options(slurm_config, **slurm_flags) if launcher == "slurm" else None},
+        skip_stored=skip_stored,
     )  # fmt: skip
     for line in report.lines:
         click.echo(line)
+    stored = f", {len(report.skipped_stored)} stored in {skip_stored}" if skip_stored is not None else ""
     click.echo(f"{len(report.launched)} launched, {len(report.failed)} failed, {len(report.skipped_done)} done "
-               f"already, {len(report.skipped_running)} running elsewhere; `scalebench sweep status --out "
+               f"already, {len(report.skipped_running)} running elsewhere{stored}; `scalebench sweep status --out "
                f"{sweep_dir}`")  # fmt: skip
     if report.failed:
         raise click.exceptions.Exit(1)

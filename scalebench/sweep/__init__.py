@@ -37,17 +37,46 @@ def launch(
     train_scales: Sequence[float] = (1.0,),
     roots: dict[float, Path | None] | None = None,
     launcher_options: dict[str, Any] | None = None,
+    skip_stored: str | Path | None = None,
     **options: Any,
 ) -> LaunchReport:
     """Expand the grid, add its jobs to ``<sweep_dir>/sweep.json`` and launch those not done nor running.
 
-    ``options`` are :class:`scalebench.benchmark.config.EvalConfig` fields shared by every job.
+    ``options`` are :class:`scalebench.benchmark.config.EvalConfig` fields shared by every job. ``skip_stored``
+    (a leaderboard store, e.g. the repository's ``results/``): jobs whose run is stored there are not run
+    again, so a fresh machine resumes a sweep whose finished runs were collected and committed.
     """
     check_choice(launcher, "--launcher", list(LAUNCHERS))
     jobs = expand_grid(sweep_dir, models=models, datasets=datasets, seeds=seeds, train_scales=train_scales,
                        roots=roots, **options)  # fmt: skip
     save_jobs(sweep_dir, jobs)  # also for debug: the printed commands read the jobs from sweep.json
-    return LAUNCHERS[launcher](sweep_dir, jobs, launcher_options or {})
+    stored: list[str] = []
+    if skip_stored is not None:
+        hashes = stored_run_hashes(skip_stored)
+        stored = [j.job_id for j in jobs if j.job_id.rsplit("__", 1)[-1] in hashes]
+        jobs = [j for j in jobs if j.job_id not in set(stored)]
+    report = LAUNCHERS[launcher](sweep_dir, jobs, launcher_options or {})
+    report.skipped_stored = stored
+    return report
+
+
+def stored_run_hashes(store: str | Path) -> set[str]:
+    """The run hashes (``model.config_hash``, the end of a job id) of every valid run in a leaderboard store:
+    the jobs a sweep on a fresh machine need not run again, since their results are committed already."""
+    from scalebench.benchmark.results import ALL_TASKS, load_results
+    from scalebench.checks import ScalebenchError
+    from scalebench.leaderboard.store import read_index
+
+    if not Path(store).is_dir():
+        return set()
+    hashes = set()
+    for rel in read_index(store):
+        if rel.endswith(".json"):
+            try:
+                hashes.add(load_results(Path(store) / rel, tasks=ALL_TASKS).model.config_hash)
+            except ScalebenchError:
+                continue  # a broken entry is run again; `leaderboard validate` reports it
+    return hashes
 
 
 def format_status(rows: Sequence[JobStatus], rich: bool = False) -> Any:

@@ -40,13 +40,15 @@ except ImportError:  # pragma: no cover
 
 @dataclass
 class LaunchReport:
-    """What a launcher did: job ids launched, skipped (done / running) and failed, plus its lines of output."""
+    """What a launcher did: job ids launched, skipped (done / running / stored in a leaderboard store) and
+    failed, plus its lines of output."""
 
     launched: list[str] = field(default_factory=list)
     skipped_done: list[str] = field(default_factory=list)
     skipped_running: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    skipped_stored: list[str] = field(default_factory=list)
 
 
 def split_jobs(sweep_dir: str | Path, jobs: Sequence[Job], report: LaunchReport) -> list[Job]:

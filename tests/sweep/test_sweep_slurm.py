@@ -52,6 +52,9 @@ def test_slurm_launcher_runs_jobs_through_submitit_and_collect_stores_them(sweep
     assert all(p.is_file() for p in first.figures)
     second = collect(sweep, store, known=known)
     assert not second.added and len(second.already_stored) == 2 and not second.checkpoints
+    # a fresh machine (a new sweep folder) with the collected store runs none of the stored jobs again
+    fresh = launch(tmp_path / "fresh", launcher="local", skip_stored=store, **grid)
+    assert not fresh.launched and sorted(fresh.skipped_stored) == sorted(r.job.job_id for r in rows)
 
 
 def test_checkpoint_requeues_the_same_job_and_says_so(tmp_path):
