@@ -434,7 +434,11 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
     @click.option(
         "--store", type=click.Path(file_okay=False, path_type=Path), default=None, help="Plot from a store."
     )
-    @click.option("--dataset", default=None, help="Dataset to plot from --store.")
+    @click.option(
+        "--dataset",
+        default=None,
+        help="Board to plot from --store: a dataset (full track) or <dataset>-lite (lite track).",
+    )
     @click.option("--train-scale", type=float, default=None, help="Training scale to plot from --store.")
     @click.option("--out", type=click.Path(path_type=Path), default=Path(f"figures/{name}"), show_default=True,
                   help="Output stem: writes STEM.pdf, .svg, .png and .csv.")  # fmt: skip

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -255,7 +256,8 @@ def load_for_plot(
     train_scale: float | None = None,
     selection: bool = False,
 ) -> list[RunResult]:
-    """The runs to plot: the given results files, or every run of ``dataset`` in a validated store.
+    """The runs to plot: the given results files, or every run of ``dataset`` in a validated store, where
+    ``dataset`` names a board: ``fashion-mnist`` (the full track) or ``fashion-mnist-lite`` (the lite track).
 
     With ``selection`` (for :func:`plot_selection`), a store's runs without scale selection (the baselines)
     are left out; given files are returned as they are.
@@ -270,16 +272,20 @@ def load_for_plot(
         raise ScalebenchError("--store needs --dataset NAME (one dataset per figure).")
     from scalebench.leaderboard.store import load_store
 
-    runs = [r.result for r in load_store(store) if r.result.task == "classification"]  # not segmentation
+    stored = [r for r in load_store(store) if r.result.task == "classification"]  # not segmentation
+
+    def board(run: Any) -> str:  # the dataset on the full track, <dataset>-<track> on the others
+        return run.result.dataset.name + ("" if run.track == "full" else f"-{run.track}")
+
     chosen = [
-        r
-        for r in runs
-        if r.dataset.name == dataset
-        and (train_scale is None or math.isclose(r.dataset.train_scale, train_scale, rel_tol=1e-9))
-        and (not selection or r.scale_selection is not None)
+        r.result
+        for r in stored
+        if board(r) == dataset
+        and (train_scale is None or math.isclose(r.result.dataset.train_scale, train_scale, rel_tol=1e-9))
+        and (not selection or r.result.scale_selection is not None)
     ]
     if not chosen:
-        have = sorted({(r.dataset.name, r.dataset.train_scale) for r in runs})
+        have = sorted({(board(r), r.result.dataset.train_scale) for r in stored})
         raise ScalebenchError(
             f"No runs {'with scale selection ' if selection else ''}of dataset {dataset!r}"
             + (f" at training scale {train_scale:g}" if train_scale is not None else "")
