@@ -511,7 +511,7 @@ def selection_fractions(counts: Sequence[Sequence[int]]) -> np.ndarray:
 
 
 #: The colour bar of every scale-selection heatmap.
-SELECTION_COLOURBAR_LABEL = "fraction of test images per test scale (rows sum to 1)"
+SELECTION_COLOURBAR_LABEL = "fraction of test images\nper test scale (rows sum to 1)"
 
 
 def selection_axes(ax: Axes, frac: np.ndarray, test_scales: Sequence[float], sigmas: Sequence[float]) -> Any:

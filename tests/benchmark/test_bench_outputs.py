@@ -161,7 +161,7 @@ def test_selection_heatmap_colour_bar_and_title(tmp_path):
     )
     fig = _scale_selection_figure(run)
     colourbar = fig.axes[1]
-    assert colourbar.get_ylabel() == "fraction of test images per test scale (rows sum to 1)"
+    assert colourbar.get_ylabel() == "fraction of test images\nper test scale (rows sum to 1)"
     assert (
         fig.axes[0]
         .get_title()

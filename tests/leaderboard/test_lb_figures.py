@@ -202,7 +202,7 @@ def test_legends_name_models_and_configs_never_hashes():
         "GaussDerNet (default)",
         "GaussDerNet (quick, sigma0=1)",
     }
-    assert sel.axes[3].get_ylabel() == "fraction of test images per test scale (rows sum to 1)"
+    assert sel.axes[3].get_ylabel() == "fraction of test images\nper test scale (rows sum to 1)"
     assert "Fashion-MNIST lite (fashion-mnist-lite)" in sel.get_suptitle()
 
 
