@@ -84,6 +84,7 @@ def model_info(name: str) -> list[tuple[str, str]]:
         ("paper", card.paper),
         ("bibtex key", card.bibtex_key),
         ("arXiv", card.arxiv or "-"),
+        ("code", card.code_url or "no public code by the authors; scalebench's own implementation"),
         (
             "parameters",
             f"{card.num_params:,} (default config, {c}x{h}x{w} input, {card.num_classes} classes)",
@@ -94,6 +95,7 @@ def model_info(name: str) -> list[tuple[str, str]]:
     ]
     pairs += [(f"default {k}", _format(v)) for k, v in card.default_config.items()]
     pairs += [(f"quick {k}", _format(v)) for k, v in card.quick_config.items()]
+    pairs += [(f"quick training {k}", _format(v)) for k, v in card.quick_training.items()]
     pairs += [(f"paper training {k}", _format(v)) for k, v in card.paper_training.items()]
     if card.notes:
         pairs.append(("notes", card.notes))
