@@ -15,10 +15,28 @@ interrupted build leaves nothing that looks complete; a re-run skips the sets wh
 expected parameters. Compression: HDF5's standard gzip (deflate) filter at level 1, in chunks of about
 256 KiB of images; the chunks are deflated by scalebench with zlib (in two threads) and stored with
 ``write_direct_chunk``, so any HDF5 reader (h5py, MATLAB, HDFView) decodes them.
+
+Faults a build survives:
+
+- concurrent builds of one build id: each holds an exclusive ``fcntl.flock`` on ``<build>/.lock``
+  (:func:`build_lock`) and re-reads the manifest under it, so a build that adds scales keeps the scales
+  another one added; a folder that cannot be written (a read-only ``--root``) is read without a lock;
+- a killed build: its temporary files (``.<name>.<random>.tmp.h5``) are removed by the next build of that id,
+  under the lock; ``describe_builds`` reports an interrupted first build (set files, no manifest);
+- an unreadable ``manifest.json`` (truncated, hand-edited): rebuilt from the set files whose ``set_config``
+  matches the protocol and whose arrays re-hash to the ``array_sha256`` they store; a damaged set is rewritten;
+- an operating-system error while writing (read-only file system, full disk): one :class:`ScalebenchError`
+  naming the path and the error (:func:`os_write_error`); a failed build leaves no empty build folder.
+
+Not handled: a set file damaged after a build whose manifest is intact is found by ``datasets verify`` only;
+a re-run trusts it (delete it and rerun). File systems without ``flock`` build without a lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -27,7 +45,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +75,7 @@ from scalebench.datasets_builders.specs import (
     embedded_sizes,
     scale_tag,
 )
-from scalebench.fileio import atomic_path, file_digest, write_json_atomic
+from scalebench.fileio import atomic_path, file_digest, is_finite_number, new_file_mode, write_json_atomic
 from scalebench.paths import datasets_dir
 
 if TYPE_CHECKING:
@@ -68,6 +86,9 @@ GZIP_LEVEL = 1
 CHUNK_BYTES = 256 << 10
 BLOCK_BYTES = 2 << 20
 WORKERS = 2
+LOCK_NAME = ".lock"
+#: Temporary files of :func:`scalebench.fileio.atomic_path`: ``.<name>.<8 random characters>.tmp[.h5]``.
+_TEMP_RE = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp(\.h5)?")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -144,8 +165,37 @@ def plan_sets(
     return plans
 
 
-def _normalise_scales(scales: Iterable[float] | str | None, default: Iterable[float]) -> list[float]:
+def max_scale(spec: DatasetSpec) -> float:
+    """The largest scale a build of ``spec`` takes: its smaller canvas side, in pixels.
+
+    Above it, one source pixel covers the whole canvas, so every image is a blur of a few pixels of the
+    object's centre (measuring nothing about scale), and a typo such as ``--scales 1e9`` is refused.
+
+    Example:
+        >>> max_scale(DATASETS["fashion-mnist"])
+        72.0
+    """
+    return float(min(spec.canvas))
+
+
+def _check_scale_range(values: Iterable[float], name: str, spec: DatasetSpec) -> None:
+    top = max_scale(spec)
+    for s in values:
+        if s > top:
+            raise ScalebenchError(
+                f"{name}: {s:g} is above {top:g}, the largest scale of a {spec.name} build (at scales above "
+                f"its {spec.canvas[0]}x{spec.canvas[1]} canvas one source pixel covers the whole canvas); "
+                f"give scales between 0.001 and {top:g}."
+            )
+
+
+def _normalise_scales(
+    scales: Iterable[float] | str | None, default: Iterable[float], spec: DatasetSpec | None = None
+) -> list[float]:
+    """Scales sorted and deduplicated by their 3-decimal tag; with ``spec``, bounded by :func:`max_scale`."""
     values = parse_float_list(scales, "--scales") if scales is not None else list(default)
+    if spec is not None:
+        _check_scale_range(values, "--scales", spec)
     by_tag: dict[str, float] = {}
     for s in values:
         by_tag.setdefault(scale_tag(s), float(s))
@@ -359,6 +409,193 @@ def _existing_set(path: Path, expected_config: str) -> dict[str, dict[str, Any]]
             return arrays
     except (OSError, KeyError, ValueError):
         return None
+
+
+def arrays_intact(path: Path, arrays: dict[str, dict[str, Any]]) -> bool:
+    """True when every array of ``path`` decodes and re-hashes to its record (the full check of ``verify``)."""
+    try:
+        with h5py.File(path, "r") as f:
+            for key, want in arrays.items():
+                ds = f[key]
+                if str(ds.dtype) != want["dtype"] or _hash_dataset(ds) != want["sha256"]:
+                    return False
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _recover_test_scales(folder: Path, protocol: dict[str, Any]) -> list[float]:
+    """Scales of the test sets in ``folder`` that were built with ``protocol`` (read from their ``set_config``).
+
+    Used when the manifest is unreadable, so that a repaired manifest lists every scale the build had.
+    """
+    scales = []
+    for path in sorted(folder.glob("*.h5")):
+        if path.name.startswith("."):
+            continue
+        try:
+            with h5py.File(path, "r") as f:
+                config = json.loads(f.attrs["set_config"])
+            if config["role"] == "test" and config["protocol"] == protocol:
+                scales.append(float(config["scale"]))
+        except (OSError, KeyError, TypeError, ValueError):
+            continue
+    return scales
+
+
+def _read_manifest(path: Path) -> tuple[dict[str, Any] | None, bool]:
+    """(the manifest, False), (None, False) when there is none, or (None, True) when it is unreadable."""
+    if not path.exists():
+        return None, False
+    try:
+        manifest = json.loads(path.read_text())
+        scales = manifest["protocol"]["test_scales"]
+        if not isinstance(manifest["files"], dict) or not isinstance(scales, list):
+            raise TypeError("files must be an object and test_scales a list")
+        if not all(is_finite_number(v) and v > 0 for v in scales):
+            raise TypeError("test_scales must be positive numbers")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, True
+    return manifest, False
+
+
+# --- the build folder: lock, stale temporary files, write errors ------------------------------------------
+
+
+def os_write_error(path: Path, err: OSError) -> ScalebenchError:
+    """The one-line error for an operating-system error while writing ``path`` (read-only, disk full, ...).
+
+    HDF5 errors carry the errno only in their text (``errno = 28``); it is parsed from there.
+
+    Example:
+        >>> str(os_write_error(Path("/d/x.h5"), OSError(errno.ENOSPC, "No space left on device")))[:58]
+        'Cannot write /d/x.h5: No space left on device (ENOSPC); no'
+    """
+    code = err.errno
+    if code is None:
+        m = re.search(r"errno = (\d+)", str(err))
+        code = int(m.group(1)) if m else None
+    reason = f"{os.strerror(code)} ({errno.errorcode.get(code, code)})" if code else str(err)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free space on the disk of {path.parent} or pass another --root"
+    elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = f"make {path.parent} writable or pass another --root"
+    else:
+        fix = "remove the cause"
+    return ScalebenchError(
+        f"Cannot write {path}: {reason}; nothing half-written was kept. Fix: {fix}, then rerun the same "
+        "command (it reuses the complete sets)."
+    )
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _lock_fd(folder: Path) -> int | None:
+    """An fd of ``<folder>/.lock`` holding an exclusive flock; None when the folder cannot be written (a
+    build there can only read, and fails on its first write) or its file system has no flock."""
+    path = folder / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, new_file_mode())
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise ScalebenchError(
+                    f"{path} is a symbolic link; scalebench does not follow it. Fix: delete {path}."
+                ) from None
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF):
+                return None
+            raise os_write_error(path, err) from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        # A failed build removed the folder and its lock while we waited: lock the new one.
+        os.close(fd)
+        folder.mkdir(parents=True, exist_ok=True)
+
+
+def stale_temp_files(folder: Path) -> list[Path]:
+    """Temporary files (``.<name>.<random>.tmp[.h5]``) in a build folder, left there by killed builds."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _TEMP_RE.fullmatch(p.name) and p.is_file())
+
+
+def build_running(folder: Path) -> bool:
+    """True when a build of this folder holds its lock now."""
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
+
+
+@contextlib.contextmanager
+def build_lock(folder: str | Path) -> Iterator[Path]:
+    """Create the build folder and hold an exclusive lock on ``<folder>/.lock`` for the block.
+
+    Under the lock, no other build of this id runs, so the temporary files of killed builds are removed
+    first. When the block fails, a folder left empty (the lock apart) is removed with the parents this call
+    created: a failed build (bad raw files, unwritable root) leaves nothing behind.
+
+    Raises:
+        ScalebenchError: when the folder cannot be created (naming it and the OS error).
+    """
+    folder = Path(folder)
+    created = _missing_folders(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise os_write_error(Path(err.filename) if err.filename else folder, err) from None
+    fd = _lock_fd(folder)
+    try:
+        if fd is not None:
+            for tmp in stale_temp_files(folder):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+        yield folder
+    except BaseException:
+        if fd is not None or created:  # never a folder that another build may hold now
+            _remove_if_empty(folder, created)
+        raise
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _remove_if_empty(folder: Path, created: list[Path]) -> None:
+    """Remove ``folder`` if it holds nothing but the lock, then the parents in ``created`` left empty."""
+    with contextlib.suppress(OSError):
+        if {p.name for p in folder.iterdir()} <= {LOCK_NAME}:
+            (folder / LOCK_NAME).unlink(missing_ok=True)
+            folder.rmdir()
+            for parent in created[1:]:
+                parent.rmdir()
 
 
 # --- the built dataset ---------------------------------------------------------------------------------------
@@ -580,7 +817,8 @@ def build_dataset(
             raise ScalebenchError(f"--limit must be a positive integer, got {limit!r}.")
         limit = int(limit)
     train_scale = check_positive(train_scale, "--train-scale")
-    test_scales = _normalise_scales(scales, spec.test_scales)
+    _check_scale_range([train_scale], "--train-scale", spec)
+    test_scales = _normalise_scales(scales, spec.test_scales, spec if scales is not None else None)
     build_id = build_id_for(name, limit=limit, embedded=embedded, lite=lite)
     out_dir = datasets_dir(root) / build_id
     sizes = _sizes(spec, limit, embedded, lite)
@@ -589,99 +827,113 @@ def build_dataset(
         spec, sizes=sizes, train_scale=train_scale, limit=limit, embedded=embedded, source_md5s=source_md5s,
         lite=lite,
     )  # fmt: skip
-
-    # An existing build with the same protocol: add its test scales (a build only grows).
     manifest_path = out_dir / "manifest.json"
-    if manifest_path.is_file():
-        try:
-            old = json.loads(manifest_path.read_text())
-            old_proto = dict(old["protocol"])
-            old_scales = old_proto.pop("test_scales")
-        except (ValueError, KeyError):
-            old_proto, old_scales = None, []
-        if old_proto == protocol:
-            test_scales = _normalise_scales(list(old_scales) + test_scales, ())
-        elif old_proto is not None and old_proto.get("train_scale") != protocol["train_scale"]:
-            raise ScalebenchError(
-                f"{out_dir} holds a build at train scale {old_proto.get('train_scale')}, not {train_scale}. "
-                f"Fix: delete {out_dir} or use another --root."
-            )
+    with build_lock(out_dir):
+        # Under the lock no other build of this id runs: the manifest read here is the one to extend.
+        old, unreadable = _read_manifest(manifest_path)
+        if old is not None:
+            # An existing build with the same protocol: add its test scales (a build only grows).
+            old_proto = {k: v for k, v in old["protocol"].items() if k != "test_scales"}
+            if old_proto == protocol:
+                test_scales = _normalise_scales(list(old["protocol"]["test_scales"]) + test_scales, ())
+            elif old_proto.get("train_scale") != protocol["train_scale"]:
+                raise ScalebenchError(
+                    f"{out_dir} holds a build at train scale {old_proto.get('train_scale')}, not {train_scale}. "
+                    f"Fix: delete {out_dir} or use another --root."
+                )
+        elif unreadable:
+            # Truncated or edited: rebuilt below from the set files, each re-hashed, keeping every scale built.
+            test_scales = _normalise_scales(_recover_test_scales(out_dir, protocol) + test_scales, ())
 
-    plans = plan_sets(spec, sizes, train_scale, test_scales)
-    records: dict[str, dict[str, Any]] = {}
-    todo: list[SetPlan] = []
-    for plan in plans:
-        rec = _existing_set(out_dir / plan.filename, _set_config(protocol, plan))
-        if rec is None:
-            todo.append(plan)
-        else:
-            records[plan.filename] = rec
+        plans = plan_sets(spec, sizes, train_scale, test_scales)
+        records: dict[str, dict[str, Any]] = {}
+        todo: list[SetPlan] = []
+        for plan in plans:
+            path = out_dir / plan.filename
+            rec = _existing_set(path, _set_config(protocol, plan))
+            if rec is not None and unreadable and not arrays_intact(path, rec):
+                rec = None  # damaged: rewritten
+            if rec is None:
+                todo.append(plan)
+            else:
+                records[plan.filename] = rec
 
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    if todo:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        raw = load_raw(spec, root=root, raw_dir=raw_dir, download=download, embedded=embedded)
-        if lite:
-            raw = select_splits(raw, lite_indices(raw.y, sizes, spec.lite_seed))
-        if raw.source_md5s != source_md5s:
-            raise ScalebenchError(
-                f"Raw sources of {name} have md5s {raw.source_md5s}, {source_md5s} expected; reinstall scalebench."
-            )
-        timings["load_raw_s"] = time.perf_counter() - t0
-        total = sum(sum(p.sizes.values()) for p in todo)
-        bar, tick = _progress(progress, total, f"{build_id}: {len(todo)} sets")
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        if todo:
+            raw = load_raw(spec, root=root, raw_dir=raw_dir, download=download, embedded=embedded)
+            if lite:
+                raw = select_splits(raw, lite_indices(raw.y, sizes, spec.lite_seed))
+            if raw.source_md5s != source_md5s:
+                raise ScalebenchError(
+                    f"Raw sources of {name} have md5s {raw.source_md5s}, {source_md5s} expected; reinstall "
+                    "scalebench."
+                )
+            timings["load_raw_s"] = time.perf_counter() - t0
+            total = sum(sum(p.sizes.values()) for p in todo)
+            bar, tick = _progress(progress, total, f"{build_id}: {len(todo)} sets")
 
-        def run(plan: SetPlan) -> tuple[str, dict[str, Any], float]:
-            t = time.perf_counter()
-            rec = _write_set(plan, spec, raw, protocol, out_dir, tick)
-            return plan.filename, rec, time.perf_counter() - t
+            def run(plan: SetPlan) -> tuple[str, dict[str, Any], float]:
+                t = time.perf_counter()
+                try:
+                    rec = _write_set(plan, spec, raw, protocol, out_dir, tick)
+                except OSError as err:
+                    raise os_write_error(out_dir / plan.filename, err) from None
+                return plan.filename, rec, time.perf_counter() - t
 
-        threads = torch.get_num_threads()
-        with bar:
-            # Two sets at once, one torch thread each (numpy, zlib and hashlib release the GIL).
-            torch.set_num_threads(1 if len(todo) > 1 and WORKERS > 1 else threads)
-            try:
-                results = _run_all(todo, run)
-            finally:
-                torch.set_num_threads(threads)
-        for fname, rec, secs in results:
-            records[fname] = rec
-            timings[fname] = round(secs, 3)
+            threads = torch.get_num_threads()
+            with bar:
+                # Two sets at once, one torch thread each (numpy, zlib and hashlib release the GIL).
+                torch.set_num_threads(1 if len(todo) > 1 and WORKERS > 1 else threads)
+                try:
+                    results = _run_all(todo, run)
+                finally:
+                    torch.set_num_threads(threads)
+            for fname, rec, secs in results:
+                records[fname] = rec
+                timings[fname] = round(secs, 3)
 
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "build_id": build_id,
-        "dataset": name,
-        "generator_version": GENERATOR_VERSION,
-        "protocol": {**protocol, "test_scales": test_scales},
-        "files": {
-            p.filename: {
-                "role": p.role,
-                "scale": p.scale,
-                "scale_tag": scale_tag(p.scale),
-                "arrays": records[p.filename],
-            }
-            for p in plans
-        },
-    }
-    if todo or not manifest_path.is_file() or json.loads(manifest_path.read_text()) != manifest:
-        write_json_atomic(manifest_path, manifest)
-        write_json_atomic(
-            out_dir / "build_info.json",
-            {
-                "manifest_sha256": manifest_digest(manifest),
-                "built_sets": [p.filename for p in todo],
-                "seconds": round(time.perf_counter() - t0, 3),
-                "timings_s": timings,
-                "host": platform.node(),
-                "platform": platform.platform(),
-                "cpu_count": os.cpu_count(),
-                "versions": _versions(),
-                "compression": f"gzip level {GZIP_LEVEL}, chunks of {_chunk_images(spec)} images",
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "build_id": build_id,
+            "dataset": name,
+            "generator_version": GENERATOR_VERSION,
+            "protocol": {**protocol, "test_scales": test_scales},
+            "files": {
+                p.filename: {
+                    "role": p.role,
+                    "scale": p.scale,
+                    "scale_tag": scale_tag(p.scale),
+                    "arrays": records[p.filename],
+                }
+                for p in plans
             },
-        )
+        }
+        if todo or old != manifest:
+            _write_json(manifest_path, manifest)
+            _write_json(
+                out_dir / "build_info.json",
+                {
+                    "manifest_sha256": manifest_digest(manifest),
+                    "built_sets": [p.filename for p in todo],
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "timings_s": timings,
+                    "host": platform.node(),
+                    "platform": platform.platform(),
+                    "cpu_count": os.cpu_count(),
+                    "versions": _versions(),
+                    "compression": f"gzip level {GZIP_LEVEL}, chunks of {_chunk_images(spec)} images",
+                },
+            )
     return BuiltDataset(out_dir, manifest)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """:func:`write_json_atomic`, with an operating-system error turned into :func:`os_write_error`."""
+    try:
+        write_json_atomic(path, obj)
+    except OSError as err:
+        raise os_write_error(path, err) from None
 
 
 def _run_all(todo: list[SetPlan], run: Callable[[SetPlan], Any]) -> list[Any]:
@@ -727,19 +979,48 @@ def build_datasets(
 # --- verify and describe -----------------------------------------------------------------------------------
 
 
+def _of_dataset(ids: Iterable[str], dataset: str | None) -> list[str]:
+    if dataset is None or dataset == "all":
+        return sorted(ids)
+    pattern = re.escape(dataset) + r"(-embedded)?(-lite)?(-limit\d+)?"
+    return sorted(b for b in ids if b == dataset or re.fullmatch(pattern, b))
+
+
 def list_builds(root: str | Path | None = None, dataset: str | None = None) -> list[str]:
     """Build ids found under ``datasets_dir(root)`` (those with a manifest), optionally of one dataset/build."""
     base = datasets_dir(root)
     if not base.is_dir():
         return []
-    ids = sorted(p.name for p in base.iterdir() if (p / "manifest.json").is_file())
-    if dataset is None or dataset == "all":
-        return ids
-    return [
-        b
-        for b in ids
-        if b == dataset or re.fullmatch(re.escape(dataset) + r"(-embedded)?(-lite)?(-limit\d+)?", b)
-    ]
+    return _of_dataset((p.name for p in base.iterdir() if (p / "manifest.json").is_file()), dataset)
+
+
+def interrupted_builds(root: str | Path | None = None, dataset: str | None = None) -> dict[str, str]:
+    """Build folders without a manifest that hold set or temporary files: build id -> a one-line state.
+
+    Such a folder is left by a first build that was killed or failed (or one that is running now).
+    """
+    base = datasets_dir(root)
+    if not base.is_dir():
+        return {}
+    out = {}
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not (p / "manifest.json").exists()):
+        if folder.name not in _of_dataset([folder.name], dataset):
+            continue
+        sets = [p for p in folder.glob("*.h5") if not p.name.startswith(".")]
+        temps = stale_temp_files(folder)
+        if not sets and not temps:
+            continue
+        size = sum(p.stat().st_size for p in (*sets, *temps)) / 2**20
+        done = f"{len(sets)} complete set file(s) and {len(temps)} temporary file(s) ({size:.1f} MiB)"
+        if build_running(folder):
+            out[folder.name] = f"BUILDING: a build of this id is running ({done} so far)."
+        else:
+            out[folder.name] = (
+                f"INTERRUPTED: no manifest; a killed or failed build left {done} in {folder}. Fix: rerun "
+                f"`{_build_command(folder.name)}` with the same options (it reuses the complete sets and "
+                f"removes the temporary files), or delete {folder}."
+            )
+    return out
 
 
 def verify_build(build_id: str, root: str | Path | None = None) -> list[str]:
@@ -804,8 +1085,15 @@ def verify_datasets(dataset: str | None = None, root: str | Path | None = None) 
     ids = list_builds(root, dataset)
     if not ids:
         what = f"of {dataset!r} " if dataset else ""
+        partial = interrupted_builds(root, dataset)
+        hint = (
+            f" ({', '.join(partial)}: an interrupted build without a manifest; `scalebench datasets info` says "
+            "how to finish it)"
+            if partial
+            else ""
+        )
         raise ScalebenchError(
-            f"No built dataset {what}under {datasets_dir(root)}; run `scalebench build-datasets` first."
+            f"No built dataset {what}under {datasets_dir(root)}{hint}; run `scalebench build-datasets` first."
         )
     return {b: verify_build(b, root) for b in ids}
 
@@ -813,32 +1101,46 @@ def verify_datasets(dataset: str | None = None, root: str | Path | None = None) 
 def describe_builds(dataset: str | None = None, root: str | Path | None = None) -> str:
     """A text table of the builds: sizes, scales, disk use, manifest hash and folder."""
     ids = list_builds(root, dataset)
-    if not ids:
+    partial = interrupted_builds(root, dataset)
+    if not ids and not partial:
         return f"No built datasets under {datasets_dir(root)}; run `scalebench build-datasets --embedded` to start."
     from scalebench.datasets_builders import segmentation as seg  # it imports this module
 
     lines = []
-    for b in ids:
-        try:
-            built = seg.load_segmentation(b, root) if seg.is_segmentation_build(b) else load_built(b, root)
-        except ScalebenchError as err:
-            lines.append(f"{b}: BROKEN: {err}")
+    for b in sorted([*ids, *partial]):
+        if b in partial:
+            lines.append(f"{b}: {partial[b]}")
             continue
-        if isinstance(built, seg.SegmentationBuild):
-            lines += _describe_segmentation(built, seg.KNOWN_MANIFEST_SHA256)
-            continue
-        disk = sum(p.stat().st_size for p in built.files())
-        canon = " (canonical)" if built.is_canonical else ""
-        lines += [
-            f"{b}: {built.name} v{built.version}, {built.canvas[0]}x{built.canvas[1]}x{built.channels}, "
-            f"{built.num_classes} classes, train/val/test {built.split_sizes['train']}/"
-            f"{built.split_sizes['val']}/{built.split_sizes['test']}",
-            f"  train scale {built.train_scale:.3f}; test scales "
-            + ", ".join(f"{s:.3f}" for s in built.test_scales),
-            f"  {len(built.files())} files, {disk / 2**20:.1f} MiB in {built.root}",
-            f"  manifest sha256 {built.manifest_sha256}{canon}",
-        ]
+        lines += _describe_one(b, root, seg)
+        temps = stale_temp_files(datasets_dir(root) / b)
+        if temps and not build_running(datasets_dir(root) / b):
+            size = sum(p.stat().st_size for p in temps) / 2**20
+            lines.append(
+                f"  {len(temps)} temporary file(s) of an interrupted build ({size:.1f} MiB); the next "
+                "`scalebench build-datasets` of this build removes them"
+            )
     return "\n".join(lines)
+
+
+def _describe_one(b: str, root: str | Path | None, seg: Any) -> list[str]:
+    """The lines of :func:`describe_builds` for the build ``b`` (``seg``: the segmentation module)."""
+    try:
+        built = seg.load_segmentation(b, root) if seg.is_segmentation_build(b) else load_built(b, root)
+    except ScalebenchError as err:
+        return [f"{b}: BROKEN: {err}"]
+    if isinstance(built, seg.SegmentationBuild):
+        return _describe_segmentation(built, seg.KNOWN_MANIFEST_SHA256)
+    disk = sum(p.stat().st_size for p in built.files())
+    canon = " (canonical)" if built.is_canonical else ""
+    return [
+        f"{b}: {built.name} v{built.version}, {built.canvas[0]}x{built.canvas[1]}x{built.channels}, "
+        f"{built.num_classes} classes, train/val/test {built.split_sizes['train']}/"
+        f"{built.split_sizes['val']}/{built.split_sizes['test']}",
+        f"  train scale {built.train_scale:.3f}; test scales "
+        + ", ".join(f"{s:.3f}" for s in built.test_scales),
+        f"  {len(built.files())} files, {disk / 2**20:.1f} MiB in {built.root}",
+        f"  manifest sha256 {built.manifest_sha256}{canon}",
+    ]
 
 
 def _describe_segmentation(built: SegmentationBuild, canonical_sha256: str) -> list[str]:

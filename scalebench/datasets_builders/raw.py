@@ -65,10 +65,17 @@ class RawSplits:
 # --- locating and verifying ----------------------------------------------------------------------------
 
 
-def _fix_hint(spec: DatasetSpec) -> str:
+def _fix_hint(spec: DatasetSpec, path: Path, *, cache: Path | None = None) -> str:
+    """The fix for a bad raw file ``path``: replace it in the mirror (``cache`` given: ``path`` is in the
+    read-only mirror, which scalebench reads before the cache), or delete it from the cache."""
+    if cache is not None:
+        return (
+            f"replace it in the read-only mirror with the original file (scalebench never writes there), or "
+            f"build without --raw-dir / SCALEBENCH_RAW_DIR and with --download (into {cache})"
+        )
     return (
-        f"delete it and rerun with --download (into {raw_cache_dir(None) / spec.raw_folder}), or point "
-        f"--raw-dir / SCALEBENCH_RAW_DIR at a folder holding {spec.raw_folder}/ in torchvision's layout"
+        f"delete it and rerun with --download (into {path.parent}), or point --raw-dir / SCALEBENCH_RAW_DIR "
+        f"at a folder holding {spec.raw_folder}/ in torchvision's layout"
     )
 
 
@@ -102,13 +109,22 @@ def locate_raw_folder(
     )
 
 
-def verify_md5(path: Path, resource: Resource, spec: DatasetSpec) -> str:
-    """Check a raw file's md5; return it. The error names the file, both md5s and the fix."""
-    found = file_digest(path, "md5")
+def verify_md5(path: Path, resource: Resource, spec: DatasetSpec, *, mirror_of: Path | None = None) -> str:
+    """Check a raw file's md5; return it. The error names the file, both md5s and the fix. ``mirror_of``: the
+    download cache folder, given when ``path`` is in the read-only ``--raw-dir`` mirror (the fix is then to
+    replace the file there, as scalebench never writes into it)."""
+    try:
+        found = file_digest(path, "md5")
+    except OSError as err:
+        raise ScalebenchError(
+            f"{path}: cannot be read ({err.strerror or err}). Fix: "
+            + _fix_hint(spec, path, cache=mirror_of)
+            + "."
+        ) from None
     if found != resource.md5:
         raise ScalebenchError(
             f"{path}: md5 {resource.md5} expected, {found} found (corrupt or wrong file). Fix: "
-            + _fix_hint(spec)
+            + _fix_hint(spec, path, cache=mirror_of)
             + "."
         )
     return found
@@ -125,7 +141,13 @@ def download_raw(spec: DatasetSpec, *, root: str | Path | None) -> Path:
 
     cache_root = raw_cache_dir(root)
     folder = cache_root / spec.raw_folder
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ScalebenchError(
+            f"Cannot create the download cache {folder}: {err.strerror or err}. Fix: pass --root to a writable "
+            "folder, or --raw-dir to a folder holding the raw files."
+        ) from None
     try:
         if spec.archive is None:
             for r in spec.resources:
@@ -357,7 +379,10 @@ def load_raw(
     if embedded:
         return load_embedded()
     folder = locate_raw_folder(spec, root=root, raw_dir=raw_dir, download=download)
-    md5s = {r.filename: verify_md5(folder / r.filename, r, spec) for r in spec.resources}
+    mirror = raw_mirror_dir(raw_dir)
+    cache = raw_cache_dir(root) / spec.raw_folder
+    mirror_of = cache if mirror is not None and folder == mirror / spec.raw_folder else None
+    md5s = {r.filename: verify_md5(folder / r.filename, r, spec, mirror_of=mirror_of) for r in spec.resources}
     loader = {"fashion-mnist": _load_fmnist, "cifar10": _load_cifar10, "stl10": _load_stl10}[spec.name]
     x, y = loader(spec, folder)
     return RawSplits(x=x, y=y, source_md5s=md5s)

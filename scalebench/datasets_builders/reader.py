@@ -7,6 +7,11 @@ and the later rescaled sets of Perzanowski & Lindeberg): root datasets ``x_<spli
 Float images are taken to lie in [0, 1] when the first block of the file (up to 256 images) has no value
 above 1, and in [0, 255] otherwise (divided by 255). The HDF5 file is opened on first access in each
 process, so a DataLoader worker opens its own handle once (never in ``__init__``, never per item).
+
+A read that HDF5 cannot decode (a damaged chunk: a flipped bit fails the deflate checksum) raises one
+:class:`~scalebench.checks.ScalebenchError` naming the file and the fix (:func:`damaged_file_error`), not
+h5py's bare ``OSError``. Opening a file checks its labels and header only, so damage in the images is found
+at the first read of the damaged chunk (``scalebench datasets verify`` decodes everything).
 """
 
 from __future__ import annotations
@@ -25,6 +30,20 @@ from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.specs import check_split
 
 CHUNK_CACHE_BYTES = 32 << 20
+
+
+def damaged_file_error(path: Path, what: str, err: Exception) -> ScalebenchError:
+    """The error for an HDF5 file that cannot be read: names it, what failed, and the fix.
+
+    Example:
+        >>> str(damaged_file_error(Path("/b/te.h5"), "x_test rows 0-63", OSError("filter failed")))[:59]
+        '/b/te.h5: reading x_test rows 0-63 failed (filter failed); '
+    """
+    return ScalebenchError(
+        f"{path}: reading {what} failed ({err}); the file is damaged or was replaced. Fix: run `scalebench "
+        f"datasets verify` to list the damaged files of the build, delete them (or the whole build folder "
+        f"{path.parent}) and rerun `scalebench build-datasets` with the same options to rebuild them."
+    )
 
 
 def read_rows(ds: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
@@ -95,7 +114,8 @@ class RescaledDataset(Dataset):
                 self._divisor = self._value_scale(x)
         except OSError as err:
             raise ScalebenchError(
-                f"{self.path}: cannot be read as HDF5 ({err}); rebuild or re-download it."
+                f"{self.path}: cannot be read as HDF5 ({err}); rebuild it (`scalebench datasets verify` "
+                "lists the damaged files of a build) or re-download it."
             ) from None
         if len(self.labels) != self._shape[0]:
             raise ScalebenchError(
@@ -128,9 +148,20 @@ class RescaledDataset(Dataset):
 
     def _x(self) -> h5py.Dataset:
         if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+            try:
+                self._file = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+            except OSError as err:
+                raise damaged_file_error(self.path, "the file", err) from None
             self._pid = os.getpid()
         return self._file[f"x_{self.split}"]
+
+    def _read(self, lo: int, hi: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Images ``lo:hi`` (or ``rows``, sorted and unique) of ``x_<split>``; a decoding failure names the file."""
+        x = self._x()
+        try:
+            return np.asarray(x[lo:hi]) if rows is None else read_rows(x, rows)
+        except OSError as err:
+            raise damaged_file_error(self.path, f"x_{self.split} rows {lo}-{hi - 1}", err) from None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -168,7 +199,7 @@ class RescaledDataset(Dataset):
         if not -n <= i < n:
             raise IndexError(f"index {index} out of range for {n} items")
         i %= n
-        img = self._to_tensor(np.asarray(self._x()[i : i + 1]))[0]
+        img = self._to_tensor(self._read(i, i + 1))[0]
         if self.transform is not None:
             img = self.transform(img)
         return img, int(self.labels[i])
@@ -186,11 +217,10 @@ class RescaledDataset(Dataset):
             c, h, w = self.image_shape
             return torch.zeros((0, c, h, w)), torch.zeros(0, dtype=torch.int64)
         lo, hi = int(uniq[0]), int(uniq[-1]) + 1
-        x = self._x()
         if hi - lo <= 4 * uniq.size:
-            block = np.asarray(x[lo:hi])[uniq - lo]
+            block = self._read(lo, hi)[uniq - lo]
         else:
-            block = read_rows(x, uniq)
+            block = self._read(lo, hi, uniq)
         images = self._to_tensor(block[inverse])
         return images, torch.from_numpy(self.labels[idx].copy())
 

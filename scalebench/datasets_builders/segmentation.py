@@ -28,6 +28,11 @@ written last): one file per training set with ``x_train``, ``y_train``, ``x_val`
 test scale with ``x_test``, ``y_test``; ``x`` is [n, H, W, 1] uint8, ``y`` is the mask [n, H, W] uint8,
 and ``objects_<split>`` [n, 4, 4] int64 holds, per quadrant, (class label 1..10, scale, top, left).
 
+Faults (as for the classification builds, ``build.py``): builds of one id hold the build folder's lock; a
+killed build's temporary files are removed by the next one; an unreadable manifest is rebuilt from the set
+files whose stored protocol matches and whose arrays re-hash to their stored hashes; an operating-system error
+while writing is one error naming the path; a damaged chunk met by the reader names the file and the fix.
+
 Not implemented: objects of different scales inside one quadrant, and non-square objects.
 """
 
@@ -50,12 +55,15 @@ import torch.nn.functional as F
 from scalebench.checks import ScalebenchError, check_choice, parse_float_list
 from scalebench.datasets_builders.build import (
     array_sha256,
+    arrays_intact,
     build_id_for,
+    build_lock,
     check_stored_hashes,
     manifest_digest,
+    os_write_error,
 )
 from scalebench.datasets_builders.raw import RawSplits, load_raw
-from scalebench.datasets_builders.reader import batch_rows, read_rows
+from scalebench.datasets_builders.reader import batch_rows, damaged_file_error, read_rows
 from scalebench.datasets_builders.specs import DATASETS, scale_tag
 from scalebench.fileio import atomic_path, write_json_atomic
 from scalebench.paths import datasets_dir
@@ -256,13 +264,20 @@ def _pools(raw: RawSplits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 _ROLE_CODE = {"train": 1, "val": 2, "test": 3}
 
 
-def _stored_arrays(path: Path) -> dict[str, Any] | None:
-    """The array hashes a complete set file carries (written last), or None if it is missing or unreadable."""
+def _stored_arrays(path: Path, protocol: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The array hashes a complete set file carries (written last), or None if it is missing or unreadable
+    (or, with ``protocol``, was written with another protocol)."""
     try:
         with h5py.File(path, "r") as f:
+            if protocol is not None and f.attrs["protocol"] != json.dumps(protocol, sort_keys=True):
+                return None
             return json.loads(f.attrs["array_sha256"])
     except (OSError, KeyError, ValueError):
         return None
+
+
+def _file_record(plan: SegSetPlan, arrays: dict[str, Any]) -> dict[str, Any]:
+    return {"role": plan.role, "key": plan.key, "scales": list(plan.scales), "arrays": arrays}
 
 
 def _write(plan: SegSetPlan, pools: dict, protocol: dict[str, Any], out_dir: Path) -> dict[str, dict]:
@@ -366,50 +381,56 @@ def build_segmentation(
     }
     plans = _plans(sizes_, test_scales, canvas)
     manifest_path = out_dir / "manifest.json"
-    kept: dict[str, dict] = {}  # files of an earlier build with this protocol that are intact: not rewritten
-    if manifest_path.is_file():
-        try:
-            old = json.loads(manifest_path.read_text())
-            if old["protocol"] == protocol:
-                kept = {
-                    p.filename: old["files"][p.filename]
-                    for p in plans
-                    if _stored_arrays(out_dir / p.filename) == old["files"][p.filename]["arrays"]
-                }
-        except (ValueError, KeyError, TypeError):
-            kept = {}
-        if len(kept) == len(plans):
-            return SegmentationBuild(out_dir, old)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pools = _pools(raw)
-    files = {}
-    for p in plans:
-        if p.filename in kept:
-            files[p.filename] = kept[p.filename]
-            continue
-        files[p.filename] = {
-            "role": p.role,
-            "key": p.key,
-            "scales": list(p.scales),
-            "arrays": _write(p, pools, protocol, out_dir),
+    with build_lock(out_dir):
+        # Files of an earlier build with this protocol that are intact: not rewritten.
+        kept: dict[str, dict] = {}
+        old = None
+        if manifest_path.exists():
+            try:
+                old = json.loads(manifest_path.read_text())
+                if old["protocol"] == protocol:
+                    kept = {
+                        p.filename: old["files"][p.filename]
+                        for p in plans
+                        if _stored_arrays(out_dir / p.filename) == old["files"][p.filename]["arrays"]
+                    }
+            except (OSError, ValueError, KeyError, TypeError):
+                # Unreadable: keep the set files written with this protocol whose arrays re-hash to their record.
+                old = None
+                for p in plans:
+                    arrays = _stored_arrays(out_dir / p.filename, protocol)
+                    if arrays is not None and arrays_intact(out_dir / p.filename, arrays):
+                        kept[p.filename] = _file_record(p, arrays)
+            if old is not None and len(kept) == len(plans):
+                return SegmentationBuild(out_dir, old)
+        pools = _pools(raw)
+        files = {}
+        for p in plans:
+            if p.filename in kept:
+                files[p.filename] = kept[p.filename]
+                continue
+            try:
+                files[p.filename] = _file_record(p, _write(p, pools, protocol, out_dir))
+            except OSError as err:
+                raise os_write_error(out_dir / p.filename, err) from None
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "build_id": build_id,
+            "dataset": NAME,
+            "generator_version": GENERATOR_VERSION,
+            "protocol": protocol,
+            "files": files,
         }
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "build_id": build_id,
-        "dataset": NAME,
-        "generator_version": GENERATOR_VERSION,
-        "protocol": protocol,
-        "files": files,
-    }
-    write_json_atomic(manifest_path, manifest)
-    write_json_atomic(
-        out_dir / "build_info.json",
-        {
+        info = {
             "manifest_sha256": manifest_digest(manifest),
             "seconds": round(time.perf_counter() - t0, 3),
             "host": platform.node(),
-        },
-    )
+        }
+        for path, obj in ((manifest_path, manifest), (out_dir / "build_info.json", info)):
+            try:
+                write_json_atomic(path, obj)
+            except OSError as err:
+                raise os_write_error(path, err) from None
     return SegmentationBuild(out_dir, manifest)
 
 
@@ -426,12 +447,15 @@ class SegmentationDataset(torch.utils.data.Dataset):
             raise ScalebenchError(
                 f"{self.path} does not exist; build it with `scalebench build-datasets --dataset {NAME}`."
             )
-        with h5py.File(self.path, "r") as f:
-            if f"x_{split}" not in f or f"y_{split}" not in f:
-                raise ScalebenchError(f"{self.path}: no x_{split}/y_{split} (found {sorted(f.keys())}).")
-            self._n = int(f[f"x_{split}"].shape[0])
-            self.canvas = tuple(f[f"x_{split}"].shape[1:3])
-            self.objects = np.asarray(f[f"objects_{split}"][()])
+        try:
+            with h5py.File(self.path, "r") as f:
+                if f"x_{split}" not in f or f"y_{split}" not in f:
+                    raise ScalebenchError(f"{self.path}: no x_{split}/y_{split} (found {sorted(f.keys())}).")
+                self._n = int(f[f"x_{split}"].shape[0])
+                self.canvas = tuple(f[f"x_{split}"].shape[1:3])
+                self.objects = np.asarray(f[f"objects_{split}"][()])
+        except (OSError, KeyError) as err:
+            raise damaged_file_error(self.path, f"the header and objects_{split}", err) from None
 
     def __len__(self) -> int:
         return self._n
@@ -442,9 +466,13 @@ class SegmentationDataset(torch.utils.data.Dataset):
         Indices may come in any order and repeat; negative ones count from the end, as in a list.
         """
         _, uniq, inverse = batch_rows(indices, len(self), f" of {self.path.name} ({self.split})")
-        with h5py.File(self.path, "r") as f:
-            x = read_rows(f[f"x_{self.split}"], uniq)[inverse]
-            y = read_rows(f[f"y_{self.split}"], uniq)[inverse]
+        try:
+            with h5py.File(self.path, "r") as f:
+                x = read_rows(f[f"x_{self.split}"], uniq)[inverse]
+                y = read_rows(f[f"y_{self.split}"], uniq)[inverse]
+        except (OSError, KeyError) as err:
+            what = f"x_{self.split}/y_{self.split} rows {uniq[0]}-{uniq[-1]}" if uniq.size else "the file"
+            raise damaged_file_error(self.path, what, err) from None
         images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float().div_(255.0)
         return images, torch.from_numpy(y.astype(np.int64))
 

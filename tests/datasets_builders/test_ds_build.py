@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 
@@ -130,7 +131,7 @@ def test_interrupted_build_leaves_nothing_complete_looking_then_completes(tmp_pa
     with pytest.raises(KeyboardInterrupt):
         _build(tmp_path, raw, spec)
     folder = tmp_path / "home" / "datasets" / "fashion-mnist"
-    names = sorted(p.name for p in folder.iterdir())
+    names = sorted(p.name for p in folder.iterdir() if p.name != ".lock")  # the build lock stays
     assert "manifest.json" not in names
     assert not [n for n in names if n.startswith(".")]  # no temp file left behind
     for name in names:  # what exists is complete: it opens and carries its hashes
@@ -251,3 +252,197 @@ def test_info_reports_a_broken_build_without_failing(tmp_path, fmnist):
     text = describe_builds(root=tmp_path / "home")
     assert "fashion-mnist: BROKEN" in text and "missing or unreadable" in text
     assert any("missing" in p for p in verify_build("fashion-mnist", tmp_path / "home"))
+
+
+# --- faults: corrupt manifest, concurrent builds, killed builds, OS errors (reliability probe, issue 14) ----
+
+
+def _flip_chunk_byte(path, key):
+    """Flip one byte inside the deflated data of chunk 0 of ``key``: the chunk no longer decodes."""
+    with h5py.File(path, "r") as f:
+        info = f[key].id.get_chunk_info(0)
+    blob = bytearray(path.read_bytes())
+    blob[info.byte_offset + info.size // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+
+
+def test_corrupt_manifest_is_rebuilt_from_the_set_files(tmp_path, fmnist):
+    """D8: a truncated or emptied manifest is rebuilt from the set files, keeping every built scale."""
+    raw, _, spec = fmnist
+    _build(tmp_path, raw, spec)
+    built = _build(tmp_path, raw, spec, scales=[2.0])  # a scale added later: only the manifest lists it
+    manifest_path = built.root / "manifest.json"
+    text = manifest_path.read_text()
+    for damaged in (text[:300], "{}", "[]", '{"protocol": {"test_scales": ["x"]}, "files": {}}'):
+        manifest_path.write_text(damaged)
+        again = _build(tmp_path, raw, spec)
+        assert again.manifest_sha256 == built.manifest_sha256 and 2.0 in again.test_scales
+        info = json.loads((built.root / "build_info.json").read_text())
+        assert info["built_sets"] == []  # nothing rebuilt: every set file re-hashed to its stored hashes
+    # A damaged set file is rewritten while repairing (its stored hashes no longer match its arrays).
+    _flip_chunk_byte(built.path("test", 2.0), "x_test")
+    manifest_path.write_text(text[:300])
+    again = _build(tmp_path, raw, spec)
+    assert again.manifest_sha256 == built.manifest_sha256
+    assert json.loads((built.root / "build_info.json").read_text())["built_sets"] == [
+        built.path("test", 2.0).name
+    ]
+    assert verify_build("fashion-mnist", tmp_path / "home") == []
+
+
+def test_segmentation_corrupt_manifest_is_repaired_without_rewriting(tmp_path, monkeypatch):
+    """D8 for the segmentation builder: an unreadable manifest is rebuilt from intact set files."""
+    from scalebench.datasets_builders import segmentation as seg
+
+    built = seg.build_segmentation(root=tmp_path, embedded=True, limit=1)
+    path = built.root / "manifest.json"
+    written = []
+    real_write = seg._write
+    monkeypatch.setattr(seg, "_write", lambda p, *a: written.append(p.filename) or real_write(p, *a))
+    path.write_text(path.read_text()[:200])
+    again = seg.build_segmentation(root=tmp_path, embedded=True, limit=1)
+    assert again.manifest_sha256 == built.manifest_sha256 and written == []
+    # A damaged test set is rewritten.
+    victim = built.root / next(f for f in built.manifest["files"] if "scte2p000" in f)
+    _flip_chunk_byte(victim, "x_test")
+    path.write_text("{")
+    again = seg.build_segmentation(root=tmp_path, embedded=True, limit=1)
+    assert again.manifest_sha256 == built.manifest_sha256 and written == [victim.name]
+
+
+def test_segmentation_reader_names_a_damaged_file(tmp_path):
+    """D12 for the segmentation reader: one ScalebenchError naming the file and `datasets verify`."""
+    from scalebench.datasets_builders import segmentation as seg
+
+    built = seg.build_segmentation(root=tmp_path, embedded=True, limit=1)
+    ds = built.dataset("test", scale=1)
+    _flip_chunk_byte(ds.path, "x_test")
+    with pytest.raises(
+        ScalebenchError, match=r"scte1p000\.h5: reading x_test/y_test rows 0-0 failed.*datasets verify"
+    ):
+        ds.read_batch([0])
+
+
+def test_build_lock_serialises_builds_of_one_id(tmp_path, fmnist):
+    """D9: a build waits for the lock of its build folder, then re-reads and extends the manifest it finds."""
+    import shutil
+    import threading
+    import time
+
+    raw, _, spec = fmnist
+    first = _build(tmp_path, raw, spec, scales=[1.0])
+    other = build_dataset(
+        "fashion-mnist", root=tmp_path / "other", raw_dir=raw, spec=spec, scales=[0.5, 1.0], progress=False
+    )
+    result = {}
+    with build_mod.build_lock(first.root):
+        thread = threading.Thread(target=lambda: result.update(b=_build(tmp_path, raw, spec, scales=[2.0])))
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive() and build_mod.build_running(first.root)  # waiting for the lock
+        # Meanwhile the holder adds scale 0.5 (as a concurrent build would): the waiting build must keep it.
+        shutil.copy(other.path("test", 0.5), first.root)
+        shutil.copy(other.root / "manifest.json", first.root)
+    thread.join(60)
+    assert result["b"].test_scales == [0.5, 1.0, 2.0] and not build_mod.build_running(first.root)
+    assert load_built("fashion-mnist", tmp_path / "home").manifest_sha256 == result["b"].manifest_sha256
+
+
+def test_stale_temp_files_are_removed_and_an_interrupted_build_is_reported(tmp_path, fmnist):
+    """D15 (B12-B15): temporary files of a killed build are removed by the next build; `info` and `verify`
+    report an interrupted first build instead of "No built datasets"."""
+    raw, _, spec = fmnist
+    home = tmp_path / "home"
+    built = _build(tmp_path, raw, spec)
+    (built.root / "manifest.json").unlink()
+    (built.root / "build_info.json").unlink()
+    temps = [
+        built.root / ".fashionmnist_with_scale_variations_te20_outsize72-72_scte2p000.h5.k3j_x9a1.tmp.h5",
+        built.root / ".manifest.json.ab12cd34.tmp",
+    ]
+    for t in temps:
+        t.write_bytes(b"\0" * 96)
+    keep = built.root / "notes.tmp"  # not a scalebench temporary file
+    keep.write_text("mine")
+    text = describe_builds(root=home)
+    assert text.startswith("fashion-mnist: INTERRUPTED: no manifest") and "4 complete set file(s)" in text
+    assert "2 temporary file(s)" in text and "scalebench build-datasets --dataset fashion-mnist" in text
+    with pytest.raises(ScalebenchError, match="fashion-mnist: an interrupted build without a manifest"):
+        verify_datasets(root=home)
+    again = _build(tmp_path, raw, spec)
+    assert not any(t.exists() for t in temps) and keep.exists()
+    assert again.manifest_sha256 == built.manifest_sha256
+    assert json.loads((built.root / "build_info.json").read_text())["built_sets"] == []  # B15
+    # A complete build with stale temporary files (killed while adding a scale, B17): info says so.
+    temps[0].write_bytes(b"\0" * 96)
+    assert "1 temporary file(s) of an interrupted build" in describe_builds(root=home)
+    _build(tmp_path, raw, spec)
+    assert not temps[0].exists() and "temporary" not in describe_builds(root=home)
+
+
+def test_os_errors_while_writing_name_the_path_and_leave_nothing_half_written(tmp_path, fmnist, monkeypatch):
+    """D11: a full disk or a read-only file system while writing is one ScalebenchError naming the path."""
+    raw, _, spec = fmnist
+    folder = tmp_path / "home" / "datasets" / "fashion-mnist"
+
+    def disk_full(*args, **kwargs):  # HDF5's error: the errno only in the text
+        raise OSError(
+            "Can't synchronously write data (file write failed: errno = 28, error message = 'No space')"
+        )
+
+    with monkeypatch.context() as m:
+        m.setattr(build_mod, "_write_array_chunked", disk_full)
+        with pytest.raises(
+            ScalebenchError,
+            match=r"Cannot write .*fashion-mnist/fashionmnist.*No space left on device \(ENOSPC\)",
+        ):
+            _build(tmp_path, raw, spec)
+    assert not folder.exists()  # N3: a failed build leaves no empty build folder
+
+    def read_only(path, obj):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    with monkeypatch.context() as m:
+        m.setattr(build_mod, "write_json_atomic", read_only)
+        with pytest.raises(
+            ScalebenchError, match=r"Cannot write .*manifest\.json: Read-only file system \(EROFS\)"
+        ):
+            _build(tmp_path, raw, spec)
+    assert not (folder / "manifest.json").exists()
+    assert not [p for p in folder.iterdir() if ".tmp" in p.name]
+    assert verify_build("fashion-mnist", tmp_path / "home") == [
+        f"{folder / 'manifest.json'}: missing; run `scalebench build-datasets --dataset fashion-mnist`"
+    ]
+
+
+def test_failed_build_leaves_no_empty_folder(tmp_path, fmnist):
+    """N3: bad raw files: the error, and no datasets/<build-id>/ folder (nor a home folder) created."""
+    raw, folder, spec = fmnist
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"junk")
+    with pytest.raises(ScalebenchError, match="md5"):
+        _build(tmp_path, raw, spec)
+    assert not (tmp_path / "home").exists()
+
+
+def test_scales_beyond_the_canvas_are_refused(tmp_path, fmnist):
+    """N6: `--scales 1e9` (and a training scale above the canvas) is refused, with the bound in the message."""
+    raw, _, spec = fmnist
+    with pytest.raises(
+        ScalebenchError, match=r"--scales: 1e\+09 is above 72, the largest scale of a fashion-mnist"
+    ):
+        _build(tmp_path, raw, spec, scales="1e9")
+    with pytest.raises(ScalebenchError, match="--train-scale: 100 is above 72"):
+        _build(tmp_path, raw, spec, train_scale=100)
+    assert not (tmp_path / "home").exists()
+    assert _build(tmp_path, raw, spec, scales=[1.0, 72.0]).test_scales == [1.0, 72.0]
+
+
+def test_a_symlinked_lock_is_refused(tmp_path, fmnist):
+    """The build lock is never followed through a symbolic link (it would create a file where the link points)."""
+    raw, _, spec = fmnist
+    folder = tmp_path / "home" / "datasets" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    (folder / ".lock").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ScalebenchError, match=r"\.lock is a symbolic link.*Fix: delete"):
+        _build(tmp_path, raw, spec)
+    assert not (tmp_path / "elsewhere").exists()

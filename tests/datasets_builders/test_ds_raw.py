@@ -207,3 +207,22 @@ def test_stl_labels_and_stratified_split(tmp_path):
     assert np.bincount(labels[va]).tolist() == [100] * 10
     _, va2 = stratified_split(labels, 100, seed=0)
     assert np.array_equal(va, va2) and np.all(np.diff(va) > 0)
+
+
+def test_md5_error_of_a_mirror_file_says_replace_not_delete(tmp_path):
+    """N2: scalebench never writes into the read-only --raw-dir mirror, so the fix is to replace the file there."""
+    raw = tmp_path / "raw"
+    write_fmnist(raw)  # in the mirror: tiny fake files, whose md5s differ from torchvision's
+    with pytest.raises(ScalebenchError) as err:
+        _build(tmp_path, raw)
+    msg = str(err.value)
+    assert "replace it in the read-only mirror" in msg and "delete it" not in msg
+    assert "without --raw-dir / SCALEBENCH_RAW_DIR and with --download" in msg
+    # The same file in the download cache: delete it and download again.
+    cache = tmp_path / "home" / "raw"
+    write_fmnist(cache)
+    with pytest.raises(
+        ScalebenchError,
+        match=r"home/raw/FashionMNIST/raw/train-images.*found .*Fix: delete it and rerun with --download \(into \S*home/raw/FashionMNIST/raw\)",
+    ):
+        _build(tmp_path, None)

@@ -114,3 +114,22 @@ def test_reader_errors(tmp_path, uint8_file):
     junk.write_bytes(b"not hdf5")
     with pytest.raises(ScalebenchError, match="cannot be read as HDF5"):
         RescaledDataset(junk, "test")
+
+
+def test_damaged_chunk_is_one_error_naming_the_file_and_the_fix(uint8_file):
+    """D12: a chunk that no longer decodes gives one ScalebenchError (file, `datasets verify`, rebuild), not h5py's
+    bare OSError, for single items and batches alike."""
+    path, _, _ = uint8_file
+    with h5py.File(path, "r") as f:
+        info = f["x_test"].id.get_chunk_info(1)  # rows 4-7
+    blob = bytearray(path.read_bytes())
+    blob[info.byte_offset + info.size // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    ds = RescaledDataset(path, "test")  # opening reads the labels only
+    assert ds.read_batch([0, 1])[0].shape == (2, 3, 8, 8)  # undamaged chunk
+    for read in (lambda: ds[5], lambda: ds.read_batch([9, 5]), lambda: ds.read_batch([0, 5])):
+        with pytest.raises(ScalebenchError) as err:
+            read()
+        msg = str(err.value)
+        assert msg.startswith(f"{path}: reading x_test rows") and "scalebench datasets verify" in msg
+        assert "rerun `scalebench build-datasets`" in msg
