@@ -7,10 +7,15 @@ what was expected, and the fix. The CLI prints such errors as one line, without 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+#: A dataset build id (also a path component under ``$SCALEBENCH_HOME/datasets``): 1-100 lowercase letters,
+#: digits, ``_``, ``-`` and ``.``, not starting with a dot; never a path (no ``/``, no ``..`` component).
+BUILD_ID_PATTERN = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,99}")
 
 
 class ScalebenchError(Exception):
@@ -66,6 +71,22 @@ def check_positive(value: float, name: str) -> float:
     if not (v > 0 and v != float("inf")):
         raise ScalebenchError(f"{name} must be a positive finite number, got {value!r}.")
     return v
+
+
+def check_build_id(value: Any, name: str = "--dataset") -> str:
+    """Return ``value`` if it is a build id (see :data:`BUILD_ID_PATTERN`); otherwise raise, saying it is not a path.
+
+    Example:
+        >>> check_build_id("fashion-mnist-embedded")
+        'fashion-mnist-embedded'
+    """
+    if isinstance(value, str) and BUILD_ID_PATTERN.fullmatch(value):
+        return value
+    raise ScalebenchError(
+        f"{name} must be a dataset build id such as 'fashion-mnist' or 'fashion-mnist-embedded' (1-100 lowercase "
+        f"letters, digits, '_', '-' or '.', not starting with '.'), not a path; got {value!r}. Builds live under "
+        "$SCALEBENCH_HOME/datasets (choose another home with --root); list them with `scalebench datasets info`."
+    )
 
 
 def _parse_list(text: str | Sequence[Any], name: str, convert: Callable[[Any], T], example: str) -> list[T]:

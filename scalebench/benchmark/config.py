@@ -15,6 +15,10 @@ Presets:
   card). Meant for a GPU.
 
 Every recipe field can then be overridden one by one (``--epochs``, ``--lr``, ...).
+
+Checks: ``--dataset`` must be a build id (:data:`scalebench.checks.BUILD_ID_PATTERN`), never a path; a recipe
+recorded in a results file or submitted to the leaderboard is checked by the same rules as the options, with
+:func:`validate_recipe`.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
-from scalebench.checks import ScalebenchError, parse_float_list, parse_int_list
+from scalebench.checks import BUILD_ID_PATTERN, ScalebenchError, parse_float_list, parse_int_list
 
 Preset = Literal["quick", "paper"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -127,6 +132,19 @@ class EvalConfig(BaseModel):
         description="data-parallel under torchrun (results equal one process up to fp tolerance)",
     )
 
+    @field_validator("dataset")
+    @classmethod
+    def _build_id(cls, value: str) -> str:
+        """A build id, never a path: the build is looked up under the datasets home by this name."""
+        if not BUILD_ID_PATTERN.fullmatch(value):
+            raise PydanticCustomError(
+                "build_id",
+                "must be a dataset build id such as 'fashion-mnist' or 'fashion-mnist-embedded' (1-100 lowercase "
+                "letters, digits, '_', '-' or '.', not starting with '.'), not a path; builds live under "
+                "$SCALEBENCH_HOME/datasets (choose another home with --root)",
+            )
+        return value
+
 
 def make_config(**fields: Any) -> EvalConfig:
     """Build an :class:`EvalConfig`, turning validation errors into one ScalebenchError per problem."""
@@ -142,6 +160,34 @@ def _format(err: ValidationError, what: str) -> str:
         loc = ".".join(str(p) for p in e["loc"])
         parts.append(f"{what} {loc!r}: {e['msg']} (got {e.get('input')!r})")
     return "; ".join(parts)
+
+
+def validate_recipe(recipe: Any, *, source: str = "recipe") -> Recipe:
+    """A recorded or submitted recipe (e.g. a results file's ``training.recipe``) checked by :class:`Recipe`'s rules.
+
+    The same rules as ``scalebench evaluate`` applies to its options: every field known, every number finite and
+    in range (``eval_batch_size`` and ``micro_batch_size`` >= 1, ...). ``source`` names the file or field in the
+    error.
+
+    Raises:
+        ScalebenchError: one message naming every invalid field, its value and ``source``.
+
+    Example:
+        >>> validate_recipe({"epochs": 1, "batch_size": 8, "lr": 0.1}).eval_batch_size
+        64
+    """
+    if not isinstance(recipe, dict):
+        raise ScalebenchError(
+            f"{source} must be a JSON object of training options (epochs, batch_size, lr, ...), "
+            f"got {type(recipe).__name__}."
+        )
+    try:
+        return Recipe.model_validate(recipe)
+    except ValidationError as err:
+        raise ScalebenchError(
+            f"{_format(err, f'{source} field')}. Valid values are those `scalebench evaluate` accepts "
+            "(see scalebench.benchmark.config.Recipe)."
+        ) from None
 
 
 #: Card keys that name a recipe field differently.

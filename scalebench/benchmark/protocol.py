@@ -13,8 +13,14 @@ Guarantees of :func:`run_evaluation`:
 - data order, augmentation and dropout randomness depend only on (seed, epoch), and the learning rate is a
   pure function of (epoch, step), so a run resumed from an epoch checkpoint ends with the same weights as an
   uninterrupted one (exactly on CPU with a fixed thread count);
-- every epoch is checkpointed (safetensors weights and optimizer tensors, JSON state) into a run directory
-  named by a hash of the resolved config; ``done`` is written last, atomically, after the results.
+- every input is checked before anything is written: the model config (kinds, ranges, and its size on the
+  ``meta`` device, :func:`scalebench.models.registry.validate_model_config`), the recipe and the build id;
+  the model is built before the run directory is created, so an invalid config leaves no folder behind;
+- every epoch is checkpointed (safetensors weights and optimizer tensors, JSON state with their sha256,
+  :mod:`scalebench.benchmark.checkpoint`) into a run directory named by a hash of the resolved config;
+  ``--resume`` refuses a checkpoint whose digest changed; ``done`` is written last, atomically, after the
+  results, and holds their sha256: a finished run is reused only while ``results.json`` still has it
+  (:func:`check_done`).
 
 With ``config.distributed`` (under ``torchrun``), training is data-parallel and evaluation is sharded
 across ranks and summed; see :mod:`scalebench.benchmark.distributed`. Segmentation (issue 6) is run by
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import functools
 import hashlib
 import io
@@ -41,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 import scalebench
@@ -48,6 +56,7 @@ from scalebench.benchmark import figures
 from scalebench.benchmark.checkpoint import (
     BEST,
     STATE,  # noqa: F401  (re-exported: the sweep reads a run's state through protocol.STATE)
+    RunState,
     load_weights,
     read_run_state,
     restore_run_state,
@@ -76,15 +85,27 @@ from scalebench.fileio import config_hash, file_digest, write_json_atomic, write
 DONE = "done"
 
 
+class ClassificationRunState(RunState):
+    """The ``state.json`` of an interrupted classification run: every epoch's record and the best so far."""
+
+    history: list[EpochRecord]
+    best_val_accuracy: float = Field(ge=0, le=1)
+
+
 @dataclass
 class RunOutcome:
-    """What :func:`run_evaluation` leaves behind: the result (None if stopped early) and where the files are."""
+    """What :func:`run_evaluation` leaves behind: the result (None if stopped early) and where the files are.
+
+    ``run_hash`` is the hash of the resolved config that names ``run_dir``; ``reused`` says the finished run
+    in ``run_dir`` was returned without running again (its ``done`` marker matched ``results.json``).
+    """
 
     run_dir: Path
     result: RunResult | None
     files: dict[str, Path] = field(default_factory=dict)
     reused: bool = False
     stopped_after_epoch: int | None = None
+    run_hash: str | None = None
 
 
 @dataclass
@@ -163,7 +184,8 @@ def match_scales(requested: Sequence[float] | None, built: Sequence[float], buil
 
 
 def _setup(config: EvalConfig) -> _Setup:
-    from scalebench.models import get_model_card, resolve_config
+    from scalebench.models import get_model_card
+    from scalebench.models.registry import validate_model_config
 
     device = select_device(config.device)
     check_amp(device, config.amp)
@@ -183,7 +205,11 @@ def _setup(config: EvalConfig) -> _Setup:
             f"--scales must include the training scale {built.train_scale:g} (accuracy at the training scale is "
             f"part of every result); got {', '.join(f'{s:g}' for s in scales)}."
         )
-    model_config = resolve_config(config.model, config.model_config_overrides, quick=config.preset == "quick")
+    # every value checked and the model's size bounded (built on the meta device) before anything is hashed
+    model_config = validate_model_config(
+        config.model, config.model_config_overrides, quick=config.preset == "quick",
+        num_classes=built.num_classes, in_channels=built.channels,
+    )  # fmt: skip
     recipe = resolve_recipe(config.preset, card.paper_training, config.recipe_overrides, card.quick_training)
     identity = run_identity(config, recipe, model_config, scales)
     identity["dataset_manifest_sha256"] = built.manifest_sha256
@@ -632,13 +658,13 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
         d, s.device = init_distributed(s.device)
     run_dir = s.run_dir
     if (run_dir / DONE).is_file():
+        results = check_done(run_dir)
         return RunOutcome(
-            run_dir, load_results(run_dir / "results.json"), existing_files(run_dir), reused=True
+            run_dir, load_results(results), existing_files(run_dir), reused=True, run_hash=s.run_hash
         )
-    state = read_run_state(run_dir, s.run_hash, resume=config.resume, epochs=s.recipe.epochs)
-    if d.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
+    state = read_run_state(
+        run_dir, s.run_hash, resume=config.resume, epochs=s.recipe.epochs, schema=ClassificationRunState
+    )
     t_start = time.perf_counter()
 
     from scalebench.models import count_parameters, create_model
@@ -652,6 +678,10 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
         **config.model_config_overrides,
     ).to(s.device, memory_format=torch.channels_last)
     optimizer = _optimizer(model, s.recipe)
+    if d.main:  # only now: a config that cannot be built leaves no run directory behind
+        with writing(run_dir):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
     train_ds, val_ds = s.built.dataset("train"), s.built.dataset("val")
     n_train, n_val = _n(train_ds, config.limit), _n(val_ds, config.limit)
     if n_train == 0 or n_val == 0:
@@ -660,7 +690,8 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
     history: list[dict[str, Any]] = []
     best_epoch, best_val, train_seconds, start_epoch = 0, -1.0, 0.0, 1
     if state is not None:
-        restore_run_state(state, run_dir, model, optimizer, s.device)
+        with writing(run_dir):  # may redo an interrupted copy of best.safetensors
+            restore_run_state(state, run_dir, model, optimizer, s.device)
         history, best_epoch, best_val = state["history"], state["best_epoch"], state["best_val_accuracy"]
         train_seconds, start_epoch = state["train_seconds"], state["epoch"] + 1
     earlier_seconds = train_seconds  # spent in earlier, interrupted sessions
@@ -668,7 +699,9 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
 
     with Progress(config.progress if d.main else "none") as progress:
         if state is not None:
-            progress.log(f"resuming {run_dir.name} after epoch {state['epoch']}")
+            unchecked = state.get("sha256") is None
+            note = " (its state.json, from an older scalebench, records no checksums: files not verified)"
+            progress.log(f"resuming {run_dir.name} after epoch {state['epoch']}{note if unchecked else ''}")
         for epoch in range(start_epoch, s.recipe.epochs + 1):
             t0 = time.perf_counter()
             loss, acc = _train_epoch(model, optimizer, train_ds, n_train, epoch, s, progress, net, d)
@@ -695,11 +728,12 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
             if better:
                 best_epoch, best_val = epoch, val_acc
             if d.main:  # every rank holds the same weights; rank 0 writes them
-                save_epoch_checkpoint(
-                    run_dir, model, optimizer, epoch=epoch, better=better,
-                    state={"run_hash": s.run_hash, "history": history, "best_epoch": best_epoch,
-                           "best_val_accuracy": best_val, "train_seconds": train_seconds},
-                )  # fmt: skip
+                with writing(run_dir):
+                    save_epoch_checkpoint(
+                        run_dir, model, optimizer, epoch=epoch, better=better,
+                        state={"run_hash": s.run_hash, "history": history, "best_epoch": best_epoch,
+                               "best_val_accuracy": best_val, "train_seconds": train_seconds},
+                    )  # fmt: skip
             d.barrier()
             if (
                 config.stop_after_epoch is not None
@@ -771,11 +805,49 @@ def run_evaluation(config: EvalConfig) -> RunOutcome:
     )  # fmt: skip
     if not d.main:
         d.barrier()  # rank 0 writes the outputs and ``done``
-        return RunOutcome(run_dir, result, {})
-    files = write_outputs(result, run_dir)
-    write_text_atomic(run_dir / DONE, file_digest(files["results"], "sha256") + "\n")
+        return RunOutcome(run_dir, result, {}, run_hash=s.run_hash)
+    with writing(run_dir):
+        files = write_outputs(result, run_dir)
+        write_text_atomic(run_dir / DONE, file_digest(files["results"], "sha256") + "\n")
     d.barrier()
-    return RunOutcome(run_dir, result, files)
+    return RunOutcome(run_dir, result, files, run_hash=s.run_hash)
+
+
+@contextlib.contextmanager
+def writing(folder: Path) -> Iterator[None]:
+    """Turn an operating-system error while writing into ``folder`` (read-only, disk full, no permission) into
+    one ScalebenchError naming the file, the error and what to do, instead of a traceback."""
+    try:
+        yield
+    except OSError as err:
+        code = errno.errorcode.get(err.errno or 0, "")
+        raise ScalebenchError(
+            f"Cannot write {err.filename or folder}: {err.strerror or err} ({code or 'OSError'}); make {folder} "
+            "writable and free some space, or choose another --out (an interrupted run continues with --resume)."
+        ) from None
+
+
+def check_done(run_dir: str | Path) -> Path:
+    """The ``results.json`` of a finished run, after checking it against the sha256 its ``done`` marker records.
+
+    Raises:
+        ScalebenchError: when the results are missing or were changed after the run finished (restore them,
+            or delete the run folder to run again).
+    """
+    run_dir = Path(run_dir)
+    results, done = run_dir / "results.json", run_dir / DONE
+    recorded = done.read_text().strip()
+    if not results.is_file():
+        raise ScalebenchError(
+            f"{run_dir} is marked finished ({DONE}) but has no results.json; delete {run_dir} to run again."
+        )
+    found = file_digest(results, "sha256")
+    if found != recorded:
+        raise ScalebenchError(
+            f"{results} has sha256 {found}, but {done} records {recorded or 'nothing'}: the results were edited "
+            f"after the run finished. Restore the original results.json, or delete {run_dir} to run again."
+        )
+    return results
 
 
 def run_seeds(config: EvalConfig, seeds: Sequence[int]) -> tuple[list[RunOutcome], dict[str, Path]]:
@@ -821,6 +893,12 @@ def format_summary(outcome: RunOutcome) -> str:
         rho = "n/a" if sel.spearman_rho is None else f"{sel.spearman_rho:.3f}"
         slope = "n/a" if sel.slope_per_octave is None else f"{sel.slope_per_octave:.2f}"
         lines.append(f"  scale selection: Spearman rho {rho}, slope {slope} channels/octave")
+    if outcome.reused:
+        lines.append(
+            f"  reused: {outcome.run_dir} is a finished run of the same resolved config (run hash "
+            f"{outcome.run_hash or r.model.config_hash}) whose results match its done marker; delete that folder "
+            "to run again"
+        )
     lines.append(f"  results: {outcome.files.get('results', outcome.run_dir / 'results.json')}")
     if "curve_png" in outcome.files:
         lines.append(f"  curve: {outcome.files['curve_png']}")

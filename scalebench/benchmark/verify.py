@@ -1,14 +1,21 @@
 """Verify a results file by re-evaluating its checkpoint: no re-training, so verification stays cheap.
 
-Steps (``scalebench evaluate --verify RUN.json --checkpoint FILE``):
+Steps (``scalebench evaluate --verify RUN.json --checkpoint FILE``, and ``submit --checkpoint``):
 
 1. validate ``RUN.json`` against the results schema;
-2. check that the checkpoint file's sha256 equals ``checkpoint_sha256`` in the results;
-3. load the recorded dataset build and check its manifest sha256 equals the recorded one;
-4. rebuild the model from the recorded full config, load the weights, and test every recorded scale with
-   the protocol's own test loop (eval mode, ``torch.inference_mode``, buffers checked unchanged), on the
-   same number of images per scale as recorded;
-5. the run is verified only when every per-scale ``correct`` and ``total`` matches exactly (segmentation
+2. check, before anything is computed or allocated, every value the results file and the checkpoint control
+   (a submitter controls both): ``dataset.build_id`` is a build id, never a path
+   (:func:`scalebench.checks.check_build_id`); ``model.config`` passes
+   :func:`scalebench.models.registry.validate_model_config` (known keys, kinds, ranges, size); the recipe passes
+   :func:`scalebench.benchmark.config.validate_recipe` (so ``eval_batch_size`` and ``micro_batch_size`` are
+   integers >= 1);
+3. check that the checkpoint file's sha256 equals ``checkpoint_sha256`` in the results, and that its tensor
+   names and shapes, read from the safetensors header, are those of the model built on the ``meta`` device;
+4. load the recorded dataset build and check its manifest sha256 equals the recorded one;
+5. only then build the model for real from the recorded full config, load the weights, and test every
+   recorded scale with the protocol's own test loop (eval mode, ``torch.inference_mode``, buffers checked
+   unchanged), on the same number of images per scale as recorded;
+6. the run is verified only when every per-scale ``correct`` and ``total`` matches exactly (segmentation
    results, ``task = "segmentation"``: every per-class intersection and union count and the number of
    images per scale); the verified copy of the results has ``evaluated_by = "verified"`` and a
    ``verification`` record: who verified (``$SCALEBENCH_VERIFIER``, else user@host), when, in which
@@ -31,7 +38,8 @@ from typing import Any
 import torch
 
 from scalebench.benchmark import metrics, protocol
-from scalebench.benchmark.checkpoint import load_weights
+from scalebench.benchmark.checkpoint import check_fits, checkpoint_shapes, load_weights
+from scalebench.benchmark.config import Recipe, validate_recipe
 from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.protocol import (
     check_state_unchanged,
@@ -49,7 +57,7 @@ from scalebench.benchmark.results import (
     load_results,
     save_results,
 )
-from scalebench.checks import ScalebenchError
+from scalebench.checks import ScalebenchError, check_build_id
 from scalebench.fileio import file_digest
 
 
@@ -81,6 +89,7 @@ def verify_run(
     """
     results_path = Path(results_path)
     result = load_results(results_path, tasks=ALL_TASKS)
+    recipe = check_results_inputs(result, results_path)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ScalebenchError(
@@ -93,12 +102,13 @@ def verify_run(
             f"Checkpoint {checkpoint} has sha256 {sha}, but {results_path} records {result.checkpoint_sha256}; "
             "pass the best.safetensors of the run that wrote these results."
         )
+    check_fits(_meta_model(result, results_path), checkpoint_shapes(checkpoint), checkpoint)
     dev = select_device(device)
     root = Path(root) if root is not None else None
     if isinstance(result, SegmentationRunResult):
-        mismatches = _verify_segmentation(result, checkpoint, root, dev, progress)
+        mismatches = _verify_segmentation(result, recipe, checkpoint, root, dev, progress)
     else:
-        mismatches = _verify_classification(result, checkpoint, root, dev, progress)
+        mismatches = _verify_classification(result, recipe, checkpoint, root, dev, progress)
     if mismatches:
         return VerifyReport(results_path, None, mismatches)
     verification = Verification(
@@ -114,6 +124,34 @@ def verify_run(
     dest = Path(out) if out is not None else results_path.with_name(stem + ".verified.json")
     save_results(verified, dest)
     return VerifyReport(results_path, verified, [], dest)
+
+
+def check_results_inputs(result: AnyRunResult, source: str | Path) -> Recipe:
+    """Check the values of a results file that verification would use, before anything is computed.
+
+    ``dataset.build_id`` must be a build id (not a path), ``model.config`` must pass
+    :func:`~scalebench.models.registry.validate_model_config` for the recorded classes and channels, and
+    ``training.recipe`` must pass :func:`~scalebench.benchmark.config.validate_recipe`, which it returns.
+
+    Raises:
+        ScalebenchError: one message naming ``source``, the field and what is valid.
+    """
+    check_build_id(result.dataset.build_id, f"{source}: dataset.build_id")
+    _meta_model(result, source)
+    return validate_recipe(result.training.recipe, source=f"{source}: training.recipe")
+
+
+def _meta_model(result: AnyRunResult, source: str | Path) -> torch.nn.Module:
+    """The recorded model on the ``meta`` device (checked config, no memory allocated)."""
+    from scalebench.models.registry import create_meta_model
+
+    try:
+        return create_meta_model(
+            result.model.name, result.model.config, num_classes=result.dataset.num_classes,
+            in_channels=result.dataset.channels,
+        )  # fmt: skip
+    except ScalebenchError as err:
+        raise ScalebenchError(f"{source}: model.config: {err}") from None
 
 
 def verifier_name() -> str:
@@ -150,14 +188,13 @@ def _restored_model(result: AnyRunResult, checkpoint: Path, dev: torch.device, *
 
 
 def _verify_classification(
-    result: RunResult, checkpoint: Path, root: Path | None, dev: torch.device, progress: str
+    result: RunResult, recipe: Recipe, checkpoint: Path, root: Path | None, dev: torch.device, progress: str
 ) -> list[str]:
     built = protocol._load_built(result.dataset.build_id, root)
     _check_manifest(built.manifest_sha256, result)
     scales = match_scales(result.scales, built.test_scales, built.build_id)
     model = _restored_model(result, checkpoint, dev, memory_format=torch.channels_last)
     channels = len(result.scale_selection.channel_sigmas) if result.scale_selection is not None else None
-    recipe = result.training.recipe
     before = state_snapshot(model)
     mismatches: list[str] = []
     with Progress(progress) as bar:
@@ -166,8 +203,8 @@ def _verify_classification(
             n = len(ds) if result.limit is None else min(len(ds), result.limit)
             bar.start(f"verify scale {scale:.3g}", 1)
             correct, total, _ = evaluate_dataset(
-                model, ds, n=n, device=dev, batch_size=int(recipe.get("eval_batch_size", 64)),
-                micro_batch_size=recipe.get("micro_batch_size"), selection_channels=channels,
+                model, ds, n=n, device=dev, batch_size=recipe.eval_batch_size,
+                micro_batch_size=recipe.micro_batch_size, selection_channels=channels,
                 amp=result.environment.amp and dev.type == "cuda",
             )  # fmt: skip
             bar.advance()
@@ -181,14 +218,17 @@ def _verify_classification(
 
 
 def _verify_segmentation(
-    result: SegmentationRunResult, checkpoint: Path, root: Path | None, dev: torch.device, progress: str
-) -> list[str]:
+    result: SegmentationRunResult, recipe: Recipe, checkpoint: Path, root: Path | None, dev: torch.device,
+    progress: str,
+) -> list[str]:  # fmt: skip
     from scalebench.benchmark.segmentation import evaluate_segmentation
     from scalebench.datasets_builders.segmentation import load_segmentation
 
     built = load_segmentation(result.dataset.build_id, root=root)
     _check_manifest(built.manifest_sha256, result)
     model = _restored_model(result, checkpoint, dev)
+    # the batch size the run used: recorded recipes always hold it; 4 for any that did not
+    batch_size = recipe.eval_batch_size if "eval_batch_size" in result.training.recipe else 4
     before = state_snapshot(model)
     mismatches: list[str] = []
     with Progress(progress) as bar:
@@ -197,7 +237,7 @@ def _verify_segmentation(
             n = len(ds) if result.limit is None else min(len(ds), result.limit)
             bar.start(f"verify scale {recorded.scale:g}", 1)
             inter, union, _ = evaluate_segmentation(
-                model, ds, n=n, batch_size=int(result.training.recipe.get("eval_batch_size", 4)), device=dev,
+                model, ds, n=n, batch_size=batch_size, device=dev,
                 num_classes=result.dataset.num_classes, amp=result.environment.amp and dev.type == "cuda",
             )  # fmt: skip
             bar.advance()

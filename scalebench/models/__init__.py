@@ -8,6 +8,7 @@ from scalebench.models.registry import (
     list_models,
     register_model,
     resolve_config,
+    validate_model_config,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "list_models",
     "register_model",
     "resolve_config",
+    "validate_model_config",
 ]

@@ -35,17 +35,25 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice
 from scalebench.models.bibtex import BIBTEX
-from scalebench.models.registry import ModelCard, builder_defaults, register_model
+from scalebench.models.registry import (
+    MAX_CHANNELS,
+    MAX_LAYERS,
+    PROBABILITY,
+    ConfigRule,
+    ModelCard,
+    builder_defaults,
+    channels_rule,
+    register_model,
+)
 
 GLOBAL_POOLS: tuple[str, ...] = ("avg", "max")
 
 
 def _check_channels(channels: Sequence[int], name: str) -> list[int]:
-    out = [int(c) for c in channels]
-    if not out or any(c < 1 for c in out):
-        raise ScalebenchError(
-            f"{name} must be a non-empty list of positive integers, got {list(channels)!r}."
-        )
+    bad = isinstance(channels, (str, bytes)) or not hasattr(channels, "__iter__")
+    out = [] if bad else [int(c) for c in channels if isinstance(c, (int, float)) and int(c) == c]
+    if bad or not out or len(out) != len(channels) or any(c < 1 for c in out):
+        raise ScalebenchError(f"{name} must be a non-empty list of positive integers, got {channels!r}.")
     return out
 
 
@@ -125,7 +133,15 @@ _CNN_CARD = ModelCard(
 )
 
 
-cnn = register_model(_CNN_CARD)(PlainCNN)
+#: Valid values of the ``cnn`` config (checked by the registry before anything is built).
+CNN_RULES: dict[str, ConfigRule] = {
+    "widths": channels_rule(),
+    "pool_after": ConfigRule(low=0, high=MAX_LAYERS - 1, min_items=0),
+    "global_pool": ConfigRule(choices=GLOBAL_POOLS),
+    "dropout": PROBABILITY,
+}
+
+cnn = register_model(_CNN_CARD, rules=CNN_RULES)(PlainCNN)
 """Plain CNN baseline (see the module docstring; registered builder: the class itself)."""
 
 
@@ -250,13 +266,21 @@ def _resnet_card(depth: int, num_params: int) -> ModelCard:
     )
 
 
-@register_model(_resnet_card(20, 269_722))
+#: Valid values of the CIFAR ResNet configs: depth 6n+2 up to He et al.'s ResNet-1202 (the builder checks 6n+2);
+#: ``width`` channels in the first stage and 4 ``width`` in the last.
+RESNET_RULES: dict[str, ConfigRule] = {
+    "depth": ConfigRule(low=8, high=1202),
+    "width": ConfigRule(low=1, high=MAX_CHANNELS // 4, limit="scalebench.models.registry.MAX_CHANNELS / 4"),
+}
+
+
+@register_model(_resnet_card(20, 269_722), rules=RESNET_RULES)
 def resnet20(*, num_classes: int, in_channels: int, depth: int = 20, width: int = 16) -> CifarResNet:
     """CIFAR ResNet-20 of He et al. (2016)."""
     return CifarResNet(num_classes=num_classes, in_channels=in_channels, depth=depth, width=width)
 
 
-@register_model(_resnet_card(32, 464_154))
+@register_model(_resnet_card(32, 464_154), rules=RESNET_RULES)
 def resnet32(*, num_classes: int, in_channels: int, depth: int = 32, width: int = 16) -> CifarResNet:
     """CIFAR ResNet-32 of He et al. (2016), the plain counterpart of ``njetnet_resnet32``."""
     return CifarResNet(num_classes=num_classes, in_channels=in_channels, depth=depth, width=width)

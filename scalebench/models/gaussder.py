@@ -35,6 +35,7 @@ scale channels are dropped before the scale pooling).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Any, Literal
@@ -44,6 +45,7 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice, check_positive
 from scalebench.models import scalespace as ss
+from scalebench.models.registry import PROBABILITY, ConfigRule
 
 ScalePooling = Literal["max", "avg"]
 Readout = Literal["centre", "spatial_max"]
@@ -56,6 +58,14 @@ READOUTS: tuple[str, ...] = ("centre", "spatial_max")
 #: default GaussDerNet, 2.64 px (docs/protocol.md, real run on ``fashion-mnist-limit500``; the channel is 2.83).
 #: A measured, documented default: the channel suiting an object of D pixels is about D / 10.6.
 MATCHED_SIGMA_FASHION_MNIST: float = 2.64
+
+#: Largest sigma (px) of any scale channel in any layer: a discrete Gaussian kernel truncated at epsilon = 1e-3 is
+#: about 7 sigma wide, so 256 px gives kernels far wider than every canvas of the benchmark (72 px classification,
+#: 224 px segmentation). The defaults reach 8 px.
+MAX_SIGMA: float = 256.0
+
+#: Most scale channels of a network: they are folded into the batch, so memory and time grow linearly with them.
+MAX_SCALE_CHANNELS: int = 64
 
 #: Test scales span a factor 4 (1/2 .. 2), i.e. one octave on either side of the training scale: two sqrt(2)
 #: steps of the channel grid (Perzanowski & Lindeberg 2025 protocol; shared/research/measured.md §1).
@@ -154,9 +164,12 @@ class GaussianDerivativeLayer(nn.Module):
             torch.randn(self.out_channels, fan_in, num_terms) * math.sqrt(2.0 / (fan_in * num_terms))
         )
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
-        for s, kern in enumerate(
-            ss.smoothing_kernels(self.sigmas, discretisation=discretisation, epsilon=epsilon, dim=2)
-        ):
+        # The kernels are values computed from sigma: when the layer is built on the meta device (the registry
+        # checks a config's size that way) they are still computed, on the CPU; otherwise nothing changes.
+        on_meta = torch.get_default_device().type == "meta"
+        with torch.device("cpu") if on_meta else contextlib.nullcontext():
+            kernels = ss.smoothing_kernels(self.sigmas, discretisation=discretisation, epsilon=epsilon, dim=2)
+        for s, kern in enumerate(kernels):
             self.register_buffer(f"smoothing_{s}", kern, persistent=False)
 
     @property
@@ -276,6 +289,36 @@ class ScaleChannelConfig:
         if not (0.0 <= self.scale_dropout < 1.0):
             raise ScalebenchError(f"scale_dropout must be in [0, 1), got {self.scale_dropout}.")
         check_positive(self.sigma_growth, "sigma_growth")
+        if self.max_order == 0 and not self.include_zero_order:
+            raise ScalebenchError(
+                "max_order=0 with include_zero_order=false leaves no N-jet term; raise max_order or include the "
+                "zero-order term."
+            )
+
+    def check_sigma_range(self, num_layers: int) -> None:
+        """Raise unless every sigma_{i,l} of ``num_layers`` Gaussian derivative layers is at most :data:`MAX_SIGMA`.
+
+        Computed in log space, so that no power overflows (e.g. ``num_scale_channels=100000``).
+
+        Example:
+            >>> ScaleChannelConfig().check_sigma_range(6)  # the default: sigma up to 8 px
+        """
+        check_positive(self.sigma0, "sigma0")
+        check_positive(self.scale_ratio, "scale_ratio")
+        geometric_sigmas(1.0, 1.0, self.num_scale_channels)  # checks the count is an integer >= 1
+        log_max = (
+            math.log(self.sigma0)
+            + max(0.0, (self.num_scale_channels - 1) * math.log(self.scale_ratio))
+            + max(0.0, (num_layers - 1) * math.log(self.sigma_growth))
+        )
+        if log_max > math.log(MAX_SIGMA) + 1e-9:  # tolerance: 2^-0.5 * 2^0.5^7 * 2^5 is 256 up to rounding
+            largest = f"{math.exp(log_max):.4g}" if log_max < 700 else "more than 1e300"
+            raise ScalebenchError(
+                f"The largest sigma of this config, sigma0 * scale_ratio^(num_scale_channels - 1) * "
+                f"sigma_growth^(layers - 1) = {largest} px ({self.num_scale_channels} scale channels, {num_layers} "
+                f"layers), exceeds scalebench.models.gaussder.MAX_SIGMA = {MAX_SIGMA:g} px; lower sigma0, "
+                "scale_ratio, num_scale_channels or sigma_growth."
+            )
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> ScaleChannelConfig:
@@ -311,6 +354,26 @@ class ScaleChannelConfig:
 SCALE_CHANNEL_DEFAULTS: dict[str, Any] = ScaleChannelConfig().as_dict()
 """Default scale-channel settings, the part of the GaussDerNet and GaussDerResNet cards that they share."""
 
+SCALE_CHANNEL_RULES: dict[str, ConfigRule] = {
+    "max_order": ConfigRule(low=0, high=3),
+    "num_scale_channels": ConfigRule(
+        low=1, high=MAX_SCALE_CHANNELS, limit="scalebench.models.gaussder.MAX_SCALE_CHANNELS"
+    ),
+    "sigma0": ConfigRule(low=0, low_open=True, high=MAX_SIGMA, limit="scalebench.models.gaussder.MAX_SIGMA"),
+    "scale_ratio": ConfigRule(low=0, low_open=True, high=16),
+    "sigma_growth": ConfigRule(low=0, low_open=True, high=16),
+    "scale_pooling": ConfigRule(choices=SCALE_POOLINGS),
+    "scale_dropout": PROBABILITY,
+    "readout": ConfigRule(choices=READOUTS),
+    "discretisation": ConfigRule(choices=ss.DISCRETISATIONS),
+    "epsilon": ConfigRule(low=0, low_open=True, high=1, high_open=True),
+    "gamma": ConfigRule(low=0, high=4),
+    "padding": ConfigRule(choices=ss.PADDING_MODES),
+    "bn_momentum": ConfigRule(low=0, high=1),
+}
+"""Valid values of the scale-channel settings (checked by the registry before anything is built); the largest
+sigma over channels and layers is checked against :data:`MAX_SIGMA` by the network itself."""
+
 
 class ScaleChannelNetwork(nn.Module):
     """Common head of scale-channel networks: readout of the final layer, pooling over scale channels.
@@ -326,7 +389,13 @@ class ScaleChannelNetwork(nn.Module):
 
     head: GaussianDerivativeLayer
 
-    def __init__(self, config: ScaleChannelConfig, *, in_channels: int = 1) -> None:
+    def __init__(
+        self, config: ScaleChannelConfig, *, in_channels: int = 1, num_layers: int | None = None
+    ) -> None:
+        """``num_layers``: the number of Gaussian derivative layers (head included), to check the largest sigma
+        (:meth:`ScaleChannelConfig.check_sigma_range`) before any layer is built."""
+        if num_layers is not None:
+            config.check_sigma_range(num_layers)
         super().__init__()
         self.config = config
         self._sigmas0 = config.sigmas0()

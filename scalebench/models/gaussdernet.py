@@ -34,11 +34,12 @@ from scalebench.checks import ScalebenchError, check_choice
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import (
     SCALE_CHANNEL_DEFAULTS,
+    SCALE_CHANNEL_RULES,
     GaussianDerivativeLayer,
     ScaleChannelConfig,
     ScaleChannelNetwork,
 )
-from scalebench.models.registry import ModelCard, register_model
+from scalebench.models.registry import ModelCard, channels_rule, register_model
 
 WIDTHS_LINDEBERG2022_UNVERIFIED: tuple[int, ...] = (12, 14, 16, 20, 64)
 """Hidden widths recalled for Lindeberg (2022) (models.md §1.2, [MEM], low-moderate confidence)."""
@@ -53,9 +54,11 @@ def resolve_widths(widths: Any) -> list[int]:
     try:
         out = [int(w) for w in widths]
     except (TypeError, ValueError):
+        out = None
+    if out is None or out != list(widths):  # not a list, or items like "x" or 8.7 (never truncated)
         raise ScalebenchError(
             f"widths must be a list of positive integers or 'lindeberg2022', got {widths!r}."
-        ) from None
+        )
     if not out or min(out) < 1:
         raise ScalebenchError(f"widths must be a non-empty list of positive integers, got {widths!r}.")
     return out
@@ -74,8 +77,13 @@ class GaussDerNet(ScaleChannelNetwork):
     ) -> None:
         """``scale_channels``: the settings of :class:`~scalebench.models.gaussder.ScaleChannelConfig`
         (``num_scale_channels``, ``sigma0``, ``scale_ratio``, ``sigma_growth``, ``max_order``, ...)."""
-        super().__init__(ScaleChannelConfig.from_kwargs(**scale_channels), in_channels=in_channels)
-        self.widths = resolve_widths(widths)
+        hidden = resolve_widths(widths)
+        super().__init__(
+            ScaleChannelConfig.from_kwargs(**scale_channels),
+            in_channels=in_channels,
+            num_layers=len(hidden) + 1,
+        )
+        self.widths = hidden
         chans = [int(in_channels), *self.widths]
         self.layers = nn.ModuleList(
             GaussianDerivativeLayer(chans[n], chans[n + 1], self.layer_sigmas(n), **self.layer_kwargs)
@@ -113,6 +121,9 @@ QUICK_TRAINING: dict[str, Any] = {
     "source": "paper recipe's lr (unverified); selected on validation at the training scale (docs/protocol.md)",
 }
 
+
+#: Valid values of the GaussDerNet config (checked by the registry before anything is built).
+RULES = {**SCALE_CHANNEL_RULES, "widths": channels_rule(choices=("lindeberg2022",))}
 
 register_model(
     ModelCard(
@@ -155,5 +166,6 @@ register_model(
             "widths 12-14-16-20-64 are an unverified recollection: widths='lindeberg2022'. Training recipe "
             "values are unverified (the papers' tables could not be read)."
         ),
-    )
+    ),
+    rules=RULES,
 )(_build)

@@ -33,12 +33,13 @@ from scalebench.checks import ScalebenchError
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import (
     SCALE_CHANNEL_DEFAULTS,
+    SCALE_CHANNEL_RULES,
     GaussianDerivativeLayer,
     ScaleChannelConfig,
     ScaleChannelNetwork,
 )
 from scalebench.models.gaussdernet import QUICK_TRAINING
-from scalebench.models.registry import ModelCard, register_model
+from scalebench.models.registry import ConfigRule, ModelCard, channels_rule, register_model
 
 
 class _GDConv(nn.Module):
@@ -97,18 +98,21 @@ class GaussDerResNet(ScaleChannelNetwork):
     ) -> None:
         """``scale_channels``: the settings of :class:`~scalebench.models.gaussder.ScaleChannelConfig`
         (``num_scale_channels``, ``sigma0``, ``scale_ratio``, ``sigma_growth``, ``max_order``, ...)."""
-        super().__init__(ScaleChannelConfig.from_kwargs(**scale_channels), in_channels=in_channels)
         try:
             widths = [int(w) for w in stage_widths]
         except (TypeError, ValueError):
-            raise ScalebenchError(
-                f"stage_widths must be a list of positive integers, got {stage_widths!r}."
-            ) from None
+            widths = None
+        if widths is None or widths != list(stage_widths):  # never truncate 8.7 to 8
+            raise ScalebenchError(f"stage_widths must be a list of positive integers, got {stage_widths!r}.")
         if not widths or min(widths) < 1 or int(blocks_per_stage) < 1 or int(stem_width) < 1:
             raise ScalebenchError(
                 f"stage_widths ({stage_widths!r}), stem_width ({stem_width!r}) and blocks_per_stage "
                 f"({blocks_per_stage!r}) must be positive."
             )
+        layers = 2 + 2 * len(widths) * int(blocks_per_stage)  # stem, two per block, head
+        super().__init__(
+            ScaleChannelConfig.from_kwargs(**scale_channels), in_channels=in_channels, num_layers=layers
+        )
         kw = self.layer_kwargs
         self.stem = GaussianDerivativeLayer(int(in_channels), int(stem_width), self.layer_sigmas(0), **kw)
         self.stem_bn = nn.BatchNorm2d(int(stem_width), momentum=self.bn_momentum)
@@ -206,12 +210,21 @@ def _card(name: str, display_name: str, paper: str, num_params: int) -> ModelCar
     )
 
 
-register_model(_card("gaussderresnet", "GaussDerResNet", _PAPER, _STD_PARAMS))(_build)
+#: Valid values of both variants' configs (checked by the registry before anything is built).
+RULES: dict[str, ConfigRule] = {
+    **SCALE_CHANNEL_RULES,
+    "stem_width": channels_rule(),
+    "stage_widths": channels_rule(),
+    "blocks_per_stage": ConfigRule(low=1, high=64),
+}
+
+register_model(_card("gaussderresnet", "GaussDerResNet", _PAPER, _STD_PARAMS), rules=RULES)(_build)
 register_model(
     _card(
         "gaussderresnet_dw",
         "GaussDerResNet-DW",
         _PAPER + " (depthwise-separable variant, ablation)",
         _DW_PARAMS,
-    )
+    ),
+    rules=RULES,
 )(_build_dw)

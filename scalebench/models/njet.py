@@ -70,6 +70,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice, check_positive
+from scalebench.models.registry import ConfigRule
 from scalebench.models.scalespace import sampled_gaussian_derivative_kernel1d
 
 SizeRule = Literal["paper", "reference"]
@@ -77,6 +78,22 @@ Strategy = Literal["auto", "basis_first", "mix_first", "dense"]
 SIZE_RULES: tuple[str, ...] = ("paper", "reference")
 STRATEGIES: tuple[str, ...] = ("auto", "basis_first", "mix_first", "dense")
 MAX_NJET_ORDER = 4
+#: Largest initial sigma (px) of an N-Jet layer in a config: with k <= MAX_NJET_K the kernel is then at most
+#: 2 * 8 * 32 + 1 = 513 px wide, beyond every canvas of the benchmark (the default: sigma 1, 5 px).
+MAX_NJET_SIGMA = 32.0
+#: Largest kernel extent k (in sigmas) in a config (the paper's is 2).
+MAX_NJET_K = 8.0
+
+#: Valid values of the N-Jet settings of a config (checked by the registry before anything is built).
+NJET_RULES: dict[str, ConfigRule] = {
+    "order": ConfigRule(low=0, high=MAX_NJET_ORDER, limit="scalebench.models.njet.MAX_NJET_ORDER"),
+    "k": ConfigRule(low=0, low_open=True, high=MAX_NJET_K, limit="scalebench.models.njet.MAX_NJET_K"),
+    "size_rule": ConfigRule(choices=SIZE_RULES),
+    "init_sigma": ConfigRule(
+        low=0, low_open=True, high=MAX_NJET_SIGMA, limit="scalebench.models.njet.MAX_NJET_SIGMA"
+    ),
+    "subsample_r": ConfigRule(low=0, low_open=True, high=64),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------

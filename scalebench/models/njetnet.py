@@ -42,10 +42,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
-from scalebench.models.baselines import cifar_resnet_plan
+from scalebench.models.baselines import RESNET_RULES, cifar_resnet_plan
 from scalebench.models.bibtex import BIBTEX
-from scalebench.models.njet import NJetConv2d
-from scalebench.models.registry import ModelCard, builder_defaults, register_model
+from scalebench.models.njet import NJET_RULES, NJetConv2d
+from scalebench.models.registry import PROBABILITY, ModelCard, builder_defaults, channels_rule, register_model
 
 _PAPER = (
     "S. L. Pintea, N. Tomen, S. F. Goes, M. Loog, J. C. van Gemert (2021), Resolution learning in deep "
@@ -244,7 +244,8 @@ njetnet_nin = register_model(
         quick={"channels": (8, 8, 8, 8, 8, 8, 8, 8)},
         num_params=496_663,
         notes="NiN backbone as nin_shared_srf.py of the reference code (no pooling). ",
-    )
+    ),
+    rules={**NJET_RULES, "channels": channels_rule(min_items=8, max_items=8), "dropout": PROBABILITY},
 )(NJetNiN)
 """N-JetNet with the NiN backbone of the reference code (registered builder: the class itself)."""
 
@@ -259,6 +260,7 @@ njetnet_resnet32 = register_model(
             "CIFAR ResNet-32 (He et al. 2016) with N-Jet layers and safe subsampling where ResNet strides "
             "(our construction after the paper's Exp. 3.2; no reference code). "
         ),
-    )
+    ),
+    rules={**NJET_RULES, **RESNET_RULES},
 )(NJetResNet)
 """N-JetNet with a CIFAR ResNet-32 backbone (registered builder: the class itself)."""

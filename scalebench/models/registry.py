@@ -8,6 +8,20 @@ card against it (parameter count, input size, forward pass).
 A builder has the signature ``builder(*, num_classes: int, in_channels: int, **config) -> nn.Module``.
 ``card.default_config`` holds every config key with its default; ``create_model`` rejects unknown keys
 with the list of valid ones. ``card.quick_config`` is a small override set for CPU demos and tests.
+
+Config values are checked before anything is built, hashed or written (:func:`resolve_config`,
+:func:`validate_model_config`), by one set of rules shared by ``scalebench evaluate``, verification and the
+leaderboard:
+
+- kind: a value has the kind of its default (true/false, an integer, a finite number, a string, a list of
+  integers or of finite numbers); an integer key never takes 8.7 or 8.0, NaN and Infinity are never accepted;
+- range: each model registers a :class:`ConfigRule` per key (``register_model(card, rules=...)``), in its own
+  module: the range of a number or of every item of a list, the number of items, the valid strings;
+- size: the model is then built on the ``meta`` device (shapes only, no memory) and its parameter count must
+  not exceed :data:`MAX_PARAMETERS`; widths are bounded by :data:`MAX_CHANNELS` and list lengths (layers) by
+  :data:`MAX_LAYERS`. Activation memory is not estimated: it is bounded only through the widths.
+
+Each failure is one :class:`~scalebench.checks.ScalebenchError` naming the key, the value and what is valid.
 """
 
 from __future__ import annotations
@@ -15,7 +29,10 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import json
-from collections.abc import Callable
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +40,63 @@ from pydantic import BaseModel, ConfigDict, Field
 from scalebench.checks import ScalebenchError
 
 ModelBuilder = Callable[..., Any]
+
+#: Most trainable parameters a model config may have (100 million: 400 MB of float32 weights, about 1.6 GB with
+#: gradients and Adam's moments). The largest default of the zoo has 7.8 million (``unet-l5-w32``).
+MAX_PARAMETERS = 100_000_000
+#: Most channels of one layer that a width in a config may ask for (the zoo's defaults use at most 192).
+MAX_CHANNELS = 4096
+#: Most items of a list-valued config (one per layer, e.g. ``widths``): far above any network of the zoo.
+MAX_LAYERS = 512
+
+
+@dataclass(frozen=True)
+class ConfigRule:
+    """The valid values of one config key, beyond the kind of its default (see the module docstring).
+
+    ``low`` / ``high`` bound a number, or every item of a list (``low_open`` / ``high_open`` exclude the bound
+    itself); ``min_items`` / ``max_items`` bound the length of a list; ``choices`` are the valid strings of a
+    string key, or the names a list key also accepts (e.g. ``widths="lindeberg2022"``); ``limit`` names the
+    constant a bound comes from, for the error message.
+
+    Example:
+        >>> ConfigRule(low=0, high=1, high_open=True).describe()
+        'in [0, 1)'
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    min_items: int = 1
+    max_items: int = MAX_LAYERS
+    choices: tuple[str, ...] = ()
+    limit: str = ""
+
+    def describe(self) -> str:
+        """The range in interval notation, e.g. ``in [1, 4096]`` or ``> 0``."""
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return "any value"
+
+    def admits(self, x: float) -> bool:
+        """Whether the number ``x`` lies in the range."""
+        if self.low is not None and (x <= self.low if self.low_open else x < self.low):
+            return False
+        return not (self.high is not None and (x >= self.high if self.high_open else x > self.high))
+
+
+def channels_rule(**kwargs: Any) -> ConfigRule:
+    """The rule of a width (a number of channels, or a list of them, one per layer): 1 .. :data:`MAX_CHANNELS`."""
+    return ConfigRule(low=1, high=MAX_CHANNELS, limit="scalebench.models.registry.MAX_CHANNELS", **kwargs)
+
+
+#: The rule of a dropout probability.
+PROBABILITY = ConfigRule(low=0, high=1, high_open=True)
 
 
 class ModelCard(BaseModel):
@@ -68,10 +142,20 @@ class ModelCard(BaseModel):
 
 
 _REGISTRY: dict[str, tuple[ModelBuilder, ModelCard]] = {}
+_RULES: dict[str, dict[str, ConfigRule]] = {}
 
 
-def register_model(card: ModelCard) -> Callable[[ModelBuilder], ModelBuilder]:
-    """Decorator registering ``builder`` under ``card.name``. A duplicate name raises ``ValueError``."""
+def register_model(
+    card: ModelCard, *, rules: Mapping[str, ConfigRule] | None = None
+) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator registering ``builder`` under ``card.name``. A duplicate name raises ``ValueError``.
+
+    ``rules`` maps config keys to their :class:`ConfigRule` (a key without one is checked for its kind only);
+    a rule for a key the card does not have raises ``ValueError``.
+    """
+    unknown = sorted(set(rules or {}) - set(card.default_config))
+    if unknown:
+        raise ValueError(f"Config rules for {card.name!r} name keys its card does not have: {unknown}.")
 
     def wrap(builder: ModelBuilder) -> ModelBuilder:
         if card.name in _REGISTRY:
@@ -79,9 +163,17 @@ def register_model(card: ModelCard) -> Callable[[ModelBuilder], ModelBuilder]:
                 f"Model {card.name!r} is already registered (by {_REGISTRY[card.name][0].__module__})."
             )
         _REGISTRY[card.name] = (builder, card)
+        if rules:
+            _RULES[card.name] = dict(rules)
         return builder
 
     return wrap
+
+
+def config_rules(name: str) -> dict[str, ConfigRule]:
+    """The :class:`ConfigRule` of every config key of ``name`` that registered one."""
+    get_model_card(name)
+    return dict(_RULES.get(name, {}))
 
 
 def _ensure_loaded() -> None:
@@ -122,10 +214,17 @@ def get_model_card(name: str) -> ModelCard:
 def resolve_config(name: str, config: dict[str, Any] | None = None, *, quick: bool = False) -> dict[str, Any]:
     """The full config of ``name``: the card's defaults, then its quick overrides (if ``quick``), then ``config``.
 
-    Unknown keys raise a ScalebenchError that lists the valid keys; a value of another kind than a boolean,
-    integer or float default (true/false, an integer, a number) raises a ScalebenchError naming the key.
+    Every value is checked (see the module docstring): an unknown key raises a ScalebenchError that lists the
+    valid keys; a value of another kind than its default, a non-finite number, or a value outside the key's
+    :class:`ConfigRule` raises a ScalebenchError naming the key. Values are returned as given (never converted),
+    so the run hash of a valid config does not depend on this check. The model size is checked by
+    :func:`validate_model_config`.
     """
     card = get_model_card(name)
+    if config is not None and not isinstance(config, Mapping):
+        raise ScalebenchError(
+            f"The config of model {name!r} must be a JSON object of KEY: VALUE pairs, got {type(config).__name__}."
+        )
     merged = dict(card.default_config)
     if quick:
         merged.update(card.quick_config)
@@ -134,26 +233,171 @@ def resolve_config(name: str, config: dict[str, Any] | None = None, *, quick: bo
             raise ScalebenchError(
                 f"Unknown config key {key!r} for model {name!r}. Valid keys: {', '.join(sorted(card.default_config))}."
             )
-        kind = _kind_mismatch(card.default_config[key], value)
-        if kind:
-            default = card.default_config[key]
-            raise ScalebenchError(
-                f"Config value {key}={value!r} for model {name!r}: expected {kind}, like the default "
-                f"{json.dumps(default)} (e.g. --model-config {key}={json.dumps(default)})."
-            )
         merged[key] = value
+    rules = _RULES.get(name, {})
+    for key, value in merged.items():
+        _check_value(name, key, value, card.default_config[key], rules.get(key))
     return merged
 
 
+def _check_value(name: str, key: str, value: Any, default: Any, rule: ConfigRule | None) -> None:
+    """Raise a ScalebenchError naming ``key`` if ``value`` has not the kind of ``default`` or breaks ``rule``."""
+
+    def fail(expected: str) -> None:
+        shown = json.dumps(default, separators=(",", ":")) if _is_json(default) else repr(default)
+        raise ScalebenchError(
+            f"Config value {key}={_show(value)} for model {name!r}: expected {expected}, like the default "
+            f"{shown} (e.g. --model-config '{key}={shown}')."
+        )
+
+    rule = rule or ConfigRule()
+    limit = f" ({rule.limit} = {rule.high:g})" if rule.limit else ""
+    names = f" or one of {', '.join(map(repr, rule.choices))}" if rule.choices else ""
+    if isinstance(default, (list, tuple)):
+        item = _item_kind(default)
+        if isinstance(value, str) and value in rule.choices:
+            return
+        if not isinstance(value, (list, tuple)) or (
+            default and any(_kind_mismatch(default[0], v) for v in value)
+        ):
+            fail(f"{item}{names}")
+        if not rule.min_items <= len(value) <= rule.max_items:
+            if rule.min_items == rule.max_items:
+                fail(f"{item} of exactly {rule.min_items} items")
+            most = (
+                f" (scalebench.models.registry.MAX_LAYERS = {MAX_LAYERS})"
+                if rule.max_items == MAX_LAYERS
+                else ""
+            )
+            fail(f"{item} of {rule.min_items} to {rule.max_items} items{most}")
+        if any(isinstance(v, numbers.Real) and not rule.admits(float(v)) for v in value):
+            fail(f"{item}, each {rule.describe()}{limit}")
+        if not _finite_tree(value):
+            fail(f"{item} of finite numbers")
+        return
+    kind = _kind_mismatch(default, value)
+    if kind:
+        fail(kind)
+    if isinstance(default, str) and rule.choices and value not in rule.choices:
+        fail(f"one of {', '.join(map(repr, rule.choices))}")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and not rule.admits(float(value)):
+        fail(f"{_kind_mismatch(default, None) or 'a number'} {rule.describe()}{limit}")
+    if not _finite_tree(value):
+        fail("finite numbers only (no NaN or Infinity)")
+
+
 def _kind_mismatch(default: Any, value: Any) -> str | None:
-    """What ``value`` should be when it does not match the kind of a boolean, integer or float default."""
+    """What ``value`` should be when it does not have the kind of ``default`` (None when it has)."""
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "true or false"
-    if isinstance(default, int):
-        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
-    if isinstance(default, float):
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    if isinstance(default, numbers.Integral):
+        return None if isinstance(value, numbers.Integral) and not isinstance(value, bool) else "an integer"
+    if isinstance(default, numbers.Real):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+        return None if ok else "a finite number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
     return None
+
+
+def _item_kind(default: list[Any] | tuple[Any, ...]) -> str:
+    kind = _kind_mismatch(default[0], None) if default else None
+    return {"an integer": "a list of integers", "a finite number": "a list of finite numbers"}.get(
+        kind or "", "a list"
+    )
+
+
+def _finite_tree(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_finite_tree(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite_tree(v) for v in value.values())
+    return True
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _show(value: Any) -> str:
+    """``repr(value)``, cut to 80 characters (a config may hold a long list)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _model_on_meta(name: str, full: dict[str, Any], num_classes: int | None, in_channels: int | None) -> Any:
+    """Build ``name`` with the checked config ``full`` on the ``meta`` device (shapes, no memory); check its size."""
+    import torch
+
+    card = get_model_card(name)
+    builder = _REGISTRY[name][0]
+    try:
+        with torch.device("meta"):
+            model = builder(
+                num_classes=card.num_classes if num_classes is None else num_classes,
+                in_channels=card.input_size[0] if in_channels is None else in_channels,
+                **full,
+            )
+    except ScalebenchError:
+        raise
+    except Exception as err:  # a builder's own failure on a value no rule covers
+        raise ScalebenchError(
+            f"Model {name!r} cannot be built with this config ({type(err).__name__}: {err}); check the values "
+            f"against `scalebench models info {name}`."
+        ) from None
+    n = count_parameters(model)
+    if n > MAX_PARAMETERS:
+        changed = {k: v for k, v in full.items() if v != card.default_config.get(k)}
+        raise ScalebenchError(
+            f"Model {name!r} with config {_show(changed)} would have {n:,} parameters, more than the limit of "
+            f"{MAX_PARAMETERS:,} (scalebench.models.registry.MAX_PARAMETERS); use smaller widths or fewer layers."
+        )
+    return model
+
+
+def validate_model_config(
+    name: str,
+    config: dict[str, Any] | None,
+    *,
+    quick: bool = False,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+) -> dict[str, Any]:
+    """The full, checked config of ``name`` (see the module docstring), or one ScalebenchError naming the key.
+
+    Checks every value as :func:`resolve_config` does, then builds the model on the ``meta`` device (no memory
+    is allocated) for ``num_classes`` and ``in_channels`` (default: the card's) and checks its parameter count
+    against :data:`MAX_PARAMETERS`. ``scalebench evaluate``, verification and the leaderboard validate configs
+    with this function, so a config is accepted everywhere or nowhere.
+
+    Example:
+        >>> validate_model_config("cnn", {"widths": [8, 8], "pool_after": [0]})["widths"]
+        [8, 8]
+    """
+    full = resolve_config(name, config, quick=quick)
+    _model_on_meta(name, full, num_classes, in_channels)
+    return full
+
+
+def create_meta_model(
+    name: str,
+    config: dict[str, Any] | None = None,
+    *,
+    quick: bool = False,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+) -> Any:
+    """The model of a checked config (:func:`validate_model_config`) on the ``meta`` device: its parameters and
+    buffers have shapes and dtypes but no storage. Verification compares a checkpoint's shapes with it before
+    anything is allocated."""
+    full = resolve_config(name, config, quick=quick)
+    return _model_on_meta(name, full, num_classes, in_channels)
 
 
 def create_model(
@@ -166,6 +410,10 @@ def create_model(
 ):
     """Build a registered model. ``num_classes`` and ``in_channels`` default to the card's input.
 
+    The config is checked first (:func:`validate_model_config`: kinds, ranges, and the size on the ``meta``
+    device), so an invalid or oversized config allocates nothing. The meta build draws no random numbers: the
+    weights are those of the builder called directly after the same ``torch.manual_seed``.
+
     Example:
         >>> m = create_model("cnn", num_classes=10, in_channels=1)
         >>> m(__import__("torch").zeros(2, 1, 28, 28)).shape
@@ -173,7 +421,7 @@ def create_model(
     """
     card = get_model_card(name)
     builder = _REGISTRY[name][0]
-    full = resolve_config(name, config, quick=quick)
+    full = validate_model_config(name, config, quick=quick, num_classes=num_classes, in_channels=in_channels)
     return builder(
         num_classes=card.num_classes if num_classes is None else num_classes,
         in_channels=card.input_size[0] if in_channels is None else in_channels,

@@ -38,8 +38,8 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
 from scalebench.models.bibtex import BIBTEX
-from scalebench.models.njet import NJetConv2d
-from scalebench.models.registry import ModelCard, register_model
+from scalebench.models.njet import NJET_RULES, NJetConv2d
+from scalebench.models.registry import ConfigRule, ModelCard, channels_rule, register_model
 
 _PAPER = (
     "S. L. Pintea, N. Tomen, S. F. Goes, M. Loog and J. C. van Gemert (2021), Resolution learning in deep "
@@ -239,15 +239,28 @@ def build_unet(*, num_classes: int, in_channels: int, levels: int, width: int, k
     )
 
 
+#: Valid values of the U-Net configs (checked by the registry before anything is built); level l has
+#: width * 2^l channels, which the registry's parameter limit bounds.
+UNET_RULES: dict[str, ConfigRule] = {
+    "levels": ConfigRule(low=1, high=8),
+    "width": channels_rule(),
+    "kernel_size": ConfigRule(low=1, high=31),
+}
+
 for _name, _levels, _width, _k, _params, _doc in _UNET_VARIANTS:
     _default = {"levels": _levels, "width": _width, "kernel_size": _k}
     # a partial per variant: its signature shows the variant's defaults, as the card does
-    register_model(_card(_name, "unet", _default, _params, f"{_BASE_NOTE} Variant: {_doc}."))(
-        functools.partial(build_unet, **_default)
-    )
+    register_model(
+        _card(_name, "unet", _default, _params, f"{_BASE_NOTE} Variant: {_doc}."), rules=UNET_RULES
+    )(functools.partial(build_unet, **_default))
 
 
 _NJET_DEFAULT = {"levels": 3, "width": 64, "order": 2, "k": 2.0, "init_sigma": 1.0, "learn_sigma": True}
+NJET_UNET_RULES: dict[str, ConfigRule] = {
+    **{k: v for k, v in NJET_RULES.items() if k in _NJET_DEFAULT},
+    "levels": UNET_RULES["levels"],
+    "width": UNET_RULES["width"],
+}
 _NJET_NOTE = (
     "Every spatial convolution of the small U-Net is an N-Jet layer with one learned sigma per layer and a bias; "
     "coefficients initialised with std sqrt(2 / C_in) (no batch norm)."
@@ -274,6 +287,6 @@ def build_njet_unet(
 #: order 4 has 15.
 for _name, _order, _params in (("njet-unet", 2, 1_255_765), ("njet-unet-o4", 4, 3_136_405)):
     _default = {**_NJET_DEFAULT, "order": _order}
-    register_model(_card(_name, "njet", _default, _params, _NJET_NOTE))(
+    register_model(_card(_name, "njet", _default, _params, _NJET_NOTE), rules=NJET_UNET_RULES)(
         functools.partial(build_njet_unet, **_default)
     )

@@ -229,3 +229,92 @@ def test_verify_reevaluates_checkpoint(tmp_path, fake_built, monkeypatch):
     other.write_bytes(best.read_bytes() + b" ")
     with pytest.raises(ScalebenchError, match=r"has sha256 .* but .* records"):
         verify_run(outcome.files["results"], other, device="cpu")
+
+
+def test_an_invalid_model_config_leaves_no_run_directory(tmp_path, fake_built):
+    """D16: every check (and the model build) happens before the run directory is created."""
+    for model, overrides, message in [
+        (
+            "cnn",
+            {"global_pool": "median"},
+            r"global_pool='median' for model 'cnn': expected one of 'avg', 'max'",
+        ),
+        ("cnn", {"widths": [8, 8], "pool_after": [5]}, r"pool_after lists layer indices \[5\] outside 0..1"),
+        ("cnn", {"dropout": -1}, r"dropout=-1 for model 'cnn': expected a finite number in \[0, 1\)"),
+        ("_bench_tiny", {"widht": 8}, r"Unknown config key 'widht' for model '_bench_tiny'"),
+    ]:
+        with pytest.raises(ScalebenchError, match=message):
+            run_evaluation(_config(tmp_path, model=model, model_config_overrides=overrides))
+        assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("dataset", ["../../home/datasets/tiny", "/abs/tiny", ".tiny", "Tiny", "a/b"])
+def test_dataset_must_be_a_build_id_not_a_path(tmp_path, fake_built, dataset):
+    """D20: --dataset names a build under the home, never a path."""
+    with pytest.raises(
+        ScalebenchError, match=r"evaluate option 'dataset': must be a dataset build id .* not a path"
+    ):
+        _config(tmp_path, dataset=dataset)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_edited_finished_run_is_refused_and_a_reused_one_says_why(tmp_path, fake_built):
+    """D14: a finished run is reused only while results.json has the sha256 its done marker records."""
+    cfg = _config(tmp_path, model="_bench_tiny", recipe_overrides={**TINY, "epochs": 1}, scales=[1.0])
+    first = run_evaluation(cfg)
+    again = run_evaluation(cfg)
+    assert again.reused and again.run_hash == first.run_hash and again.result == first.result
+    summary = format_summary(again)
+    assert (
+        f"reused: {first.run_dir} is a finished run of the same resolved config (run hash {first.run_hash})"
+        in (summary)
+    )
+    results = first.run_dir / "results.json"
+    results.write_text(
+        results.read_text().replace('"seed": 0', '"seed": 0 ')
+    )  # any edit, even a harmless one
+    with pytest.raises(
+        ScalebenchError,
+        match=r"results.json has sha256 [0-9a-f]{64}, but .*done records [0-9a-f]{64}: the results were edited after "
+        r"the run finished. Restore the original results.json, or delete .* to run again",
+    ):
+        run_evaluation(cfg)
+
+
+def test_an_unwritable_run_folder_is_one_error(tmp_path, fake_built, monkeypatch):
+    """D11 (E26): an operating-system error while writing names the file and says what to do."""
+    import errno
+
+    from scalebench.benchmark import protocol
+
+    def read_only(path, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(protocol, "write_json_atomic", read_only)
+    with pytest.raises(
+        ScalebenchError, match=r"Cannot write .*config.json: Read-only file system \(EROFS\); make"
+    ):
+        run_evaluation(_config(tmp_path, model="_bench_tiny"))
+
+
+def test_a_recorded_recipe_is_validated_by_the_rules_of_the_options():
+    from scalebench.benchmark.config import Recipe, validate_recipe
+
+    recipe = validate_recipe({"epochs": 1, "batch_size": 8, "lr": 0.1, "micro_batch_size": 4})
+    assert isinstance(recipe, Recipe) and recipe.eval_batch_size == 64 and recipe.micro_batch_size == 4
+    for bad, message in [
+        (
+            {"eval_batch_size": 0},
+            r"run.json: training.recipe field 'eval_batch_size': Input should be greater",
+        ),
+        ({"eval_batch_size": "abc"}, r"field 'eval_batch_size': Input should be a valid integer"),
+        ({"micro_batch_size": -5}, r"field 'micro_batch_size': Input should be greater than or equal to 1"),
+        ({"lr": float("nan")}, r"field 'lr'"),
+        ({"epoch": 3}, r"field 'epoch': Extra inputs are not permitted"),
+    ]:
+        with pytest.raises(ScalebenchError, match=message):
+            validate_recipe(
+                {"epochs": 1, "batch_size": 8, "lr": 0.1, **bad}, source="run.json: training.recipe"
+            )
+    with pytest.raises(ScalebenchError, match=r"recipe must be a JSON object of training options"):
+        validate_recipe([1, 2])

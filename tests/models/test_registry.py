@@ -95,9 +95,9 @@ def test_resolve_config_merges_defaults_quick_and_overrides():
 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
-    [("num_scale_channels", "abc", "an integer, like the default 8"), ("epsilon", None, "a number"),
+    [("num_scale_channels", "abc", "an integer, like the default 8"), ("epsilon", None, "a finite number"),
      ("include_zero_order", "abc", "true or false, like the default true"), ("max_order", 2.5, "an integer"),
-     ("num_scale_channels", True, "an integer"), ("sigma0", False, "a number")],
+     ("num_scale_channels", True, "an integer"), ("sigma0", False, "a finite number")],
 )  # fmt: skip
 def test_a_value_of_the_wrong_kind_names_the_key(key, value, expected):
     with pytest.raises(
@@ -137,3 +137,161 @@ def test_model_rows_and_info():
     assert info["paper training lr"] == "0.1"
     with pytest.raises(ScalebenchError, match=r"No registered model matches 'zzz\*'"):
         model_rows("zzz*")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Config validation (reliability probe D11, D17): one ScalebenchError naming the key, before anything is built
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "message"),
+    [
+        ("cnn", {"widths": "abc"}, r"widths='abc' for model 'cnn': expected a list of integers"),
+        ("cnn", {"widths": ["x", 8]}, r"widths=\['x', 8\] .*expected a list of integers"),
+        ("cnn", {"pool_after": ["a"]}, r"pool_after=\['a'\] .*expected a list of integers"),
+        ("cnn", {"widths": 5}, r"widths=5 .*expected a list of integers"),
+        (
+            "cnn",
+            {"widths": [8.7, 8]},
+            r"widths=\[8\.7, 8\] .*expected a list of integers",
+        ),  # D17: never truncated
+        ("cnn", {"dropout": float("nan")}, r"dropout=nan .*expected a finite number"),
+        ("cnn", {"dropout": float("inf")}, r"dropout=inf .*expected a finite number"),
+        ("gaussdernet", {"sigma0": float("nan")}, r"sigma0=nan .*expected a finite number"),
+        ("cnn", {"dropout": 2}, r"dropout=2 .*expected a finite number in \[0, 1\)"),
+        (
+            "cnn",
+            {"dropout": -1},
+            r"dropout=-1 .*expected a finite number in \[0, 1\)",
+        ),  # D17: accepted before
+        ("cnn", {"global_pool": "median"}, r"global_pool='median' .*expected one of 'avg', 'max'"),
+        (
+            "gaussdernet",
+            {"sigma0": 1e30},
+            r"sigma0=1e\+30 .*\(0, 256\] \(scalebench.models.gaussder.MAX_SIGMA",
+        ),
+        (
+            "gaussdernet",
+            {"num_scale_channels": 100000},
+            r"num_scale_channels=100000 .*MAX_SCALE_CHANNELS = 64",
+        ),
+        (
+            "cnn",
+            {"widths": [100000, 100000]},
+            r"widths=.* each in \[1, 4096\] .*registry.MAX_CHANNELS = 4096",
+        ),
+        (
+            "gaussdernet",
+            {"widths": [1e9]},
+            r"widths=\[1000000000.0\] .*list of integers or one of 'lindeberg2022'",
+        ),
+        ("gaussdernet", {"widths": "abc"}, r"widths='abc' .*or one of 'lindeberg2022'"),
+        (
+            "cnn",
+            {"widths": [8] * 600},
+            r"widths=.* of 1 to 512 items \(scalebench.models.registry.MAX_LAYERS",
+        ),
+        ("njetnet_nin", {"channels": [8, 8]}, r"channels=\[8, 8\] .*of exactly 8 items"),
+        ("njetnet_nin", {"init_sigma": 1e6}, r"init_sigma=.*MAX_NJET_SIGMA"),
+        ("unet", {"levels": 40}, r"levels=40 .*in \[1, 8\]"),
+    ],
+)
+def test_an_invalid_config_value_is_one_error_naming_the_key(name, config, message):
+    with pytest.raises(ScalebenchError, match=message):
+        registry.validate_model_config(name, config)
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "message"),
+    [
+        ("cnn", {"widths": [4000] * 8}, r"would have 1,008,460,010 parameters, more than the limit of 100,000,000 "
+                                        r"\(scalebench.models.registry.MAX_PARAMETERS\)"),
+        ("gaussdernet", {"sigma_growth": 3.0}, r"largest sigma .* exceeds scalebench.models.gaussder.MAX_SIGMA"),
+        ("gaussdernet", {"max_order": 0, "include_zero_order": False}, r"leaves no N-jet term"),
+        ("cnn", {"widths": [8, 8], "pool_after": [5]}, r"pool_after lists layer indices \[5\] outside 0..1"),
+    ],
+)  # fmt: skip
+def test_sizes_and_cross_key_limits_are_checked_on_the_meta_device(name, config, message):
+    with pytest.raises(ScalebenchError, match=message):
+        registry.validate_model_config(name, config)
+    with pytest.raises(ScalebenchError, match=message):
+        create_model(name, **config)  # create_model checks the same way before building for real
+
+
+def test_valid_configs_pass_unchanged():
+    """Values are returned as given (never converted), so the run hash of a valid config does not change."""
+    full = registry.validate_model_config("cnn", {"widths": [8] * 60, "pool_after": [0]})
+    assert full["widths"] == [8] * 60 and full["global_pool"] == "avg"
+    assert (
+        registry.validate_model_config("gaussdernet", {"widths": "lindeberg2022"})["widths"]
+        == "lindeberg2022"
+    )
+    assert registry.validate_model_config("gaussdernet", {"sigma0": 1})["sigma0"] == 1  # an int stays an int
+    assert registry.validate_model_config("cnn", None, quick=True)["widths"] == (
+        8,
+        8,
+        12,
+        12,
+    )  # the card's tuple
+    with pytest.raises(ScalebenchError, match=r"must be a JSON object"):
+        registry.validate_model_config("cnn", [1, 2])
+
+
+def _zoo() -> list[str]:
+    """The models scalebench registers (not the stand-ins other test folders register)."""
+    builders = {n: registry._REGISTRY[n][0] for n in list_models()}
+    return [
+        n for n, b in builders.items() if getattr(b, "func", b).__module__.startswith("scalebench.models.")
+    ]
+
+
+@pytest.mark.parametrize("name", _zoo())
+def test_every_zoo_key_has_a_rule_and_the_card_configs_pass(name):
+    card = get_model_card(name)
+    rules = registry.config_rules(name)
+    assert [k for k, v in card.default_config.items() if k not in rules and not isinstance(v, bool)] == []
+    registry.validate_model_config(name, {})
+    registry.validate_model_config(name, {}, quick=True)
+    meta = registry.create_meta_model(name)
+    assert count_parameters(meta) == card.num_params
+    assert all(p.device.type == "meta" for p in meta.parameters())
+
+
+def test_the_meta_build_draws_no_random_numbers():
+    """create_model builds on the meta device first; the weights must equal those of the builder called directly."""
+    torch.manual_seed(3)
+    a = create_model("gaussdernet", quick=True)
+    torch.manual_seed(3)
+    b = registry._REGISTRY["gaussdernet"][0](
+        num_classes=10, in_channels=1, **resolve_config("gaussdernet", quick=True)
+    )
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+
+
+def test_a_rule_for_a_key_the_card_lacks_is_refused(toy_registry):
+    with pytest.raises(ValueError, match=r"name keys its card does not have: \['depth'\]"):
+        register_model(_card("toy_two"), rules={"depth": registry.ConfigRule(low=1)})
+
+
+def test_run_hashes_of_existing_configs_are_unchanged():
+    """Pinned before the config checks were added: results already computed keep their run directories."""
+    from scalebench.benchmark.config import make_config, resolve_recipe, run_identity
+    from scalebench.fileio import config_hash
+
+    def run_hash(name, preset, over, scales):
+        card = get_model_card(name)
+        cfg = make_config(
+            model=name, dataset="fashion-mnist-embedded", preset=preset, model_config_overrides=over
+        )
+        model_config = registry.validate_model_config(name, over, quick=preset == "quick")
+        recipe = resolve_recipe(preset, card.paper_training, {}, card.quick_training)
+        return config_hash(run_identity(cfg, recipe, model_config, scales))
+
+    assert run_hash("cnn", "quick", {}, [0.5, 1.0, 2.0]) == "caa2cbe7dbef"
+    assert run_hash("gaussdernet", "quick", {}, [0.5, 1.0, 2.0]) == "1cdd389712b4"
+    assert run_hash("unet", "paper", {}, [0.5, 1.0, 2.0]) == "d607d3b70c0b"
+    over = {"widths": [8, 8], "pool_after": [0], "dropout": 0.1}
+    assert run_hash("cnn", "quick", over, [1.0]) == "532b3e36ea68"
+    assert run_hash("gaussdernet", "quick", {"sigma0": 1, "widths": "lindeberg2022"}, [1.0]) == "baebb4367330"

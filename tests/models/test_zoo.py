@@ -15,6 +15,7 @@ import torch
 
 from scalebench.checks import ScalebenchError
 from scalebench.models import count_parameters, create_model, get_model_card, list_models
+from scalebench.models.baselines import cifar_resnet_plan
 from scalebench.models.registry import builder_signature
 
 MODELS = list_models(task="classification")
@@ -145,7 +146,11 @@ def test_both_cifar_resnets_check_depth_and_width_in_one_place(name: str, label:
     """The plain and the N-Jet ResNet share one block plan: same stage layout, same errors."""
     with pytest.raises(ScalebenchError, match=f"{label} depth must be 6n\\+2 .* got 9"):
         create_model(name, depth=9)
+    with pytest.raises(
+        ScalebenchError, match=f"width=0 for model '{name}': expected an integer in \\[1, 1024\\]"
+    ):
+        create_model(name, depth=8, width=0)  # the registry's rule, shared by both cards
     with pytest.raises(ScalebenchError, match=f"{label} width must be a positive integer, got 0"):
-        create_model(name, depth=8, width=0)
+        cifar_resnet_plan(8, 0, name=label)
     model = create_model(name, depth=14, width=2)
     assert [b.conv2.out_channels for b in model.blocks] == [2, 2, 4, 4, 8, 8]
