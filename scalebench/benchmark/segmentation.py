@@ -62,6 +62,7 @@ from scalebench.benchmark.protocol import (
     _optimizer,
     _to_device,
     check_amp,
+    check_done,
     check_state_unchanged,
     derive_seed,
     environment_info,
@@ -300,16 +301,19 @@ def run_segmentation(
     run_hash = config_hash(identity)
     run_dir = _group_dir(config, built.build_id, train_scales) / f"seed{config.seed}-{run_hash}"
     if (run_dir / DONE).is_file():
-        result = load_segmentation_results(run_dir / "results.json")
+        # ``done`` holds the sha256 of results.json (older runs: the run hash, which is not checked)
+        legacy = len((run_dir / DONE).read_text().strip()) != 64
+        results = run_dir / "results.json" if legacy else check_done(run_dir)
+        result = load_segmentation_results(results)
         return SegmentationOutcome(run_dir, result, _files(run_dir), reused=True)
     state = read_run_state(run_dir, run_hash, resume=config.resume, epochs=recipe.epochs)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "config.json", {"run_hash": run_hash, **identity})
     t0 = time.perf_counter()
 
     torch.manual_seed(derive_seed(config.seed, "init"))
     model = create_model(config.model, num_classes=built.num_classes, in_channels=built.channels,
                          quick=config.preset == "quick", **config.model_config_overrides).to(device)  # fmt: skip
+    run_dir.mkdir(parents=True, exist_ok=True)  # only once the config built a model: no folder for a bad one
+    write_json_atomic(run_dir / "config.json", {"run_hash": run_hash, **identity})
     optimizer = _optimizer(model, recipe)
     n_train, n_val = _n(train_ds, config.limit), _n(val_ds, config.limit)
     counts = torch.zeros(built.num_classes, dtype=torch.int64)
@@ -429,7 +433,7 @@ def run_segmentation(
     from scalebench.benchmark.segmentation_figures import plot_run_figures
 
     plot_run_figures(result, model, test_sets, run_dir, device=device)
-    write_text_atomic(run_dir / DONE, run_hash + "\n")
+    write_text_atomic(run_dir / DONE, file_digest(run_dir / "results.json", "sha256") + "\n")
     return SegmentationOutcome(run_dir, result, _files(run_dir))
 
 

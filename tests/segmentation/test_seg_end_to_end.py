@@ -63,6 +63,34 @@ def test_run_writes_figures_and_is_not_rerun(e2e):
         "--out", str(root / "runs"), "--device", "cpu", "--progress", "none", "--scales", "1,4"]).output  # fmt: skip
 
 
+def test_done_holds_the_results_digest_and_an_edited_run_is_not_reused(e2e):
+    """Reliability probe D14 for segmentation: a finished run whose results were edited is refused on reuse;
+    D16: an invalid model config leaves no run folder."""
+    import hashlib
+
+    root, runs, runner = e2e
+    run_dir = runs["njet-unet"].parent
+    original = runs["njet-unet"].read_bytes()
+    assert (run_dir / "done").read_text().strip() == hashlib.sha256(original).hexdigest()
+    args = ["evaluate", "--model", "njet-unet", "--dataset", "fashion-mnist-seg-embedded-limit1", "--train-scales",
+            "4", "--epochs", "1", "--root", str(root), "--out", str(root / "runs"), "--device", "cpu", "--progress",
+            "none", "--scales", "1,4"]  # fmt: skip
+    try:
+        runs["njet-unet"].write_bytes(original.replace(b'"seed": 0', b'"seed": 0 '))
+        res = runner.invoke(main, args)
+        assert (
+            res.exit_code == 1
+            and "edited after the run finished" in res.output
+            and "Traceback" not in res.output
+        )
+    finally:
+        runs["njet-unet"].write_bytes(original)
+    before = sorted(p for p in (root / "runs").rglob("*") if p.is_dir())
+    res = runner.invoke(main, [*args[:6], "2", *args[7:], "--model-config", "width=0"])
+    assert res.exit_code == 1 and res.output.startswith("Error:")
+    assert sorted(p for p in (root / "runs").rglob("*") if p.is_dir()) == before
+
+
 def test_a_tampered_results_file_is_rejected(e2e, tmp_path):
     _, runs, _ = e2e
     data = json.loads(runs["unet"].read_text())
