@@ -1,7 +1,11 @@
 """The ``scalebench`` command line (click). Thin: each command parses, calls one library function, prints.
 
-Errors raised as :class:`scalebench.checks.ScalebenchError` are printed as one line ("Error: ...") with
-exit code 2 and no traceback.
+Exit codes: 0 on success; 1 for every error of a command, printed as one line ("Error: ...") without a
+traceback: a :class:`scalebench.checks.ScalebenchError`, or an ``OSError`` from the operating system
+(permission denied, disk full, read-only file system), named with its path and the system's message; 1 also
+when a check fails (``datasets verify``, ``leaderboard validate``, a failed job of ``sweep launch``, a run
+that ``evaluate --verify`` does not verify); 2 for a usage error that click reports (an unknown option, a
+value of the wrong type).
 """
 
 from __future__ import annotations
@@ -15,14 +19,38 @@ from scalebench.allocator import tune_cpu_allocator
 from scalebench.checks import ScalebenchError
 
 
+def os_error_message(err: OSError) -> str:
+    """One line for an operating-system error: the path(s), the system's message and the errno name.
+
+    Example:
+        >>> os_error_message(OSError(30, "Read-only file system", "/mnt/ro/results"))
+        '/mnt/ro/results: Read-only file system (EROFS); the file system is read-only, choose a writable location.'
+    """
+    import errno
+
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    name = errno.errorcode.get(err.errno or -1)
+    text = (err.strerror or str(err)) + (f" ({name})" if name else "")
+    hint = {
+        errno.ENOSPC: "free space or choose another location",
+        errno.EDQUOT: "free space or choose another location",
+        errno.EROFS: "the file system is read-only, choose a writable location",
+        errno.EACCES: "check the permissions, or choose another location",
+        errno.EPERM: "check the permissions, or choose another location",
+    }.get(err.errno or -1, "check the path and retry")
+    return f"{paths}: {text}; {hint}." if paths else f"{text}; {hint}."
+
+
 class _Group(click.Group):
-    """A click group that turns ScalebenchError into a one-line usage error."""
+    """A click group that turns ScalebenchError and OSError into one line ("Error: ..."), exit code 1."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ScalebenchError as err:
             raise click.ClickException(str(err)) from None
+        except OSError as err:
+            raise click.ClickException(os_error_message(err)) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -407,7 +435,8 @@ def leaderboard_segmentation_cmd(results, out) -> None:
     "--previous",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="leaderboard.json of an earlier build: every run listed there must still be stored.",
+    help="leaderboard.json of an earlier build: every run listed there must still be stored, with the sha256 "
+    "recorded there (or upgraded to verified).",
 )
 def leaderboard_validate_cmd(store, previous) -> None:
     """Re-validate every entry and the index of the store; exit 1 if any problem (for CI)."""
@@ -551,6 +580,7 @@ def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, pr
     for line in report.lines:
         click.echo(line)
     stored = f", {len(report.skipped_stored)} stored in {skip_stored}" if skip_stored is not None else ""
+    stored += f", {len(report.requeued_stale)} stale re-queued" if report.requeued_stale else ""
     click.echo(f"{len(report.launched)} launched, {len(report.failed)} failed, {len(report.skipped_done)} done "
                f"already, {len(report.skipped_running)} running elsewhere{stored}; `scalebench sweep status --out "
                f"{sweep_dir}`")  # fmt: skip
@@ -561,7 +591,7 @@ def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, pr
 @sweep_group.command("status")
 @_SWEEP_OPTION
 def sweep_status_cmd(sweep_dir) -> None:
-    """Table of pending, running, done and failed jobs, with the log of each failure."""
+    """Table of pending, running, done, failed and stale jobs, with the log of each failure."""
     from scalebench.sweep import format_status, sweep_status
 
     rows = sweep_status(sweep_dir)
@@ -593,7 +623,8 @@ def sweep_collect_cmd(sweep_dir, store, figures, checkpoints) -> None:
 @sweep_group.command("delete-incomplete")
 @_SWEEP_OPTION
 def sweep_delete_incomplete_cmd(sweep_dir) -> None:
-    """Delete the run folders, records and logs of jobs neither done nor running (they restart from scratch)."""
+    """Delete the run folders, records and logs of jobs neither done nor running: pending, failed or stale
+    (they restart from scratch)."""
     from scalebench.sweep import delete_incomplete
 
     for job in delete_incomplete(sweep_dir):

@@ -22,6 +22,20 @@ from scalebench.benchmark.results import (
 MANIFEST = "a" * 64
 VERSION = "1.0.0"
 
+#: The config key that ``make_run(width=...)`` sets, by registered model (``widths``: four layers of it).
+_WIDTH_KEY = {
+    "cnn": "widths",
+    "gaussdernet": "widths",
+    "gaussderresnet": "stem_width",
+    "gaussderresnet_dw": "stem_width",
+}
+
+
+def model_config(model: str, width: int) -> dict:
+    """A valid config of the registered ``model`` that differs with ``width`` (resnets, U-Nets: ``width``)."""
+    key = _WIDTH_KEY.get(model, "width")
+    return {key: [width] * 4} if key == "widths" else {key: width}
+
 
 def make_run(
     correct: list[int],
@@ -40,7 +54,9 @@ def make_run(
     evaluated_by: str = "self-reported",
 ) -> RunResult:
     """A valid RunResult: ``correct[i]`` of ``total`` images right at ``scales[i]``; ``selection`` (one row of
-    counts per scale) with ``sigmas`` (default 2^j) gives the scale-selection block."""
+    counts per scale) with ``sigmas`` (default 2^j) gives the scale-selection block. The model config
+    (:func:`model_config`) and the recipe are valid for the registered ``model``, so the leaderboard's
+    submission checks accept the run."""
     per_scale = [
         ClassificationScaleResult(scale=s, correct=c, total=total, accuracy=c / total)
         for s, c in zip(scales, correct, strict=True)
@@ -53,7 +69,7 @@ def make_run(
         created_at="2026-01-01T00:00:00+00:00",
         model=ModelInfo(
             name=model,
-            config={"width": width},
+            config=model_config(model, width),
             config_hash="0123456789ab",
             card={"name": model},
             num_params=num_params,
@@ -74,7 +90,7 @@ def make_run(
         limit=limit,
         training=TrainingInfo(
             preset="paper",
-            recipe={"optimizer": "adamw", "lr": 0.01},
+            recipe={"optimizer": "adamw", "lr": 0.01, "epochs": 1, "batch_size": 64},
             best_epoch=1,
             best_val_accuracy=0.5,
             history=[

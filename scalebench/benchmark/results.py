@@ -8,7 +8,9 @@ whose stated summaries disagree with the recomputed ones.
 Design (following the lessons in ``research/ecosystem.md``: store raw numbers, recompute aggregates in one
 place, record versions and hashes of data and weights, mark who evaluated):
 
-- strict: unknown fields are errors (``extra="forbid"``), numbers must be finite, counts non-negative;
+- strict: unknown fields are errors (``extra="forbid"``), types are exact (pydantic strict mode on every
+  integer, number and boolean field: ``"7"``, ``true`` and ``7.0`` are not the integer 7; an integer is a valid
+  number), numbers must be finite, counts non-negative;
 - ``schema_version`` is checked exactly; a reader meeting another version gets a message naming both;
 - ``task`` selects the per-scale record type. Classification stores ``correct`` / ``total`` / ``accuracy``.
   A segmentation variant adds its own record (for instance per-class intersection and union counts and
@@ -28,13 +30,13 @@ import itertools
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveInt,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -55,6 +57,14 @@ READABLE_SCHEMA_VERSIONS = ("1.0", "1.1")
 MAX_RESULTS_BYTES = 4 * 1024 * 1024
 
 _HEX64 = r"^[0-9a-f]{64}$"
+
+#: Exact JSON types (pydantic strict mode, field by field): an integer field takes only an integer (never a
+#: string, a boolean or a float such as ``6000.0``), a number field takes an integer or a float (never a
+#: string or a boolean), a boolean field takes only ``true`` or ``false``.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+PosInt = Annotated[int, Strict(), Field(gt=0)]
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
 
@@ -105,14 +115,14 @@ class ModelInfo(_Strict):
     config: dict[str, Any] = Field(description="full resolved builder config (card defaults + overrides)")
     config_hash: str = Field(pattern=r"^[0-9a-f]{12,64}$", description="config_hash() of the full run config")
     card: dict[str, Any] = Field(description="the model card (ModelCard.model_dump()) at evaluation time")
-    num_params: int = Field(ge=0, description="trainable parameters of the evaluated model")
-    train_flops_per_image: int | None = Field(
+    num_params: Int = Field(ge=0, description="trainable parameters of the evaluated model")
+    train_flops_per_image: Int | None = Field(
         default=None,
         ge=0,
         description="FLOPs of one training step (forward + backward) per image at the build's canvas "
         "(scalebench.models.flops; since schema 1.1)",
     )
-    inference_flops_per_image: int | None = Field(
+    inference_flops_per_image: Int | None = Field(
         default=None, ge=0, description="FLOPs of one forward pass per image in eval mode (since schema 1.1)"
     )
 
@@ -130,29 +140,29 @@ class _BuildInfo(_Strict):
     build_id: str = Field(min_length=1, max_length=120, description="build id, e.g. 'fashion-mnist-limit200'")
     version: str = Field(min_length=1, max_length=40, description="dataset version of the builder")
     manifest_sha256: str = Field(pattern=_HEX64, description="sha256 of the build's manifest")
-    canvas: tuple[PositiveInt, PositiveInt] = Field(description="image height and width in pixels")
-    channels: int = Field(gt=0)
-    num_classes: int = Field(gt=0)
-    train_size: int = Field(ge=0, description="training images used")
-    val_size: int = Field(ge=0, description="validation images used (training scale only)")
-    embedded: bool = Field(default=False, description="the offline embedded subset (demo data)")
+    canvas: tuple[PosInt, PosInt] = Field(description="image height and width in pixels")
+    channels: Int = Field(gt=0)
+    num_classes: Int = Field(gt=0)
+    train_size: Int = Field(ge=0, description="training images used")
+    val_size: Int = Field(ge=0, description="validation images used (training scale only)")
+    embedded: Bool = Field(default=False, description="the offline embedded subset (demo data)")
 
 
 class DatasetInfo(_BuildInfo):
     """The dataset build the run used (``scalebench build-datasets``) and the protocol's scales."""
 
-    train_scale: float = Field(gt=0, description="the single scale the model was trained and selected at")
+    train_scale: Float = Field(gt=0, description="the single scale the model was trained and selected at")
 
 
 class EpochRecord(_Strict):
     """One training epoch: loss and accuracy on the training data, accuracy on validation at the training scale."""
 
-    epoch: int = Field(ge=1)
-    lr: float = Field(ge=0)
-    train_loss: float
-    train_accuracy: float = Field(ge=0, le=1)
-    val_accuracy: float = Field(ge=0, le=1)
-    seconds: float = Field(ge=0)
+    epoch: Int = Field(ge=1)
+    lr: Float = Field(ge=0)
+    train_loss: Float
+    train_accuracy: Float = Field(ge=0, le=1)
+    val_accuracy: Float = Field(ge=0, le=1)
+    seconds: Float = Field(ge=0)
 
 
 class TrainingInfo(_Strict):
@@ -160,8 +170,8 @@ class TrainingInfo(_Strict):
 
     preset: Literal["quick", "paper"]
     recipe: dict[str, Any] = Field(description="the resolved training recipe (optimizer, lr, schedule, ...)")
-    best_epoch: int = Field(ge=1)
-    best_val_accuracy: float = Field(ge=0, le=1)
+    best_epoch: Int = Field(ge=1)
+    best_val_accuracy: Float = Field(ge=0, le=1)
     history: list[EpochRecord]
 
     @field_validator("recipe")
@@ -174,10 +184,10 @@ class TrainingInfo(_Strict):
 class ClassificationScaleResult(_Strict):
     """Classification counts at one test scale. ``accuracy`` must equal ``correct / total``."""
 
-    scale: float = Field(gt=0)
-    correct: int = Field(ge=0)
-    total: int = Field(gt=0)
-    accuracy: float = Field(ge=0, le=1)
+    scale: Float = Field(gt=0)
+    correct: Int = Field(ge=0)
+    total: Int = Field(gt=0)
+    accuracy: Float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> ClassificationScaleResult:
@@ -199,11 +209,11 @@ class ClassificationScaleResult(_Strict):
 class Summary(_Strict):
     """Summaries recomputed from the per-scale scores (formulas in :mod:`scalebench.benchmark.metrics`)."""
 
-    train_scale_accuracy: float = Field(ge=0, le=1)
-    mean_accuracy: float = Field(ge=0, le=1)
-    worst_accuracy: float = Field(ge=0, le=1)
-    worst_scale: float = Field(gt=0)
-    generalisation_ratio: float | None = Field(ge=0, description="worst / training-scale accuracy")
+    train_scale_accuracy: Float = Field(ge=0, le=1)
+    mean_accuracy: Float = Field(ge=0, le=1)
+    worst_accuracy: Float = Field(ge=0, le=1)
+    worst_scale: Float = Field(gt=0)
+    generalisation_ratio: Float | None = Field(ge=0, description="worst / training-scale accuracy")
 
 
 class ScaleSelection(_Strict):
@@ -213,11 +223,11 @@ class ScaleSelection(_Strict):
     (σ0 = ``channel_sigmas[j]``). ``spearman_rho`` and ``slope_per_octave`` are recomputed from the counts.
     """
 
-    test_scales: list[float] = Field(min_length=1)
-    channel_sigmas: list[float] = Field(min_length=1, description="σ0 of each scale channel, in pixels")
-    counts: list[list[int]]
-    spearman_rho: float | None = Field(ge=-1, le=1)
-    slope_per_octave: float | None
+    test_scales: list[Float] = Field(min_length=1)
+    channel_sigmas: list[Float] = Field(min_length=1, description="σ0 of each scale channel, in pixels")
+    counts: list[list[Int]]
+    spearman_rho: Float | None = Field(ge=-1, le=1)
+    slope_per_octave: Float | None
 
     @field_validator("channel_sigmas", "test_scales")
     @classmethod
@@ -245,11 +255,11 @@ class ScaleSelection(_Strict):
 class Timings(_Strict):
     """Wall-clock seconds of the phases, and the throughputs they imply."""
 
-    train_seconds: float = Field(ge=0, description="training, including the validation after each epoch")
-    eval_seconds: float = Field(ge=0, description="testing at every scale")
-    total_seconds: float = Field(ge=0)
-    train_images_per_second: float = Field(ge=0, description="training images seen / train_seconds")
-    eval_images_per_second: float = Field(ge=0)
+    train_seconds: Float = Field(ge=0, description="training, including the validation after each epoch")
+    eval_seconds: Float = Field(ge=0, description="testing at every scale")
+    total_seconds: Float = Field(ge=0)
+    train_images_per_second: Float = Field(ge=0, description="training images seen / train_seconds")
+    eval_images_per_second: Float = Field(ge=0)
 
 
 class Environment(_Strict):
@@ -261,9 +271,9 @@ class Environment(_Strict):
     platform: str
     device: str = Field(description="'cpu' or 'cuda'")
     device_name: str
-    num_threads: int = Field(ge=1)
-    amp: bool
-    deterministic: bool
+    num_threads: Int = Field(ge=1)
+    amp: Bool
+    deterministic: Bool
     git_commit: str | None = None
 
 
@@ -298,8 +308,8 @@ class RunResult(_ScaleRun):
     created_at: str = Field(description="UTC time the results were written, ISO 8601")
     model: ModelInfo
     dataset: DatasetInfo
-    seed: int = Field(ge=0)
-    limit: int | None = Field(default=None, ge=1, description="--limit N used (a smoke run) or None")
+    seed: Int = Field(ge=0)
+    limit: Int | None = Field(default=None, ge=1, description="--limit N used (a smoke run) or None")
     training: TrainingInfo
     per_scale: list[ClassificationScaleResult] = Field(min_length=1)
     summary: Summary
@@ -477,12 +487,12 @@ class SegmentationScaleResult(_Strict):
     """Segmentation counts at one test scale: per object class (labels 1..C-1) intersection and union pixel
     counts, ignored pixels excluded. ``mean_iou`` must equal :func:`metrics.mean_iou` of the counts."""
 
-    scale: float = Field(gt=0)
-    intersections: list[int] = Field(min_length=1)
-    unions: list[int] = Field(min_length=1)
-    mean_iou: float = Field(ge=0, le=1)
-    pixels: int = Field(gt=0, description="non-ignored pixels evaluated")
-    images: int = Field(gt=0)
+    scale: Float = Field(gt=0)
+    intersections: list[Int] = Field(min_length=1)
+    unions: list[Int] = Field(min_length=1)
+    mean_iou: Float = Field(ge=0, le=1)
+    pixels: Int = Field(gt=0, description="non-ignored pixels evaluated")
+    images: Int = Field(gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> SegmentationScaleResult:
@@ -503,20 +513,20 @@ class SegmentationScaleResult(_Strict):
 class SegmentationDatasetInfo(_BuildInfo):
     """The segmentation build and the training set (its object scales) the run used."""
 
-    train_scales: list[float] = Field(min_length=1, description="object scales of the training set")
-    num_classes: int = Field(gt=1, description="including the background class 0")
-    ignore_index: int
+    train_scales: list[Float] = Field(min_length=1, description="object scales of the training set")
+    num_classes: Int = Field(gt=1, description="including the background class 0")
+    ignore_index: Int
 
 
 class SegmentationEpoch(_Strict):
     """One epoch: training loss, validation mIoU (training-set scales) and the learned σ per N-Jet layer."""
 
-    epoch: int = Field(ge=1)
-    lr: float = Field(ge=0)
-    train_loss: float
-    val_mean_iou: float = Field(ge=0, le=1)
-    sigmas: list[float]
-    seconds: float = Field(ge=0)
+    epoch: Int = Field(ge=1)
+    lr: Float = Field(ge=0)
+    train_loss: Float
+    val_mean_iou: Float = Field(ge=0, le=1)
+    sigmas: list[Float]
+    seconds: Float = Field(ge=0)
 
 
 class SegmentationTraining(_Strict):
@@ -524,18 +534,18 @@ class SegmentationTraining(_Strict):
 
     preset: Literal["quick", "paper"]
     recipe: dict[str, Any]
-    class_weights: list[float] = Field(description="inverse class frequency weights of the loss")
-    best_epoch: int = Field(ge=1)
-    best_val_mean_iou: float = Field(ge=0, le=1)
+    class_weights: list[Float] = Field(description="inverse class frequency weights of the loss")
+    best_epoch: Int = Field(ge=1)
+    best_val_mean_iou: Float = Field(ge=0, le=1)
     history: list[SegmentationEpoch]
 
 
 class SegmentationSummary(_Strict):
     """Summaries recomputed from the per-scale mIoU."""
 
-    mean_miou: float = Field(ge=0, le=1)
-    worst_miou: float = Field(ge=0, le=1)
-    worst_scale: float = Field(gt=0)
+    mean_miou: Float = Field(ge=0, le=1)
+    worst_miou: Float = Field(ge=0, le=1)
+    worst_scale: Float = Field(gt=0)
 
 
 class SegmentationRunResult(_ScaleRun):
@@ -551,13 +561,13 @@ class SegmentationRunResult(_ScaleRun):
     created_at: str
     model: ModelInfo
     dataset: SegmentationDatasetInfo
-    seed: int = Field(ge=0)
-    limit: int | None = Field(default=None, ge=1)
+    seed: Int = Field(ge=0)
+    limit: Int | None = Field(default=None, ge=1)
     training: SegmentationTraining
     per_scale: list[SegmentationScaleResult] = Field(min_length=1)
     summary: SegmentationSummary
-    learned_sigmas: list[float] = Field(description="σ of each N-Jet layer after training, forward order")
-    encoder_receptive_field: int = Field(ge=1, description="pixels, at the end of the encoder")
+    learned_sigmas: list[Float] = Field(description="σ of each N-Jet layer after training, forward order")
+    encoder_receptive_field: Int = Field(ge=1, description="pixels, at the end of the encoder")
     checkpoint_sha256: str = Field(pattern=_HEX64)
     timings: Timings
     environment: Environment

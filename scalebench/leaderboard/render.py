@@ -44,6 +44,7 @@ from scalebench.benchmark.figures import config_note
 from scalebench.benchmark.results import SCHEMA_VERSION
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import new_file_mode
+from scalebench.leaderboard.escape import csv_safe, md_cell
 from scalebench.leaderboard.ranking import METRIC_COLUMNS, MIN_SEEDS, Entry, Stat, rank_entries
 from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown, segmentation_rows
 from scalebench.leaderboard.store import load_store
@@ -212,17 +213,6 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
-def csv_safe(text: str) -> str:
-    """A CSV cell that a spreadsheet cannot run as a formula (OWASP's rule: prefix ``'`` to a leading =, +,
-    -, @, tab or carriage return).
-
-    Example:
-        >>> csv_safe("=HYPERLINK(1)"), csv_safe("gaussdernet")
-        ("'=HYPERLINK(1)", 'gaussdernet')
-    """
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def leaderboard_csv(entries: Sequence[Entry]) -> str:
     """The text of ``leaderboard.csv`` (one row per entry; empty cells for undefined values)."""
     buf = io.StringIO()
@@ -245,17 +235,6 @@ def leaderboard_csv(entries: Sequence[Entry]) -> str:
         ]  # fmt: skip
         w.writerow([csv_safe(str(c)) for c in text])
     return buf.getvalue()
-
-
-def md_cell(text: str) -> str:
-    """Text safe inside a Markdown table cell: no pipe, no raw HTML, no line break.
-
-    Example:
-        >>> md_cell("<script>a|b</script>")
-        '&lt;script&gt;a\\\\|b&lt;/script&gt;'
-    """
-    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-    return " ".join(out.split())
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -300,7 +279,8 @@ def leaderboard_markdown(entries: Sequence[Entry], *, segmentation: bool = False
     for (_, train_scale), group in groups.items():
         first = group[0]
         lines += [
-            f"## {board_title(first.dataset, first.track)} ({first.build_id}), training scale {train_scale:g}"
+            f"## {md_cell(board_title(first.dataset, first.track))} ({md_cell(first.build_id)}), training scale "
+            f"{train_scale:g}"
         ]
         lines += ["", TRACK_RULES.get(first.track, ""), ""]
         rows = []
@@ -318,7 +298,7 @@ def leaderboard_markdown(entries: Sequence[Entry], *, segmentation: bool = False
                 str(e.n_seeds),
                 e.status,
                 " ".join(f"[{text}]({href})" for text, href in paper_links(e.card)) or "–",
-                _date(e.created[1]),
+                md_cell(_date(e.created[1])),
                 md_cell(f"scalebench {', '.join(e.versions)} @ {', '.join(c[:8] for c in e.commits) or 'n/a'}"),
                 " ".join(f"[{r['seed']}]({RUNS_DIR}/{r['path']})" for r in e.runs),
             ])  # fmt: skip
@@ -335,7 +315,17 @@ def leaderboard_markdown(entries: Sequence[Entry], *, segmentation: bool = False
 
 
 def _is_previous_site(out: Path) -> bool:
-    return (out / SITE_MARKER).is_file()
+    """``out`` holds the marker as a regular file (a link named like the marker does not count)."""
+    marker = out / SITE_MARKER
+    return marker.is_file() and not marker.is_symlink()
+
+
+def _links_in(folder: Path) -> list[Path]:
+    """The symbolic links under ``folder`` (found without following any)."""
+    links = []
+    for here, dirs, files in os.walk(folder):
+        links += [Path(here) / n for n in (*dirs, *files) if (Path(here) / n).is_symlink()]
+    return sorted(links)
 
 
 def _check_out(store: Path, out: Path) -> None:
@@ -349,6 +339,12 @@ def _check_out(store: Path, out: Path) -> None:
         raise ScalebenchError(
             f"--out {out} is a non-empty folder that is not an earlier leaderboard site (no {SITE_MARKER}); "
             "nothing was written. Give an empty or new folder, e.g. --out site/."
+        )
+    links = _links_in(out) if out.is_dir() else []
+    if links:
+        raise ScalebenchError(
+            f"--out {out} holds a symbolic link ({links[0]}), which no leaderboard site holds; nothing was written. "
+            "Remove the link or give another folder."
         )
 
 

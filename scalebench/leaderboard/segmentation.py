@@ -10,6 +10,7 @@ Two ways in:
   intersection and union counts) and writes ``SEGMENTATION.md``, ``segmentation.csv`` and the comparison
   figures ``miou_vs_scale`` (mean ± std band over seeds) and ``sigmas`` (N-Jet runs) into ``DIR``.
 
+Text from the results (build id, model name) is escaped for Markdown and CSV (:mod:`scalebench.leaderboard.escape`).
 Rows are grouped by training set and build and sorted by mean mIoU (best first), then model name. The seeds of
 one configuration (every field but the seed equal:
 :func:`scalebench.benchmark.results.seedless_config_hash`) make one row whose cells are the mean ± sample std
@@ -34,6 +35,7 @@ from scalebench.benchmark.results import (
 )
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_text_atomic
+from scalebench.leaderboard.escape import csv_safe, md_cell
 
 
 def segmentation_rows(
@@ -114,7 +116,11 @@ def segmentation_markdown(
         scales = list(row["per_scale"])
         if head != current:
             current = head
-            out += ["", f"{h}# Training objects at s = {row['train_scales']} ({row['build_id']})", ""]
+            out += [
+                "",
+                f"{h}# Training objects at s = {md_cell(row['train_scales'])} ({md_cell(row['build_id'])})",
+                "",
+            ]
             out.append(
                 "| model | params | RF (px) | "
                 + " | ".join(f"s={s:g}" for s in scales)
@@ -132,7 +138,7 @@ def segmentation_markdown(
         rf_text = receptive_field_text(rf)
         cells = " | ".join(_cell(m, sd, row["seeds"]) for m, sd in row["per_scale"].values())
         line = (
-            f"| {row['model']} | {row['num_params']:,} | {rf_text} | {cells} | "
+            f"| {md_cell(row['model'])} | {row['num_params']:,} | {rf_text} | {cells} | "
             f"{_cell(row['mean_miou'], row['mean_miou_std'], row['seeds'])} | {sig_text} | {row['seeds']} | "
             f"{row['epochs']} |"
         )
@@ -155,11 +161,12 @@ def segmentation_csv(rows: Sequence[dict[str, Any]]) -> str:
                 "scale", "mean_iou", "std_iou", "mean_miou", "mean_miou_std", "sigmas"])  # fmt: skip
     for row in rows:
         for s, (m, sd) in row["per_scale"].items():
-            w.writerow([row["train_scales"], row["build_id"], row["model"], row["config_hash"],
-                        " ".join(str(x) for x in row["seed_list"]), row["num_params"],
-                        " ".join(str(x) for x in row["receptive_field"]),
-                        s, repr(m), repr(sd), repr(row["mean_miou"]), repr(row["mean_miou_std"]),
-                        " ".join(repr(x) for x in row["sigmas"])])  # fmt: skip
+            cells = [row["train_scales"], row["build_id"], row["model"], row["config_hash"],
+                     " ".join(str(x) for x in row["seed_list"]), row["num_params"],
+                     " ".join(str(x) for x in row["receptive_field"]),
+                     s, repr(m), repr(sd), repr(row["mean_miou"]), repr(row["mean_miou_std"]),
+                     " ".join(repr(x) for x in row["sigmas"])]  # fmt: skip
+            w.writerow([csv_safe(str(c)) for c in cells])  # text from results files: no formula (OWASP)
     return buf.getvalue()
 
 

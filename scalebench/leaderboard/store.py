@@ -16,6 +16,10 @@ The store is a plain folder, meant to live in git (as the MTEB results repositor
 - a rejected submission leaves the store byte-for-byte unchanged.
 - ``unranked/`` at the top of a store holds runs kept for traceability that the leaderboard must not rank
   (runs on subset builds, such as the CPU runs of ``docs/protocol.md``); validation skips it.
+- a store holds no symbolic links (a results repository that takes pull requests could receive one, and git
+  stores them): every write checks that no folder or file between the store root and its destination is a
+  link and that the destination resolves inside the store, ``.lock`` is opened without following a link, and
+  :func:`validate_store` reports every link it finds. The store root itself may be a link.
 
 Not yet: removing an entry on purpose needs a hand edit of ``index.json`` (visible in review).
 """
@@ -75,12 +79,56 @@ def _sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _link_error(link: Path, store: Path) -> ScalebenchError:
+    return ScalebenchError(
+        f"{link} is a symbolic link inside the results store {store}; a store holds only real files and folders. "
+        "Replace the link by what it points to (or delete it) and retry; nothing was written."
+    )
+
+
+def checked_path(store: str | Path, rel: PurePosixPath | str) -> Path:
+    """``store / rel`` after checking that no existing folder or file from the store root down to it is a
+    symbolic link and that it resolves inside the resolved store root (see the module docstring)."""
+    store = Path(store)
+    rel = PurePosixPath(rel)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise ScalebenchError(f"{rel} is not a path inside the results store {store}.")
+    path = store
+    for part in rel.parts:
+        path = path / part
+        if path.is_symlink():
+            raise _link_error(path, store)
+    root = store.resolve()
+    if root not in path.resolve().parents:
+        raise ScalebenchError(
+            f"{path} resolves to {path.resolve()}, outside the results store {root}; nothing was written."
+        )
+    return path
+
+
+def _make_parents(store: Path, rel: PurePosixPath) -> Path:
+    """Create the missing folders of ``store / rel`` one at a time (never through a link); return the path."""
+    path = store
+    for part in rel.parts[:-1]:
+        path = path / part
+        if not path.is_dir() or path.is_symlink():
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path)
+    return checked_path(store, rel)
+
+
 @contextlib.contextmanager
 def store_lock(store: str | Path) -> Iterator[Path]:
-    """Hold an exclusive lock on ``<store>/.lock`` (created if needed) for the duration of the block."""
+    """Hold an exclusive lock on ``<store>/.lock`` (created if needed, never through a symbolic link) for the
+    duration of the block."""
     store = Path(store)
     store.mkdir(parents=True, exist_ok=True)
-    fd = os.open(store / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(store / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        if (store / LOCK_NAME).is_symlink():
+            raise _link_error(store / LOCK_NAME, store) from None
+        raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield store
@@ -92,6 +140,8 @@ def store_lock(store: str | Path) -> Iterator[Path]:
 def read_index(store: str | Path) -> dict[str, str]:
     """The store's index: entry path (relative, POSIX) -> sha256 of the file. Empty for a new store."""
     path = Path(store) / INDEX_NAME
+    if path.is_symlink():
+        raise _link_error(path, Path(store))
     if not path.exists():
         return {}
     try:
@@ -113,9 +163,10 @@ def _write_index(store: Path, entries: dict[str, str]) -> None:
     write_text_atomic(store / INDEX_NAME, text)
 
 
-def _write_new(dest: Path, text: str | bytes) -> None:
-    """Write ``text`` to ``dest`` atomically, failing with FileExistsError if ``dest`` exists (no overwrite)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+def _write_new(store: Path, rel: PurePosixPath, text: str | bytes) -> Path:
+    """Write ``text`` to ``store / rel`` atomically, failing with FileExistsError if it exists (no overwrite);
+    every folder on the way is checked (:func:`checked_path`) and created without following a link."""
+    dest = _make_parents(store, rel)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         os.fchmod(fd, new_file_mode())  # readable like the rest of the store, not mkstemp's 0o600
@@ -127,6 +178,7 @@ def _write_new(dest: Path, text: str | bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+    return dest
 
 
 def _same_run_but_verified(stored: AnyRunResult, new: AnyRunResult) -> bool:
@@ -178,12 +230,20 @@ def submit_runs(
                 f"and seed: {rel}); submit each run once."
             )
         seen[rel] = source
+    if (
+        store.is_dir()
+    ):  # links are refused before the lock file is even created (checked again under the lock)
+        for name in (LOCK_NAME, INDEX_NAME):
+            if (store / name).is_symlink():
+                raise _link_error(store / name, store)
+        for _, _, rel in checked:
+            checked_path(store, rel)
     outcomes: list[SubmitOutcome] = []
     with store_lock(store):
         index = read_index(store)
         plan: list[tuple[str, AnyRunResult, PurePosixPath, str]] = []
         for source, result, rel in checked:
-            dest = store / rel
+            dest = checked_path(store, rel)
             status = "added"
             if str(rel) in index and not dest.exists():
                 raise ScalebenchError(
@@ -205,13 +265,12 @@ def submit_runs(
         new_index = dict(index)
         try:
             for source, result, rel, status in plan:
-                dest = store / rel
+                dest = checked_path(store, rel)
                 text = results_to_json(result)
                 if status == "upgraded":
                     write_text_atomic(dest, text)
                 else:
-                    _write_new(dest, text)
-                    written.append(dest)
+                    written.append(_write_new(store, rel, text))
                 new_index[str(rel)] = _sha256_text(text)
                 outcomes.append(SubmitOutcome(source, dest, status))
             _write_index(store, new_index)
@@ -226,8 +285,9 @@ def submit_runs(
 def _load_entry(store: Path, rel: PurePosixPath) -> AnyRunResult | None:
     from scalebench.benchmark.results import parse_results
 
+    path = checked_path(store, rel)
     try:
-        return parse_results(read_results_bytes(store / rel), source=str(store / rel), tasks=ALL_TASKS)
+        return parse_results(read_results_bytes(path), source=str(path), tasks=ALL_TASKS)
     except ScalebenchError:
         return None
 
@@ -303,7 +363,8 @@ def add_checkpoints(store: str | Path, items: Sequence[tuple[PurePosixPath, str 
         plan.append((rel, checkpoint_path(rel), data, hashlib.sha256(data).hexdigest(), source))
     with store_lock(store):
         index = read_index(store)
-        for rel, _, _, sha, source in plan:
+        for rel, ckpt, _, sha, source in plan:
+            checked_path(store, ckpt)
             stored = _load_entry(store, rel) if str(rel) in index else None
             if stored is None:
                 raise ScalebenchError(f"{store / rel} is not in the store; submit its results first.")
@@ -316,10 +377,9 @@ def add_checkpoints(store: str | Path, items: Sequence[tuple[PurePosixPath, str 
         new_index = dict(index)
         try:
             for _, ckpt, data, sha, _ in plan:
-                if str(ckpt) in index and (store / ckpt).exists():
+                if str(ckpt) in index and checked_path(store, ckpt).exists():
                     continue  # stored already (same sha: the results file pins it)
-                _write_new(store / ckpt, data)
-                written.append(store / ckpt)
+                written.append(_write_new(store, ckpt, data))
                 new_index[str(ckpt)] = sha
             _write_index(store, new_index)
         except BaseException:
@@ -343,15 +403,45 @@ class StoreReport:
         return not self.problems
 
 
-def _previous_paths(previous: str | Path) -> set[str]:
+def _previous_runs(previous: str | Path) -> dict[str, dict[str, str | None]]:
+    """The runs a ``leaderboard.json`` lists: path -> its recorded ``sha256`` and ``evaluated_by`` (None when an
+    older leaderboard.json lacks them)."""
     path = Path(previous)
     try:
         data = json.loads(path.read_text())
-        return {run["path"] for entry in data["entries"] for run in entry["runs"]}
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        runs: dict[str, dict[str, str | None]] = {}
+        for entry in data["entries"]:
+            for run in entry["runs"]:
+                rel, sha, by = run["path"], run.get("sha256"), run.get("evaluated_by")
+                if not isinstance(rel, str) or not all(v is None or isinstance(v, str) for v in (sha, by)):
+                    raise TypeError(f"run {rel!r}: path, sha256 and evaluated_by must be strings")
+                runs[rel] = {"sha256": sha, "evaluated_by": by}
+        return runs
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ScalebenchError(
             f"{path} is not a leaderboard.json written by `scalebench leaderboard build` ({err})."
         ) from None
+
+
+def _walk(store: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """The results files (``*.json``), checkpoints (``*.safetensors``) and symbolic links of a store, without
+    following any link; folders whose name starts with a dot are not entered (files there are never read)."""
+    results: list[Path] = []
+    checkpoints: list[Path] = []
+    links: list[Path] = []
+    for folder, dirs, files in os.walk(store):
+        here = Path(folder)
+        links += [here / d for d in dirs if (here / d).is_symlink()]
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
+        for name in sorted(files):
+            path = here / name
+            if path.is_symlink():
+                links.append(path)
+            elif name.endswith(".json"):
+                results.append(path)
+            elif name.endswith(".safetensors"):
+                checkpoints.append(path)
+    return results, checkpoints, sorted(links)
 
 
 def validate_store(
@@ -363,19 +453,31 @@ def validate_store(
     """``scalebench leaderboard validate``: re-validate every entry and the index of a store.
 
     Each file must pass every submission check (verified entries allowed), sit at the path its content
-    implies, and be listed in ``index.json`` with its sha256; every listed entry must still exist. With
-    ``previous`` (a ``leaderboard.json`` of an earlier build), every run listed there must still be stored.
+    implies, and be listed in ``index.json`` with its sha256; every listed entry must still exist; the store
+    holds no symbolic link. With ``previous`` (a ``leaderboard.json`` of an earlier build), every run listed
+    there must still be stored with the sha256 recorded there, unless it was upgraded to verified since.
     """
     store = Path(store)
     if not store.is_dir():
         raise ScalebenchError(
             f"Results store {str(store)!r} does not exist; create it with `scalebench submit`."
         )
-    index = read_index(store)
+    results, checkpoints, links = _walk(store)
+    problems: list[str] = [
+        f"{link} is a symbolic link inside the store; a store holds only real files and folders (replace it by "
+        "what it points to, or delete it)."
+        for link in links
+    ]
+    try:
+        index = read_index(store)
+    except ScalebenchError as err:
+        if not (store / INDEX_NAME).is_symlink():
+            raise
+        problems.append(str(err))
+        index = {}
     entries: list[StoredRun] = []
-    problems: list[str] = []
     on_disk: set[str] = set()
-    for path in sorted(store.rglob("*.json")):
+    for path in results:
         rel = PurePosixPath(path.relative_to(store).as_posix())
         if (
             str(rel) == INDEX_NAME
@@ -404,20 +506,55 @@ def validate_store(
                 "restore it from git."
             )
         entries.append(StoredRun(rel, result, sha, track_of(result, known)))
-    _check_checkpoints(store, index, {str(e.path): e for e in entries}, on_disk, problems)
+    _check_checkpoints(store, checkpoints, index, {str(e.path): e for e in entries}, on_disk, problems)
     for rel in sorted(set(index) - on_disk):
         problems.append(f"{store / rel} is listed in {store / INDEX_NAME} but is gone; restore it from git.")
     if previous is not None:
-        for rel in sorted(_previous_paths(previous) - on_disk):
-            problems.append(f"{store / rel} was listed on the previous leaderboard ({previous}) but is gone.")
+        _check_previous(store, previous, entries, on_disk, problems)
     return StoreReport(store, entries, problems)
 
 
+def _is_upgrade_of(result: AnyRunResult, sha256: str) -> bool:
+    """``result`` is verified and, with its badge set back to self-reported (no verification record), is byte for
+    byte the stored file of sha256 ``sha256`` (the store writes canonical JSON): nothing but the badge changed."""
+    if result.evaluated_by != "verified":
+        return False
+    before = result.model_copy(update={"evaluated_by": "self-reported", "verification": None})
+    return _sha256_text(results_to_json(before)) == sha256
+
+
+def _check_previous(
+    store: Path, previous: str | Path, entries: list[StoredRun], on_disk: set[str], problems: list[str]
+) -> None:
+    """Every run of the previous ``leaderboard.json`` is still stored, byte for byte (the sha256 it records),
+    unless the stored copy is the verified upgrade of the run that was self-reported there (identical apart from
+    ``evaluated_by`` and ``verification``)."""
+    stored = {str(e.path): e for e in entries}
+    for rel, run in sorted(_previous_runs(previous).items()):
+        if rel not in on_disk:
+            problems.append(f"{store / rel} was listed on the previous leaderboard ({previous}) but is gone.")
+            continue
+        now = stored.get(rel)
+        if now is None or run["sha256"] is None or now.sha256 == run["sha256"]:
+            continue  # an invalid file is reported already; an old leaderboard.json records no sha256
+        if _is_upgrade_of(now.result, run["sha256"]) and run["evaluated_by"] != "verified":
+            continue  # the one allowed change: a self-reported run upgraded to verified
+        problems.append(
+            f"{store / rel} differs from the run the previous leaderboard ({previous}) lists (sha256 {now.sha256}, "
+            f"previously {run['sha256']}); a stored run changes only by its upgrade to verified. Restore it from git."
+        )
+
+
 def _check_checkpoints(
-    store: Path, index: dict[str, str], runs: dict[str, StoredRun], on_disk: set[str], problems: list[str]
+    store: Path,
+    checkpoints: list[Path],
+    index: dict[str, str],
+    runs: dict[str, StoredRun],
+    on_disk: set[str],
+    problems: list[str],
 ) -> None:
     """Every stored checkpoint sits beside its run, is listed in the index and has the sha256 both record."""
-    for path in sorted(store.rglob("*.safetensors")):
+    for path in checkpoints:
         rel = PurePosixPath(path.relative_to(store).as_posix())
         if rel.parts[0] == UNRANKED_DIR or any(p.startswith(".") for p in rel.parts):
             continue

@@ -15,7 +15,17 @@ rules of the leaderboard, following the lessons of RobustBench, WILDS and MTEB (
 - no ``--limit`` smoke run and no run on the embedded demo subset;
 - ``evaluated_by`` is "self-reported": only re-evaluating the checkpoint (``scalebench submit --checkpoint`` or
   ``scalebench evaluate --verify``) can make an entry "verified";
-- the model name and dataset name are slugs, so that the store's file names are built only from checked text.
+- the model name and dataset name are slugs, so that the store's file names are built only from checked text;
+- ``dataset.build_id`` is the canonical build's id (``fashion-mnist``, ``fashion-mnist-lite``,
+  ``fashion-mnist-seg``), and ``dataset.train_size`` / ``val_size`` are that build's split sizes;
+- every count is bounded by the build: each per-scale ``total`` (segmentation: ``images``) is the build's test
+  split size, and each row of the scale-selection counts sums to that scale's ``total`` (segmentation: each
+  union is at most ``pixels``, which is at most ``images`` times the canvas);
+- the seed is an integer from 0 to :data:`MAX_SEED`;
+- the model is registered in this scalebench (looked up by name in :func:`scalebench.models.list_models`,
+  never imported from the file), its task is the run's, ``model.config`` passes the same checks as
+  ``scalebench evaluate``'s model config (:func:`check_model_config`) and ``training.recipe`` is a valid
+  :class:`scalebench.benchmark.config.Recipe` (:func:`check_recipe`).
 
 The store path of a run is ``<dataset>/<model>/<config-hash>/seed-<n>.json``, where the config hash
 (:func:`run_config_hash`) covers everything that determines the results except the seed, so that the seeds of
@@ -29,6 +39,7 @@ segmentation results (:class:`~scalebench.benchmark.results.SegmentationRunResul
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -58,6 +69,9 @@ SLUG_PATTERN = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,99}")
 #: Relative tolerance when a run's test scale is matched to a canonical scale (scales are stored to 6 decimals).
 SCALE_RTOL = 1e-6
 
+#: Largest seed a submission may carry (seeds are 0 .. 2**31 - 1, the range every framework's RNG accepts).
+MAX_SEED = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class KnownBuild:
@@ -67,6 +81,10 @@ class KnownBuild:
     the accepted training sets instead (a segmentation build: the object scales of each training set).
     ``track`` is ``full`` (the canonical full build) or ``lite`` (the canonical lite build, a fixed subset
     for 2-core laptops): runs of the two tracks are stored, ranked and shown apart.
+    ``build_id`` is the build's id (default: :attr:`board`, which is the id of every canonical build:
+    ``fashion-mnist``, ``fashion-mnist-lite``, ``fashion-mnist-seg``). ``train_size``, ``val_size`` and
+    ``test_size`` are its split sizes (images per split; the test size is per scale); ``None`` leaves that
+    count unchecked (builds made up by tests; :func:`known_builds` sets all three).
     """
 
     dataset: str
@@ -76,10 +94,19 @@ class KnownBuild:
     train_scale: float
     train_sets: tuple[tuple[float, ...], ...] = ()
     track: str = "full"
+    build_id: str = ""
+    train_size: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
 
     @property
     def accepted_train_sets(self) -> tuple[tuple[float, ...], ...]:
         return self.train_sets or ((self.train_scale,),)
+
+    @property
+    def canonical_build_id(self) -> str:
+        """The ``dataset.build_id`` a run on this build records."""
+        return self.build_id or self.board
 
     @property
     def board(self) -> str:
@@ -95,8 +122,11 @@ def known_builds() -> tuple[KnownBuild, ...]:
     The segmentation set's canonical build is ``KNOWN_MANIFEST_SHA256`` of
     :mod:`scalebench.datasets_builders.segmentation` (with its four training sets and test scales 1..4).
     """
-    from scalebench.datasets_builders import DATASETS, GENERATOR_VERSION
+    from scalebench.datasets_builders import DATASETS, GENERATOR_VERSION, build_id_for
     from scalebench.datasets_builders import segmentation as seg
+
+    def sizes(split_sizes: dict[str, int]) -> dict[str, int]:
+        return {f"{k}_size": int(split_sizes[k]) for k in ("train", "val", "test")}
 
     out: list[KnownBuild] = []
     for name, spec in sorted(DATASETS.items()):
@@ -106,17 +136,19 @@ def known_builds() -> tuple[KnownBuild, ...]:
         pairs.update(dict(getattr(spec, "known_manifests", None) or {}))
         scales = tuple(float(s) for s in spec.test_scales)
         for version, sha in sorted(pairs.items()):
-            out.append(KnownBuild(name, version, sha, scales, float(spec.train_scale)))
+            out.append(KnownBuild(name, version, sha, scales, float(spec.train_scale),
+                                  build_id=build_id_for(name), **sizes(spec.split_sizes)))  # fmt: skip
         lite = getattr(spec, "known_lite_manifest_sha256", None)
         if lite:
-            out.append(
-                KnownBuild(name, GENERATOR_VERSION, lite, scales, float(spec.train_scale), track="lite")
-            )
+            out.append(KnownBuild(name, GENERATOR_VERSION, lite, scales, float(spec.train_scale),
+                                  track="lite", build_id=build_id_for(name, lite=True),
+                                  **sizes(spec.lite_sizes)))  # fmt: skip
     seg_sha = getattr(seg, "KNOWN_MANIFEST_SHA256", None)
     if seg_sha:
         train_sets = tuple(tuple(float(s) for s in t) for t in seg.TRAIN_SETS)
         scales = tuple(float(s) for s in seg.DEFAULT_TEST_SCALES)
-        out.append(KnownBuild(seg.NAME, seg.GENERATOR_VERSION, seg_sha, scales, 1.0, train_sets))
+        out.append(KnownBuild(seg.NAME, seg.GENERATOR_VERSION, seg_sha, scales, 1.0, train_sets,
+                              build_id=seg.seg_build_id(), **sizes(seg.FULL_SIZES)))  # fmt: skip
     return tuple(out)
 
 
@@ -300,7 +332,136 @@ def check_run(
             f"of {ds.name} (missing {_fmt_scales(missing)}, extra {_fmt_scales(extra)}). Re-run "
             "`scalebench evaluate` without --scales."
         )
+    _check_identity(result, match, source)
+    _check_counts(result, match, source)
+    check_model_config(result.model.name, result.model.config, source, task=result.task,
+                       num_classes=ds.num_classes, in_channels=ds.channels)  # fmt: skip
+    check_recipe(result.training.recipe, source)
     return entry_path(result, match.track)
+
+
+def _check_identity(result: AnyRunResult, match: KnownBuild, source: str) -> None:
+    """The build id is the canonical build's, and the seed is within 0 .. MAX_SEED."""
+    ds = result.dataset
+    if ds.build_id != match.canonical_build_id:
+        raise ScalebenchError(
+            f"{source}: dataset.build_id {ds.build_id!r} is not the id of the canonical build it claims "
+            f"({match.canonical_build_id!r}); submit the file `scalebench evaluate` wrote on that build."
+        )
+    if not 0 <= result.seed <= MAX_SEED:
+        raise ScalebenchError(
+            f"{source}: seed {result.seed} is outside 0..{MAX_SEED} (2**31 - 1); re-run with a smaller --seed."
+        )
+
+
+def _check_counts(result: AnyRunResult, match: KnownBuild, source: str) -> None:
+    """Every count bounded by the build: split sizes, per-scale totals, selection rows, segmentation pixels."""
+    ds = result.dataset
+    for field, expected in (("train_size", match.train_size), ("val_size", match.val_size)):
+        if expected is not None and getattr(ds, field) != expected:
+            raise ScalebenchError(
+                f"{source}: dataset.{field} is {getattr(ds, field)}, but the canonical {match.canonical_build_id} "
+                f"build has {expected}; a canonical run uses every image of the split."
+            )
+    size_field = "images" if result.task == "segmentation" else "total"
+    for row in result.per_scale:
+        n = getattr(row, size_field)
+        if match.test_size is not None and n != match.test_size:
+            raise ScalebenchError(
+                f"{source}: per_scale {size_field} at scale {row.scale:g} is {n}, but the canonical "
+                f"{match.canonical_build_id} build has {match.test_size} test images per scale."
+            )
+    if result.task == "segmentation":
+        height, width = ds.canvas
+        for row in result.per_scale:
+            if row.pixels > row.images * height * width or any(u > row.pixels for u in row.unions):
+                raise ScalebenchError(
+                    f"{source}: at scale {row.scale:g} the pixel counts exceed the images "
+                    f"({row.images} of {height}x{width}: at most {row.images * height * width} pixels, every "
+                    "union at most `pixels`); submit the file `scalebench evaluate` wrote."
+                )
+    elif result.scale_selection is not None:
+        for row, counts in zip(result.per_scale, result.scale_selection.counts, strict=True):
+            if sum(counts) != row.total:
+                raise ScalebenchError(
+                    f"{source}: scale_selection.counts at scale {row.scale:g} sum to {sum(counts)}, not to that "
+                    f"scale's total {row.total} (one winning channel per test image)."
+                )
+
+
+def check_model_config(
+    name: str,
+    config: dict[str, Any],
+    source: str,
+    *,
+    task: str | None = None,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+) -> None:
+    """A registered model of ``task`` and a config its builder accepts, by the rules of ``scalebench evaluate``.
+
+    The name is looked up in the registry (:func:`scalebench.models.list_models`); nothing named in a results
+    file is imported. The config is checked by ``scalebench.models.registry.validate_model_config`` when this
+    scalebench has it (unknown keys, wrong types, non-finite or out-of-range values), else by
+    ``resolve_config`` (unknown keys, the kind of boolean and numeric values). ``num_classes`` and
+    ``in_channels`` (default: the card's) are those of the dataset the model ran on.
+    """
+    from scalebench.models import registry
+
+    if name not in registry.list_models():
+        raise ScalebenchError(
+            f"{source}: model {name!r} is not registered in this scalebench (`scalebench models list`); the "
+            "leaderboard takes registered models only, so that every entry can be verified."
+        )
+    card = registry.get_model_card(name)
+    if task is not None and card.task != task:
+        raise ScalebenchError(
+            f"{source}: model {name!r} is a {card.task} model, but the file holds {task} results."
+        )
+    try:
+        _validate_config(name, json.dumps(config, sort_keys=True), num_classes, in_channels)
+    except ScalebenchError as err:
+        raise ScalebenchError(f"{source}: model.config is not a valid config of {name!r}: {err}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _validate_config(name: str, config_json: str, num_classes: int | None, in_channels: int | None) -> None:
+    """:func:`check_model_config`'s check of one config (cached: the seeds of a configuration share it)."""
+    from scalebench.models import registry
+
+    config = json.loads(config_json)
+    validate = getattr(registry, "validate_model_config", None)
+    if validate is None:
+        registry.resolve_config(name, config)
+    else:
+        validate(name, config, num_classes=num_classes, in_channels=in_channels)
+
+
+def check_recipe(recipe: dict[str, Any], source: str) -> None:
+    """``training.recipe`` is a valid training recipe: the rules of ``scalebench evaluate``
+    (``scalebench.benchmark.config.validate_recipe`` when this scalebench has it, else
+    :class:`~scalebench.benchmark.config.Recipe`), with exact JSON types (pydantic strict mode, as the results
+    schema: ``"6"`` is not the integer 6)."""
+    from pydantic import ValidationError
+
+    from scalebench.benchmark import config as cfg
+
+    validate = getattr(cfg, "validate_recipe", None)
+    try:
+        if validate is not None:
+            validate(dict(recipe))
+        cfg.Recipe.model_validate(dict(recipe), strict=True)
+    except ScalebenchError as err:
+        raise ScalebenchError(f"{source}: training.recipe is not a valid recipe: {err}") from None
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in err.errors()[:5]
+        )
+        raise ScalebenchError(
+            f"{source}: training.recipe is not a valid recipe ({problems}); submit the file `scalebench evaluate` "
+            "wrote."
+        ) from None
 
 
 def track_of(result: AnyRunResult, known: Sequence[KnownBuild] | None = None) -> str:

@@ -22,9 +22,10 @@ from scalebench.sweep.jobs import (
     load_jobs,
     run_job,
     save_jobs,
+    sweep_lock,
     sweep_status,
 )
-from scalebench.sweep.launchers import LAUNCHERS, LaunchReport, SweepJob, slurm_options
+from scalebench.sweep.launchers import LAUNCHERS, LaunchReport, SweepJob, parallel_option, slurm_options
 
 
 def launch(
@@ -42,20 +43,26 @@ def launch(
 ) -> LaunchReport:
     """Expand the grid, add its jobs to ``<sweep_dir>/sweep.json`` and launch those not done nor running.
 
+    The sweep folder's lock is held from writing ``sweep.json`` until the launcher returns (for ``local``, until
+    every job finished); a second launch on the same folder meanwhile is an error.
+
     ``options`` are :class:`scalebench.benchmark.config.EvalConfig` fields shared by every job. ``skip_stored``
     (a leaderboard store, e.g. the repository's ``results/``): jobs whose run is stored there are not run
     again, so a fresh machine resumes a sweep whose finished runs were collected and committed.
     """
     check_choice(launcher, "--launcher", list(LAUNCHERS))
+    if launcher == "local":
+        parallel_option(launcher_options or {})  # before anything is written
     jobs = expand_grid(sweep_dir, models=models, datasets=datasets, seeds=seeds, train_scales=train_scales,
                        roots=roots, **options)  # fmt: skip
-    save_jobs(sweep_dir, jobs)  # also for debug: the printed commands read the jobs from sweep.json
-    stored: list[str] = []
-    if skip_stored is not None:
-        hashes = stored_run_hashes(skip_stored)
-        stored = [j.job_id for j in jobs if j.job_id.rsplit("__", 1)[-1] in hashes]
-        jobs = [j for j in jobs if j.job_id not in set(stored)]
-    report = LAUNCHERS[launcher](sweep_dir, jobs, launcher_options or {})
+    with sweep_lock(sweep_dir):  # one launch at a time per folder: no job runs twice
+        save_jobs(sweep_dir, jobs)  # also for debug: the printed commands read the jobs from sweep.json
+        stored: list[str] = []
+        if skip_stored is not None:
+            hashes = stored_run_hashes(skip_stored)
+            stored = [j.job_id for j in jobs if j.job_id.rsplit("__", 1)[-1] in hashes]
+            jobs = [j for j in jobs if j.job_id not in set(stored)]
+        report = LAUNCHERS[launcher](sweep_dir, jobs, launcher_options or {})
     report.skipped_stored = stored
     return report
 
@@ -65,15 +72,15 @@ def stored_run_hashes(store: str | Path) -> set[str]:
     the jobs a sweep on a fresh machine need not run again, since their results are committed already."""
     from scalebench.benchmark.results import ALL_TASKS, load_results
     from scalebench.checks import ScalebenchError
-    from scalebench.leaderboard.store import read_index
+    from scalebench.leaderboard.store import checked_path, read_index
 
     if not Path(store).is_dir():
         return set()
     hashes = set()
     for rel in read_index(store):
         if rel.endswith(".json"):
-            try:
-                hashes.add(load_results(Path(store) / rel, tasks=ALL_TASKS).model.config_hash)
+            try:  # an index line naming a path outside the store, or through a link, is never read
+                hashes.add(load_results(checked_path(store, rel), tasks=ALL_TASKS).model.config_hash)
             except ScalebenchError:
                 continue  # a broken entry is run again; `leaderboard validate` reports it
     return hashes
@@ -92,7 +99,13 @@ def format_status(rows: Sequence[JobStatus], rich: bool = False) -> Any:
         from rich.table import Table
 
         table = Table(*header, caption=counts)
-        colour = {"done": "green", "failed": "red", "running": "yellow", "pending": "white"}
+        colour = {
+            "done": "green",
+            "failed": "red",
+            "running": "yellow",
+            "pending": "white",
+            "stale": "magenta",
+        }
         for row in body:
             table.add_row(f"[{colour[row[0]]}]{row[0]}[/]", *row[1:])
         return table
@@ -117,5 +130,6 @@ __all__ = [
     "run_job",
     "save_jobs",
     "slurm_options",
+    "sweep_lock",
     "sweep_status",
 ]

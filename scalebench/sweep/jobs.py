@@ -12,26 +12,41 @@ A sweep folder holds:
 - ``sweep.json``: every job ever launched from it (job id -> its :class:`EvalConfig`), so ``status``,
   ``collect`` and ``delete-incomplete`` need no grid options;
 - ``runs/``: the run directories (the protocol's ``--out``);
-- ``jobs/<job id>.json``: the job's last launcher event (``running`` with host and pid, ``failed`` with the
-  error and the log, ``requeued``), written atomically;
+- ``jobs/<job id>.json``: the job's last launcher event (``running`` with host, pid and the process's start
+  time, ``failed`` with the error and the log, ``requeued``), written atomically. While a job runs, a thread
+  of its process touches this file every :data:`HEARTBEAT_SECONDS`: the file's modification time is the job's
+  heartbeat;
 - ``logs/<job id>.log``: the output of jobs run by the ``local`` launcher (``slurm`` jobs log to submitit's
-  folder ``submitit/``).
+  folder ``submitit/``);
+- ``.launch.lock``: held (``fcntl.flock``) by the one ``sweep launch`` running on the folder (:func:`sweep_lock`).
 
-States (:func:`job_state`): ``done`` (``done`` marker present), ``running`` (a live process on this host, or
-a running record from another host), ``failed`` (a failed record, or a running record whose process on this
-host is gone: killed), else ``pending``. A pending or failed job with an epoch checkpoint resumes from it.
+States (:func:`job_state`): ``done`` (``done`` marker present); ``running`` (on this host: its process is alive
+and started when the record says, so a reused PID is not taken for the job; on another host: a heartbeat less
+than :data:`STALE_AFTER_SECONDS` old); ``stale`` (a running record from another host, or from an older
+scalebench, whose heartbeat is older than that: a dead node or a job killed before it could record it;
+``sweep launch`` re-queues it and ``delete-incomplete`` deletes it); ``failed`` (a failed record, or a running
+record whose process on this host is gone: killed); else ``pending``. A pending, stale or failed job with an
+epoch checkpoint resumes from it.
+
+Every job id read from ``sweep.json`` is checked before it names a path (:func:`load_jobs`): one path
+component of the shape ``<model>__<dataset>__seed<n>__<hash>`` of its own config, whose run folder lies inside
+``<sweep>/runs``; :func:`delete_incomplete` also checks that it is the run directory its config resolves to
+(:func:`scalebench.benchmark.protocol.resolve_run`) before deleting anything.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import shutil
 import socket
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +58,16 @@ from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_json_atomic
 
 SWEEP_FILE = "sweep.json"
-STATES = ("pending", "running", "done", "failed")
+LOCK_NAME = ".launch.lock"
+STATES = ("pending", "running", "done", "failed", "stale")
+
+#: A running job touches its record this often (seconds): the record's modification time is its heartbeat.
+HEARTBEAT_SECONDS = 60.0
+#: A running record whose heartbeat is older than this (seconds; 10 minutes) is ``stale``: its job is re-queued.
+STALE_AFTER_SECONDS = 600.0
+
+#: A job id: one path component of safe characters (``<model>__<build id>__seed<n>__<run hash>``).
+_JOB_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,250}")
 
 
 @dataclass(frozen=True)
@@ -140,18 +164,73 @@ def _read_sweep(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def load_jobs(sweep_dir: str | Path) -> list[Job]:
-    """The jobs recorded in ``<sweep_dir>/sweep.json``."""
+    """The jobs recorded in ``<sweep_dir>/sweep.json``, each checked before it names a path.
+
+    A job's config runs into this sweep's ``runs/`` (whatever ``out`` the file records, so a moved sweep
+    folder keeps working), and its id must be one path component of the shape
+    ``<model>__<dataset>__seed<n>__<hash>`` of that config whose run folder lies inside ``runs/``; anything else
+    is one ScalebenchError naming the job, before anything is read or written.
+    """
     path = Path(sweep_dir) / SWEEP_FILE
     if not path.is_file():
         raise ScalebenchError(
             f"{path} does not exist: {sweep_dir} is not a sweep folder. Start one with `scalebench sweep launch "
             f"--out {sweep_dir} ...`."
         )
+    runs = Path(sweep_dir) / "runs"
     jobs = []
     for job_id, fields in _read_sweep(path).items():
-        config = make_config(**fields)
-        jobs.append(Job(config, job_id, Path(config.out) / job_id))
+        if not isinstance(fields, dict):
+            raise ScalebenchError(
+                f"{path}: job {job_id!r} has no config; {path} is written by `sweep launch`."
+            )
+        config = make_config(**{**fields, "out": runs})
+        jobs.append(Job(config, job_id, _checked_run_dir(path, runs, job_id, config)))
     return jobs
+
+
+def _bad_job(path: Path, job_id: str, why: str) -> ScalebenchError:
+    return ScalebenchError(
+        f"{path}: job id {job_id!r} {why}; sweep.json was edited by hand or damaged. Restore it (or delete the "
+        "sweep folder and launch again); nothing was changed."
+    )
+
+
+def _checked_run_dir(path: Path, runs: Path, job_id: str, config: EvalConfig) -> Path:
+    """``runs / job_id`` after checking that ``job_id`` is one safe path component of the shape its config
+    gives, and that the folder (if it exists) resolves inside ``runs``."""
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+        raise _bad_job(
+            path, str(job_id), "is not one path component of letters, digits, '_', '.', '+', '=', '-'"
+        )
+    shape = rf"{re.escape(config.model)}__{re.escape(config.dataset)}__seed{config.seed}__[0-9a-f]{{8,64}}"
+    if not re.fullmatch(shape, job_id):
+        raise _bad_job(
+            path, job_id, f"is not the run directory of its config ({config.model}__{config.dataset}__seed"
+            f"{config.seed}__<hash>)"
+        )  # fmt: skip
+    run_dir = runs / job_id
+    if run_dir.is_symlink() or run_dir.resolve().parent != runs.resolve():
+        raise _bad_job(path, job_id, f"names a run folder outside {runs} (a symbolic link?)")
+    return run_dir
+
+
+def check_job_identity(sweep_dir: str | Path, job: Job) -> None:
+    """Check that ``job.job_id`` is the run directory its config resolves to (the protocol's run hash).
+
+    ``resolve_run`` checks every input (model, dataset build, recipe) without training. The device does not
+    enter the hash, so it is checked as ``cpu`` (a GPU sweep can be checked on a login node), except for an
+    ``--amp`` sweep, which needs its GPU.
+    """
+    config = job.config if job.config.amp else job.config.model_copy(update={"device": "cpu"})
+    _, run_dir = resolve_run(config)
+    if run_dir.name != job.job_id:
+        raise _bad_job(
+            Path(sweep_dir) / SWEEP_FILE,
+            job.job_id,
+            f"is not the run directory its config resolves to ({run_dir.name}; or sweep.json was written by "
+            "another scalebench version)",
+        )
 
 
 def find_job(sweep_dir: str | Path, job_id: str) -> Job:
@@ -187,6 +266,8 @@ def read_record(sweep_dir: str | Path, job_id: str) -> dict[str, Any] | None:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # 0 and negative numbers name process groups, never a job
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -194,6 +275,45 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, field 22 of ``/proc/<pid>/stat``), or None where
+    unknown (no such process, no ``/proc``). A PID that the system reused has another start time."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def heartbeat_age(sweep_dir: str | Path, job_id: str) -> float | None:
+    """Seconds since the job's record was last written or touched (its heartbeat); None without a record."""
+    try:
+        return max(0.0, time.time() - record_path(sweep_dir, job_id).stat().st_mtime)
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def heartbeat(sweep_dir: str | Path, job_id: str, every: float | None = None) -> Iterator[None]:
+    """While the block runs, touch the job's record every ``every`` seconds (default :data:`HEARTBEAT_SECONDS`)
+    from a daemon thread; the thread has stopped when the block ends."""
+    path = record_path(sweep_dir, job_id)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS if every is None else every):
+            with contextlib.suppress(OSError):  # the record may be replaced or deleted meanwhile
+                os.utime(path)
+
+    thread = threading.Thread(target=beat, name=f"scalebench-heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @dataclass(frozen=True)
@@ -218,10 +338,24 @@ def job_state(sweep_dir: str | Path, job: Job) -> JobStatus:
         return JobStatus(job, "done", epoch, log, "")
     state = record.get("state")
     if state == "running":
-        here = record.get("host") == socket.gethostname()
-        if here and not _alive(int(record.get("pid", -1))):
-            return JobStatus(job, "failed", epoch, log, f"process {record.get('pid')} gone (killed?)")
-        return JobStatus(job, "running", epoch, log, f"{record.get('launcher', '?')} on {record.get('host')}")
+        where = f"{record.get('launcher', '?')} on {record.get('host')}"
+        pid = record.get("pid")
+        pid = pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+        if record.get("host") == socket.gethostname() and pid is not None:
+            if not _alive(pid):
+                return JobStatus(job, "failed", epoch, log, f"process {pid} gone (killed?)")
+            started = record.get("pid_start")
+            if started is not None:
+                if process_start(pid) not in (None, started):
+                    return JobStatus(job, "failed", epoch, log,
+                                     f"process {pid} gone (its PID now belongs to another process)")  # fmt: skip
+                return JobStatus(job, "running", epoch, log, where)
+        age = heartbeat_age(sweep_dir, job.job_id)
+        if age is not None and age > STALE_AFTER_SECONDS:
+            return JobStatus(job, "stale", epoch, log,
+                             f"{where}: no heartbeat for {age / 60:.0f} min (dead node or killed job); "
+                             "`sweep launch` re-queues it")  # fmt: skip
+        return JobStatus(job, "running", epoch, log, where)
     if state == "failed":
         return JobStatus(job, "failed", epoch, log, str(record.get("error", ""))[:200])
     return JobStatus(job, "pending", epoch, log, "requeued" if state == "requeued" else "")
@@ -233,15 +367,20 @@ def sweep_status(sweep_dir: str | Path) -> list[JobStatus]:
 
 
 def delete_incomplete(sweep_dir: str | Path) -> list[Job]:
-    """Delete the run directory and record of every job that is neither done nor running; return those jobs.
+    """Delete the run directory and record of every job that is neither done nor running (pending, failed or
+    stale); return those jobs.
 
     Such jobs then start from scratch at the next launch (use this to discard failed runs; an interrupted run
-    is otherwise resumed from its last epoch checkpoint).
+    is otherwise resumed from its last epoch checkpoint). Every job to delete is checked first
+    (:func:`check_job_identity`); if one fails, nothing is deleted.
     """
+    todo = [st for st in sweep_status(sweep_dir) if st.state not in ("done", "running")]
+    for st in todo:
+        paths = (st.job.run_dir, record_path(sweep_dir, st.job.job_id), log_path(sweep_dir, st.job.job_id))
+        if any(p.exists() for p in paths):
+            check_job_identity(sweep_dir, st.job)
     deleted = []
-    for st in sweep_status(sweep_dir):
-        if st.state in ("done", "running"):
-            continue
+    for st in todo:
         touched = False
         if st.job.run_dir.exists():
             shutil.rmtree(st.job.run_dir)
@@ -257,6 +396,36 @@ def delete_incomplete(sweep_dir: str | Path) -> list[Job]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Running one job (what every launcher runs, in whatever process it runs)
+
+
+@contextlib.contextmanager
+def sweep_lock(sweep_dir: str | Path) -> Iterator[Path]:
+    """Hold ``<sweep_dir>/.launch.lock`` exclusively (``fcntl.flock``) for the block, or fail at once if another
+    ``sweep launch`` holds it, so that two launches on one folder never run the same job."""
+    folder = Path(sweep_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        if path.is_symlink():
+            raise ScalebenchError(
+                f"{path} is a symbolic link; delete it (sweep launch recreates it)."
+            ) from None
+        raise
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ScalebenchError(
+                f"Another `scalebench sweep launch` is running on {folder} (it holds {path}); wait for it to "
+                f"finish (`scalebench sweep status --out {folder}`) or launch into another --out."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+        yield folder
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def job_command(sweep_dir: str | Path, job: Job) -> list[str]:
@@ -277,9 +446,11 @@ def run_job(
         return "skipped"
     tune_cpu_allocator()  # in every launcher's process (scalebench/allocator.py)
     log = log if log is not None else _submitit_log()
-    write_record(sweep_dir, job_id, "running", pid=os.getpid(), launcher=launcher, log=log)
+    write_record(sweep_dir, job_id, "running", pid=os.getpid(), pid_start=process_start(os.getpid()),
+                 launcher=launcher, log=log, heartbeat_s=HEARTBEAT_SECONDS)  # fmt: skip
     try:
-        outcome = run_evaluation(job.config.model_copy(update={"resume": True, "progress": "plain"}))
+        with heartbeat(sweep_dir, job_id):
+            outcome = run_evaluation(job.config.model_copy(update={"resume": True, "progress": "plain"}))
     except BaseException as err:  # also KeyboardInterrupt / SystemExit: the record must not claim running
         if isinstance(err, SystemExit) and (read_record(sweep_dir, job_id) or {}).get("state") == "requeued":
             raise  # submitit exits after checkpoint() requeued the job: it is pending, not failed

@@ -11,7 +11,10 @@
 - ``debug``: prints the command of each job and runs nothing.
 
 Jobs that are done are skipped by every launcher, and so are jobs running now (on this host, or recorded as
-running by another host), so launching twice never runs a job twice.
+running by another host with a recent heartbeat), so launching twice never runs a job twice; ``sweep launch``
+holds the sweep folder's lock (:func:`scalebench.sweep.jobs.sweep_lock`) meanwhile, so two launches never
+overlap. A ``stale`` job (its heartbeat stopped: a dead node) is launched again, and resumes from its last
+epoch checkpoint.
 """
 
 from __future__ import annotations
@@ -49,20 +52,40 @@ class LaunchReport:
     failed: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     skipped_stored: list[str] = field(default_factory=list)
+    requeued_stale: list[str] = field(default_factory=list)
 
 
 def split_jobs(sweep_dir: str | Path, jobs: Sequence[Job], report: LaunchReport) -> list[Job]:
-    """The jobs to launch: not done and not running (the others are noted in ``report``)."""
+    """The jobs to launch: not done and not running (the others are noted in ``report``); stale jobs are
+    launched again and listed in ``report.requeued_stale``."""
     todo = []
     for job in jobs:
-        state = job_state(sweep_dir, job).state
-        if state == "done":
+        status = job_state(sweep_dir, job)
+        if status.state == "done":
             report.skipped_done.append(job.job_id)
-        elif state == "running":
+        elif status.state == "running":
             report.skipped_running.append(job.job_id)
         else:
+            if status.state == "stale":
+                report.requeued_stale.append(job.job_id)
+                report.lines.append(f"re-queued stale job {job.job_id} ({status.detail})")
             todo.append(job)
     return todo
+
+
+def parallel_option(options: dict[str, Any]) -> int:
+    """The local launcher's ``parallel`` option: an integer of at least 1 (default 1 when absent).
+
+    Example:
+        >>> parallel_option({}), parallel_option({"parallel": 2})
+        (1, 2)
+    """
+    parallel = options.get("parallel", 1)
+    if parallel is None:
+        parallel = 1
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise ScalebenchError(f"--parallel must be an integer of at least 1, got {parallel!r}.")
+    return parallel
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -88,9 +111,7 @@ def launch_local(sweep_dir: str | Path, jobs: Sequence[Job], options: dict[str, 
     ``logs/<job id>.log``. A job that fails is reported with its log and the others go on; a worker that dies
     (killed) has its job recorded as failed and is replaced by a new one.
     """
-    parallel = int(options.get("parallel") or 1)
-    if parallel < 1:
-        raise ScalebenchError(f"--parallel must be at least 1, got {parallel}.")
+    parallel = parallel_option(options)
     report = LaunchReport()
     queue = list(split_jobs(sweep_dir, jobs, report))
     env = dict(os.environ)

@@ -77,7 +77,10 @@ def test_groups_and_labels():
     runs = [make_run(seed=s, width=w) for w in (8, 16) for s in range(2)] + [make_run(model="cnn")]
     groups = group_runs(runs)
     assert next(iter(groups)) == "cnn"  # the factories' cards have no display name and no defaults
-    assert set(list(groups)[1:]) == {"gaussdernet (width=8)", "gaussdernet (width=16)"}
+    assert set(list(groups)[1:]) == {
+        "gaussdernet (widths=[8, 8, 8, 8])",
+        "gaussdernet (widths=[16, 16, 16, 16])",
+    }
     with pytest.raises(ScalebenchError, match="seed 0 twice"):
         group_runs([make_run(seed=0), make_run(seed=0)])
 

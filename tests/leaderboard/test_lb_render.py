@@ -47,7 +47,11 @@ def _expected(counts: list[list[int]]) -> dict[str, tuple[float, float]]:
 def built(tmp_path):
     store = tmp_path / "results"
     files = []
-    for model, table, sel in (("strong", STRONG, True), ("weak", WEAK, False), ("few", FEW, False)):
+    for model, table, sel in (
+        ("resnet32", STRONG, True),
+        ("resnet20", WEAK, False),
+        ("gaussdernet", FEW, False),
+    ):
         for seed, counts in enumerate(table):
             files.append(
                 write_run(
@@ -71,19 +75,19 @@ def test_markdown_rows_hold_the_recomputed_numbers(built):
     _, paths = built
     md = paths["markdown"].read_text()
     exp = _expected(STRONG)
-    row = _md_row(md, "strong")
+    row = _md_row(md, "resnet32")
     assert row[0] == "1"
     assert row[3] == f"{100 * exp['mean'][0]:.2f} ± {100 * exp['mean'][1]:.2f}"
     assert row[4] == f"{100 * exp['train'][0]:.2f} ± {100 * exp['train'][1]:.2f}"
     assert row[5] == f"{100 * exp['worst'][0]:.2f} ± {100 * exp['worst'][1]:.2f}"
     assert row[6] == f"{exp['ratio'][0]:.3f} ± {exp['ratio'][1]:.3f}"
     assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3}", row[7])  # ρ of a scale-channel model
-    assert row[8].startswith("![curve of strong](curves/fashion-mnist/strong/")
+    assert row[8].startswith("![curve of resnet32](curves/fashion-mnist/resnet32/")
     assert row[9] == "12,345" and row[12] == "3" and row[13] == "self-reported" and row[14] == "–"
     assert row[15] == "2026-01-01" and row[16] == "scalebench 0.1.0 @ n/a"
-    weak = _md_row(md, "weak")
+    weak = _md_row(md, "resnet20")
     assert weak[0] == "2" and weak[7] == "–"  # no scale selection reported
-    few = _md_row(md, "few")
+    few = _md_row(md, "gaussdernet")
     assert few[0] == "provisional" and few[12] == "2"  # best mean accuracy, but only 2 seeds
 
 
@@ -91,7 +95,9 @@ def test_html_rows_hold_the_recomputed_numbers(built):
     _, paths = built
     html = paths["html"].read_text()
     row = re.search(
-        r'<tr data-dataset="fashion-mnist" data-train-scale="1.0" data-model="strong">(.*?)</tr>', html, re.S
+        r'<tr data-dataset="fashion-mnist" data-train-scale="1.0" data-model="resnet32">(.*?)</tr>',
+        html,
+        re.S,
     )
     assert row, "no row for strong"
     exp = _expected(STRONG)
@@ -100,11 +106,11 @@ def test_html_rows_hold_the_recomputed_numbers(built):
     assert f"{exp['ratio'][0]:.3f} ± {exp['ratio'][1]:.3f}" in text
     sort_values = [float(v) for v in re.findall(r'class="num" data-sort="([0-9.e-]+)"', text)[:1]]
     assert sort_values[0] == pytest.approx(exp["mean"][0], abs=1e-12)
-    assert text.count('class="run-link"') == 3 and "runs/fashion-mnist/strong/" in text
-    assert model_colour("strong") in text
+    assert text.count('class="run-link"') == 3 and "runs/fashion-mnist/resnet32/" in text
+    assert model_colour("resnet32") in text
     assert '<polygon points="' in text  # ± std band over 3 seeds
     order = re.findall(r'data-model="([^"]+)"', html)
-    assert order == ["strong", "weak", "few"]
+    assert order == ["resnet32", "resnet20", "gaussdernet"]
     assert html.count("badge provisional") == 1
 
 
@@ -122,7 +128,11 @@ def test_csv_and_json_agree_and_link_existing_copies(built):
     _, paths = built
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
     doc = json.loads(paths["json"].read_text())
-    assert [r["model"] for r in rows] == [e["model"] for e in doc["entries"]] == ["strong", "weak", "few"]
+    assert (
+        [r["model"] for r in rows]
+        == [e["model"] for e in doc["entries"]]
+        == ["resnet32", "resnet20", "gaussdernet"]
+    )
     exp = _expected(WEAK)
     weak_csv, weak_json = rows[1], doc["entries"][1]
     assert float(weak_csv["mean_accuracy_mean"]) == pytest.approx(exp["mean"][0], abs=1e-12)
@@ -155,11 +165,11 @@ def test_ties_break_on_worst_scale_then_name(tmp_path):
     dip = [60, 85, 85, 85, 85, 85, 85, 85, 65]  # same mean (80), lower worst accuracy
     assert sum(flat) == sum(dip)
     items = []
-    for model, counts in (("a-dip", dip), ("b-flat", flat), ("c-flat", flat)):
+    for model, counts in (("cnn", dip), ("resnet20", flat), ("resnet32", flat)):
         items += [(f"{model}{s}", run_text(make_run(counts, seed=s, model=model))) for s in range(3)]
     submit_runs(items, store, known=KNOWN)
     doc = json.loads(build_leaderboard(store, tmp_path / "site", known=KNOWN)["json"].read_text())
-    assert [(e["model"], e["rank"]) for e in doc["entries"]] == [("b-flat", 1), ("c-flat", 2), ("a-dip", 3)]
+    assert [(e["model"], e["rank"]) for e in doc["entries"]] == [("resnet20", 1), ("resnet32", 2), ("cnn", 3)]
 
 
 def test_verified_badge(tmp_path):
@@ -225,7 +235,7 @@ def lite_site(tmp_path):
     known = (*KNOWN, KnownBuild("fashion-mnist", VERSION, lite_sha, tuple(SCALES), 1.0, track="lite"))
     card = {"name": "gaussdernet", "display_name": "GaussDerNet", "arxiv": "2011.14759",
             "code_url": "https://github.com/example/code", "bibtex": "@article{x, title={A <b>title</b>}}",
-            "default_config": {"width": 16}, "quick_config": {"width": 8},
+            "default_config": {"widths": [16] * 4}, "quick_config": {"widths": [8] * 4},
             "paper_training": {"lr": 0.01, "unverified": ["lr"]}, "notes": "A note."}  # fmt: skip
     items = []
     for track, sha in (("full", MANIFEST), ("lite", lite_sha)):
@@ -279,7 +289,9 @@ def test_entry_page_has_paper_config_seed_curves_heatmap_and_unverified_choices(
     html = page.read_text()
     text = _visible_text(html)
     assert "@article{x, title={A &lt;b&gt;title&lt;/b&gt;}}" in html  # BibTeX, escaped
-    assert "Fashion-MNIST lite" in text and "preset: quick." in text  # width=8: the card's quick override
+    assert (
+        "Fashion-MNIST lite" in text and "preset: quick." in text
+    )  # widths=[8]*4: the card's quick override
     assert "paper recipe: lr = 0.01 (unverified)" in text and "A note." in text
     assert html.count("<polyline") == 3 + 1  # one line per seed and the mean
     assert html.count("<rect x=") >= len(SCALES) * 5  # the heatmap: test scales x channels

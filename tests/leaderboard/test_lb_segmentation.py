@@ -52,7 +52,7 @@ def make_seg_run(
                                         canvas=(224, 224), channels=1, num_classes=11, ignore_index=255,
                                         train_size=10000, val_size=1000),
         seed=seed,
-        training=SegmentationTraining(preset="paper", recipe={"optimizer": "adam", "lr": 1e-4, "epochs": 50},
+        training=SegmentationTraining(preset="paper", recipe={"optimizer": "adam", "lr": 1e-4, "epochs": 50, "batch_size": 8},
                                       class_weights=[0.1] + [1.0] * 10, best_epoch=1, best_val_mean_iou=0.5,
                                       history=[SegmentationEpoch(epoch=1, lr=1e-4, train_loss=1.0, val_mean_iou=0.5,
                                                                  sigmas=[1.0, 1.5], seconds=1.0)]),
