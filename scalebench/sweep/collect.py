@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scalebench.benchmark.checkpoint import BEST
+from scalebench.benchmark.protocol import check_done
 from scalebench.benchmark.results import RunResult, load_results
 from scalebench.leaderboard.store import add_checkpoints, checkpoint_path, read_index, submit_runs
 from scalebench.leaderboard.validate import KnownBuild, entry_path, track_of
@@ -54,7 +55,7 @@ def collect(
         if not job.done:
             report.not_done.append(job.job_id)
             continue
-        path = job.run_dir / "results.json"
+        path = check_done(job.run_dir)  # the results are those the run wrote (done records their sha256)
         results.append((str(path), load_results(path)))
         best.append((results[-1][1], job.run_dir / BEST))
     index = read_index(store) if Path(store).is_dir() else {}

@@ -38,6 +38,14 @@ def test_slurm_launcher_runs_jobs_through_submitit_and_collect_stores_them(sweep
     assert not again.launched and len(again.skipped_done) == 2
 
     store = tmp_path / "store"
+    # a finished run whose results were edited afterwards is never collected (its done marker pins them)
+    results0 = rows[0].job.run_dir / "results.json"
+    original = results0.read_bytes()
+    results0.write_bytes(original.replace(b'"seed": 0', b'"seed": 0 '))
+    with pytest.raises(ScalebenchError, match="edited after the run finished"):
+        collect(sweep, store, known=known)
+    results0.write_bytes(original)
+    assert not store.exists() or not read_index(store)
     first = collect(sweep, store, known=known)
     assert len(first.added) == 2 and not first.not_done
     # each run's best checkpoint is stored beside its results and listed in the index
