@@ -228,7 +228,7 @@ def test_repeated_scales_are_one_run(tmp_path):
 # 2. Evaluate: interrupted, resumed, damaged and reused runs (E17-E27)
 
 
-@pytest.mark.case("E17")
+@pytest.mark.case("E17", "E17b", "E17c")
 def test_a_stopped_run_needs_resume_and_then_equals_the_uninterrupted_one(tmp_path, runs):
     full, stopped = runs
     _copy(stopped.run_dir, tmp_path / "out")

@@ -84,6 +84,7 @@ def _kill_when_checkpointed(sweep, job, seen: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.case("W3")  # the reliability probe's kill of a job mid-epoch (tests/hostile/ covers the others)
 def test_local_sweep_kill_resume_and_skip_done(sweep_home, tmp_path):
     home, _ = sweep_home
     sweep = tmp_path / "sweep"
