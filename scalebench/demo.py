@@ -28,8 +28,8 @@ from scalebench.allocator import tune_cpu_allocator
 from scalebench.benchmark.config import make_config
 from scalebench.benchmark.figures import plot_comparison
 from scalebench.benchmark.protocol import format_summary, run_evaluation
-from scalebench.benchmark.results import RunResult
 from scalebench.checks import ScalebenchError
+from scalebench.results import RunResult
 
 DEMO_DATASET = "fashion-mnist-embedded"
 DEMO_MODELS = ("gaussdernet", "cnn")

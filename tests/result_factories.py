@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scalebench.benchmark.results import (
+from scalebench.results import (
     ClassificationScaleResult,
     DatasetInfo,
     Environment,

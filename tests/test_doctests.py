@@ -19,9 +19,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(scalebench.__path__, "sca
 
 
 def test_every_module_is_listed():
-    assert {"scalebench.models.scalespace", "scalebench.checks", "scalebench.benchmark.metrics"} <= set(
-        MODULES
-    )
+    assert {"scalebench.models.scalespace", "scalebench.checks", "scalebench.results.metrics"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -39,17 +39,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 
-from scalebench.benchmark import metrics
-from scalebench.benchmark.results import (
+from scalebench.checks import ScalebenchError
+from scalebench.fileio import write_bytes_atomic, write_text_atomic
+from scalebench.results import (
     AnyRunResult,
     DatasetInfo,
     ModelInfo,
     RunResult,
     SegmentationDatasetInfo,
+    metrics,
     seedless_config_hash,
 )
-from scalebench.checks import ScalebenchError
-from scalebench.fileio import write_bytes_atomic, write_text_atomic
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in a fixed order.
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]

@@ -65,7 +65,9 @@ from scalebench.benchmark.checkpoint import (
 from scalebench.benchmark.config import EvalConfig, Recipe, resolve_recipe, run_identity
 from scalebench.benchmark.distributed import Dist, init_distributed, wrap
 from scalebench.benchmark.progress import Progress
-from scalebench.benchmark.results import (
+from scalebench.checks import ScalebenchError
+from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
+from scalebench.results import (
     ClassificationScaleResult,
     DatasetInfo,
     Environment,
@@ -79,8 +81,6 @@ from scalebench.benchmark.results import (
     load_results,
     save_results,
 )
-from scalebench.checks import ScalebenchError
-from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
 
 DONE = "done"
 

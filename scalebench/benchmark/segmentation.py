@@ -45,7 +45,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from scalebench.benchmark import metrics
 from scalebench.benchmark.checkpoint import (
     BEST,
     load_weights,
@@ -70,7 +69,15 @@ from scalebench.benchmark.protocol import (
     select_device,
     state_snapshot,
 )
-from scalebench.benchmark.results import (
+from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.segmentation import (
+    IGNORE_INDEX,
+    SegmentationBuild,
+    is_segmentation_build,
+    load_segmentation,
+)
+from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
+from scalebench.results import (
     ModelInfo,
     SegmentationDatasetInfo,
     SegmentationEpoch,
@@ -80,16 +87,9 @@ from scalebench.benchmark.results import (
     Timings,
     build_segmentation_summary,
     load_segmentation_results,
+    metrics,
     save_results,
 )
-from scalebench.checks import ScalebenchError
-from scalebench.datasets_builders.segmentation import (
-    IGNORE_INDEX,
-    SegmentationBuild,
-    is_segmentation_build,
-    load_segmentation,
-)
-from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
 
 #: Quick preset (CPU): the paper's optimiser and learning rate, small batches, two epochs.
 SEG_QUICK_RECIPE: dict[str, Any] = {
@@ -513,8 +513,8 @@ def write_seed_aggregate(
     :func:`scalebench.benchmark.figures.curve_rows` and :func:`metrics.mean_std`, as the classification
     curve over seeds) and ``miou_vs_scale`` (.png/.svg/.csv, mean ± std band) of the seeds of one config."""
     from scalebench.benchmark.figures import curve_rows
-    from scalebench.benchmark.results import seedless_config_hash
     from scalebench.benchmark.segmentation_figures import plot_miou_vs_scale
+    from scalebench.results import seedless_config_hash
 
     keys = {seedless_config_hash(r) for r in results}
     if len(keys) != 1:

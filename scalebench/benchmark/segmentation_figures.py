@@ -34,9 +34,9 @@ from scalebench.benchmark.figures import (
     seeds_note,
     write_csv,
 )
-from scalebench.benchmark.results import SegmentationRunResult, seedless_config_hash
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.segmentation import IGNORE_INDEX
+from scalebench.results import SegmentationRunResult, seedless_config_hash
 
 #: Background black, ten class colours, and (index 11) grey for ignored pixels.
 _MASK_COLOURS = [

@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from scalebench.benchmark import metrics, protocol
+from scalebench.benchmark import protocol
 from scalebench.benchmark.checkpoint import check_fits, checkpoint_shapes, load_weights
 from scalebench.benchmark.config import Recipe, validate_recipe
 from scalebench.benchmark.progress import Progress
@@ -48,17 +48,18 @@ from scalebench.benchmark.protocol import (
     select_device,
     state_snapshot,
 )
-from scalebench.benchmark.results import (
+from scalebench.checks import ScalebenchError, check_build_id
+from scalebench.fileio import file_digest
+from scalebench.results import (
     ALL_TASKS,
     AnyRunResult,
     RunResult,
     SegmentationRunResult,
     Verification,
     load_results,
+    metrics,
     save_results,
 )
-from scalebench.checks import ScalebenchError, check_build_id
-from scalebench.fileio import file_digest
 
 
 @dataclass

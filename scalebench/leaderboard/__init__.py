@@ -2,7 +2,7 @@
 
 Data flows one way: results JSON (``scalebench evaluate``) -> :func:`submit` (checks, store) ->
 :func:`build_leaderboard` (ranking, Markdown, CSV, JSON, static HTML). Every summary shown is recomputed from
-the per-scale counts by :mod:`scalebench.benchmark.metrics`. See ``docs/leaderboard.md``.
+the per-scale counts by :mod:`scalebench.results.metrics`. See ``docs/leaderboard.md``.
 """
 
 from scalebench.leaderboard.ranking import MIN_SEEDS, Entry, Stat, rank_entries

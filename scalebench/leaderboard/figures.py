@@ -10,7 +10,7 @@
 - Selection: one heatmap per model configuration, side by side on one colour scale: rows are test scales,
   columns the σ0 of the scale channels, each cell the fraction of that scale's test images (pooled over seeds)
   whose winning channel it was; the panel title gives Spearman's ρ of the pooled counts
-  (:func:`scalebench.benchmark.metrics.selection_spearman`). A scale-covariant network shows a diagonal
+  (:func:`scalebench.results.metrics.selection_spearman`). A scale-covariant network shows a diagonal
   (Lindeberg, 2022, "Scale-covariant and scale-invariant Gaussian derivative networks", JMIV 64(3): 223-242;
   Jansson & Lindeberg, 2022, JMIV 64(5): 506-536).
 
@@ -35,7 +35,6 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from scalebench.benchmark import metrics
 from scalebench.benchmark.figures import (
     _RC,
     DPI,
@@ -52,9 +51,9 @@ from scalebench.benchmark.figures import (
     selection_axes,
     write_csv,
 )
-from scalebench.benchmark.results import RunResult, load_results
 from scalebench.checks import ScalebenchError
 from scalebench.leaderboard.validate import run_config_hash
+from scalebench.results import RunResult, load_results, metrics
 
 FORMATS = ("pdf", "svg", "png")
 

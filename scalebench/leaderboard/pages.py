@@ -15,7 +15,6 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from scalebench import __version__
-from scalebench.benchmark.results import SCHEMA_VERSION, RunResult
 from scalebench.leaderboard.ranking import METRIC_COLUMNS, MIN_SEEDS, Entry, Stat
 from scalebench.leaderboard.render import (
     CURVES_DIR,
@@ -35,6 +34,7 @@ from scalebench.leaderboard.render import (
 )
 from scalebench.leaderboard.segmentation import receptive_field_text
 from scalebench.leaderboard.svg import Series, curve_geometry, heatmap_geometry, scale_tick
+from scalebench.results import SCHEMA_VERSION, RunResult
 
 TEMPLATES = Path(__file__).parent / "templates"
 

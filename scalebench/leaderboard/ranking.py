@@ -3,10 +3,10 @@
 An entry is one (board, training scale, model, config hash): the seeds of one configuration, where the board
 is the dataset and its track (``fashion-mnist`` for the full build, ``fashion-mnist-lite`` for the lite one;
 :attr:`scalebench.leaderboard.validate.KnownBuild.board`). For every
-summary metric of :mod:`scalebench.benchmark.metrics` (recomputed from the per-scale counts when the store
+summary metric of :mod:`scalebench.results.metrics` (recomputed from the per-scale counts when the store
 was validated), the entry holds the mean and the sample standard deviation (ddof = 1, as WILDS reports
 replicates; Koh et al., 2021, "WILDS: a benchmark of in-the-wild distribution shifts", ICML) over seeds,
-computed by :func:`scalebench.benchmark.metrics.mean_std`, and the per-scale curve by
+computed by :func:`scalebench.results.metrics.mean_std`, and the per-scale curve by
 :func:`scalebench.benchmark.figures.curve_rows`.
 
 Ranking, within one board and training scale: entries with at least :data:`MIN_SEEDS` seeds are ranked
@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scalebench.benchmark import metrics
 from scalebench.leaderboard.store import StoredRun
 from scalebench.leaderboard.validate import run_config_hash
+from scalebench.results import metrics
 
 #: Seeds an entry needs to be ranked (fewer: provisional).
 MIN_SEEDS = 3

@@ -41,7 +41,6 @@ from typing import Any
 
 from scalebench import __version__
 from scalebench.benchmark.figures import config_note
-from scalebench.benchmark.results import SCHEMA_VERSION
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import new_file_mode
 from scalebench.leaderboard.escape import csv_safe, md_cell
@@ -49,6 +48,7 @@ from scalebench.leaderboard.ranking import METRIC_COLUMNS, MIN_SEEDS, Entry, Sta
 from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown, segmentation_rows
 from scalebench.leaderboard.store import load_store
 from scalebench.leaderboard.validate import KnownBuild
+from scalebench.results import SCHEMA_VERSION
 
 RUNS_DIR = "runs"
 ENTRIES_DIR = "entries"

@@ -6,15 +6,15 @@ Two ways in:
   ``scalebench submit``, checked like classification results) as a SEGMENTATION section of ``LEADERBOARD.md``
   and of ``index.html``, plus ``segmentation.csv`` (:func:`segmentation_markdown`, :func:`segmentation_csv`);
 - ``scalebench leaderboard segmentation RESULTS.json... --out DIR`` validates loose results files
-  (:class:`scalebench.benchmark.results.SegmentationRunResult`, which recomputes every mIoU from its
+  (:class:`scalebench.results.SegmentationRunResult`, which recomputes every mIoU from its
   intersection and union counts) and writes ``SEGMENTATION.md``, ``segmentation.csv`` and the comparison
   figures ``miou_vs_scale`` (mean ± std band over seeds) and ``sigmas`` (N-Jet runs) into ``DIR``.
 
 Text from the results (build id, model name) is escaped for Markdown and CSV (:mod:`scalebench.leaderboard.escape`).
 Rows are grouped by training set and build and sorted by mean mIoU (best first), then model name. The seeds of
 one configuration (every field but the seed equal:
-:func:`scalebench.benchmark.results.seedless_config_hash`) make one row whose cells are the mean ± sample std
-over seeds (:func:`scalebench.benchmark.figures.curve_rows` and :func:`scalebench.benchmark.metrics.mean_std`,
+:func:`scalebench.results.seedless_config_hash`) make one row whose cells are the mean ± sample std
+over seeds (:func:`scalebench.benchmark.figures.curve_rows` and :func:`scalebench.results.metrics.mean_std`,
 as the classification table). Output is a pure function of the inputs (no dates).
 """
 
@@ -27,15 +27,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scalebench.benchmark import metrics
-from scalebench.benchmark.results import (
-    SegmentationRunResult,
-    load_segmentation_results,
-    seedless_config_hash,
-)
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_text_atomic
 from scalebench.leaderboard.escape import csv_safe, md_cell
+from scalebench.results import (
+    SegmentationRunResult,
+    load_segmentation_results,
+    metrics,
+    seedless_config_hash,
+)
 
 
 def segmentation_rows(

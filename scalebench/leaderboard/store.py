@@ -36,7 +36,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from scalebench.benchmark.results import (
+from scalebench.checks import ScalebenchError
+from scalebench.fileio import file_digest, new_file_mode, write_text_atomic
+from scalebench.leaderboard.validate import KnownBuild, check_run, track_of, validate_submission
+from scalebench.results import (
     ALL_TASKS,
     AnyRunResult,
     RunResult,
@@ -44,9 +47,6 @@ from scalebench.benchmark.results import (
     read_results_bytes,
     results_to_json,
 )
-from scalebench.checks import ScalebenchError
-from scalebench.fileio import file_digest, new_file_mode, write_text_atomic
-from scalebench.leaderboard.validate import KnownBuild, check_run, track_of, validate_submission
 
 INDEX_NAME = "index.json"
 LOCK_NAME = ".lock"
@@ -283,7 +283,7 @@ def submit_runs(
 
 
 def _load_entry(store: Path, rel: PurePosixPath) -> AnyRunResult | None:
-    from scalebench.benchmark.results import parse_results
+    from scalebench.results import parse_results
 
     path = checked_path(store, rel)
     try:

@@ -1,8 +1,8 @@
 """Submission checks beyond the results schema: what a run must satisfy to enter the leaderboard.
 
-The results schema (:mod:`scalebench.benchmark.results`) already rejects malformed JSON, NaN and inf, unknown
+The results schema (:mod:`scalebench.results`) already rejects malformed JSON, NaN and inf, unknown
 fields, negative counts, counts above totals, files above its size limit, and summaries that disagree with
-the ones recomputed from the per-scale counts (:mod:`scalebench.benchmark.metrics`). This module adds the
+the ones recomputed from the per-scale counts (:mod:`scalebench.results.metrics`). This module adds the
 rules of the leaderboard, following the lessons of RobustBench, WILDS and MTEB (``research/ecosystem.md``
 §2 B, E, F and §3.2):
 
@@ -32,8 +32,8 @@ The store path of a run is ``<dataset>/<model>/<config-hash>/seed-<n>.json``, wh
 one configuration share a folder and are aggregated together. The results schema's own ``config_hash``
 includes the seed, so it cannot serve here.
 
-Both tasks are accepted: classification results (:class:`~scalebench.benchmark.results.RunResult`) and
-segmentation results (:class:`~scalebench.benchmark.results.SegmentationRunResult`, dataset
+Both tasks are accepted: classification results (:class:`~scalebench.results.RunResult`) and
+segmentation results (:class:`~scalebench.results.SegmentationRunResult`, dataset
 ``fashion-mnist-seg``), each validated by the schema its ``task`` field names, under the same rules.
 """
 
@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from scalebench.benchmark.results import (
+from scalebench.checks import ScalebenchError
+from scalebench.results import (
     ALL_TASKS,
     MAX_RESULTS_BYTES,
     AnyRunResult,
@@ -56,7 +57,6 @@ from scalebench.benchmark.results import (
     seedless_config_hash,
     train_key,
 )
-from scalebench.checks import ScalebenchError
 
 #: Deepest nesting of JSON arrays and objects accepted in a submission (a results file nests about 6 deep;
 #: a model config a few more). Deeper input is rejected before it reaches a recursive parser or validator.
@@ -169,7 +169,7 @@ def slug(value: str, what: str, source: str | None = None) -> str:
 
 
 #: Hash of everything that determines a run's results except its seed (16 hex digits); see
-#: :func:`scalebench.benchmark.results.seedless_config_hash`. Seeds of one configuration share it.
+#: :func:`scalebench.results.seedless_config_hash`. Seeds of one configuration share it.
 run_config_hash = seedless_config_hash
 
 
@@ -485,7 +485,7 @@ def validate_submission(
     """Validate the text of one results file for the leaderboard; return the run and its store path.
 
     In memory, with no file-system access: the JSON pre-checks, the results schema (which recomputes every
-    summary from the per-scale counts with :mod:`scalebench.benchmark.metrics`), then :func:`check_run`.
+    summary from the per-scale counts with :mod:`scalebench.results.metrics`), then :func:`check_run`.
     """
     _precheck_json(text, source)
     result = parse_results(text, source=source, tasks=ALL_TASKS)

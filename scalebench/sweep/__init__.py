@@ -70,9 +70,9 @@ def launch(
 def stored_run_hashes(store: str | Path) -> set[str]:
     """The run hashes (``model.config_hash``, the end of a job id) of every valid run in a leaderboard store:
     the jobs a sweep on a fresh machine need not run again, since their results are committed already."""
-    from scalebench.benchmark.results import ALL_TASKS, load_results
     from scalebench.checks import ScalebenchError
     from scalebench.leaderboard.store import checked_path, read_index
+    from scalebench.results import ALL_TASKS, load_results
 
     if not Path(store).is_dir():
         return set()

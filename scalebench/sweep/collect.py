@@ -15,9 +15,9 @@ from pathlib import Path
 
 from scalebench.benchmark.checkpoint import BEST
 from scalebench.benchmark.protocol import check_done
-from scalebench.benchmark.results import RunResult, load_results
 from scalebench.leaderboard.store import add_checkpoints, checkpoint_path, read_index, submit_runs
 from scalebench.leaderboard.validate import KnownBuild, entry_path, track_of
+from scalebench.results import RunResult, load_results
 from scalebench.sweep.jobs import load_jobs
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from result_factories import make_run
 
-from scalebench.benchmark.results import RunResult
+from scalebench.results import RunResult
 
 
 def make_result(

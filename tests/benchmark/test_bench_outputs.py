@@ -21,7 +21,7 @@ from scalebench.benchmark.figures import (
 )
 from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.protocol import long_csv_rows
-from scalebench.benchmark.results import seedless_config_hash
+from scalebench.results import seedless_config_hash
 
 
 def test_figures_are_byte_reproducible(tmp_path):

@@ -19,8 +19,8 @@ from scalebench.benchmark.protocol import (
     select_device,
     state_snapshot,
 )
-from scalebench.benchmark.results import SCHEMA_VERSION, load_results
 from scalebench.checks import ScalebenchError
+from scalebench.results import SCHEMA_VERSION, load_results
 
 TINY = {"epochs": 2, "batch_size": 8, "micro_batch_size": 4, "eval_batch_size": 8, "lr": 0.05}
 
@@ -194,8 +194,8 @@ def test_cli_evaluate_smoke(tmp_path, fake_built):
 
 
 def test_verify_reevaluates_checkpoint(tmp_path, fake_built, monkeypatch):
-    from scalebench.benchmark.results import ClassificationScaleResult, build_summary, save_results
     from scalebench.benchmark.verify import verify_run
+    from scalebench.results import ClassificationScaleResult, build_summary, save_results
 
     outcome = run_evaluation(_config(tmp_path, scales=[1.0, 2.0]))
     best = outcome.run_dir / "best.safetensors"

@@ -6,10 +6,10 @@ import pytest
 
 from scalebench.benchmark.config import make_config, resolve_recipe
 from scalebench.benchmark.protocol import run_evaluation
-from scalebench.benchmark.results import load_results
 from scalebench.datasets_builders import build_dataset
 from scalebench.demo import run_demo
 from scalebench.models import get_model_card, list_models
+from scalebench.results import load_results
 
 
 @pytest.mark.parametrize("name", list_models())

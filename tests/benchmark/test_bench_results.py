@@ -11,16 +11,16 @@ import pytest
 from bench_factories import make_result
 from scipy import stats
 
-from scalebench.benchmark import metrics
-from scalebench.benchmark.results import (
+from scalebench.checks import ScalebenchError
+from scalebench.results import (
     SCHEMA_VERSION,
     load_results,
+    metrics,
     parse_results,
     results_json_schema,
     results_to_json,
     save_results,
 )
-from scalebench.checks import ScalebenchError
 
 DOCS_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "results-schema.json"
 
@@ -144,9 +144,9 @@ def test_mean_std_uses_sample_std():
 
 def test_docs_json_schema_is_current():
     assert DOCS_SCHEMA.is_file(), (
-        "run: python -c 'from scalebench.benchmark.results import export_json_schema as e; e(\"docs/results-schema.json\")'"
+        "run: python -c 'from scalebench.results import export_json_schema as e; e(\"docs/results-schema.json\")'"
     )
     assert json.loads(DOCS_SCHEMA.read_text()) == results_json_schema(), (
         "docs/results-schema.json is stale; regenerate it with "
-        "python -c 'from scalebench.benchmark.results import export_json_schema as e; e(\"docs/results-schema.json\")'"
+        "python -c 'from scalebench.results import export_json_schema as e; e(\"docs/results-schema.json\")'"
     )

@@ -27,8 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "leaderboard"))
 
 from lb_factories import MANIFEST, SCALES, VERSION, make_run, run_text, snapshot
 
-from scalebench.benchmark import metrics
-from scalebench.benchmark.results import MAX_RESULTS_BYTES
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
 from scalebench.leaderboard import KnownBuild, build_leaderboard, submit, submit_runs, validate_store
@@ -36,6 +34,7 @@ from scalebench.leaderboard.escape import csv_safe, md_cell
 from scalebench.leaderboard.render import SITE_MARKER
 from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown
 from scalebench.leaderboard.store import INDEX_NAME, LOCK_NAME, read_index
+from scalebench.results import MAX_RESULTS_BYTES, metrics
 
 KNOWN = (
     KnownBuild("fashion-mnist", VERSION, MANIFEST, tuple(SCALES), 1.0, train_size=50000, val_size=10000,

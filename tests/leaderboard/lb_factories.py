@@ -7,8 +7,8 @@ from typing import Any
 from result_factories import MANIFEST, VERSION, run_text, write_run
 from result_factories import make_run as _make_run
 
-from scalebench.benchmark.results import RunResult
 from scalebench.leaderboard.validate import KnownBuild
+from scalebench.results import RunResult
 
 __all__ = ["KNOWN", "MANIFEST", "SCALES", "VERSION", "make_run", "run_text", "snapshot", "write_run"]
 

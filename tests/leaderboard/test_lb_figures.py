@@ -12,7 +12,6 @@ from matplotlib.text import Text
 from PIL import Image
 
 from scalebench.benchmark.figures import _generalisation_curve_figure, build_label, model_colour
-from scalebench.benchmark.results import seedless_config_hash
 from scalebench.benchmark.segmentation_figures import _miou_figure, _sigmas_figure, group_by_config
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
@@ -25,6 +24,7 @@ from scalebench.leaderboard.figures import (
     plot_curves,
     plot_selection,
 )
+from scalebench.results import seedless_config_hash
 
 A = [
     [50, 60, 70, 80, 90, 82, 74, 66, 58],

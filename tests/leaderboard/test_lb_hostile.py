@@ -15,11 +15,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lb_factories import KNOWN, MANIFEST, SCALES, VERSION, make_run, run_text, snapshot
 
-from scalebench.benchmark import metrics
-from scalebench.benchmark.results import MAX_RESULTS_BYTES
 from scalebench.checks import ScalebenchError
 from scalebench.leaderboard import submit_runs
 from scalebench.leaderboard.validate import SLUG_PATTERN
+from scalebench.results import MAX_RESULTS_BYTES, metrics
 
 BASE = json.loads(run_text(make_run(seed=0, selection=True)))
 

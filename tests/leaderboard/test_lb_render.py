@@ -302,7 +302,7 @@ def test_entry_page_has_paper_config_seed_curves_heatmap_and_unverified_choices(
 
 
 def test_verified_badge_names_who_when_and_where(tmp_path):
-    from scalebench.benchmark.results import Environment, Verification
+    from scalebench.results import Environment, Verification
 
     env = Environment(scalebench_version="0.1.0", torch_version="2.14.1", python_version="3.11",
                       platform="linux", device="cpu", device_name="x86_64", num_threads=2, amp=False,

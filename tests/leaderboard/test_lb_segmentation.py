@@ -8,8 +8,12 @@ import pytest
 from click.testing import CliRunner
 from lb_factories import KNOWN, make_run, run_text, snapshot
 
-from scalebench.benchmark import metrics
-from scalebench.benchmark.results import (
+from scalebench.checks import ScalebenchError
+from scalebench.cli import main
+from scalebench.leaderboard import build_leaderboard, submit_runs, validate_store
+from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown, segmentation_rows
+from scalebench.leaderboard.validate import KnownBuild
+from scalebench.results import (
     Environment,
     ModelInfo,
     SegmentationDatasetInfo,
@@ -19,13 +23,9 @@ from scalebench.benchmark.results import (
     SegmentationTraining,
     Timings,
     build_segmentation_summary,
+    metrics,
     results_to_json,
 )
-from scalebench.checks import ScalebenchError
-from scalebench.cli import main
-from scalebench.leaderboard import build_leaderboard, submit_runs, validate_store
-from scalebench.leaderboard.segmentation import segmentation_csv, segmentation_markdown, segmentation_rows
-from scalebench.leaderboard.validate import KnownBuild
 
 SEG_MANIFEST = "c" * 64
 SEG_SCALES = (1.0, 2.0, 3.0, 4.0)

@@ -11,12 +11,12 @@ import pytest
 from lb_factories import KNOWN, make_run, run_text, snapshot, write_run
 from lb_workers import submit_worker
 
-from scalebench.benchmark.results import load_results
 from scalebench.benchmark.verify import VerifyReport
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import new_file_mode
 from scalebench.leaderboard import read_index, submit, submit_runs, validate_store
 from scalebench.leaderboard.store import INDEX_NAME
+from scalebench.results import load_results
 
 
 def test_submit_stores_one_canonical_file_per_run(tmp_path):

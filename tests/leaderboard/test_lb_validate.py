@@ -8,12 +8,11 @@ import math
 import pytest
 from lb_factories import KNOWN, MANIFEST, SCALES, VERSION, make_run, run_text
 
-from scalebench.benchmark import metrics
-from scalebench.benchmark.results import MAX_RESULTS_BYTES
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders import DATASETS, GENERATOR_VERSION
 from scalebench.leaderboard import KnownBuild, entry_path, known_builds, run_config_hash, validate_submission
 from scalebench.leaderboard.validate import MAX_DEPTH, slug
+from scalebench.results import MAX_RESULTS_BYTES, metrics
 
 
 def _doc(**kwargs) -> dict:

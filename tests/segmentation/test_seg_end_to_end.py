@@ -8,8 +8,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from scalebench.benchmark.results import load_segmentation_results
 from scalebench.cli import main
+from scalebench.results import load_segmentation_results
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scalebench.benchmark.metrics import mean_iou
 from scalebench.benchmark.segmentation import class_weights, iou_counts, segmentation_loss
 from scalebench.checks import ScalebenchError
+from scalebench.results.metrics import mean_iou
 
 
 def _miou(pred, target, num_classes=3):

@@ -10,17 +10,18 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from scalebench.benchmark import metrics, segmentation
+from scalebench.benchmark import segmentation
 from scalebench.benchmark.config import make_config
-from scalebench.benchmark.results import (
-    SegmentationScaleResult,
-    build_segmentation_summary,
-    load_segmentation_results,
-)
 from scalebench.benchmark.segmentation import run_segmentation, run_segmentation_seeds
 from scalebench.benchmark.verify import verify_run
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
+from scalebench.results import (
+    SegmentationScaleResult,
+    build_segmentation_summary,
+    load_segmentation_results,
+    metrics,
+)
 
 
 def _config(seg_home, out, **extra):

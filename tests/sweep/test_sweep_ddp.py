@@ -14,8 +14,8 @@ from sweep_ddp_worker import config_fields, rank_main
 from scalebench.benchmark.config import make_config
 from scalebench.benchmark.distributed import Dist
 from scalebench.benchmark.protocol import run_evaluation
-from scalebench.benchmark.results import load_results
 from scalebench.checks import ScalebenchError
+from scalebench.results import load_results
 
 
 def _free_port() -> int:

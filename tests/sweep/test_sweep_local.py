@@ -14,8 +14,8 @@ import torch
 
 from scalebench.benchmark.config import make_config
 from scalebench.benchmark.protocol import resolve_run, run_evaluation
-from scalebench.benchmark.results import load_results
 from scalebench.checks import ScalebenchError
+from scalebench.results import load_results
 from scalebench.sweep import (
     delete_incomplete,
     expand_grid,

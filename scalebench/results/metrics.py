@@ -46,6 +46,31 @@ SUMMARY_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
+class ScoreSummary:
+    """The task-independent summary of one score per test scale: its mean and its worst value."""
+
+    mean: float
+    worst: float
+    worst_scale: float
+
+
+def summarize_scores(scales: Sequence[float], scores: Sequence[float]) -> ScoreSummary:
+    """Mean and worst of one score per test scale (the worst: the lowest score, the smallest scale on ties).
+
+    Serves both tasks: accuracy for classification (:func:`summarize`), mIoU for segmentation.
+
+    Example:
+        >>> summarize_scores([0.5, 1.0, 2.0], [0.5, 1.0, 0.5])
+        ScoreSummary(mean=0.6666666666666666, worst=0.5, worst_scale=0.5)
+    """
+    if len(scales) != len(scores) or not scales:
+        raise ScalebenchError(f"Need one score per scale, got {len(scales)} scales and {len(scores)} scores.")
+    worst_i = min(range(len(scores)), key=lambda i: (scores[i], scales[i]))
+    mean = math.fsum(float(v) for v in scores) / len(scores)
+    return ScoreSummary(mean=mean, worst=float(scores[worst_i]), worst_scale=float(scales[worst_i]))
+
+
+@dataclass(frozen=True)
 class SummaryMetrics:
     """The summary of one run, recomputed from per-scale scores (see the module docstring for formulas)."""
 
@@ -99,20 +124,14 @@ def summarize(scales: Sequence[float], scores: Sequence[float], train_scale: flo
         >>> m.mean_accuracy, m.worst_accuracy, m.worst_scale, m.generalisation_ratio
         (0.65, 0.45, 2.0, 0.5)
     """
-    if len(scales) != len(scores) or not scales:
-        raise ScalebenchError(f"Need one score per scale, got {len(scales)} scales and {len(scores)} scores.")
-    i0 = find_scale(scales, train_scale)
-    train_acc = float(scores[i0])
-    worst_i = min(range(len(scores)), key=lambda i: (scores[i], scales[i]))
-    worst = float(scores[worst_i])
-    mean = math.fsum(float(v) for v in scores) / len(scores)
-    ratio = worst / train_acc if train_acc > 0 else None
+    base = summarize_scores(scales, scores)
+    train_acc = float(scores[find_scale(scales, train_scale)])
     return SummaryMetrics(
         train_scale_accuracy=train_acc,
-        mean_accuracy=mean,
-        worst_accuracy=worst,
-        worst_scale=float(scales[worst_i]),
-        generalisation_ratio=ratio,
+        mean_accuracy=base.mean,
+        worst_accuracy=base.worst,
+        worst_scale=base.worst_scale,
+        generalisation_ratio=base.worst / train_acc if train_acc > 0 else None,
     )
 
 

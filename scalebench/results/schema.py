@@ -1,60 +1,51 @@
-"""The results file of one run: a versioned, strict pydantic schema, exported as JSON Schema to ``docs/``.
+"""The results file of one run: one base record and a small record per task, strict pydantic models.
 
-One JSON file per run (one model, one config, one dataset build, one training scale, one seed). It holds the
-raw per-scale counts and everything needed to re-derive or verify the summaries: the leaderboard recomputes
-every summary from the counts with :mod:`scalebench.benchmark.metrics`, and this schema already rejects a file
-whose stated summaries disagree with the recomputed ones.
+One JSON file per run (one model, one config, one dataset build, one training set, one seed). It holds the raw
+per-scale counts and everything needed to re-derive or verify the summaries: every summary is recomputed from
+the counts by :mod:`scalebench.results.metrics`, and a file whose stated summaries disagree is rejected.
 
-Design (following the lessons in ``research/ecosystem.md``: store raw numbers, recompute aggregates in one
-place, record versions and hashes of data and weights, mark who evaluated):
+- :class:`RunRecord` declares what every task records once: the schema version, the task, who evaluated,
+  when, the model (:class:`ModelInfo`), the seed, ``--limit``, the best checkpoint's sha256, timings, the
+  environment and the verification record; it checks the version, the scale order and the verification.
+- :class:`ClassificationResult` (task ``classification``): correct / total per scale, the accuracy
+  summaries and the scale selection of scale-channel models.
+- :class:`SegmentationResult` (task ``segmentation``): per-class intersection and union counts per object
+  scale, the mIoU summaries, the learned sigma per N-Jet layer and the encoder's receptive field.
+
+Design (store raw numbers, recompute aggregates in one place, record versions and hashes of data and
+weights, mark who evaluated):
 
 - strict: unknown fields are errors (``extra="forbid"``), types are exact (pydantic strict mode on every
   integer, number and boolean field: ``"7"``, ``true`` and ``7.0`` are not the integer 7; an integer is a valid
   number), numbers must be finite, counts non-negative;
-- ``schema_version`` is checked exactly; a reader meeting another version gets a message naming both;
-- ``task`` selects the per-scale record type. Classification stores ``correct`` / ``total`` / ``accuracy``.
-  A segmentation variant adds its own record (for instance per-class intersection and union counts and
-  ``mean_iou``) with a ``score`` property; the summaries in :mod:`metrics` take one score per scale and serve
-  both unchanged.
-- ``checkpoint_sha256`` is the sha256 of the saved best-checkpoint weights file (safetensors), so that
-  ``scalebench evaluate --verify`` can check that a checkpoint is the one that produced these numbers;
-- ``evaluated_by`` is "self-reported" unless the leaderboard re-evaluated the checkpoint ("verified").
+- ``schema_version`` is one of :data:`READABLE_SCHEMA_VERSIONS`; files of an older minor version lack only
+  optional fields (the documented migration: nothing to convert);
+- ``checkpoint_sha256`` is the sha256 of the saved best checkpoint (safetensors), so that verification can
+  check that a checkpoint is the one that produced these numbers;
+- ``evaluated_by`` is "self-reported" unless the checkpoint was re-evaluated ("verified", with a
+  :class:`Verification` record since 1.1).
 
-Segmentation (issue 6): :class:`SegmentationRunResult` with :class:`SegmentationScaleResult` records (per-class
-intersection and union counts and ``mean_iou``), the learned σ per layer and the encoder receptive field.
+``RunResult`` and ``SegmentationRunResult`` are the names of the two task records before 1.2 of scalebench's
+API, kept as aliases.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    Strict,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from scalebench.benchmark import metrics
 from scalebench.checks import ScalebenchError
-from scalebench.fileio import config_hash, write_text_atomic
+from scalebench.fileio import config_hash
+from scalebench.results import metrics
 
 #: Bump the major number for changes that old readers cannot read, the minor for added optional fields.
 #: 1.1 added ``model.train_flops_per_image``, ``model.inference_flops_per_image`` and ``verification``.
 SCHEMA_VERSION = "1.1"
 #: Versions this reader accepts: files of an older minor version lack only optional fields.
 READABLE_SCHEMA_VERSIONS = ("1.0", "1.1")
-
-#: Largest results file accepted by :func:`load_results` (a 9-scale run with a 32-channel selection matrix
-#: is a few tens of kB; the model card and config dominate).
-MAX_RESULTS_BYTES = 4 * 1024 * 1024
 
 _HEX64 = r"^[0-9a-f]{64}$"
 
@@ -84,26 +75,6 @@ def _check_finite_tree(value: Any, where: str) -> None:
 
 class _Strict(BaseModel):
     model_config = _STRICT
-
-
-class _ScaleRun(_Strict):
-    """What a run of either task offers over its ``per_scale`` field (records with ``scale`` and ``score``),
-    which each subclass declares."""
-
-    def _check_scales_sorted(self) -> list[float]:
-        scales = self.scales
-        if any(b <= a for a, b in itertools.pairwise(scales)):
-            raise ValueError(f"per_scale must be sorted by scale with no repeats, got {scales}")
-        return scales
-
-    @property
-    def scales(self) -> list[float]:
-        """The test scales, ascending."""
-        return [r.scale for r in self.per_scale]
-
-    def score_by_scale(self) -> dict[float, float]:
-        """Scale -> per-scale score (accuracy, or mIoU for segmentation)."""
-        return {r.scale: r.score for r in self.per_scale}
 
 
 class ModelInfo(_Strict):
@@ -207,7 +178,7 @@ class ClassificationScaleResult(_Strict):
 
 
 class Summary(_Strict):
-    """Summaries recomputed from the per-scale scores (formulas in :mod:`scalebench.benchmark.metrics`)."""
+    """Summaries recomputed from the per-scale scores (formulas in :mod:`scalebench.results.metrics`)."""
 
     train_scale_accuracy: Float = Field(ge=0, le=1)
     mean_accuracy: Float = Field(ge=0, le=1)
@@ -288,32 +259,20 @@ class Verification(_Strict):
     source_results_sha256: str = Field(pattern=_HEX64, description="sha256 of the self-reported results file")
 
 
-def _check_verification(run: Any) -> None:
-    """``verification`` is only for a verified run (a 1.0 verified file may lack it)."""
-    if run.verification is not None and run.evaluated_by != "verified":
-        raise ValueError("verification is recorded, but evaluated_by is 'self-reported'")
+class RunRecord(_Strict):
+    """What a run of any task records: the fields declared once here, ``dataset``, ``training``,
+    ``per_scale`` (records with ``scale`` and ``score``) and ``summary`` declared by each task's record.
 
-
-class RunResult(_ScaleRun):
-    """One run of the protocol: train at one scale, select on validation there, test at every scale.
-
-    Checks on validation (each failure names the field): finite numbers only, unknown fields rejected, the
-    schema version, scales sorted and unique, the training scale among the test scales, every summary and
-    selection statistic equal to the value recomputed from the counts.
+    Checks on validation (each failure names the field): the schema version, scales sorted and unique, a
+    verification record only on a verified run, then the task's own checks (:meth:`_check_task`).
     """
 
     schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
-    task: Literal["classification"] = "classification"
     evaluated_by: Literal["self-reported", "verified"] = "self-reported"
     created_at: str = Field(description="UTC time the results were written, ISO 8601")
     model: ModelInfo
-    dataset: DatasetInfo
     seed: Int = Field(ge=0)
     limit: Int | None = Field(default=None, ge=1, description="--limit N used (a smoke run) or None")
-    training: TrainingInfo
-    per_scale: list[ClassificationScaleResult] = Field(min_length=1)
-    summary: Summary
-    scale_selection: ScaleSelection | None = None
     checkpoint_sha256: str = Field(pattern=_HEX64, description="sha256 of the best checkpoint's weights file")
     timings: Timings
     environment: Environment
@@ -331,19 +290,53 @@ class RunResult(_ScaleRun):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> RunResult:
-        _check_verification(self)
-        scales = self._check_scales_sorted()
+    def _record_checks(self) -> RunRecord:
+        if self.verification is not None and self.evaluated_by != "verified":
+            raise ValueError("verification is recorded, but evaluated_by is 'self-reported'")
+        scales = self.scales
+        if any(b <= a for a, b in itertools.pairwise(scales)):
+            raise ValueError(f"per_scale must be sorted by scale with no repeats, got {scales}")
+        self._check_task()
+        return self
+
+    def _check_task(self) -> None:  # pragma: no cover - every task record defines its checks
+        raise NotImplementedError
+
+    @property
+    def scales(self) -> list[float]:
+        """The test scales, ascending."""
+        return [r.scale for r in self.per_scale]  # type: ignore[attr-defined]
+
+    def score_by_scale(self) -> dict[float, float]:
+        """Scale -> per-scale score (accuracy, or mIoU for segmentation)."""
+        return {r.scale: r.score for r in self.per_scale}  # type: ignore[attr-defined]
+
+    def _check_summary(self, stated: BaseModel, expected: BaseModel) -> None:
+        for field in type(stated).model_fields:
+            have, want = getattr(stated, field), getattr(expected, field)
+            if not metrics.close(have, want):
+                raise ValueError(f"summary.{field} is {have!r} but the per-scale counts give {want!r}")
+
+
+class ClassificationResult(RunRecord):
+    """One run of the protocol on a classification build: train at one scale, select on validation there,
+    test at every scale. Its summaries and selection statistics must equal those recomputed from the counts;
+    the training scale must be among the test scales."""
+
+    task: Literal["classification"] = "classification"
+    dataset: DatasetInfo
+    training: TrainingInfo
+    per_scale: list[ClassificationScaleResult] = Field(min_length=1)
+    summary: Summary
+    scale_selection: ScaleSelection | None = None
+
+    def _check_task(self) -> None:
+        scales = self.scales
         try:
-            recomputed = metrics.summarize(
-                scales, [r.score for r in self.per_scale], self.dataset.train_scale
-            )
+            recomputed = build_summary(self.per_scale, self.dataset.train_scale)
         except ScalebenchError as err:
             raise ValueError(str(err)) from None
-        for field in Summary.model_fields:
-            stated, expected = getattr(self.summary, field), getattr(recomputed, field)
-            if not metrics.close(stated, expected):
-                raise ValueError(f"summary.{field} is {stated!r} but the per-scale counts give {expected!r}")
+        self._check_summary(self.summary, recomputed)
         if self.scale_selection is not None:
             sel = self.scale_selection.test_scales
             if len(sel) != len(scales) or any(
@@ -354,7 +347,6 @@ class RunResult(_ScaleRun):
                 )
         if self.limit is not None and self.dataset.train_size > self.limit:
             raise ValueError(f"limit {self.limit} but train_size {self.dataset.train_size}")
-        return self
 
 
 def build_summary(per_scale: list[ClassificationScaleResult], train_scale: float) -> Summary:
@@ -376,111 +368,7 @@ def build_scale_selection(
     )
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors()[:8]:
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{loc}: {e['msg']}")
-    more = f" (+{err.error_count() - 8} more)" if err.error_count() > 8 else ""
-    return (
-        f"{source} is not a valid scalebench results file (schema {SCHEMA_VERSION}): "
-        + "; ".join(lines)
-        + more
-    )
-
-
-#: The results schema of each task, by the ``task`` field of a results file.
-TASKS: dict[str, type[_Strict]] = {}
-
-#: The commands that read the results of each task (named when a command is given a file of another task).
-_READ_BY = {
-    "classification": "`scalebench plot`, `scalebench submit` and `scalebench evaluate --verify`",
-    "segmentation": "`scalebench leaderboard segmentation`, `scalebench submit` and `scalebench evaluate --verify`",
-}
-
-
-def read_results_bytes(path: str | Path) -> bytes:
-    """The bytes of a results file, after checking that it exists and is within :data:`MAX_RESULTS_BYTES`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScalebenchError(f"Results file {str(path)!r} does not exist.")
-    size = path.stat().st_size
-    if size > MAX_RESULTS_BYTES:
-        raise ScalebenchError(
-            f"{path} is {size} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file; "
-            "use the file `scalebench evaluate` wrote."
-        )
-    return path.read_bytes()
-
-
-def parse_results(
-    text: str | bytes, source: str = "results", *, tasks: tuple[str, ...] = ("classification",)
-) -> AnyRunResult:
-    """Validate results JSON text with the schema of its ``task`` (one of ``tasks``).
-
-    Every problem raises one ScalebenchError naming ``source`` and the field; a file of another task is
-    rejected with the task it holds.
-    """
-    if len(text) > MAX_RESULTS_BYTES:
-        raise ScalebenchError(
-            f"{source} is {len(text)} bytes, above the {MAX_RESULTS_BYTES}-byte limit for a results file."
-        )
-
-    def _no_constants(name: str) -> Any:
-        raise ValueError(f"non-finite number {name}")
-
-    try:
-        data = json.loads(text, parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ScalebenchError(f"{source} is not valid JSON ({err}); a results file is strict JSON.") from None
-    if not isinstance(data, dict):
-        raise ScalebenchError(f"{source} must hold a JSON object, found {type(data).__name__}.")
-    task = data.get("task", "classification")
-    if task not in tasks:
-        read_by = _READ_BY.get(task) if isinstance(task, str) else None
-        fix = f"{task} results are read by {read_by}" if read_by else f"valid tasks: {', '.join(TASKS)}"
-        raise ScalebenchError(
-            f"{source} holds {task!r} results (field 'task'), but this command reads "
-            f"{' or '.join(map(repr, tasks))} results only; {fix}."
-        )
-    try:
-        return TASKS[task].model_validate(data)  # type: ignore[return-value]
-    except ValidationError as err:
-        raise ScalebenchError(_format_errors(err, source)) from None
-
-
-def load_results(path: str | Path, *, tasks: tuple[str, ...] = ("classification",)) -> AnyRunResult:
-    """Read and validate one results file (size-limited, strict JSON, the schema of its task)."""
-    return parse_results(read_results_bytes(path), source=str(path), tasks=tasks)
-
-
-def results_to_json(result: AnyRunResult) -> str:
-    """Canonical JSON text of a result (sorted keys, no NaN), as written to disk."""
-    return json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
-def save_results(result: AnyRunResult, path: str | Path) -> Path:
-    """Write a result atomically (temporary file, then rename)."""
-    path = Path(path)
-    write_text_atomic(path, results_to_json(result))
-    return path
-
-
-def results_json_schema() -> dict[str, Any]:
-    """The JSON Schema of :class:`RunResult` (validation mode), as exported to ``docs/results-schema.json``."""
-    schema = RunResult.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema
-
-
-def export_json_schema(path: str | Path) -> Path:
-    """Write :func:`results_json_schema` to ``path`` (sorted keys, atomic). ``tests/benchmark`` checks it is current."""
-    path = Path(path)
-    write_text_atomic(path, json.dumps(results_json_schema(), indent=2, sort_keys=True) + "\n")
-    return path
-
-
-# --- segmentation (issue 6) ------------------------------------------------------------------------------
+# --- segmentation ---------------------------------------------------------------------------------------
 
 
 class SegmentationScaleResult(_Strict):
@@ -548,68 +436,46 @@ class SegmentationSummary(_Strict):
     worst_scale: Float = Field(gt=0)
 
 
-class SegmentationRunResult(_ScaleRun):
+class SegmentationResult(RunRecord):
     """One segmentation run (task ``segmentation``): train on one training set, test on every object scale.
 
     Besides mIoU per scale it records the learned σ per N-Jet layer (forward order, empty for fixed-kernel
     models) and the receptive field at the end of the encoder (Pintea et al. 2021, Exp. 1.2(B)).
     """
 
-    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
     task: Literal["segmentation"] = "segmentation"
-    evaluated_by: Literal["self-reported", "verified"] = "self-reported"
-    created_at: str
-    model: ModelInfo
     dataset: SegmentationDatasetInfo
-    seed: Int = Field(ge=0)
-    limit: Int | None = Field(default=None, ge=1)
     training: SegmentationTraining
     per_scale: list[SegmentationScaleResult] = Field(min_length=1)
     summary: SegmentationSummary
     learned_sigmas: list[Float] = Field(description="σ of each N-Jet layer after training, forward order")
     encoder_receptive_field: Int = Field(ge=1, description="pixels, at the end of the encoder")
-    checkpoint_sha256: str = Field(pattern=_HEX64)
-    timings: Timings
-    environment: Environment
-    verification: Verification | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> SegmentationRunResult:
-        _check_verification(self)
-        self._check_scales_sorted()
-        expected = build_segmentation_summary(self.per_scale)
-        for field in SegmentationSummary.model_fields:
-            if not metrics.close(getattr(self.summary, field), getattr(expected, field)):
-                raise ValueError(
-                    f"summary.{field} is {getattr(self.summary, field)!r}, recomputed {getattr(expected, field)!r}"
-                )
-        return self
+    def _check_task(self) -> None:
+        self._check_summary(self.summary, build_segmentation_summary(self.per_scale))
 
 
 def build_segmentation_summary(per_scale: list[SegmentationScaleResult]) -> SegmentationSummary:
-    """Mean and worst mIoU over the test scales (worst: lowest mIoU, smallest scale on ties)."""
-    scores = [r.mean_iou for r in per_scale]
-    worst_i = min(range(len(scores)), key=lambda i: (scores[i], per_scale[i].scale))
-    return SegmentationSummary(
-        mean_miou=math.fsum(scores) / len(scores),
-        worst_miou=scores[worst_i],
-        worst_scale=per_scale[worst_i].scale,
-    )
+    """Mean and worst mIoU over the test scales (:func:`scalebench.results.metrics.summarize_scores`)."""
+    m = metrics.summarize_scores([r.scale for r in per_scale], [r.mean_iou for r in per_scale])
+    return SegmentationSummary(mean_miou=m.mean, worst_miou=m.worst, worst_scale=m.worst_scale)
 
 
-def load_segmentation_results(path: str | Path) -> SegmentationRunResult:
-    """Read and validate one segmentation results file (:func:`load_results` for the segmentation task)."""
-    return load_results(path, tasks=("segmentation",))  # type: ignore[return-value]
-
-
-AnyRunResult = RunResult | SegmentationRunResult
-TASKS.update(classification=RunResult, segmentation=SegmentationRunResult)
+#: Aliases of the two task records (their names before the one-base-record design).
+RunResult = ClassificationResult
+SegmentationRunResult = SegmentationResult
+AnyRunResult = ClassificationResult | SegmentationResult
+#: The results record of each task, by the ``task`` field of a results file.
+TASKS: dict[str, type[RunRecord]] = {
+    "classification": ClassificationResult,
+    "segmentation": SegmentationResult,
+}
 ALL_TASKS: tuple[str, ...] = tuple(TASKS)
 
 
 def train_key(result: AnyRunResult) -> tuple[float, ...]:
     """The training set of a run: ``(train_scale,)`` for classification, the object scales for segmentation."""
-    if isinstance(result, SegmentationRunResult):
+    if isinstance(result, SegmentationResult):
         return tuple(result.dataset.train_scales)
     return (result.dataset.train_scale,)
 
@@ -633,7 +499,7 @@ def seedless_config_hash(result: AnyRunResult) -> str:
         "scales": result.scales,
         "amp": result.environment.amp,
     }
-    if isinstance(result, SegmentationRunResult):
+    if isinstance(result, SegmentationResult):
         identity["train_scales"] = list(result.dataset.train_scales)
     else:
         identity["train_scale"] = result.dataset.train_scale
