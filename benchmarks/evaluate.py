@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from scalebench.benchmark.protocol import _chunks, _to_device, evaluate_dataset
-from scalebench.datasets_builders import build_dataset, load_built
+from scalebench.datasets_builders import build_dataset, open_build
 from scalebench.models import create_model, get_model_card
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
@@ -54,7 +54,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     try:
-        built = load_built(args.dataset, root=args.root)
+        built = open_build(args.dataset, root=args.root, task="classification")
     except Exception:
         built = build_dataset("fashion-mnist", embedded=True, root=args.root, progress=False)
     device = torch.device("cpu")

@@ -89,7 +89,9 @@ _ROOT_OPTION = click.option(
 )
 @_ROOT_OPTION
 @click.option("--scales", default=None, help="Test scales, comma-separated (default 2^(k/4), k=-4..4).")
-@click.option("--train-scale", type=float, default=1.0, show_default=True, help="Scale of train and val.")
+@click.option(
+    "--train-scale", type=float, default=1.0, show_default=True, help="Add a train/val set at this scale."
+)
 @click.option("--limit", type=int, default=None, help="Keep the first N images of each split.")
 @click.option("--embedded", is_flag=True, help="Use the Fashion-MNIST subset shipped with scalebench.")
 @click.option(
@@ -107,7 +109,10 @@ _ROOT_OPTION = click.option(
 def build_datasets_cmd(
     dataset, raw_dir, root, scales, train_scale, limit, embedded, lite, download, quiet
 ) -> None:
-    """Build the rescaled datasets (train/val at one scale, a test copy per scale) as HDF5 files."""
+    """Build the rescaled datasets (train/val per training scale, a test copy per scale) as HDF5 files.
+
+    A build only grows: more --scales or another --train-scale add sets to an existing build.
+    """
     from scalebench.datasets_builders import build_datasets
 
     if dataset == "fashion-mnist-seg":
@@ -128,7 +133,7 @@ def build_datasets_cmd(
         root=root,
         raw_dir=raw_dir,
         scales=scales,
-        train_scale=train_scale,
+        train_scales=[train_scale],
         limit=limit,
         embedded=embedded,
         lite=lite,
@@ -340,9 +345,9 @@ def evaluate_cmd(seed, seeds, scales, train_scales, model_config, verify, checkp
     config, seed_list = config_from_options(
         seed=seed, seeds=seeds, scales=scales, model_config=model_config, recipe=recipe, **options
     )
-    from scalebench.datasets_builders.segmentation import is_segmentation_build
+    from scalebench.datasets_builders import open_build
 
-    if train_scales is not None or is_segmentation_build(config.dataset):
+    if train_scales is not None or open_build(config.dataset, config.root).task == "segmentation":
         from scalebench.benchmark import segmentation as seg
 
         seg_outcomes, seg_files = seg.run_segmentation_seeds(config, seed_list, train_scales)
@@ -390,9 +395,10 @@ _STORE_OPTION = click.option(
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def submit_cmd(results, store, checkpoint, root, device) -> None:
     """Validate results files and add them to the store (all or nothing; entries are never overwritten)."""
+    from scalebench.benchmark.verify import verify_run
     from scalebench.leaderboard import submit
 
-    for outcome in submit(results, store, checkpoint=checkpoint, root=root, device=device):
+    for outcome in submit(results, store, checkpoint=checkpoint, verify=verify_run, root=root, device=device):
         click.echo(f"{outcome.status}: {outcome.source} -> {outcome.path}")
 
 
@@ -456,7 +462,7 @@ def plot_group() -> None:
 
 
 def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
-    """Register ``scalebench plot NAME``: results files (or a store slice) in, ``leaderboard.figures.<plot>`` out."""
+    """Register ``scalebench plot NAME``: results files (or a store slice) in, the figure of ``plot`` out."""
 
     @plot_group.command(name, help=help_text)
     @click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
@@ -476,7 +482,9 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
                   help="Legend name of a model (KEY: model name) or of one configuration (KEY: config hash, "
                        "or the start of one); repeatable.")  # fmt: skip
     def command(results, store, dataset, train_scale, out, title, label) -> None:
-        from scalebench.leaderboard import figures
+        from scalebench.figures.curves import plot_curves
+        from scalebench.figures.selection import plot_selection
+        from scalebench.leaderboard.store import load_for_plot
 
         labels = {}
         for item in label:
@@ -486,9 +494,10 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
                     f"--label takes KEY=NAME (model name or config hash = legend name), got {item!r}."
                 )
             labels[key] = name
-        runs = figures.load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale,
-                                     selection=plot == "plot_selection")  # fmt: skip
-        paths = getattr(figures, plot)(runs, out, title=title, labels=labels)
+        runs = load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale,
+                             selection=plot == "plot_selection")  # fmt: skip
+        draw = {"plot_curves": plot_curves, "plot_selection": plot_selection}[plot]
+        paths = draw(runs, out, title=title, labels=labels)
         click.echo("wrote " + ", ".join(str(p) for p in paths))
 
     return command

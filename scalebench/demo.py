@@ -26,9 +26,10 @@ from pathlib import Path
 
 from scalebench.allocator import tune_cpu_allocator
 from scalebench.benchmark.config import make_config
-from scalebench.benchmark.figures import plot_comparison
 from scalebench.benchmark.protocol import format_summary, run_evaluation
 from scalebench.checks import ScalebenchError
+from scalebench.figures.curves import DEMO_CURVE_COLUMNS, plot_curves
+from scalebench.figures.style import RUN_FORMATS
 from scalebench.results import RunResult
 
 DEMO_DATASET = "fashion-mnist-embedded"
@@ -46,11 +47,10 @@ GENERALISES = 0.85
 
 def ensure_embedded(root: Path | None) -> None:
     """Build the embedded Fashion-MNIST subset unless it is built already (offline: no download)."""
-    from scalebench.benchmark.protocol import _load_built
-    from scalebench.datasets_builders import build_dataset
+    from scalebench.datasets_builders import build_dataset, open_build
 
     try:
-        _load_built(DEMO_DATASET, root)
+        open_build(DEMO_DATASET, root)
     except ScalebenchError:
         print(f"Building {DEMO_DATASET} (offline, from the subset shipped with scalebench) ...", flush=True)
         build_dataset("fashion-mnist", embedded=True, root=root, progress=sys.stderr.isatty())
@@ -94,7 +94,12 @@ def run_demo(
         print(format_summary(outcome), flush=True)
         results.append(outcome.result)
         files[f"{name}_results"] = outcome.files["results"]
-    comparison = plot_comparison({r.model.name: [r] for r in results}, out / "demo-curves")
+    comparison = plot_curves(
+        {r.model.name: [r] for r in results},
+        out / "demo-curves",
+        columns=DEMO_CURVE_COLUMNS,
+        formats=RUN_FORMATS,
+    )
     files.update(curves_png=comparison[0], curves_svg=comparison[1], curves_csv=comparison[2])
     minutes = (time.perf_counter() - t0) / 60
     print("\n" + per_scale_table(results))

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from scalebench.benchmark.segmentation import class_weights, segmentation_loss
-from scalebench.datasets_builders.segmentation import load_segmentation
+from scalebench.datasets_builders import open_build
 from scalebench.models import create_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/timing.py
@@ -55,9 +55,9 @@ def main() -> None:
     args = ap.parse_args()
     dev = torch.device(args.device)
     amp = dev.type == "cuda"
-    built = load_segmentation(args.dataset)
-    train = built.dataset("train", train_scales=[4])
-    n_train, n_val = len(train), len(built.dataset("val", train_scales=[4]))
+    built = open_build(args.dataset, task="segmentation")
+    train = built.dataset("train", train_scale=4)
+    n_train, n_val = len(train), len(built.dataset("val", train_scale=4))
     n_test = sum(len(built.dataset("test", scale=s)) for s in built.test_scales)
     x, y = train.read_batch(list(range(8)))
     w = class_weights(y, built.num_classes).to(dev)

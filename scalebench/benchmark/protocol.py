@@ -52,7 +52,6 @@ from pydantic import Field
 from torch import nn
 
 import scalebench
-from scalebench.benchmark import figures
 from scalebench.benchmark.checkpoint import (
     BEST,
     STATE,  # noqa: F401  (re-exported: the sweep reads a run's state through protocol.STATE)
@@ -66,6 +65,10 @@ from scalebench.benchmark.config import EvalConfig, Recipe, resolve_recipe, run_
 from scalebench.benchmark.distributed import Dist, init_distributed, wrap
 from scalebench.benchmark.progress import Progress
 from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.scales import find_scale, match_scales
+from scalebench.figures.curves import RUN_CURVE_COLUMNS, plot_curves
+from scalebench.figures.selection import RUN_SELECTION_COLUMNS, plot_selection
+from scalebench.figures.style import RUN_FORMATS
 from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
 from scalebench.results import (
     ClassificationScaleResult,
@@ -154,35 +157,6 @@ def check_amp(device: torch.device, amp: bool) -> None:
         )
 
 
-def _load_built(build_id: str, root: Path | None) -> Any:
-    from scalebench.datasets_builders import load_built
-
-    return load_built(build_id, root=root)
-
-
-def match_scales(requested: Sequence[float] | None, built: Sequence[float], build_id: str) -> list[float]:
-    """The test scales of a run: every built scale, or the requested ones matched to the built values.
-
-    Example:
-        >>> match_scales([1, 0.5], [0.5, 0.7071, 1.0], "fashion-mnist")
-        [0.5, 1.0]
-    """
-    built = sorted(float(s) for s in built)
-    if requested is None:
-        return built
-    out, missing = [], []
-    for s in requested:
-        hit = [b for b in built if math.isclose(b, float(s), rel_tol=1e-3)]
-        (out.append(hit[0]) if hit else missing.append(float(s)))
-    if missing:
-        raise ScalebenchError(
-            f"Scale(s) {', '.join(f'{s:g}' for s in missing)} are not in the built set of {build_id!r}, whose test "
-            f"scales are {', '.join(f'{b:.4g}' for b in built)}. Choose --scales among these, or rebuild the "
-            "dataset with the scales you need (`scalebench build-datasets`)."
-        )
-    return sorted(set(out))
-
-
 def _setup(config: EvalConfig) -> _Setup:
     from scalebench.models import get_model_card
     from scalebench.models.registry import validate_model_config
@@ -197,10 +171,12 @@ def _setup(config: EvalConfig) -> _Setup:
             "build-datasets --dataset fashion-mnist-seg --embedded`) or a classification model (`scalebench models "
             "list --task classification`)."
         )
-    built = _load_built(config.dataset, config.root)
+    from scalebench.datasets_builders import open_build  # looked up at call time: tests patch it there
+
+    built = open_build(config.dataset, config.root, task="classification")
     scales = match_scales(config.scales, built.test_scales, built.build_id)
     _git_commit()  # pin the code version now, before training
-    if not any(math.isclose(s, built.train_scale, rel_tol=1e-9) for s in scales):
+    if find_scale(scales, built.train_scale) is None:
         raise ScalebenchError(
             f"--scales must include the training scale {built.train_scale:g} (accuracy at the training scale is "
             f"part of every result); got {', '.join(f'{s:g}' for s in scales)}."
@@ -619,10 +595,12 @@ def write_outputs(result: RunResult, run_dir: Path) -> dict[str, Path]:
         "results": save_results(result, run_dir / "results.json"),
         "csv": write_long_csv([result], run_dir / "results.csv"),
     }
-    curve = figures.plot_generalisation_curve([result], run_dir / "curve")
+    curve = plot_curves([result], run_dir / "curve", columns=RUN_CURVE_COLUMNS, formats=RUN_FORMATS)
     files.update(curve_png=curve[0], curve_svg=curve[1], curve_csv=curve[2])
     if result.scale_selection is not None:
-        sel = figures.plot_scale_selection(result, run_dir / "selection")
+        sel = plot_selection(
+            [result], run_dir / "selection", columns=RUN_SELECTION_COLUMNS, formats=RUN_FORMATS
+        )
         files.update(selection_png=sel[0], selection_svg=sel[1], selection_csv=sel[2])
     return files
 
@@ -864,7 +842,7 @@ def run_seeds(config: EvalConfig, seeds: Sequence[int]) -> tuple[list[RunOutcome
         group = Path(config.out) / (
             f"{config.model}__{first.dataset.build_id}__seeds-{'-'.join(str(x) for x in seeds)}__{group_hash}"
         )
-        curve = figures.plot_generalisation_curve(done, group / "curve")
+        curve = plot_curves(done, group / "curve", columns=RUN_CURVE_COLUMNS, formats=RUN_FORMATS)
         files = {"curve_png": curve[0], "curve_svg": curve[1], "curve_csv": curve[2]}
         files["csv"] = write_long_csv(done, group / "results.csv")
     return outcomes, files

@@ -70,12 +70,8 @@ from scalebench.benchmark.protocol import (
     state_snapshot,
 )
 from scalebench.checks import ScalebenchError
-from scalebench.datasets_builders.segmentation import (
-    IGNORE_INDEX,
-    SegmentationBuild,
-    is_segmentation_build,
-    load_segmentation,
-)
+from scalebench.datasets_builders.scales import match_scales
+from scalebench.datasets_builders.segmentation import IGNORE_INDEX
 from scalebench.fileio import config_hash, file_digest, write_json_atomic, write_text_atomic
 from scalebench.results import (
     ModelInfo,
@@ -265,9 +261,11 @@ def run_segmentation(
     (bit for bit on CPU). Returns the outcome; writes ``results.json``, ``best.safetensors`` and the figures
     into the run directory, ``done`` last.
     """
+    from scalebench.datasets_builders import open_build  # looked up at call time: tests patch it there
     from scalebench.models import count_parameters, create_model, get_model_card, resolve_config
 
-    if not is_segmentation_build(config.dataset):
+    built = open_build(config.dataset, config.root)
+    if built.task != "segmentation":
         raise ScalebenchError(
             f"--train-scales is for the segmentation track, but dataset {config.dataset!r} is not a segmentation "
             "build (fashion-mnist-seg[-embedded][-limit<N>]); drop --train-scales to train a classification model "
@@ -285,10 +283,9 @@ def run_segmentation(
         )
     device = select_device(config.device)
     check_amp(device, config.amp)
-    built: SegmentationBuild = load_segmentation(config.dataset, root=config.root)
-    train_ds = built.dataset("train", train_scales=train_scales)
-    val_ds = built.dataset("val", train_scales=train_scales)
-    scales = sorted(float(s) for s in (config.scales or built.test_scales))
+    train_ds = built.dataset("train", train_scale=train_scales)
+    val_ds = built.dataset("val", train_scale=train_scales)
+    scales = match_scales(config.scales, built.test_scales, built.build_id)
     test_sets = {s: built.dataset("test", scale=s) for s in scales}
     recipe = resolve_segmentation_recipe(config.preset, card.paper_training, config.recipe_overrides)
     model_cfg = resolve_config(config.model, config.model_config_overrides, quick=config.preset == "quick")
@@ -430,9 +427,16 @@ def run_segmentation(
         environment=environment_info(device, config.amp),
     )
     save_results(result, run_dir / "results.json")
-    from scalebench.benchmark.segmentation_figures import plot_run_figures
+    from scalebench.figures.segmentation import plot_run_figures
 
-    plot_run_figures(result, model, test_sets, run_dir, device=device)
+    model.eval()
+    triptych = []  # input, prediction and ground truth of the first test image at each scale
+    with torch.no_grad():
+        for scale, ds in sorted(test_sets.items()):
+            x, y = ds.read_batch([0])
+            prediction = model(x.to(device)).argmax(1).cpu()[0].numpy()
+            triptych.append((scale, x[0, 0].numpy(), prediction, y[0].numpy()))
+    plot_run_figures(result, triptych, run_dir)
     write_text_atomic(run_dir / DONE, file_digest(run_dir / "results.json", "sha256") + "\n")
     return SegmentationOutcome(run_dir, result, _files(run_dir))
 
@@ -510,10 +514,10 @@ def write_seed_aggregate(
     results: Sequence[SegmentationRunResult], folder: Path, run_dirs: Sequence[Path] = ()
 ) -> dict[str, Path]:
     """``aggregate.json`` (mean and sample std over seeds of the mIoU per scale and of the mean mIoU, by
-    :func:`scalebench.benchmark.figures.curve_rows` and :func:`metrics.mean_std`, as the classification
+    :func:`scalebench.figures.curves.curve_rows` and :func:`metrics.mean_std`, as the classification
     curve over seeds) and ``miou_vs_scale`` (.png/.svg/.csv, mean ± std band) of the seeds of one config."""
-    from scalebench.benchmark.figures import curve_rows
-    from scalebench.benchmark.segmentation_figures import plot_miou_vs_scale
+    from scalebench.figures.curves import MIOU_COLUMNS, curve_rows, plot_curves
+    from scalebench.figures.style import RUN_FORMATS
     from scalebench.results import seedless_config_hash
 
     keys = {seedless_config_hash(r) for r in results}
@@ -537,7 +541,9 @@ def write_seed_aggregate(
     folder.mkdir(parents=True, exist_ok=True)
     files = {"aggregate": folder / "aggregate.json"}
     write_json_atomic(files["aggregate"], doc)
-    png, svg, csv_path = plot_miou_vs_scale(results, folder / "miou_vs_scale")
+    png, svg, csv_path = plot_curves(
+        results, folder / "miou_vs_scale", metric="miou", columns=MIOU_COLUMNS, formats=RUN_FORMATS
+    )
     files.update(miou_png=png, miou_svg=svg, miou_csv=csv_path)
     return files
 

@@ -44,11 +44,11 @@ from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.protocol import (
     check_state_unchanged,
     evaluate_dataset,
-    match_scales,
     select_device,
     state_snapshot,
 )
 from scalebench.checks import ScalebenchError, check_build_id
+from scalebench.datasets_builders.scales import match_scales
 from scalebench.fileio import file_digest
 from scalebench.results import (
     ALL_TASKS,
@@ -191,7 +191,9 @@ def _restored_model(result: AnyRunResult, checkpoint: Path, dev: torch.device, *
 def _verify_classification(
     result: RunResult, recipe: Recipe, checkpoint: Path, root: Path | None, dev: torch.device, progress: str
 ) -> list[str]:
-    built = protocol._load_built(result.dataset.build_id, root)
+    from scalebench.datasets_builders import open_build
+
+    built = open_build(result.dataset.build_id, root, task="classification")
     _check_manifest(built.manifest_sha256, result)
     scales = match_scales(result.scales, built.test_scales, built.build_id)
     model = _restored_model(result, checkpoint, dev, memory_format=torch.channels_last)
@@ -223,9 +225,9 @@ def _verify_segmentation(
     progress: str,
 ) -> list[str]:  # fmt: skip
     from scalebench.benchmark.segmentation import evaluate_segmentation
-    from scalebench.datasets_builders.segmentation import load_segmentation
+    from scalebench.datasets_builders import open_build
 
-    built = load_segmentation(result.dataset.build_id, root=root)
+    built = open_build(result.dataset.build_id, root, task="segmentation")
     _check_manifest(built.manifest_sha256, result)
     model = _restored_model(result, checkpoint, dev)
     # the batch size the run used: recorded recipes always hold it; 4 for any that did not

@@ -1,59 +1,43 @@
-"""Rescaled classification datasets: raw sources -> rescaling -> HDF5 + manifest; readers and export.
+"""Rescaled datasets: raw sources -> rescaling -> HDF5 + manifest; builds, readers, inventory and export.
 
-Public API (other layers code against these names):
-
-- :data:`DATASETS` (name -> :class:`DatasetSpec`) for ``fashion-mnist``, ``cifar10``, ``stl10``;
-- :func:`build_dataset` / :func:`build_datasets`, :func:`load_built` -> :class:`BuiltDataset`;
-- :class:`RescaledDataset`, the lazy torch Dataset over one split of an HDF5 file (also reads the published
-  Lindeberg-group files);
-- :func:`verify_datasets`, :func:`describe_builds`, :func:`export_hf`.
-
-See ``docs/datasets.md`` for the protocol, the file layout and the choices made.
+Public API: :data:`DATASETS` (name -> :class:`DatasetSpec`); :func:`build_dataset` / :func:`build_datasets`
+(classification) and ``segmentation.build_segmentation``; :func:`open_build` -> the :class:`Build` of the
+manifest's format, whose ``dataset(split, scale, *, train_scale)`` is a lazy torch Dataset
+(:class:`RescaledDataset`, which also reads the Lindeberg-group files, or :class:`SegmentationDataset`); the one
+scale identity (``scales.py``); :func:`list_builds`, :func:`verify_datasets`, :func:`describe_builds`,
+:func:`export_hf`. Names are imported on first use, so that ``scalebench.datasets_builders.scales`` imports no
+torch and no h5py. See ``docs/datasets.md`` for the protocol, the file layout and the choices made.
 """
 
-from scalebench.datasets_builders.build import (
-    BuiltDataset,
-    build_dataset,
-    build_datasets,
-    build_id_for,
-    describe_builds,
-    list_builds,
-    load_built,
-    manifest_digest,
-    verify_build,
-    verify_datasets,
-)
-from scalebench.datasets_builders.hf import export_datasets, export_hf
-from scalebench.datasets_builders.reader import RescaledDataset
-from scalebench.datasets_builders.rescale import rescale_batch
-from scalebench.datasets_builders.specs import (
-    DATASETS,
-    DEFAULT_TEST_SCALES,
-    GENERATOR_VERSION,
-    DatasetSpec,
-    Resource,
-    scale_tag,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DATASETS",
-    "DEFAULT_TEST_SCALES",
-    "GENERATOR_VERSION",
-    "BuiltDataset",
-    "DatasetSpec",
-    "RescaledDataset",
-    "Resource",
-    "build_dataset",
-    "build_datasets",
-    "build_id_for",
-    "describe_builds",
-    "export_datasets",
-    "export_hf",
-    "list_builds",
-    "load_built",
-    "manifest_digest",
-    "rescale_batch",
-    "scale_tag",
-    "verify_build",
-    "verify_datasets",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "build": ("ClassificationBuild", "build_dataset", "build_datasets"),
+    "builds": ("Build",),
+    "hf": ("export_datasets", "export_hf"),
+    "inventory": ("describe_builds", "list_builds", "open_build", "verify_build", "verify_datasets"),
+    "manifest": ("build_id_for", "manifest_digest"),
+    "readers": ("RescaledDataset", "SegmentationDataset"),
+    "rescale": ("rescale_batch",),
+    "scales": ("DEFAULT_TEST_SCALES", "match_scales", "same_scale", "scale_tag"),
+    "specs": ("DATASETS", "GENERATOR_VERSION", "DatasetSpec", "Resource"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

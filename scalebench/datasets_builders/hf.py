@@ -3,7 +3,8 @@
 Layout written under ``<out>/<build_id>/``:
 
 - ``train/train-*.parquet``, ``val/validation-*.parquet`` and one ``test_<tag>/test-*.parquet`` per test scale
-  (one configuration each: ``train``, ``val``, ``test_0p500`` ... ``test_2p000``);
+  (one configuration each: ``train``, ``val``, ``test_0p500`` ... ``test_2p000``); the build's other training
+  scales, if any, as ``train_<tag>`` and ``val_<tag>``;
 - ``README.md``: the dataset card, YAML metadata (``configs``, licence, task) then the protocol, the source
   licence and citation, and the manifest hashes.
 
@@ -19,29 +20,29 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from scalebench.checks import ScalebenchError, check_choice
-from scalebench.datasets_builders.build import BuiltDataset, list_builds, load_built
-from scalebench.datasets_builders.segmentation import is_segmentation_build
-from scalebench.datasets_builders.specs import DATASETS, scale_tag
+from scalebench.datasets_builders.build import ClassificationBuild
+from scalebench.datasets_builders.inventory import build_task, list_builds, open_build
+from scalebench.datasets_builders.scales import same_scale, scale_tag
+from scalebench.datasets_builders.specs import DATASETS
 from scalebench.paths import datasets_dir
 
 SHARD_ROWS = 10000
 BLOCK_ROWS = 2000
 
 
-def _configs(built: BuiltDataset) -> list[tuple[str, str, Path, str]]:
+def _configs(built: ClassificationBuild) -> list[tuple[str, str, Path, str]]:
     """(config name, HF split name, HDF5 path, scalebench split) for every export configuration."""
-    out = [
-        ("train", "train", built.path("train"), "train"),
-        ("val", "validation", built.path("val"), "val"),
-    ]
-    for s in built.test_scales:
-        out.append((f"test_{scale_tag(s)}", "test", built.path("test", s), "test"))
-    return out
+    out = []
+    for t in built.train_scales:  # the default training set is `train` and `val`
+        tag = "" if same_scale(t, built.train_scale) else f"_{scale_tag(t)}"
+        out.append((f"train{tag}", "train", built.path("train", train_scale=t), "train"))
+        out.append((f"val{tag}", "validation", built.path("val", train_scale=t), "val"))
+    return out + [(f"test_{scale_tag(s)}", "test", built.path("test", s), "test") for s in built.test_scales]
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -72,14 +73,13 @@ def export_hf(
     import datasets
     import h5py
 
-    built = load_built(build_id, root)
+    built = cast(ClassificationBuild, open_build(build_id, root, task="classification"))
     dest = Path(out).expanduser() / build_id
     dest.mkdir(parents=True, exist_ok=True)
     features = datasets.Features(
         {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(built.class_names))}
     )
     configs = _configs(built)
-    files_written: dict[str, list[str]] = {}
     for config, hf_split, path, split in configs:
         folder = dest / config
         folder.mkdir(exist_ok=True)
@@ -89,7 +89,6 @@ def export_hf(
             x, y = f[f"x_{split}"], np.asarray(f[f"y_{split}"][()]).reshape(-1)
             n = x.shape[0]
             n_shards = max(1, -(-n // SHARD_ROWS))
-            names = []
             for k in range(n_shards):
                 lo, hi = k * SHARD_ROWS, min(n, (k + 1) * SHARD_ROWS)
                 images: list[dict[str, Any]] = []
@@ -99,17 +98,14 @@ def export_hf(
                 shard = datasets.Dataset.from_dict(
                     {"image": images, "label": y[lo:hi].tolist()}, features=features
                 )
-                name = f"{hf_split}-{k:05d}-of-{n_shards:05d}.parquet"
-                shard.to_parquet(str(folder / name))
-                names.append(name)
-        files_written[config] = names
+                shard.to_parquet(str(folder / f"{hf_split}-{k:05d}-of-{n_shards:05d}.parquet"))
     (dest / "README.md").write_text(_card(built, configs))
     if push_to_hub:
         push_folder(dest, push_to_hub)
     return dest
 
 
-def _card(built: BuiltDataset, configs: list[tuple[str, str, Path, str]]) -> str:
+def _card(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]]) -> str:
     spec = DATASETS.get(built.name)
     licence_id = "mit" if built.name == "fashion-mnist" else "other"
     lines = ["---", f"license: {licence_id}", f"pretty_name: Rescaled {built.name} ({built.build_id})"]
@@ -124,6 +120,8 @@ def _card(built: BuiltDataset, configs: list[tuple[str, str, Path, str]]) -> str
     lines.append("---")
     proto = built.manifest["protocol"]
     scales = ", ".join(f"{s:.3f}" for s in built.test_scales)
+    train = ", ".join(f"{t:.3f}" for t in built.train_scales)
+    train += f" (default {built.train_scale:.3f}, config `train`)" if len(built.train_scales) > 1 else ""
     body = f"""
 # Rescaled {built.name}: `{built.build_id}`
 
@@ -135,7 +133,7 @@ of that protocol, not the original Zenodo files.
 ## Protocol
 
 - Canvas {built.canvas[0]}x{built.canvas[1]}, {built.channels} channel(s), padding `{proto["padding"]}`.
-- Train and validation at scale {built.train_scale:.3f}; one test configuration per scale: {scales}.
+- Train and validation at scale {train}; one test configuration per scale: {scales}.
 - Resampling: {proto["interpolation"]} ({proto["kernel"]}), anti-aliased when shrinking
   ({proto["antialias_rule"]}); {proto["rounding"]}; centring {proto["centring"]}.
 - Splits: {proto["split_rule"]}; sizes {json.dumps(proto["split_sizes"])}.
@@ -196,7 +194,7 @@ def export_datasets(
     check_choice(format, "--format", ["hf"])
     ids = list_builds(root, dataset)
     if dataset is None or dataset == "all":  # every classification build: segmentation sets are not exported
-        ids = [b for b in ids if not is_segmentation_build(b)]
+        ids = [b for b in ids if build_task(b, root) in (None, "classification")]
     if not ids:
         raise ScalebenchError(
             f"No built dataset {'of ' + repr(dataset) + ' ' if dataset else ''}under {datasets_dir(root)}; "

@@ -62,6 +62,17 @@ class RawSplits:
     source_md5s: dict[str, str]
 
 
+def expected_source_md5s(spec: DatasetSpec, embedded: bool) -> dict[str, str]:
+    """The ``source_md5s`` that :func:`load_raw` returns for ``spec`` (known before decoding anything)."""
+    if embedded:
+        return {
+            f"embedded/{n}": file_digest(EMBEDDED_DIR / n, "md5")
+            for n in EMBEDDED_FILES
+            if (EMBEDDED_DIR / n).is_file()
+        }
+    return {r.filename: r.md5 for r in spec.resources}
+
+
 # --- locating and verifying ----------------------------------------------------------------------------
 
 

@@ -23,15 +23,10 @@ Choices the paper leaves open (see ``docs/segmentation.md``): canvas 224 x 224 (
 so four objects fit at s = 4), split sizes (10,000 / 1,000 / 1,000 composites; ``--limit`` caps each),
 objects drawn with replacement by a seeded ``numpy.random.default_rng``.
 
-Storage (same conventions as the classification sets: HDF5 written atomically, deterministic manifest
-written last): one file per training set with ``x_train``, ``y_train``, ``x_val``, ``y_val`` and one file per
-test scale with ``x_test``, ``y_test``; ``x`` is [n, H, W, 1] uint8, ``y`` is the mask [n, H, W] uint8,
-and ``objects_<split>`` [n, 4, 4] int64 holds, per quadrant, (class label 1..10, scale, top, left).
-
-Faults (as for the classification builds, ``build.py``): builds of one id hold the build folder's lock; a
-killed build's temporary files are removed by the next one; an unreadable manifest is rebuilt from the set
-files whose stored protocol matches and whose arrays re-hash to their stored hashes; an operating-system error
-while writing is one error naming the path; a damaged chunk met by the reader names the file and the fix.
+Storage (written as every build is, ``manifest.py``): one file per training set with ``x_train``, ``y_train``,
+``x_val``, ``y_val`` and one per test scale with ``x_test``, ``y_test``; ``x`` is [n, H, W, 1] uint8, ``y`` the
+mask [n, H, W] uint8, ``objects_<split>`` [n, 4, 4] int64 holds, per quadrant, (class label 1..10, scale, top,
+left). :class:`SegmentationBuild` is the handle: ``dataset("train", train_scale=(1, 2, 3, 4))``.
 
 Not implemented: objects of different scales inside one quadrant, and non-square objects.
 """
@@ -39,11 +34,7 @@ Not implemented: objects of different scales inside one quadrant, and non-square
 from __future__ import annotations
 
 import json
-import os
-import platform
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,20 +43,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from scalebench.checks import ScalebenchError, check_choice, parse_float_list
-from scalebench.datasets_builders.build import (
-    array_sha256,
-    arrays_intact,
+from scalebench.checks import ScalebenchError, parse_float_list
+from scalebench.datasets_builders.builds import Build, TrainKey
+from scalebench.datasets_builders.manifest import (
+    GZIP_LEVEL,
+    SetPlan,
+    array_record,
     build_id_for,
-    build_lock,
-    check_stored_hashes,
-    manifest_digest,
-    os_write_error,
+    run_build,
+    write_set,
 )
-from scalebench.datasets_builders.raw import RawSplits, load_raw
-from scalebench.datasets_builders.reader import batch_rows, damaged_file_error, read_rows
-from scalebench.datasets_builders.specs import DATASETS, scale_tag
-from scalebench.fileio import atomic_path, write_json_atomic
+from scalebench.datasets_builders.raw import RawSplits, expected_source_md5s, load_raw
+from scalebench.datasets_builders.readers import SegmentationDataset
+from scalebench.datasets_builders.scales import scale_tag, unique_scales
+from scalebench.datasets_builders.specs import DATASETS, check_split
 from scalebench.paths import datasets_dir
 
 NAME = "fashion-mnist-seg"
@@ -198,17 +189,6 @@ def make_split(
 # --- building --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SegSetPlan:
-    """One HDF5 file: role ``train_val`` (a training set) or ``test`` (one scale)."""
-
-    role: str
-    key: str
-    scales: tuple[int, ...]
-    filename: str
-    sizes: dict[str, int]
-
-
 def seg_build_id(
     *, limit: int | None = None, embedded: bool = False, canvas: tuple[int, int] = DEFAULT_CANVAS
 ) -> str:
@@ -222,30 +202,22 @@ def seg_build_id(
     return out + (f"-canvas{canvas[0]}x{canvas[1]}" if tuple(canvas) != DEFAULT_CANVAS else "")
 
 
-def _plans(sizes: dict[str, int], test_scales: Sequence[float], canvas: tuple[int, int]) -> list[SegSetPlan]:
+def _plans(
+    sizes: dict[str, int], test_scales: Sequence[float], canvas: tuple[int, int], config: str
+) -> list[SetPlan]:
+    """The files of a build: the four training sets (each with its validation set), then one test file per scale."""
     H, W = canvas
+    tr, vl, te = sizes["train"], sizes["val"], sizes["test"]
     plans = []
     for t in TRAIN_SETS:
         key = train_set_key(t)
-        plans.append(
-            SegSetPlan(
-                "train_val",
-                key,
-                tuple(t),
-                f"fmnistseg_tr{sizes['train']}_vl{sizes['val']}_outsize{H}-{W}_sctr{key.replace('+', '-')}.h5",
-                {"train": sizes["train"], "val": sizes["val"]},
-            )
-        )
+        name = f"fmnistseg_tr{tr}_vl{vl}_outsize{H}-{W}_sctr{key.replace('+', '-')}.h5"
+        plans.append(SetPlan("train_val", name, {"train": tr, "val": vl}, config,
+                             {"role": "train_val", "key": key, "scales": list(t)}))  # fmt: skip
     for s in test_scales:
-        plans.append(
-            SegSetPlan(
-                "test",
-                scale_tag(s),
-                (int(s),),
-                f"fmnistseg_te{sizes['test']}_outsize{H}-{W}_scte{scale_tag(s)}.h5",
-                {"test": sizes["test"]},
-            )
-        )
+        name = f"fmnistseg_te{te}_outsize{H}-{W}_scte{scale_tag(s)}.h5"
+        plans.append(SetPlan("test", name, {"test": te}, config,
+                             {"role": "test", "key": scale_tag(s), "scales": [int(s)]}))  # fmt: skip
     return plans
 
 
@@ -264,47 +236,67 @@ def _pools(raw: RawSplits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 _ROLE_CODE = {"train": 1, "val": 2, "test": 3}
 
 
-def _stored_arrays(path: Path, protocol: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The array hashes a complete set file carries (written last), or None if it is missing or unreadable
-    (or, with ``protocol``, was written with another protocol)."""
-    try:
-        with h5py.File(path, "r") as f:
-            if protocol is not None and f.attrs["protocol"] != json.dumps(protocol, sort_keys=True):
-                return None
-            return json.loads(f.attrs["array_sha256"])
-    except (OSError, KeyError, ValueError):
-        return None
+def _write(plan: SetPlan, pools: dict, protocol: dict[str, Any], out_dir: Path) -> dict[str, dict]:
+    """Write one set file (composites drawn by :func:`make_split`, seeded by role and scales); its array records."""
+    canvas = (int(protocol["canvas"][0]), int(protocol["canvas"][1]))
+    scales = plan.entry["scales"]
+
+    def fill(f: h5py.File, arrays: dict[str, Any]) -> dict[str, Any]:
+        for split, n in plan.sizes.items():
+            px, py = pools[split]
+            x, m, tab = make_split(px, py, n, scales, (protocol["seed"], _ROLE_CODE[split], *scales), canvas)
+            for key, arr in ((f"x_{split}", x), (f"y_{split}", m), (f"objects_{split}", tab)):
+                kw = {"chunks": (1, *arr.shape[1:]), "compression": "gzip", "compression_opts": GZIP_LEVEL}
+                f.create_dataset(key, data=arr, **(kw if n and key[0] in "xy" else {}))
+                arrays[key] = array_record(arr)
+        return {"dataset": NAME, "role": plan.role, "key": plan.entry["key"], "scales": json.dumps(scales)}
+
+    return write_set(out_dir, plan, "protocol", fill)
 
 
-def _file_record(plan: SegSetPlan, arrays: dict[str, Any]) -> dict[str, Any]:
-    return {"role": plan.role, "key": plan.key, "scales": list(plan.scales), "arrays": arrays}
+def _check_scales_and_canvas(
+    scales: Iterable[float] | str | None, canvas: tuple[int, int]
+) -> tuple[list[float], tuple[int, int]]:
+    test_scales = unique_scales(
+        parse_float_list(scales, "--scales") if scales is not None else DEFAULT_TEST_SCALES
+    )
+    for s in test_scales:
+        if s != int(s) or s < 1:
+            raise ScalebenchError(
+                f"--scales: segmentation scales are integer upsampling factors >= 1, got {s:g}."
+            )
+    canvas = (int(canvas[0]), int(canvas[1]))
+    need = 2 * OBJECT_SIZE * int(max([*test_scales, *[max(t) for t in TRAIN_SETS]]))
+    if canvas[0] % 2 or canvas[1] % 2 or min(canvas) < need:
+        raise ScalebenchError(
+            f"canvas {canvas[0]}x{canvas[1]}: must be even and at least {need}x{need} so that an object at the "
+            f"largest scale fits its quadrant; use --canvas {need} or larger."
+        )
+    return test_scales, canvas
 
 
-def _write(plan: SegSetPlan, pools: dict, protocol: dict[str, Any], out_dir: Path) -> dict[str, dict]:
-    canvas = tuple(protocol["canvas"])
-    arrays: dict[str, dict[str, Any]] = {}
-    with atomic_path(out_dir / plan.filename, suffix=".h5") as tmp:
-        with h5py.File(tmp, "w", libver="earliest") as f:
-            for split, n in plan.sizes.items():
-                px, py = pools[split]
-                seed = (protocol["seed"], _ROLE_CODE[split], *plan.scales)
-                x, m, tab = make_split(px, py, n, plan.scales, seed, canvas)  # type: ignore[arg-type]
-                for key, arr in ((f"x_{split}", x), (f"y_{split}", m), (f"objects_{split}", tab)):
-                    kw = {"chunks": (1, *arr.shape[1:]), "compression": "gzip", "compression_opts": 1}
-                    f.create_dataset(key, data=arr, **(kw if n and key[0] in "xy" else {}))
-                    arrays[key] = {
-                        "dtype": str(arr.dtype),
-                        "shape": list(arr.shape),
-                        "sha256": array_sha256(arr),
-                    }
-            f.attrs["dataset"] = NAME
-            f.attrs["role"] = plan.role
-            f.attrs["key"] = plan.key
-            f.attrs["scales"] = json.dumps(list(plan.scales))
-            f.attrs["protocol"] = json.dumps(protocol, sort_keys=True)
-            f.attrs["array_sha256"] = json.dumps(arrays, sort_keys=True)
-        os.chmod(tmp, 0o644)
-    return arrays
+def _protocol(canvas: tuple[int, int], test_scales: list[float], sizes: dict[str, int], limit: int | None,
+              embedded: bool, source_md5s: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    return {
+        "dataset": NAME,
+        "generator_version": GENERATOR_VERSION,
+        "canvas": list(canvas),
+        "object_size": OBJECT_SIZE,
+        "interpolation": "bilinear (torch, align_corners=False), rounded half to even, uint8",
+        "placement": "uniform integer offset inside the quadrant, object fully inside",
+        "mask": f"label where x/255 >= {THRESHOLD}, 0 where x == 0, {IGNORE_INDEX} otherwise",
+        "ignore_index": IGNORE_INDEX,
+        "threshold": THRESHOLD,
+        "train_sets": [train_set_key(t) for t in TRAIN_SETS],
+        "test_scales": test_scales,
+        "split_sizes": sizes,
+        "object_pools": "train: training images; val: first half of the test images; test: second half",
+        "seed": SEED,
+        "limit": limit,
+        "embedded": embedded,
+        "class_names": list(CLASS_NAMES),
+        "source_md5s": dict(sorted(source_md5s.items())),
+    }
 
 
 def build_segmentation(
@@ -330,239 +322,65 @@ def build_segmentation(
         canvas: (H, W), even; quadrants must hold 28 s pixels for the largest scale.
         sizes, raw: overrides for tests (split sizes; decoded raw splits).
     """
-    test_scales = sorted(
-        {
-            float(s)
-            for s in (parse_float_list(scales, "--scales") if scales is not None else DEFAULT_TEST_SCALES)
-        }
-    )
-    for s in test_scales:
-        if s != int(s) or s < 1:
-            raise ScalebenchError(
-                f"--scales: segmentation scales are integer upsampling factors >= 1, got {s:g}."
-            )
-    canvas = (int(canvas[0]), int(canvas[1]))
-    need = 2 * OBJECT_SIZE * int(max([*test_scales, *[max(t) for t in TRAIN_SETS]]))
-    if canvas[0] % 2 or canvas[1] % 2 or min(canvas) < need:
-        raise ScalebenchError(
-            f"canvas {canvas[0]}x{canvas[1]}: must be even and at least {need}x{need} so that an object at the "
-            f"largest scale fits its quadrant; use --canvas {need} or larger."
-        )
+    test_scales, canvas = _check_scales_and_canvas(scales, canvas)
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
         raise ScalebenchError(f"--limit must be a positive integer, got {limit!r}.")
     base = dict(sizes or (EMBEDDED_SIZES if embedded else FULL_SIZES))
     sizes_ = {k: min(v, limit) if limit is not None else v for k, v in base.items()}
     build_id = seg_build_id(limit=limit, embedded=embedded, canvas=canvas)
     out_dir = datasets_dir(root) / build_id
-    t0 = time.perf_counter()
-    if raw is None:
-        raw = load_raw(
-            DATASETS["fashion-mnist"], root=root, raw_dir=raw_dir, download=download, embedded=embedded
+    spec = DATASETS["fashion-mnist"]
+    md5s = raw.source_md5s if raw is not None else expected_source_md5s(spec, embedded)
+    protocol = _protocol(canvas, test_scales, sizes_, limit, embedded, md5s)
+    plans = _plans(sizes_, test_scales, canvas, json.dumps(protocol, sort_keys=True))
+
+    def writer(protocol: dict[str, Any]) -> Callable[[SetPlan, Any], dict[str, Any]]:
+        pools = _pools(
+            raw or load_raw(spec, root=root, raw_dir=raw_dir, download=download, embedded=embedded)
         )
-    protocol = {
-        "dataset": NAME,
-        "generator_version": GENERATOR_VERSION,
-        "canvas": list(canvas),
-        "object_size": OBJECT_SIZE,
-        "interpolation": "bilinear (torch, align_corners=False), rounded half to even, uint8",
-        "placement": "uniform integer offset inside the quadrant, object fully inside",
-        "mask": f"label where x/255 >= {THRESHOLD}, 0 where x == 0, {IGNORE_INDEX} otherwise",
-        "ignore_index": IGNORE_INDEX,
-        "threshold": THRESHOLD,
-        "train_sets": [train_set_key(t) for t in TRAIN_SETS],
-        "test_scales": test_scales,
-        "split_sizes": sizes_,
-        "object_pools": "train: training images; val: first half of the test images; test: second half",
-        "seed": SEED,
-        "limit": limit,
-        "embedded": embedded,
-        "class_names": list(CLASS_NAMES),
-        "source_md5s": dict(sorted(raw.source_md5s.items())),
-    }
-    plans = _plans(sizes_, test_scales, canvas)
-    manifest_path = out_dir / "manifest.json"
-    with build_lock(out_dir):
-        # Files of an earlier build with this protocol that are intact: not rewritten.
-        kept: dict[str, dict] = {}
-        old = None
-        if manifest_path.exists():
-            try:
-                old = json.loads(manifest_path.read_text())
-                if old["protocol"] == protocol:
-                    kept = {
-                        p.filename: old["files"][p.filename]
-                        for p in plans
-                        if _stored_arrays(out_dir / p.filename) == old["files"][p.filename]["arrays"]
-                    }
-            except (OSError, ValueError, KeyError, TypeError):
-                # Unreadable: keep the set files written with this protocol whose arrays re-hash to their record.
-                old = None
-                for p in plans:
-                    arrays = _stored_arrays(out_dir / p.filename, protocol)
-                    if arrays is not None and arrays_intact(out_dir / p.filename, arrays):
-                        kept[p.filename] = _file_record(p, arrays)
-            if old is not None and len(kept) == len(plans):
-                return SegmentationBuild(out_dir, old)
-        pools = _pools(raw)
-        files = {}
-        for p in plans:
-            if p.filename in kept:
-                files[p.filename] = kept[p.filename]
-                continue
-            try:
-                files[p.filename] = _file_record(p, _write(p, pools, protocol, out_dir))
-            except OSError as err:
-                raise os_write_error(out_dir / p.filename, err) from None
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "build_id": build_id,
-            "dataset": NAME,
-            "generator_version": GENERATOR_VERSION,
-            "protocol": protocol,
-            "files": files,
-        }
-        info = {
-            "manifest_sha256": manifest_digest(manifest),
-            "seconds": round(time.perf_counter() - t0, 3),
-            "host": platform.node(),
-        }
-        for path, obj in ((manifest_path, manifest), (out_dir / "build_info.json", info)):
-            try:
-                write_json_atomic(path, obj)
-            except OSError as err:
-                raise os_write_error(path, err) from None
+        return lambda plan, tick: _write(plan, pools, protocol, out_dir)
+
+    manifest = run_build(
+        out_dir, MANIFEST_FORMAT, lambda old, unreadable: (protocol, plans), writer, attr="protocol"
+    )
     return SegmentationBuild(out_dir, manifest)
 
 
-# --- reading ---------------------------------------------------------------------------------------------
+# --- the build handle ------------------------------------------------------------------------------------------
 
 
-class SegmentationDataset(torch.utils.data.Dataset):
-    """One split of a segmentation HDF5 file: items are (float32 image [1, H, W] in [0, 1], int64 mask [H, W])."""
+class SegmentationBuild(Build):
+    """A built segmentation set (:class:`~scalebench.datasets_builders.builds.Build`): its four training sets
+    (``train_sets``: keys ``1``, ``2``, ``4``, ``1+2+3+4``), each with a validation set, and a test set per scale."""
 
-    def __init__(self, path: str | Path, split: str) -> None:
-        self.path = Path(path)
-        self.split = check_choice(split, "split", ["train", "val", "test"])
-        if not self.path.is_file():
-            raise ScalebenchError(
-                f"{self.path} does not exist; build it with `scalebench build-datasets --dataset {NAME}`."
-            )
-        try:
-            with h5py.File(self.path, "r") as f:
-                if f"x_{split}" not in f or f"y_{split}" not in f:
-                    raise ScalebenchError(f"{self.path}: no x_{split}/y_{split} (found {sorted(f.keys())}).")
-                self._n = int(f[f"x_{split}"].shape[0])
-                self.canvas = tuple(f[f"x_{split}"].shape[1:3])
-                self.objects = np.asarray(f[f"objects_{split}"][()])
-        except (OSError, KeyError) as err:
-            raise damaged_file_error(self.path, f"the header and objects_{split}", err) from None
-
-    def __len__(self) -> int:
-        return self._n
-
-    def read_batch(self, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images [B, 1, H, W] float32 in [0, 1] and masks [B, H, W] int64 (255 = ignore).
-
-        Indices may come in any order and repeat; negative ones count from the end, as in a list.
-        """
-        _, uniq, inverse = batch_rows(indices, len(self), f" of {self.path.name} ({self.split})")
-        try:
-            with h5py.File(self.path, "r") as f:
-                x = read_rows(f[f"x_{self.split}"], uniq)[inverse]
-                y = read_rows(f[f"y_{self.split}"], uniq)[inverse]
-        except (OSError, KeyError) as err:
-            what = f"x_{self.split}/y_{self.split} rows {uniq[0]}-{uniq[-1]}" if uniq.size else "the file"
-            raise damaged_file_error(self.path, what, err) from None
-        images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float().div_(255.0)
-        return images, torch.from_numpy(y.astype(np.int64))
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.read_batch([i])
-        return x[0], y[0]
-
-    def __repr__(self) -> str:
-        return f"SegmentationDataset({self.path.name}, split={self.split!r}, n={len(self)}, {self.canvas[0]}x{self.canvas[1]})"
-
-
-class SegmentationBuild:
-    """A built segmentation set: manifest, training sets by key, test sets by scale."""
+    task = "segmentation"
+    format = MANIFEST_FORMAT
+    _sizes_note = " per set"
+    _train_fix = "give --train-scales as one of them, e.g. 1,2,3,4"
 
     def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
-        self.root = Path(root)
-        self.manifest = manifest
-        self.manifest_sha256 = manifest_digest(manifest)
-        proto = manifest["protocol"]
-        self.build_id: str = manifest["build_id"]
-        self.name = NAME
-        self.version: str = manifest["generator_version"]
-        self.canvas = (int(proto["canvas"][0]), int(proto["canvas"][1]))
-        self.channels = 1
-        self.num_classes = NUM_CLASSES
-        self.class_names = list(proto["class_names"])
-        self.test_scales = [float(s) for s in proto["test_scales"]]
-        self.train_sets = list(proto["train_sets"])
-        self.split_sizes = dict(proto["split_sizes"])
-        self.embedded = bool(proto["embedded"])
-        self.limit = proto["limit"]
+        super().__init__(root, manifest)
+        self.train_sets = list(manifest["protocol"]["train_sets"])
+        self.train_keys = [tuple(float(s) for s in key.split("+")) for key in self.train_sets]
+        self.default_train_key = self.train_keys[0]
+        self.canonical_sha256 = KNOWN_MANIFEST_SHA256
 
-    def _file(self, role: str, key: str) -> Path:
-        for fname, rec in self.manifest["files"].items():
-            if rec["role"] == role and rec["key"] == key:
-                return self.root / fname
-        raise KeyError(key)
+    def train_key(self, train_scale: float | Iterable[float] | None = None) -> TrainKey:
+        key = super().train_key(train_scale)
+        train_set_key(key)  # object scales are positive integers
+        return key
 
     def dataset(
-        self, split: str, *, train_scales: Iterable[float] = (1,), scale: float | None = None
+        self, split: str, scale: float | None = None, *, train_scale: Any = None
     ) -> SegmentationDataset:
-        """``train``/``val`` of the training set with ``train_scales``, or ``test`` at ``scale``."""
-        if split == "test":
-            if scale is None:
-                raise ScalebenchError("the test split needs a scale")
-            try:
-                return SegmentationDataset(self._file("test", scale_tag(scale)), "test")
-            except KeyError:
-                raise ScalebenchError(
-                    f"{self.build_id}: no test set at scale {scale:g}; built: {', '.join(f'{s:g}' for s in self.test_scales)}. "
-                    f"Rebuild with --scales to add it."
-                ) from None
-        key = train_set_key(train_scales)
-        try:
-            return SegmentationDataset(self._file("train_val", key), split)
-        except KeyError:
-            raise ScalebenchError(
-                f"{self.build_id}: no training set with scales {key}; built training sets: "
-                f"{', '.join(self.train_sets)} (give --train-scales as one of them, e.g. 1,2,3,4)."
-            ) from None
+        """``train``/``val`` of the training set with object scales ``train_scale`` (e.g. ``4`` or
+        ``(1, 2, 3, 4)``; default ``1``), or ``test`` at ``scale``."""
+        if check_split(split) != "test":
+            return SegmentationDataset(self.train_path(train_scale), split)
+        if scale is None:
+            raise ScalebenchError(f"{self.build_id}: the test split needs a scale ({self._scales_line()}).")
+        return SegmentationDataset(self.test_path(scale), "test")
 
-    def files(self) -> list[Path]:
-        return [self.root / f for f in sorted(self.manifest["files"])]
-
-    def __repr__(self) -> str:
-        return f"SegmentationBuild({self.build_id!r}, {self.canvas[0]}x{self.canvas[1]}, train sets {self.train_sets}, test scales {self.test_scales})"
-
-
-def is_segmentation_build(build_id: str) -> bool:
-    """True for build ids of the segmentation set (``fashion-mnist-seg...``)."""
-    return build_id == NAME or build_id.startswith(NAME + "-")
-
-
-def load_segmentation(build_id: str, root: str | Path | None = None) -> SegmentationBuild:
-    """Open a segmentation build by id, checking that each listed file exists and carries the manifest's hashes."""
-    folder = datasets_dir(root) / build_id
-    mpath = folder / "manifest.json"
-    if not mpath.is_file():
-        raise ScalebenchError(
-            f"Dataset {build_id!r} has not been built under {datasets_dir(root)}; run "
-            f"`scalebench build-datasets --dataset {NAME}` (add --embedded / --limit N as in the id)."
-        )
-    try:
-        manifest = json.loads(mpath.read_text())
-        if manifest.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"format {manifest.get('format')!r}, {MANIFEST_FORMAT!r} expected")
-        built = SegmentationBuild(folder, manifest)
-    except (ValueError, KeyError, TypeError) as err:
-        raise ScalebenchError(
-            f"{mpath}: not a valid segmentation manifest ({err}); delete {folder} and rebuild."
-        ) from None
-    check_stored_hashes(folder, manifest, mpath, fix=f"delete {folder} and rebuild")
-    return built
+    def _scales_line(self) -> str:
+        scales = ", ".join(f"{s:g}" for s in self.test_scales)
+        return f"training sets {', '.join(self.train_sets)}; test object scales {scales}"

@@ -8,10 +8,10 @@ Each :class:`DatasetSpec` holds the protocol of one rescaled dataset, following 
 - J. Perzanowski and T. Lindeberg (2026), "Scale-invariant Gaussian derivative residual networks",
   arXiv:2603.02843 (rescaled STL-10).
 
-Training and validation at scale 1; test copies at s = 2^(k/4), k = -4..4 (0.500 to 2.000, 9 sets).
-Canvases: Fashion-MNIST 72x72 with a zero background; CIFAR-10 64x64 and STL-10 96x96, mirror-extended
-(STL-10 is centre-cropped when s > 1). The raw files, their md5 sums and download addresses are those
-of torchvision 0.29 (``torchvision.datasets.FashionMNIST``, ``CIFAR10``, ``STL10``).
+Training and validation at scale 1 (a build adds other training scales on demand, ``build.py``); test copies
+at s = 2^(k/4), k = -4..4 (0.500 to 2.000, 9 sets). Canvases: Fashion-MNIST 72x72 with a zero background;
+CIFAR-10 64x64 and STL-10 96x96, mirror-extended (STL-10 is centre-cropped when s > 1). The raw files, their
+md5 sums and download addresses are those of torchvision 0.29 (``torchvision.datasets.FashionMNIST``, ``CIFAR10``, ``STL10``).
 
 These are re-implementations following the published protocol, not the original Zenodo files (which are
 available on request only); see ``docs/datasets.md`` for the choices that the papers leave open.
@@ -21,30 +21,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scalebench.checks import ScalebenchError, check_choice
+from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.scales import DEFAULT_TEST_SCALES
 
 #: Version of the generator. Bump it whenever the pixels or the file layout of a build change.
 GENERATOR_VERSION = "1.0.0"
-
-#: Default test scales: s = 2^(k/4), k = -4..4, rounded to the 3 decimals of their file tag.
-DEFAULT_TEST_SCALES: tuple[float, ...] = tuple(round(2.0 ** (k / 4), 6) for k in range(-4, 5))
-
 
 #: Split sizes of every dataset's *lite* build: 400 training, 100 validation and 100 test images per class,
 #: drawn (seeded, stratified) from the full build's splits. Sized so that a 2-core laptop trains the whole zoo
 #: (see docs/datasets.md, "The lite build"). Small training sets are usual in this field: SESN's MNIST-scale
 #: trains on 10,000 images (Sosnovik et al. 2020).
 LITE_SIZES: dict[str, int] = {"train": 4000, "val": 1000, "test": 1000}
-
-
-def scale_tag(scale: float) -> str:
-    """The file tag of a scale: ``f"{s:.3f}"`` with the point replaced by ``p`` (Jansson & Lindeberg naming).
-
-    Example:
-        >>> scale_tag(2 ** -0.75), scale_tag(1), scale_tag(2.0)
-        ('0p595', '1p000', '2p000')
-    """
-    return f"{float(scale):.3f}".replace(".", "p")
 
 
 @dataclass(frozen=True)
@@ -69,7 +56,7 @@ class DatasetSpec:
             the border pixel is repeated, as numpy's ``mode="symmetric"`` and MATLAB's ``'symmetric'``).
         class_names: the class names, index = label.
         test_scales: default test scales.
-        train_scale: default scale of the training and validation sets.
+        train_scale: default training scale (of the training and validation sets of a new build).
         split_sizes: number of images in train / val / test.
         split_rule: how the train / val / test sets are drawn from the raw files.
         seed: seed of the (stratified) train/val split when the split is random; recorded in every file.
@@ -116,12 +103,6 @@ class DatasetSpec:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
-
-    def resource(self, filename: str) -> Resource:
-        for r in self.resources:
-            if r.filename == filename:
-                return r
-        raise KeyError(filename)
 
 
 _FMNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -208,18 +189,7 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=3,
         source_size=(96, 96),
         padding="reflect",
-        class_names=(
-            "airplane",
-            "bird",
-            "car",
-            "cat",
-            "deer",
-            "dog",
-            "horse",
-            "monkey",
-            "ship",
-            "truck",
-        ),
+        class_names=("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"),
         split_sizes={"train": 4000, "val": 1000, "test": 8000},
         split_rule="train/val: the 5000 labelled training images split 400/100 per class by a seeded "
         "permutation (numpy default_rng(seed)), each kept in file order; test: the 8000 test images",
@@ -240,15 +210,8 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def get_spec(name: str) -> DatasetSpec:
-    """The spec of a dataset by name, with a clear error listing the valid names."""
-    check_choice(name, "dataset", list(DATASETS))
-    return DATASETS[name]
-
-
-def embedded_sizes() -> dict[str, int]:
-    """Split sizes of the embedded Fashion-MNIST subset (160 + 40 train/val and 100 test images per class)."""
-    return {"train": 1600, "val": 400, "test": 1000}
+#: Split sizes of the embedded Fashion-MNIST subset (160 + 40 train/val and 100 test images per class).
+EMBEDDED_SIZES: dict[str, int] = {"train": 1600, "val": 400, "test": 1000}
 
 
 def check_split(split: str) -> str:

@@ -1,4 +1,7 @@
-"""Leaderboard: submission checks, the results store, ranking over seeds, rendering and comparison figures.
+"""Leaderboard: submission checks, the results store, ranking over seeds and rendering.
+
+It reads results through :mod:`scalebench.results` and draws its comparison figures through
+:mod:`scalebench.figures`; it runs no model (checkpoint verification is passed in, see :func:`submit`).
 
 Data flows one way: results JSON (``scalebench evaluate``) -> :func:`submit` (checks, store) ->
 :func:`build_leaderboard` (ranking, Markdown, CSV, JSON, static HTML). Every summary shown is recomputed from

@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from scalebench import __version__
+from scalebench.datasets_builders.scales import same_scales
 from scalebench.leaderboard.ranking import METRIC_COLUMNS, MIN_SEEDS, Entry, Stat
 from scalebench.leaderboard.render import (
     CURVES_DIR,
@@ -60,7 +61,7 @@ def _sort_value(v: float | None) -> str:
 
 def entry_curve(e: Entry, *, width: int = 150, height: int = 46, axes: bool = False) -> dict[str, Any]:
     """The entry's mean curve (band over two or more seeds) as SVG geometry."""
-    from scalebench.benchmark.figures import model_colour
+    from scalebench.figures.style import model_colour
 
     points = [(s, m, sd if e.n_seeds > 1 else None) for s, m, sd in e.curve]
     return curve_geometry(
@@ -143,7 +144,7 @@ def leaderboard_html(entries: Sequence[Entry], segmentation: Sequence[dict[str, 
 
 
 def _seed_series(e: Entry, results: Sequence[RunResult]) -> list[Series]:
-    from scalebench.benchmark.figures import model_colour
+    from scalebench.figures.style import model_colour
 
     colour = model_colour(e.model)
     series = [
@@ -163,7 +164,10 @@ def _pooled_selection(results: Sequence[RunResult]) -> dict[str, Any] | None:
     if not sels or len(sels) != len(results):
         return None
     first = sels[0]
-    if any(s.channel_sigmas != first.channel_sigmas or s.test_scales != first.test_scales for s in sels):
+    if any(
+        s.channel_sigmas != first.channel_sigmas or not same_scales(s.test_scales, first.test_scales)
+        for s in sels
+    ):
         return None
     counts = [[sum(s.counts[i][j] for s in sels) for j in range(len(first.channel_sigmas))]
               for i in range(len(first.test_scales))]  # fmt: skip
@@ -242,7 +246,7 @@ def _plain(v: Any) -> Any:
 
 def _segmentation_groups(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The segmentation rows grouped into one HTML table per training set and build, with display cells."""
-    from scalebench.benchmark.figures import model_colour
+    from scalebench.figures.style import model_colour
 
     groups: list[dict[str, Any]] = []
     for row in rows:

@@ -7,7 +7,7 @@ summary metric of :mod:`scalebench.results.metrics` (recomputed from the per-sca
 was validated), the entry holds the mean and the sample standard deviation (ddof = 1, as WILDS reports
 replicates; Koh et al., 2021, "WILDS: a benchmark of in-the-wild distribution shifts", ICML) over seeds,
 computed by :func:`scalebench.results.metrics.mean_std`, and the per-scale curve by
-:func:`scalebench.benchmark.figures.curve_rows`.
+:func:`scalebench.figures.curves.curve_rows`.
 
 Ranking, within one board and training scale: entries with at least :data:`MIN_SEEDS` seeds are ranked
 by mean accuracy over the test scales (descending), ties broken by worst-scale accuracy, then by model name
@@ -116,7 +116,7 @@ class Entry:
 
 
 def _entry(runs: list[StoredRun]) -> Entry:
-    from scalebench.benchmark.figures import curve_rows
+    from scalebench.figures.curves import curve_rows
 
     runs = sorted(runs, key=lambda r: r.result.seed)
     dates = sorted(r.result.created_at for r in runs)

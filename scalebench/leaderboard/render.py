@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from scalebench import __version__
-from scalebench.benchmark.figures import config_note
 from scalebench.checks import ScalebenchError
+from scalebench.figures.style import config_note
 from scalebench.fileio import new_file_mode
 from scalebench.leaderboard.escape import csv_safe, md_cell
 from scalebench.leaderboard.ranking import METRIC_COLUMNS, MIN_SEEDS, Entry, Stat, rank_entries
@@ -141,7 +141,7 @@ def entry_slug(e: Entry) -> str:
 
 def entry_config_text(e: Entry) -> str:
     """The entry's model config as its difference from the card's defaults (never a bare hash):
-    :func:`scalebench.benchmark.figures.config_note`, the same words as the figures' legends."""
+    :func:`scalebench.figures.style.config_note`, the same words as the figures' legends."""
     return config_note(e.card, e.config) or "as recorded (no defaults in the card)"
 
 

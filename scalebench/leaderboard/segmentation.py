@@ -14,7 +14,7 @@ Text from the results (build id, model name) is escaped for Markdown and CSV (:m
 Rows are grouped by training set and build and sorted by mean mIoU (best first), then model name. The seeds of
 one configuration (every field but the seed equal:
 :func:`scalebench.results.seedless_config_hash`) make one row whose cells are the mean ± sample std
-over seeds (:func:`scalebench.benchmark.figures.curve_rows` and :func:`scalebench.results.metrics.mean_std`,
+over seeds (:func:`scalebench.figures.curves.curve_rows` and :func:`scalebench.results.metrics.mean_std`,
 as the classification table). Output is a pure function of the inputs (no dates).
 """
 
@@ -43,8 +43,7 @@ def segmentation_rows(
 ) -> list[dict[str, Any]]:
     """One row per configuration (training set, build, model, seedless config hash): mean and sample std over
     seeds of the mIoU per scale and of the mean mIoU. ``paths`` (one per result) become the row's links."""
-    from scalebench.benchmark.figures import curve_rows
-    from scalebench.benchmark.segmentation_figures import group_by_config
+    from scalebench.figures.curves import curve_rows, group_by_config
 
     href = dict(zip((id(r) for r in results), paths, strict=True)) if paths is not None else {}
     rows = []
@@ -172,7 +171,9 @@ def segmentation_csv(rows: Sequence[dict[str, Any]]) -> str:
 
 def build_segmentation_leaderboard(result_files: Sequence[str | Path], out: str | Path) -> dict[str, Path]:
     """Validate ``result_files`` and write ``SEGMENTATION.md``, ``segmentation.csv`` and the figures into ``out``."""
-    from scalebench.benchmark.segmentation_figures import plot_miou_vs_scale, plot_sigmas
+    from scalebench.figures.curves import MIOU_COLUMNS, plot_curves
+    from scalebench.figures.segmentation import plot_sigmas
+    from scalebench.figures.style import RUN_FORMATS
 
     if not result_files:
         raise ScalebenchError("Give at least one segmentation results.json.")
@@ -186,7 +187,10 @@ def build_segmentation_leaderboard(result_files: Sequence[str | Path], out: str 
     ordered = sorted(
         results, key=lambda r: (r.dataset.train_scales, r.dataset.build_id, r.model.name, r.seed)
     )
-    paths["miou_png"] = plot_miou_vs_scale(ordered, out / "miou_vs_scale")[0]
+    miou = plot_curves(
+        ordered, out / "miou_vs_scale", metric="miou", columns=MIOU_COLUMNS, formats=RUN_FORMATS
+    )
+    paths["miou_png"] = miou[0]
     if any(r.learned_sigmas for r in results):
         paths["sigmas_png"] = plot_sigmas(ordered, out / "sigmas")[0]
     return paths

@@ -35,8 +35,10 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.scales import same_scale
 from scalebench.fileio import file_digest, new_file_mode, write_text_atomic
 from scalebench.leaderboard.validate import KnownBuild, check_run, track_of, validate_submission
 from scalebench.results import (
@@ -44,6 +46,7 @@ from scalebench.results import (
     AnyRunResult,
     RunResult,
     SegmentationRunResult,
+    load_results,
     read_results_bytes,
     results_to_json,
 )
@@ -292,21 +295,45 @@ def _load_entry(store: Path, rel: PurePosixPath) -> AnyRunResult | None:
         return None
 
 
+class VerifyOutcome(Protocol):
+    """What a :class:`Verifier` reports: the verified results (None when a count differs) and the mismatches."""
+
+    verified: AnyRunResult | None
+    mismatches: list[str]
+
+
+class Verifier(Protocol):
+    """Re-evaluates a checkpoint on the test sets a results file records and compares every per-scale count
+    (``verify_run`` of the benchmark's verify module; the leaderboard runs no model itself)."""
+
+    def __call__(
+        self,
+        results_path: str | Path,
+        checkpoint: str | Path,
+        *,
+        root: str | Path | None = ...,
+        device: str = ...,
+        out: str | Path | None = ...,
+        progress: str = ...,
+    ) -> VerifyOutcome: ...
+
+
 def submit(
     paths: Sequence[str | Path],
     store: str | Path = "results",
     *,
     checkpoint: str | Path | None = None,
+    verify: Verifier | None = None,
     root: str | Path | None = None,
     device: str = "auto",
     known: Sequence[KnownBuild] | None = None,
 ) -> list[SubmitOutcome]:
     """``scalebench submit``: validate results files and add them to the store (all or nothing).
 
-    With ``checkpoint`` (one results file only), the checkpoint is re-evaluated on the recorded test sets by
-    :func:`scalebench.benchmark.verify.verify_run` (the sha256 of the weights must equal the recorded one, and
-    every per-scale count must match exactly); the entry is then stored as "verified", or upgraded from
-    self-reported if the same run is already stored.
+    With ``checkpoint`` (one results file only), ``verify`` re-evaluates the checkpoint on the recorded test
+    sets (``scalebench submit`` passes ``verify_run`` of the benchmark's verify module: the sha256 of the
+    weights must equal the recorded one, and every per-scale count must match exactly); the entry is then
+    stored as "verified", or upgraded from self-reported if the same run is already stored.
     """
     if not paths:
         raise ScalebenchError("Give at least one results file to submit (scalebench submit RUN.json ...).")
@@ -316,12 +343,15 @@ def submit(
         raise ScalebenchError(
             f"--checkpoint verifies one results file, got {len(paths)}; submit each run with its own checkpoint."
         )
-    from scalebench.benchmark.verify import verify_run
-
+    if verify is None:
+        raise ScalebenchError(
+            "A checkpoint needs a verifier to re-evaluate it: pass verify=verify_run from the benchmark's "
+            "verify module, as `scalebench submit --checkpoint` does."
+        )
     source = str(paths[0])
     validate_submission(read_results_bytes(Path(source)), source, known=known)
     with tempfile.TemporaryDirectory(prefix="scalebench-verify-") as tmp:
-        report = verify_run(source, checkpoint, root=root, device=device, out=Path(tmp) / "verified.json",
+        report = verify(source, checkpoint, root=root, device=device, out=Path(tmp) / "verified.json",
                             progress="none")  # fmt: skip
     if report.verified is None:
         raise ScalebenchError(
@@ -586,3 +616,48 @@ def load_store(
             f"(`scalebench leaderboard validate --store {report.store}`):\n  {head}{more}"
         )
     return report.entries
+
+
+def load_for_plot(
+    paths: Sequence[str | Path] = (),
+    *,
+    store: str | Path | None = None,
+    dataset: str | None = None,
+    train_scale: float | None = None,
+    selection: bool = False,
+) -> list[RunResult]:
+    """The runs of ``scalebench plot``: the given results files, or every run of ``dataset`` in a validated
+    store, where ``dataset`` names a board: ``fashion-mnist`` (the full track) or ``fashion-mnist-lite`` (the
+    lite track); ``train_scale`` keeps the runs at that training scale.
+
+    With ``selection`` (for :func:`scalebench.figures.selection.plot_selection`), a store's runs without scale
+    selection (the baselines) are left out; given files are returned as they are.
+    """
+    if paths and store is not None:
+        raise ScalebenchError("Give results files or --store, not both.")
+    if paths:
+        return [load_results(p) for p in paths]
+    if store is None:
+        raise ScalebenchError("Give results files to plot, or --store DIR --dataset NAME.")
+    if dataset is None:
+        raise ScalebenchError("--store needs --dataset NAME (one dataset per figure).")
+    stored = [r for r in load_store(store) if r.result.task == "classification"]  # not segmentation
+
+    def board(run: StoredRun) -> str:  # the dataset on the full track, <dataset>-<track> on the others
+        return run.result.dataset.name + ("" if run.track == "full" else f"-{run.track}")
+
+    chosen = [
+        r.result
+        for r in stored
+        if board(r) == dataset
+        and (train_scale is None or same_scale(r.result.dataset.train_scale, train_scale))
+        and (not selection or r.result.scale_selection is not None)
+    ]
+    if not chosen:
+        have = sorted({(board(r), r.result.dataset.train_scale) for r in stored})
+        raise ScalebenchError(
+            f"No runs {'with scale selection ' if selection else ''}of dataset {dataset!r}"
+            + (f" at training scale {train_scale:g}" if train_scale is not None else "")
+            + f" in {store}; the store holds (dataset, training scale): {have or 'nothing'}."
+        )
+    return chosen  # type: ignore[return-value]

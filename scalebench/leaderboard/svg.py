@@ -2,9 +2,9 @@
 
 Pure functions from numbers to coordinates and colours; the templates draw them, so the pages need no image
 file, no script and no network (the site's Content-Security-Policy forbids every fetch). The conventions are
-those of the paper figures (:mod:`scalebench.benchmark.figures`): the test scale on a log2 axis, accuracy
+those of the paper figures (:mod:`scalebench.figures`): the test scale on a log2 axis, accuracy
 from 0 to 1, the training scale dashed, a band of ± 1 sample std over seeds only when there are two or more,
-one colour per model (:func:`scalebench.benchmark.figures.model_colour`).
+one colour per model (:func:`scalebench.figures.style.model_colour`).
 """
 
 from __future__ import annotations

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.scales import find_scale, same_scales
 from scalebench.results import (
     ALL_TASKS,
     MAX_RESULTS_BYTES,
@@ -65,9 +65,6 @@ MAX_DEPTH = 32
 #: A name that may become a path component: lowercase letters, digits, ``_``, ``-`` and ``.``, not starting
 #: with a dot, at most 100 characters.
 SLUG_PATTERN = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,99}")
-
-#: Relative tolerance when a run's test scale is matched to a canonical scale (scales are stored to 6 decimals).
-SCALE_RTOL = 1e-6
 
 #: Largest seed a submission may carry (seeds are 0 .. 2**31 - 1, the range every framework's RNG accepts).
 MAX_SEED = 2**31 - 1
@@ -311,21 +308,15 @@ def check_run(
     slug(result.model.name, "model name", source)
     match = _canonical_build(result, known, source)
     train = train_key(result)
-    if not any(
-        len(t) == len(train)
-        and all(math.isclose(a, b, rel_tol=SCALE_RTOL) for a, b in zip(t, train, strict=True))
-        for t in match.accepted_train_sets
-    ):
+    if not any(same_scales(t, train) for t in match.accepted_train_sets):
         accepted = ", ".join("+".join(f"{s:g}" for s in t) for t in match.accepted_train_sets)
         raise ScalebenchError(
             f"{source}: training scale {'+'.join(f'{s:g}' for s in train)} is not a canonical training set of "
             f"{ds.name} (accepted: {accepted})."
         )
     scales = result.scales
-    missing = [
-        s for s in match.test_scales if not any(math.isclose(s, r, rel_tol=SCALE_RTOL) for r in scales)
-    ]
-    extra = [r for r in scales if not any(math.isclose(s, r, rel_tol=SCALE_RTOL) for s in match.test_scales)]
+    missing = [s for s in match.test_scales if find_scale(scales, s) is None]
+    extra = [r for r in scales if find_scale(match.test_scales, r) is None]
     if missing or extra:
         raise ScalebenchError(
             f"{source}: test scales {_fmt_scales(scales)} are not the canonical {_fmt_scales(match.test_scales)} "

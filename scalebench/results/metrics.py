@@ -10,7 +10,7 @@ derivative networks", JMIV 64(3): 223-242): train at one scale, test on copies o
 factors ``s = 2^(k/4)``, report the accuracy per test scale.
 
 Definitions, for per-scale scores ``a(s) = correct(s) / total(s)`` over the test scales ``S`` and the training
-scale ``s0`` in ``S``:
+scale ``s0`` in ``S`` (a scale is its 3-decimal tag: :mod:`scalebench.datasets_builders.scales`):
 
 - ``train_scale_accuracy = a(s0)``
 - ``mean_accuracy = (1/|S|) Σ_s a(s)`` (unweighted mean over scales, not pooled over images)
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.scales import find_scale
 
 #: Absolute tolerance when a stated summary is compared with the recomputed one (JSON round-trips floats
 #: exactly, so any difference above rounding noise means the stated value was computed differently).
@@ -95,20 +96,20 @@ def accuracy(correct: int, total: int) -> float:
     return correct / total
 
 
-def find_scale(scales: Sequence[float], scale: float, *, rel_tol: float = 1e-9) -> int:
-    """Index of ``scale`` in ``scales`` (compared with a relative tolerance); raises if absent.
+def train_scale_index(scales: Sequence[float], train_scale: float) -> int:
+    """Index of the training scale among the test scales (the same scale: :func:`scales.same_scale`).
 
     Example:
-        >>> find_scale([0.5, 1.0, 2.0], 1.0)
+        >>> train_scale_index([0.5, 1.0, 2.0], 1.0)
         1
     """
-    for i, s in enumerate(scales):
-        if math.isclose(s, scale, rel_tol=rel_tol, abs_tol=0.0):
-            return i
-    raise ScalebenchError(
-        f"Training scale {scale:g} is not among the test scales {[f'{s:g}' for s in scales]}; "
-        "the protocol reports the accuracy at the training scale, so include it in --scales."
-    )
+    i = find_scale(scales, train_scale)
+    if i is None:
+        raise ScalebenchError(
+            f"Training scale {train_scale:g} is not among the test scales {[f'{s:g}' for s in scales]}; "
+            "the protocol reports the accuracy at the training scale, so include it in --scales."
+        )
+    return i
 
 
 def summarize(scales: Sequence[float], scores: Sequence[float], train_scale: float) -> SummaryMetrics:
@@ -125,7 +126,7 @@ def summarize(scales: Sequence[float], scores: Sequence[float], train_scale: flo
         (0.65, 0.45, 2.0, 0.5)
     """
     base = summarize_scores(scales, scores)
-    train_acc = float(scores[find_scale(scales, train_scale)])
+    train_acc = float(scores[train_scale_index(scales, train_scale)])
     return SummaryMetrics(
         train_scale_accuracy=train_acc,
         mean_accuracy=base.mean,

@@ -38,6 +38,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.scales import same_scales
 from scalebench.fileio import config_hash
 from scalebench.results import metrics
 
@@ -339,9 +340,7 @@ class ClassificationResult(RunRecord):
         self._check_summary(self.summary, recomputed)
         if self.scale_selection is not None:
             sel = self.scale_selection.test_scales
-            if len(sel) != len(scales) or any(
-                not math.isclose(a, b) for a, b in zip(sel, scales, strict=True)
-            ):
+            if not same_scales(sel, scales):
                 raise ValueError(
                     f"scale_selection.test_scales {sel} differ from the per-scale scales {scales}"
                 )

@@ -1,10 +1,10 @@
 """``sweep collect``: submit the finished runs of a sweep to a leaderboard store and draw the comparison figures.
 
-The store and the figures are the leaderboard's (:func:`scalebench.leaderboard.submit_runs`,
-:func:`scalebench.leaderboard.figures.plot_curves` and ``plot_selection``); this module only picks the runs.
-Runs already in the store are not submitted again; the figures (one curve figure per dataset and training
-scale, plus a scale-selection figure when some runs report scale selection) are drawn from every done run of
-the sweep.
+The store is the leaderboard's (:func:`scalebench.leaderboard.submit_runs`), the figures are the paper figures
+(:func:`scalebench.figures.curves.plot_curves`, :func:`scalebench.figures.selection.plot_selection`); this
+module only picks the runs. Runs already in the store are not submitted again; the figures (one curve figure
+per dataset and training scale, plus a scale-selection figure when some runs report scale selection) are drawn
+from every done run of the sweep.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def collect(
     ``figures_dir`` defaults to ``<sweep_dir>/figures``; ``known`` to the canonical builds (the leaderboard
     accepts full runs on canonical builds only, and says which rule a run breaks).
     """
-    from scalebench.leaderboard.figures import plot_curves, plot_selection
+    from scalebench.figures.curves import plot_curves
+    from scalebench.figures.selection import plot_selection
 
     report = CollectReport()
     results: list[tuple[str, RunResult]] = []

@@ -101,7 +101,8 @@ def expand_grid(
     every job (``preset``, ``limit``, ``recipe_overrides``, ...). Every job is resolved by the protocol, so a
     bad model, dataset or option fails here, before anything is launched.
     """
-    from scalebench.benchmark.protocol import _load_built
+    from scalebench.datasets_builders import open_build
+    from scalebench.datasets_builders.scales import find_scale, same_scale
 
     for what, values in (("--models", models), ("--datasets", datasets), ("--seeds", seeds)):
         if not values:
@@ -116,15 +117,17 @@ def expand_grid(
     for model in models:
         for dataset in datasets:
             for train_scale in train_scales:
-                root = roots.get(float(train_scale))
-                if float(train_scale) not in {float(k) for k in roots} and len(train_scales) > 1:
+                homes = list(roots)
+                i = find_scale(homes, train_scale)
+                root = roots[homes[i]] if i is not None else None
+                if i is None and len(train_scales) > 1:
                     raise ScalebenchError(
                         f"Training scale {train_scale:g} has no dataset home; give --train-scale-root "
                         f"{train_scale:g}=DIR (a home built with `scalebench build-datasets --train-scale "
                         f"{train_scale:g} --root DIR`)."
                     )
-                built = _load_built(dataset, root)
-                if abs(float(built.train_scale) - float(train_scale)) > 1e-9:
+                built = open_build(dataset, root, task="classification")
+                if not same_scale(built.train_scale, train_scale):
                     raise ScalebenchError(
                         f"Dataset {dataset!r} in {root or 'the default home'} was built at training scale "
                         f"{built.train_scale:g}, not {train_scale:g}. Build it with `scalebench build-datasets "

@@ -1,6 +1,6 @@
 """Stand-ins for the protocol tests: a tiny in-memory built dataset and tiny registered models.
 
-The dataset follows the BuiltDataset contract of ``scalebench.datasets_builders`` (split/scale datasets with a
+The dataset follows the Build contract of ``scalebench.datasets_builders`` (split/scale datasets with a
 batched read) and logs every batch read, so tests can check that no test image is read before training ends.
 The models follow the model-zoo contract: one plain BN network, one scale-channel network with
 ``forward_with_selection`` and ``channel_sigmas``, and one that (wrongly) updates its BN statistics in eval mode.
@@ -37,6 +37,8 @@ class FakeSplit(torch.utils.data.Dataset):
 
 class FakeBuilt:
     """Bars whose length scales with s: class 0 horizontal, class 1 vertical (learnable by a tiny CNN)."""
+
+    task = "classification"
 
     def __init__(self, scales=(0.5, 1.0, 2.0), n=(32, 16, 16), canvas=16, build_id="tiny") -> None:
         self.build_id, self.name, self.version = build_id, "tiny", "0.1"

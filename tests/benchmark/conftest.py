@@ -13,12 +13,12 @@ def fake_built(monkeypatch):
     """A FakeBuilt served for build id 'tiny' (other ids raise like the real loader)."""
     built = FakeBuilt()
 
-    def load(build_id, root=None):
+    def load(build_id, root=None, task=None):
         if build_id != "tiny":
             raise ScalebenchError(f"Dataset {build_id!r} is not built; run `scalebench build-datasets`.")
         return built
 
-    monkeypatch.setattr("scalebench.benchmark.protocol._load_built", load)
+    monkeypatch.setattr("scalebench.datasets_builders.open_build", load)
     return built
 
 

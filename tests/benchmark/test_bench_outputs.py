@@ -9,26 +9,24 @@ from bench_factories import make_result
 from matplotlib.text import Text
 from PIL import Image
 
-from scalebench.benchmark.figures import (
-    _comparison_figure,
-    _generalisation_curve_figure,
-    _scale_selection_figure,
-    build_label,
-    config_note,
-    plot_comparison,
-    plot_generalisation_curve,
-    plot_scale_selection,
-)
 from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.protocol import long_csv_rows
+from scalebench.figures.curves import DEMO_CURVE_COLUMNS, RUN_CURVE_COLUMNS, curves_figure, plot_curves
+from scalebench.figures.selection import RUN_SELECTION_COLUMNS, plot_selection, selection_figure
+from scalebench.figures.style import RUN_FORMATS, build_label, config_note
 from scalebench.results import seedless_config_hash
+
+# The per-run and demo files: PNG + SVG + CSV with the columns the protocol and the demo write.
+RUN = {"columns": RUN_CURVE_COLUMNS, "formats": RUN_FORMATS}
+RUN_SELECTION = {"columns": RUN_SELECTION_COLUMNS, "formats": RUN_FORMATS}
+DEMO = {"columns": DEMO_CURVE_COLUMNS, "formats": RUN_FORMATS}
 
 
 def test_figures_are_byte_reproducible(tmp_path):
     result = make_result(selection=[[4, 1, 0], [1, 4, 1], [0, 1, 4]])
     for sub in ("a", "b"):
-        plot_generalisation_curve([result, make_result([20, 40, 30], seed=1)], tmp_path / sub / "curve")
-        plot_scale_selection(result, tmp_path / sub / "selection")
+        plot_curves([result, make_result([20, 40, 30], seed=1)], tmp_path / sub / "curve", **RUN)
+        plot_selection([result], tmp_path / sub / "selection", **RUN_SELECTION)
     for name in ("curve.png", "curve.svg", "curve.csv", "selection.png", "selection.svg", "selection.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     curve = (tmp_path / "a" / "curve.csv").read_text().splitlines()
@@ -41,7 +39,7 @@ def test_figures_are_byte_reproducible(tmp_path):
 
 def test_comparison_keeps_one_colour_per_model(tmp_path):
     groups = {"gaussdernet": [make_result()], "cnn": [make_result([10, 45, 12], model="cnn")]}
-    png, svg, csv = plot_comparison(groups, tmp_path / "cmp")
+    png, svg, csv = plot_curves(groups, tmp_path / "cmp", **DEMO)
     assert png.read_bytes()[:4] == b"\x89PNG" and b"<svg" in svg.read_bytes()[:400]
     assert csv.read_text().splitlines()[4] == "cnn,0.5,0.2,0.0,1"
 
@@ -132,7 +130,7 @@ def test_build_label(name, build_id, embedded, limit, expected):
 
 def test_one_seed_curve_names_the_model_and_build_without_a_band(tmp_path):
     run = _as(make_result(), card=CARD, build_id="fashion-mnist-lite")
-    fig = _generalisation_curve_figure([run])
+    fig = curves_figure([run])
     texts = _texts(fig)
     assert not any("±" in t for t in texts), texts
     assert not fig.axes[0].collections  # no std band
@@ -142,14 +140,14 @@ def test_one_seed_curve_names_the_model_and_build_without_a_band(tmp_path):
     assert build_label(run.dataset) in title and "lite" in title and "1 seed" in title
     assert not any(run.model.config_hash in t or seedless_config_hash(run) in t for t in texts)
     assert _legend_is_outside(fig)
-    png, _, _ = plot_generalisation_curve([run], tmp_path / "curve")
+    png, _, _ = plot_curves([run], tmp_path / "curve", **RUN)
     with Image.open(png) as im:
         assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
 
 
 def test_several_seeds_give_a_band_and_say_so():
     runs = [_as(make_result(seed=s), card=CARD) for s in range(3)]
-    fig = _generalisation_curve_figure(runs)
+    fig = curves_figure(runs)
     assert "mean ± std over 3 seeds" in fig.axes[0].get_title()
     assert _legend(fig)[0] == "GaussDerNet (n = 3 seeds)"
     assert len(fig.axes[0].collections) == 1  # the band
@@ -159,7 +157,7 @@ def test_selection_heatmap_colour_bar_and_title(tmp_path):
     run = _as(make_result(selection=[[4, 1, 0], [1, 4, 1], [0, 1, 4]]), card=CARD).model_copy(
         update={"limit": 20}
     )
-    fig = _scale_selection_figure(run)
+    fig = selection_figure([run])
     colourbar = fig.axes[1]
     assert colourbar.get_ylabel() == "fraction of test images\nper test scale (rows sum to 1)"
     assert (
@@ -168,7 +166,7 @@ def test_selection_heatmap_colour_bar_and_title(tmp_path):
         .startswith("GaussDerNet, Fashion-MNIST full (fashion-mnist), smoke run --limit 20")
     )
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["0.5", "1", "2"]
-    png = plot_scale_selection(run, tmp_path / "selection")[0]
+    png = plot_selection([run], tmp_path / "selection", **RUN_SELECTION)[0]
     with Image.open(png) as im:
         assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
 
@@ -179,15 +177,15 @@ def test_comparison_names_models_by_display_name_outside_the_axes(tmp_path):
             _as(make_result([10, 45, 12], model="cnn"), card=cnn_card, build_id="fashion-mnist-embedded",
                 embedded=True)]  # fmt: skip
     groups = {r.model.name: [r] for r in runs}  # as `make demo` gives them
-    fig = _comparison_figure(groups)
+    fig = curves_figure(groups)
     legend = _legend(fig)
     assert legend == ["GaussDerNet (1 seed)", "plain CNN (1 seed)", "training scale"]
     assert "Fashion-MNIST embedded demo subset (fashion-mnist-embedded)" in fig.axes[0].get_title()
     assert not any("±" in t for t in _texts(fig))
     assert _legend_is_outside(fig)
-    named = _comparison_figure({"ours": [runs[0]], "cnn": [runs[1]]})
+    named = curves_figure({"ours": [runs[0]], "cnn": [runs[1]]})
     assert _legend(named)[0] == "ours (1 seed)"
-    png = plot_comparison(groups, tmp_path / "cmp")[0]
+    png = plot_curves(groups, tmp_path / "cmp", **DEMO)[0]
     with Image.open(png) as im:
         assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
 

@@ -133,10 +133,6 @@ def test_unknown_model(tmp_path, fake_built):
         run_evaluation(_config(tmp_path, model="_bench_tiny_xx"))
 
 
-@pytest.mark.skipif(
-    not hasattr(__import__("scalebench.datasets_builders").datasets_builders, "load_built"),
-    reason="scalebench.datasets_builders.load_built (issue 2) has not landed yet",
-)
 def test_dataset_never_built(tmp_path):
     with pytest.raises(ScalebenchError, match=r"has not been built.*run `scalebench build-datasets"):
         run_evaluation(_config(tmp_path, dataset="fashion-mnist", root=tmp_path / "empty-home"))

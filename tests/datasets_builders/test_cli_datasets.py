@@ -23,6 +23,11 @@ def test_build_info_verify_export(tmp_path):
         and "test scales 0.500, 1.000" in res.output
         and "train/val/test 8/8/8" in res.output
     )
+    add = ["build-datasets", "--embedded", "--limit", "8", "--scales", "1", "--train-scale", "2", "--quiet"]
+    res = runner.invoke(main, [*add, *args])  # adds a training set to the build
+    assert res.exit_code == 0 and "fashion-mnist-embedded-limit8: 2 test scales" in res.output
+    res = runner.invoke(main, ["datasets", "info", *args])
+    assert "train scales 1.000 (default), 2.000; test scales 0.500, 1.000" in res.output
     res = runner.invoke(main, ["datasets", "verify", "--dataset", "fashion-mnist", *args])
     assert res.exit_code == 0 and "fashion-mnist-embedded-limit8: OK" in res.output
     path = next((tmp_path / "home" / "datasets" / "fashion-mnist-embedded-limit8").glob("*scte0p500.h5"))

@@ -1,4 +1,4 @@
-"""Builder: HDF5 round-trip, attributes, manifest hashes, verify, interrupted builds, re-runs, load_built."""
+"""Builder: HDF5 round-trip, attributes, manifest hashes, verify, interrupted builds, re-runs, open_build."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from scalebench.datasets_builders import build as build_mod
 from scalebench.datasets_builders import (
     build_dataset,
     describe_builds,
-    load_built,
     manifest_digest,
+    open_build,
     rescale_batch,
     verify_build,
     verify_datasets,
 )
+from scalebench.datasets_builders import manifest as manifest_mod
 from scalebench.datasets_builders.raw import read_idx_gz
 
 SCALES = [0.5, 1.0, 2**0.5]
@@ -84,7 +85,7 @@ def test_hdf5_round_trip_attributes_and_manifest(tmp_path, fmnist):
                 data = np.ascontiguousarray(f[key][()])
                 assert hashlib.sha256(data.tobytes()).hexdigest() == arr["sha256"]
                 assert list(data.shape) == arr["shape"]
-    assert load_built("fashion-mnist", root=tmp_path / "home").manifest_sha256 == built.manifest_sha256
+    assert open_build("fashion-mnist", root=tmp_path / "home").manifest_sha256 == built.manifest_sha256
     # The same build elsewhere gives the same manifest hash (no paths, no times).
     again = build_dataset(
         "fashion-mnist", root=tmp_path / "other", raw_dir=raw, spec=spec, progress=False, scales=SCALES
@@ -117,17 +118,17 @@ def test_verify_catches_a_flipped_byte_and_a_changed_pixel(tmp_path, fmnist):
 
 def test_interrupted_build_leaves_nothing_complete_looking_then_completes(tmp_path, fmnist, monkeypatch):
     raw, _, spec = fmnist
-    real_write = build_mod._write_array_chunked
+    real_write = build_mod.write_array_chunked
     calls = {"n": 0}
 
-    def failing(ds, n, produce, chunk, tick):
+    def failing(*args):
         calls["n"] += 1
         if calls["n"] == 3:  # mid-way through the build, inside a set
             raise KeyboardInterrupt("simulated interruption")
-        return real_write(ds, n, produce, chunk, tick)
+        return real_write(*args)
 
-    monkeypatch.setattr(build_mod, "_write_array_chunked", failing)
-    monkeypatch.setattr(build_mod, "WORKERS", 1)
+    monkeypatch.setattr(build_mod, "write_array_chunked", failing)
+    monkeypatch.setattr(manifest_mod, "WORKERS", 1)
     with pytest.raises(KeyboardInterrupt):
         _build(tmp_path, raw, spec)
     folder = tmp_path / "home" / "datasets" / "fashion-mnist"
@@ -138,8 +139,8 @@ def test_interrupted_build_leaves_nothing_complete_looking_then_completes(tmp_pa
         with h5py.File(folder / name, "r") as f:
             assert "array_sha256" in f.attrs
     with pytest.raises(ScalebenchError, match="has not been built"):
-        load_built("fashion-mnist", root=tmp_path / "home")
-    monkeypatch.setattr(build_mod, "_write_array_chunked", real_write)
+        open_build("fashion-mnist", root=tmp_path / "home")
+    monkeypatch.setattr(build_mod, "write_array_chunked", real_write)
     done_before = set(names)
     written = []
     real_write_set = build_mod._write_set
@@ -160,22 +161,30 @@ def test_more_scales_extend_a_build_and_missing_scale_errors(tmp_path, fmnist):
     built = _build(tmp_path, raw, spec, scales=[1.0])
     with pytest.raises(ScalebenchError, match=r"built test scales are 1\.000"):
         built.path("test", 0.5)
-    with pytest.raises(ScalebenchError, match=r"built at scale 1\.000 only"):
+    with pytest.raises(
+        ScalebenchError,
+        match=r"no training set with scales 2; built training sets: 1\. Fix: add "
+        r"it with `scalebench build-datasets --dataset fashion-mnist --train-scale 2`",
+    ):
+        built.path("train", train_scale=2.0)
+    with pytest.raises(
+        ScalebenchError, match=r"scale=2 picks a test set; the train split takes train_scale="
+    ):
         built.path("train", 2.0)
     built = _build(tmp_path, raw, spec, scales=[0.5])
     assert built.test_scales == [0.5, 1.0]
     assert built.path("test", 0.5004).name.endswith("scte0p500.h5")  # matched by the 3-decimal tag
 
 
-def test_load_built_errors_name_the_command(tmp_path):
+def test_open_build_errors_name_the_command(tmp_path):
     with pytest.raises(ScalebenchError, match=r"run `scalebench build-datasets --dataset fashion-mnist`"):
-        load_built("fashion-mnist", root=tmp_path)
+        open_build("fashion-mnist", root=tmp_path)
     with pytest.raises(ScalebenchError, match=r"--dataset fashion-mnist --embedded`"):
-        load_built("fashion-mnist-embedded", root=tmp_path)
+        open_build("fashion-mnist-embedded", root=tmp_path)
     with pytest.raises(ScalebenchError, match=r"--dataset cifar10 --limit 500`"):
-        load_built("cifar10-limit500", root=tmp_path)
+        open_build("cifar10-limit500", root=tmp_path)
     with pytest.raises(ScalebenchError, match="has not been built under"):
-        load_built("stl10", root=tmp_path)
+        open_build("stl10", root=tmp_path)
 
 
 def test_limit_and_embedded_build_ids(tmp_path, fmnist):
@@ -335,17 +344,17 @@ def test_build_lock_serialises_builds_of_one_id(tmp_path, fmnist):
         "fashion-mnist", root=tmp_path / "other", raw_dir=raw, spec=spec, scales=[0.5, 1.0], progress=False
     )
     result = {}
-    with build_mod.build_lock(first.root):
+    with manifest_mod.build_lock(first.root):
         thread = threading.Thread(target=lambda: result.update(b=_build(tmp_path, raw, spec, scales=[2.0])))
         thread.start()
         time.sleep(0.5)
-        assert thread.is_alive() and build_mod.build_running(first.root)  # waiting for the lock
+        assert thread.is_alive() and manifest_mod.build_running(first.root)  # waiting for the lock
         # Meanwhile the holder adds scale 0.5 (as a concurrent build would): the waiting build must keep it.
         shutil.copy(other.path("test", 0.5), first.root)
         shutil.copy(other.root / "manifest.json", first.root)
     thread.join(60)
-    assert result["b"].test_scales == [0.5, 1.0, 2.0] and not build_mod.build_running(first.root)
-    assert load_built("fashion-mnist", tmp_path / "home").manifest_sha256 == result["b"].manifest_sha256
+    assert result["b"].test_scales == [0.5, 1.0, 2.0] and not manifest_mod.build_running(first.root)
+    assert open_build("fashion-mnist", tmp_path / "home").manifest_sha256 == result["b"].manifest_sha256
 
 
 def test_stale_temp_files_are_removed_and_an_interrupted_build_is_reported(tmp_path, fmnist):
@@ -391,7 +400,7 @@ def test_os_errors_while_writing_name_the_path_and_leave_nothing_half_written(tm
         )
 
     with monkeypatch.context() as m:
-        m.setattr(build_mod, "_write_array_chunked", disk_full)
+        m.setattr(build_mod, "write_array_chunked", disk_full)
         with pytest.raises(
             ScalebenchError,
             match=r"Cannot write .*fashion-mnist/fashionmnist.*No space left on device \(ENOSPC\)",
@@ -403,7 +412,7 @@ def test_os_errors_while_writing_name_the_path_and_leave_nothing_half_written(tm
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
     with monkeypatch.context() as m:
-        m.setattr(build_mod, "write_json_atomic", read_only)
+        m.setattr(manifest_mod, "write_json_atomic", read_only)
         with pytest.raises(
             ScalebenchError, match=r"Cannot write .*manifest\.json: Read-only file system \(EROFS\)"
         ):
@@ -432,7 +441,7 @@ def test_scales_beyond_the_canvas_are_refused(tmp_path, fmnist):
     ):
         _build(tmp_path, raw, spec, scales="1e9")
     with pytest.raises(ScalebenchError, match="--train-scale: 100 is above 72"):
-        _build(tmp_path, raw, spec, train_scale=100)
+        _build(tmp_path, raw, spec, train_scales=[100])
     assert not (tmp_path / "home").exists()
     assert _build(tmp_path, raw, spec, scales=[1.0, 72.0]).test_scales == [1.0, 72.0]
 
@@ -446,3 +455,49 @@ def test_a_symlinked_lock_is_refused(tmp_path, fmnist):
     with pytest.raises(ScalebenchError, match=r"\.lock is a symbolic link.*Fix: delete"):
         _build(tmp_path, raw, spec)
     assert not (tmp_path / "elsewhere").exists()
+
+
+# --- training sets keyed by training scale ---------------------------------------------------------------------
+
+
+def test_training_sets_are_added_per_training_scale(tmp_path, fmnist):
+    """A build carries one train/val file per training scale, added on demand; the default stays the first."""
+    raw, folder, spec = fmnist
+    one = _build(tmp_path, raw, spec, scales=[1.0, 2.0])
+    assert "train_scales" not in one.manifest["protocol"] and one.train_scales == [
+        1.0
+    ]  # the manifest of before
+    two = _build(tmp_path, raw, spec, scales=[1.0], train_scales=[2.0])
+    assert (two.train_scale, two.train_scales, two.test_scales) == (1.0, [1.0, 2.0], [1.0, 2.0])
+    assert two.manifest["protocol"]["train_scales"] == [1.0, 2.0]
+    added = "fashionmnist_with_scale_variations_tr40_vl20_outsize72-72_sctr2p000.h5"
+    assert json.loads((two.root / "build_info.json").read_text())["built_sets"] == [added]
+    assert two.path("val", train_scale=2.0).name == added and two.path("train") == one.path("train")
+    x_train = read_idx_gz(folder / "train-images-idx3-ubyte.gz", 0x803)[:2, ..., None]
+    with h5py.File(two.path("train", train_scale=2.0), "r") as f:
+        np.testing.assert_array_equal(f["x_train"][:2], rescale_batch(x_train, 2.0, (72, 72)))
+    x2, _ = two.dataset("train", train_scale=2.0).read_batch([0, 1])
+    assert x2.shape == (2, 1, 72, 72) and not np.array_equal(x2, two.dataset("train").read_batch([0, 1])[0])
+    assert "train scales 1.000 (default), 2.000; test scales 1.000, 2.000" in describe_builds(
+        root=tmp_path / "home"
+    )
+    # An unreadable manifest is repaired with every training scale, nothing rewritten.
+    (two.root / "manifest.json").write_text("{")
+    assert _build(tmp_path, raw, spec, scales=[1.0]).manifest_sha256 == two.manifest_sha256
+    assert json.loads((two.root / "build_info.json").read_text())["built_sets"] == []
+    # A build created at training scale 2 keeps 2 as its default when scale 1 is added.
+    first2 = build_dataset("fashion-mnist", root=tmp_path / "other", raw_dir=raw, spec=spec, progress=False,
+                           scales=[1.0], train_scales=[2.0, 1.0])  # fmt: skip
+    assert (first2.train_scale, first2.train_scales) == (2.0, [1.0, 2.0])
+    assert first2.dataset("train").path.name.endswith("sctr2p000.h5")
+
+
+def test_embedded_build_manifest_is_pinned(tmp_path):
+    """The manifest of this small build was measured before the builders shared ``manifest.py``: the core that
+    writes every build must not change a byte of it (the full and lite hashes are pinned in ``specs.py``)."""
+    built = build_dataset("fashion-mnist", root=tmp_path, embedded=True, limit=20, progress=False)
+    assert built.manifest_sha256 == "5d22a204ef80b459482ae9e63cc52cf42e3b374aefc67917c30de27e2e2e6a87"
+    again = build_dataset(
+        "fashion-mnist", root=tmp_path, embedded=True, limit=20, train_scales=[1.0], progress=False
+    )
+    assert again.manifest == built.manifest

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fakes_raw import REAL_RAW_DIR
 
-from scalebench.datasets_builders import DATASETS, build_dataset, load_built, verify_build
+from scalebench.datasets_builders import DATASETS, build_dataset, open_build, verify_build
 from scalebench.datasets_builders.raw import EMBEDDED_DIR, EMBEDDED_FILES, read_idx_gz, write_embedded_subset
 
 pytestmark = pytest.mark.skipif(
@@ -44,7 +44,7 @@ def test_limit_500_build_matches_shapes_labels_and_hashes(tmp_path):
     )
     assert verify_build("fashion-mnist-limit500", tmp_path) == []
     assert built.manifest_sha256 == LIMIT500_MANIFEST_SHA256
-    assert load_built("fashion-mnist-limit500", tmp_path).manifest_sha256 == LIMIT500_MANIFEST_SHA256
+    assert open_build("fashion-mnist-limit500", tmp_path).manifest_sha256 == LIMIT500_MANIFEST_SHA256
 
 
 def test_embedded_subset_follows_its_documented_rule(tmp_path):
@@ -63,7 +63,7 @@ def test_full_build_is_the_canonical_one(tmp_path):
     built = build_dataset("fashion-mnist", root=tmp_path, raw_dir=REAL_RAW_DIR, progress=False)
     assert built.split_sizes == {"train": 50000, "val": 10000, "test": 10000}
     assert built.manifest_sha256 == DATASETS["fashion-mnist"].known_manifest_sha256
-    assert built.is_canonical and load_built("fashion-mnist", tmp_path).is_canonical
+    assert built.is_canonical and open_build("fashion-mnist", tmp_path).is_canonical
 
 
 def test_lite_build_is_the_pinned_canonical_one(tmp_path):
@@ -92,3 +92,18 @@ def test_lite_build_is_the_pinned_canonical_one(tmp_path):
     for s in built.test_scales:
         np.testing.assert_array_equal(built.dataset("test", s).labels, y_te[idx["test"]])
     assert verify_build("fashion-mnist-lite", tmp_path) == []
+
+
+#: Manifest sha256 of the segmentation build ``fashion-mnist-seg-limit50`` (real Fashion-MNIST). The canonical
+#: full build's hash is ``segmentation.KNOWN_MANIFEST_SHA256`` (69 s to rebuild); this build runs the same code
+#: on the real files in about a second.
+SEG_LIMIT50_MANIFEST_SHA256 = "cd583d0008144df5c73f29c867b59303e117a84bca14bb58ac489df2e8ebf7f3"
+
+
+def test_segmentation_limit_50_build_matches_its_hash(tmp_path):
+    from scalebench.datasets_builders.segmentation import build_segmentation
+
+    built = build_segmentation(root=tmp_path, raw_dir=REAL_RAW_DIR, limit=50)
+    assert built.manifest_sha256 == SEG_LIMIT50_MANIFEST_SHA256
+    assert open_build("fashion-mnist-seg-limit50", tmp_path).manifest_sha256 == SEG_LIMIT50_MANIFEST_SHA256
+    assert verify_build("fashion-mnist-seg-limit50", tmp_path) == []

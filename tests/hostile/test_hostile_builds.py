@@ -34,8 +34,9 @@ from datasets_builders.fakes_raw import patched_spec, write_fmnist
 
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
-from scalebench.datasets_builders import DATASETS, load_built
+from scalebench.datasets_builders import DATASETS, open_build
 from scalebench.datasets_builders import build as build_mod
+from scalebench.datasets_builders import manifest as manifest_mod
 
 LIMIT = 8
 BUILD_ID = f"fashion-mnist-limit{LIMIT}"
@@ -343,7 +344,7 @@ def test_disk_full_at_the_manifest_write(tmp_path, mirror, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with monkeypatch.context() as m:
-        m.setattr(build_mod, "write_json_atomic", full)
+        m.setattr(manifest_mod, "write_json_atomic", full)
         _error(_build(root, mirror), "Cannot write", "manifest.json: No space left on device (ENOSPC)")
     folder = root / "datasets" / BUILD_ID
     assert not (folder / "manifest.json").exists() and not [p for p in folder.iterdir() if ".tmp" in p.name]
@@ -405,7 +406,7 @@ def test_killed_while_adding_scales(tmp_path, mirror):
     assert "test scales 0.500, 1.000, 2.000" in info and "1 temporary file(s) of an interrupted build" in info
     assert f"{BUILD_ID}: OK" in _ok(_cli("datasets", "verify", "--root", str(root)))
     _ok(_build(root, mirror, scales="3,4"))
-    assert load_built(BUILD_ID, root).test_scales == [0.5, 1.0, 2.0, 3.0, 4.0] and not stale.exists()
+    assert open_build(BUILD_ID, root).test_scales == [0.5, 1.0, 2.0, 3.0, 4.0] and not stale.exists()
     assert _built_sets(folder) == ["fashionmnist_with_scale_variations_te8_outsize72-72_scte4p000.h5"]
 
 
@@ -418,7 +419,7 @@ def test_flipped_bit_in_a_chunk_is_found_by_verify(tmp_path, mirror):
     delete + rebuild repairs it."""
     root = tmp_path / "home"
     _ok(_build(root, mirror))
-    path = load_built(BUILD_ID, root).path("test", 1.0)
+    path = open_build(BUILD_ID, root).path("test", 1.0)
     _flip_chunk_byte(path)
     assert "BROKEN" not in _ok(_cli("datasets", "info", "--root", str(root)))
     res = _cli("datasets", "verify", "--root", str(root))
@@ -435,7 +436,7 @@ def test_flipped_bit_met_by_the_reader_names_the_file(tmp_path, mirror):
     """The test loop of `evaluate` reads with RescaledDataset.read_batch: one error naming the file and the fix."""
     root = tmp_path / "home"
     _ok(_build(root, mirror))
-    ds = load_built(BUILD_ID, root).dataset("test", 2.0)
+    ds = open_build(BUILD_ID, root).dataset("test", 2.0)
     _flip_chunk_byte(ds.path)
     with pytest.raises(ScalebenchError) as err:
         ds.read_batch(list(range(len(ds))))
@@ -448,7 +449,7 @@ def test_flipped_bit_met_by_the_reader_names_the_file(tmp_path, mirror):
 def test_deleted_test_set(tmp_path, mirror):
     root = tmp_path / "home"
     _ok(_build(root, mirror))
-    path = load_built(BUILD_ID, root).path("test", 2.0)
+    path = open_build(BUILD_ID, root).path("test", 2.0)
     path.unlink()
     assert "BROKEN" in _ok(_cli("datasets", "info", "--root", str(root)))
     assert "missing" in _cli("datasets", "verify", "--root", str(root)).output
@@ -472,7 +473,7 @@ def test_corrupt_manifest_is_repaired_by_a_rebuild(tmp_path, mirror, damage):
     assert "not a valid scalebench manifest" in _ok(_cli("datasets", "info", "--root", str(root)))
     assert "unreadable" in _cli("datasets", "verify", "--root", str(root)).output
     assert _printed_sha(_ok(_build(root, mirror))) == sha
-    assert _built_sets(manifest.parent) == [] and load_built(BUILD_ID, root).test_scales == [
+    assert _built_sets(manifest.parent) == [] and open_build(BUILD_ID, root).test_scales == [
         0.5,
         1.0,
         2.0,
@@ -520,7 +521,7 @@ def test_concurrent_builds_of_one_id_keep_every_scale(tmp_path, mirror):
             if p.is_alive():
                 p.kill()
     assert [code for code, _ in outputs] == [0, 0], outputs
-    built = load_built(BUILD_ID, root)
+    built = open_build(BUILD_ID, root)
     default = DATASETS["fashion-mnist"].test_scales
     assert built.test_scales == sorted({*default, 3.0})
     assert _printed_sha(outputs[-1][1]) == built.manifest_sha256  # the last to finish

@@ -48,7 +48,7 @@ def tiny_build():
     built = FakeBuilt()
     asked: list[str] = []
 
-    def load(build_id, root=None):
+    def load(build_id, root=None, task=None):
         asked.append(build_id)
         if build_id != "tiny":
             raise ScalebenchError(
@@ -57,7 +57,7 @@ def tiny_build():
         return built
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("scalebench.benchmark.protocol._load_built", load)
+        mp.setattr("scalebench.datasets_builders.open_build", load)
         yield asked
 
 

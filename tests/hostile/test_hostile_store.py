@@ -492,6 +492,7 @@ def test_s29_checkpoint_verification_without_the_build(tmp_path):
     import torch
     from safetensors.torch import save_file
 
+    from scalebench.benchmark.verify import verify_run
     from scalebench.models import create_model
 
     d = doc(1)
@@ -506,7 +507,15 @@ def test_s29_checkpoint_verification_without_the_build(tmp_path):
     run.write_text(json.dumps(d))
     store = tmp_path / "results"
     with pytest.raises(ScalebenchError, match="has not been built"):
-        submit([run], store, checkpoint=ckpt, root=tmp_path / "home", device="cpu", known=KNOWN)
+        submit(
+            [run],
+            store,
+            checkpoint=ckpt,
+            verify=verify_run,
+            root=tmp_path / "home",
+            device="cpu",
+            known=KNOWN,
+        )
     assert not store.exists()
 
 

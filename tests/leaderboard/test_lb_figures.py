@@ -11,19 +11,14 @@ from lb_factories import KNOWN, SCALES, make_run, run_text, write_run
 from matplotlib.text import Text
 from PIL import Image
 
-from scalebench.benchmark.figures import _generalisation_curve_figure, build_label, model_colour
-from scalebench.benchmark.segmentation_figures import _miou_figure, _sigmas_figure, group_by_config
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
+from scalebench.figures.curves import RUN_CURVE_COLUMNS, curves_figure, group_runs, plot_curves
+from scalebench.figures.segmentation import sigmas_figure
+from scalebench.figures.selection import plot_selection, selection_figure
+from scalebench.figures.style import RUN_FORMATS, build_label, model_colour
 from scalebench.leaderboard import submit_runs
-from scalebench.leaderboard.figures import (
-    _curves_figure,
-    _selection_figure,
-    group_runs,
-    load_for_plot,
-    plot_curves,
-    plot_selection,
-)
+from scalebench.leaderboard.store import load_for_plot
 from scalebench.results import seedless_config_hash
 
 A = [
@@ -187,7 +182,7 @@ def _legend_is_outside(fig) -> bool:
 
 def test_legends_name_models_and_configs_never_hashes():
     runs = _three_configs()
-    fig = _curves_figure(runs)
+    fig = curves_figure(runs)
     legend = _legend(fig)  # order: by model name, then config hash
     assert legend[0] == "plain CNN (1 seed)" and legend[-1] == "training scale"
     assert set(legend[1:-1]) == {
@@ -198,7 +193,7 @@ def test_legends_name_models_and_configs_never_hashes():
     hashes = {seedless_config_hash(r) for r in runs} | {r.model.config_hash for r in runs}
     assert not any(h[:8] in t for h in hashes for t in _texts(fig))
     assert _legend_is_outside(fig)
-    sel = _selection_figure([r for r in runs if r.scale_selection is not None])
+    sel = selection_figure([r for r in runs if r.scale_selection is not None])
     titles = [ax.get_title() for ax in sel.axes[:3]]
     assert {t.split("\n")[0] for t in titles} == {
         "GaussDerNet (quick)",
@@ -212,7 +207,7 @@ def test_legends_name_models_and_configs_never_hashes():
 def test_label_overrides_by_model_name_and_config_hash(tmp_path):
     runs = _three_configs()
     quick_hash = seedless_config_hash(runs[0])
-    fig = _curves_figure(runs, labels={"cnn": "CNN baseline", quick_hash[:10]: "ours"})
+    fig = curves_figure(runs, labels={"cnn": "CNN baseline", quick_hash[:10]: "ours"})
     legend = _legend(fig)
     assert "CNN baseline (1 seed)" in legend and "ours (n = 3 seeds)" in legend
     paths = plot_curves(runs, tmp_path / "c", labels={"gaussdernet": "GDN"})
@@ -239,37 +234,35 @@ def test_cli_plot_curves_takes_label_options(tmp_path):
 
 def test_one_seed_has_no_band_and_no_plus_minus():
     runs = [_as(make_run(seed=0), GAUSS), _as(make_run(seed=0, model="cnn"), CNN)]
-    fig = _curves_figure(runs)
+    fig = curves_figure(runs)
     texts = _texts(fig)
     assert not any("±" in t for t in texts), texts
     assert not fig.axes[0].collections  # no std band
     assert "1 seed each" in fig.axes[0].get_title()
-    three = _curves_figure([_as(make_run(seed=s), GAUSS) for s in range(3)])
+    three = curves_figure([_as(make_run(seed=s), GAUSS) for s in range(3)])
     assert "mean ± std over 3 seeds" in three.axes[0].get_title() and len(three.axes[0].collections) == 1
 
 
 def test_titles_name_the_build():
     smoke = _as(make_run(), GAUSS, build_id="fashion-mnist-limit500").model_copy(update={"limit": 50})
-    fig = _curves_figure([smoke])
+    fig = curves_figure([smoke])
     title = fig.axes[0].get_title()
     assert build_label(smoke.dataset, smoke.limit) in title
     assert "Fashion-MNIST subset (fashion-mnist-limit500), smoke run --limit 50" in title
-    lite = _curves_figure([_as(make_run(), GAUSS)]).axes[0].get_title()
+    lite = curves_figure([_as(make_run(), GAUSS)]).axes[0].get_title()
     assert "Fashion-MNIST lite (fashion-mnist-lite)" in lite
 
 
 def test_per_run_and_leaderboard_curves_share_ticks_and_resolution(tmp_path):
     runs = [_as(make_run(seed=s), GAUSS) for s in range(2)]
-    per_run, board = _generalisation_curve_figure(runs), _curves_figure(runs)
+    per_run, board = curves_figure({"gaussdernet": runs}), curves_figure(runs)  # the caller's groups, or runs
     ticks = [[t.get_text() for t in f.axes[0].get_xticklabels()] for f in (per_run, board)]
     assert ticks[0] == ticks[1] == ["0.5", "0.595", "0.707", "0.841", "1", "1.19", "1.41", "1.68", "2"]
     assert per_run.axes[0].get_xlabel() == board.axes[0].get_xlabel() == "test scale s (log2 axis)"
     assert _legend(per_run)[0] == _legend(board)[0] == "GaussDerNet (n = 2 seeds)"
     assert _legend_is_outside(per_run) and _legend_is_outside(board)
-    from scalebench.benchmark.figures import plot_generalisation_curve
-
     pngs = [
-        plot_generalisation_curve(runs, tmp_path / "run" / "curve")[0],
+        plot_curves(runs, tmp_path / "run" / "curve", columns=RUN_CURVE_COLUMNS, formats=RUN_FORMATS)[0],
         plot_curves(runs, tmp_path / "lb")[2],
     ]
     for png in pngs:
@@ -281,10 +274,39 @@ def test_segmentation_figures_have_outside_legends_and_build_titles():
     from test_lb_segmentation import make_seg_run
 
     runs = [make_seg_run(0)]
-    for fig in (_miou_figure(group_by_config(runs)), _sigmas_figure(runs)):
+    for fig in (curves_figure(runs, metric="miou"), sigmas_figure(runs)):
         assert _legend_is_outside(fig)
         assert "Fashion-MNIST segmentation full (fashion-mnist-seg)" in fig.axes[0].get_title()
         assert not any("±" in t for t in _texts(fig))
-    miou = _miou_figure(group_by_config([make_seg_run(s) for s in range(2)]))
+    miou = curves_figure([make_seg_run(s) for s in range(2)], metric="miou")
     assert "mean ± std over 2 seeds" in miou.axes[0].get_title()
     assert [t.get_text() for t in miou.axes[0].get_xticklabels()] == ["1", "2", "3", "4"]
+
+
+def test_every_figure_drawn_twice_gives_the_same_bytes(tmp_path):
+    """Same numbers, same files: curves (one seed, seeds with a band, mIoU), heatmaps (one run, side by side),
+    learned σ and the triptych, each drawn twice into fresh folders."""
+    import numpy as np
+    from test_lb_segmentation import make_seg_run
+
+    from scalebench.figures.segmentation import plot_sigmas, plot_triptych
+
+    runs = _runs()
+    seg = [make_seg_run(s) for s in range(2)] + [make_seg_run(0, train_scales=(1.0, 2.0, 3.0, 4.0))]
+    rng = np.random.default_rng(0)
+    rows = [(s, rng.random((8, 8)), rng.integers(0, 11, (8, 8)), np.full((8, 8), 255)) for s in (1.0, 2.0)]
+    files = []
+    for sub in ("a", "b"):
+        out = tmp_path / sub
+        files.append(
+            plot_curves(runs[:1], out / "one", columns=RUN_CURVE_COLUMNS, formats=RUN_FORMATS)
+            + plot_curves(runs, out / "seeds")
+            + plot_curves(seg, out / "miou", metric="miou")
+            + plot_selection(runs[:1], out / "selection")
+            + plot_selection(runs, out / "selections")
+            + plot_sigmas(seg, out / "sigmas")
+            + plot_triptych(rows, out / "triptych", ignore_index=255)
+        )
+    assert {p.suffix for p in files[0]} == {".png", ".svg", ".pdf", ".csv"}
+    for a, b in zip(*files, strict=True):
+        assert a.name == b.name and a.read_bytes() == b.read_bytes(), a.name

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from lb_factories import KNOWN, SCALES, make_run, run_text, write_run
 
-from scalebench.benchmark.figures import model_colour
 from scalebench.checks import ScalebenchError
+from scalebench.figures.style import model_colour
 from scalebench.leaderboard import build_leaderboard, submit, submit_runs
 
 # per-seed correct counts (of 100) at the 9 canonical scales; scale 1.0 is index 4

@@ -188,33 +188,36 @@ def _fake_verify(counts_match: bool):
     return verify_run
 
 
-def test_checkpoint_verification_stores_verified_and_upgrades(tmp_path, monkeypatch):
+def test_checkpoint_verification_stores_verified_and_upgrades(tmp_path):
     store = tmp_path / "results"
     src = write_run(tmp_path / "run.json", make_run(seed=0))
     submit([src], store, known=KNOWN)
-    monkeypatch.setattr("scalebench.benchmark.verify.verify_run", _fake_verify(True))
-    (out,) = submit([src], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+    verify = _fake_verify(True)
+    (out,) = submit([src], store, checkpoint=tmp_path / "best.safetensors", verify=verify, known=KNOWN)
     assert out.status == "upgraded"
     assert load_results(out.path).evaluated_by == "verified"
     assert validate_store(store, known=KNOWN).ok
     # a new run verified at submission is stored as verified directly
     src1 = write_run(tmp_path / "run1.json", make_run(seed=1))
-    (out1,) = submit([src1], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+    (out1,) = submit([src1], store, checkpoint=tmp_path / "best.safetensors", verify=verify, known=KNOWN)
     assert out1.status == "added" and load_results(out1.path).evaluated_by == "verified"
     # a verified entry is not replaced again
     with pytest.raises(ScalebenchError, match="duplicates"):
-        submit([src1], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+        submit([src1], store, checkpoint=tmp_path / "best.safetensors", verify=verify, known=KNOWN)
 
 
-def test_failed_verification_stores_nothing(tmp_path, monkeypatch):
+def test_failed_verification_stores_nothing(tmp_path):
     store = tmp_path / "results"
     src = write_run(tmp_path / "run.json", make_run(seed=0))
-    monkeypatch.setattr("scalebench.benchmark.verify.verify_run", _fake_verify(False))
+    verify = _fake_verify(False)
     with pytest.raises(ScalebenchError, match=r"NOT verified.*49/100"):
-        submit([src], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+        submit([src], store, checkpoint=tmp_path / "best.safetensors", verify=verify, known=KNOWN)
     assert snapshot(store) == {}
     with pytest.raises(ScalebenchError, match="one results file"):
-        submit([src, src], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+        submit([src, src], store, checkpoint=tmp_path / "best.safetensors", verify=verify, known=KNOWN)
+    with pytest.raises(ScalebenchError, match="needs a verifier"):
+        submit([src], store, checkpoint=tmp_path / "best.safetensors", known=KNOWN)
+    assert snapshot(store) == {}
 
 
 def test_resubmitting_a_run_whose_file_is_gone_asks_to_restore_it(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import h5py
 import numpy as np
@@ -10,13 +11,13 @@ import pytest
 import torch
 
 from scalebench.checks import ScalebenchError
-from scalebench.datasets_builders.build import describe_builds
+from scalebench.datasets_builders import describe_builds, open_build
 from scalebench.datasets_builders.segmentation import (
     IGNORE_INDEX,
+    SegmentationBuild,
     build_segmentation,
     compose,
     grey_to_mask,
-    load_segmentation,
     train_set_key,
     upsample_object,
 )
@@ -48,7 +49,7 @@ def test_objects_lie_fully_inside_their_quadrants(seg_home):
     _, built = seg_home
     H, W = built.canvas
     for key in built.train_sets:
-        ds = built.dataset("train", train_scales=[int(s) for s in key.split("+")])
+        ds = built.dataset("train", train_scale=[int(s) for s in key.split("+")])
         x, y = ds.read_batch(list(range(len(ds))))
         for i in range(len(ds)):
             covered = np.zeros((H, W), bool)
@@ -83,8 +84,8 @@ def test_same_seed_gives_the_same_files(tmp_path, seg_home):
 
 def test_train_val_test_draw_different_composites(seg_home):
     _, built = seg_home
-    tr = built.dataset("train", train_scales=[1]).read_batch([0, 1])[0]
-    va = built.dataset("val", train_scales=[1]).read_batch([0, 1])[0]
+    tr = built.dataset("train", train_scale=[1]).read_batch([0, 1])[0]
+    va = built.dataset("val", train_scale=[1]).read_batch([0, 1])[0]
     te = built.dataset("test", scale=1).read_batch([0, 1])[0]
     assert not np.array_equal(tr, va) and not np.array_equal(va, te)
 
@@ -95,9 +96,9 @@ def test_a_replaced_file_is_detected_and_bad_arguments_are_clear(tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["array_sha256"] = json.dumps({})
     with pytest.raises(ScalebenchError, match="hashes differ"):
-        load_segmentation(built.build_id, tmp_path)
+        open_build(built.build_id, tmp_path)
     with pytest.raises(ScalebenchError, match="has not been built"):
-        load_segmentation("fashion-mnist-seg-limit9", tmp_path)
+        open_build("fashion-mnist-seg-limit9", tmp_path)
     with pytest.raises(ScalebenchError, match="at least 224x224"):
         build_segmentation(root=tmp_path, embedded=True, limit=2, canvas=(112, 112))
     with pytest.raises(ScalebenchError, match="integer upsampling factors"):
@@ -109,7 +110,7 @@ def test_a_replaced_file_is_detected_and_bad_arguments_are_clear(tmp_path):
 def test_missing_training_set_lists_the_built_ones(seg_home):
     _, built = seg_home
     with pytest.raises(ScalebenchError, match=r"no training set with scales 3.*1\+2\+3\+4"):
-        built.dataset("train", train_scales=[3])
+        built.dataset("train", train_scale=[3])
 
 
 def test_a_rebuild_rewrites_a_truncated_file_and_keeps_the_intact_ones(tmp_path):
@@ -119,11 +120,11 @@ def test_a_rebuild_rewrites_a_truncated_file_and_keeps_the_intact_ones(tmp_path)
     with open(broken, "r+b") as f:
         f.truncate(len(before) // 2)
     with pytest.raises(ScalebenchError, match="missing or unreadable"):
-        load_segmentation(built.build_id, tmp_path)
+        open_build(built.build_id, tmp_path)
     again = build_segmentation(root=tmp_path, embedded=True, limit=2)
     assert again.manifest_sha256 == built.manifest_sha256 and broken.read_bytes() == before
     assert intact.stat().st_mtime_ns == mtime
-    load_segmentation(built.build_id, tmp_path)
+    open_build(built.build_id, tmp_path)
 
 
 def test_datasets_info_describes_a_segmentation_build(seg_home):
@@ -144,3 +145,31 @@ def test_items_index_like_a_list(seg_home):
     assert len(list(ds)) == n  # iteration stops at the end (IndexError), as for any sequence
     with pytest.raises(IndexError, match=f"out of range for {n} items"):
         ds.read_batch([0, n])
+
+
+def test_the_embedded_build_manifest_is_pinned(seg_home):
+    """Measured before the builders shared ``manifest.py``; the canonical full build's hash is
+    ``KNOWN_MANIFEST_SHA256`` (real Fashion-MNIST only)."""
+    _, built = seg_home
+    assert built.manifest_sha256 == "206e6e42f5232e0f3e3fd608748ba973dc26e270c1942bc7ce339d3fff12f564"
+
+
+def test_open_build_dispatches_on_the_manifest_format(seg_home, tmp_path):
+    """The format field of the manifest decides the handle, never the build id."""
+    root, built = seg_home
+    opened = open_build(built.build_id, root)
+    assert isinstance(opened, SegmentationBuild) and opened.task == "segmentation"
+    assert opened.manifest_sha256 == built.manifest_sha256 and not opened.is_canonical
+    assert opened.dataset("train", train_scale=4).path == opened.dataset("val", train_scale=[4.0]).path
+    assert opened.dataset("train").path.name.endswith("sctr1.h5")  # the default training set: 1
+    copy = tmp_path / "datasets" / "my-own-name"
+    shutil.copytree(root / "datasets" / built.build_id, copy)
+    assert open_build("my-own-name", tmp_path).task == "segmentation"
+    with pytest.raises(
+        ScalebenchError, match=r"is a scalebench.multiscale-segmentation/1 build, not a classifi"
+    ):
+        open_build("my-own-name", tmp_path, task="classification")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "format": "other/1"}))
+    with pytest.raises(ScalebenchError, match=r"not a valid scalebench manifest \(unknown format 'other/1'"):
+        open_build("my-own-name", tmp_path)

@@ -16,6 +16,7 @@ from scalebench.benchmark.segmentation import run_segmentation, run_segmentation
 from scalebench.benchmark.verify import verify_run
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
+from scalebench.datasets_builders import build_dataset
 from scalebench.results import (
     SegmentationScaleResult,
     build_segmentation_summary,
@@ -166,20 +167,27 @@ def test_amp_on_cpu_and_ddp_are_clear_errors(seg_home, tmp_path):
 
 
 def test_a_model_and_a_dataset_of_different_tracks_name_both(tmp_path):
+    """The task of a build is its manifest's format (never its id): a built classification set is refused by the
+    segmentation track and a segmentation model is refused on it."""
+    build_dataset("fashion-mnist", root=tmp_path, embedded=True, limit=2, scales=[1.0], progress=False)
     out = ["--out", str(tmp_path / "runs"), "--root", str(tmp_path), "--device", "cpu"]
-    res = CliRunner().invoke(main, ["evaluate", "--model", "cnn", "--dataset", "fashion-mnist-embedded",
+    res = CliRunner().invoke(main, ["evaluate", "--model", "cnn", "--dataset", "fashion-mnist-embedded-limit2",
                                     "--train-scales", "2", *out])  # fmt: skip
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
-    assert "dataset 'fashion-mnist-embedded' is not a segmentation build" in res.output
+    assert "dataset 'fashion-mnist-embedded-limit2' is not a segmentation build" in res.output
     assert "drop --train-scales" in res.output
     res = CliRunner().invoke(
-        main, ["evaluate", "--model", "unet", "--dataset", "fashion-mnist-embeded", *out]
+        main, ["evaluate", "--model", "unet", "--dataset", "fashion-mnist-embedded-limit2", *out]
     )
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     assert (
-        "'unet' is a segmentation model, but dataset 'fashion-mnist-embeded' is a classification build"
+        "'unet' is a segmentation model, but dataset 'fashion-mnist-embedded-limit2' is a classification build"
         in (res.output)
     )
+    res = CliRunner().invoke(
+        main, ["evaluate", "--model", "unet", "--dataset", "fashion-mnist-embeded", *out]
+    )
+    assert res.exit_code == 1 and "Dataset 'fashion-mnist-embeded' has not been built" in res.output
 
 
 def test_train_scales_take_the_set_key_as_written_in_results():
