@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Large tensors are mmap'd and page-faulted on every allocation with glibc's defaults;
-# these tunables keep them in the heap (measured 2x per-image speed on 2 cores, shared/research/measured.md; docs/models.md).
+# these tunables keep them in the heap (measured 2x per-image speed on 2 cores; docs/performance.md).
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=268435456
 
 .PHONY: test demo lint venv clean bench

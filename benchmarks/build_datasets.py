@@ -9,12 +9,12 @@ Prints three figures for the whole build (train + val at the training scale and 
   measured here as a plain loop ``PIL.Image.fromarray(img).resize((round(s*w), round(s*h)), BICUBIC)`` over
   the same images and scales.
 
-Targets on 2 cores (issue 2): Fashion-MNIST <= 30 s, peak RSS <= 2 GiB, ratio <= 3; CIFAR-10 <= 90 s on a
+Targets on 2 cores: Fashion-MNIST <= 30 s, peak RSS <= 2 GiB, ratio <= 3; CIFAR-10 <= 90 s on a
 synthetic raw set of the real size (``--dataset cifar10`` writes one: 50,000 + 10,000 smooth random 32x32
 RGB images in the original pickled-batch format, in a temporary folder).
 
 Usage:
-    SCALEBENCH_RAW_DIR=../shared/data python benchmarks/build_datasets.py
+    SCALEBENCH_RAW_DIR=/path/to/raw python benchmarks/build_datasets.py
     python benchmarks/build_datasets.py --dataset cifar10
 """
 

@@ -36,7 +36,7 @@ Usage:
 
 On a CUDA device every timing is taken after ``torch.cuda.synchronize()``, the reference peaks are the fp32,
 TF32 and bf16 matrix-product rates of the device (models are compared with TF32, or bf16 with ``--amp``),
-and ``benchmarks/gpu/throughput.sh`` is the command used for the figures in docs/models.md.
+and ``benchmarks/gpu/throughput.sh`` is the command used for the figures in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from pathlib import Path
 # OMP_WAIT_POLICY already in the environment wins. On a shared 2-core machine a spinning thread that waits
 # at a barrier for its descheduled partner burns the other job's core: the Gaussian derivative layer (about
 # 60 parallel operations per step against 3 for one 3 x 3 conv) measured 3.4-4.2x a plain conv with the
-# default policy and 1.9-2.1x with PASSIVE, interleaved runs at load average 8 (docs/models.md, Speed).
+# default policy and 1.9-2.1x with PASSIVE, interleaved runs at load average 8 (docs/performance.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
@@ -282,7 +282,10 @@ def main() -> None:
     ap.add_argument("--no-layer", action="store_true")
     ap.add_argument("--no-njet", action="store_true", help="skip benchmarks/njet_layer.py")
     ap.add_argument(
-        "--njet-batch", type=int, default=64, help="batch of the N-Jet layer benchmark (issue: 64)"
+        "--njet-batch",
+        type=int,
+        default=64,
+        help="batch of the N-Jet layer benchmark (the target's setting: 64)",
     )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

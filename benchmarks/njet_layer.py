@@ -11,7 +11,7 @@ B = 64, 96 -> 192 channels, 32 x 32, order 2, at sigma = 1 and sigma = 2, all me
   channels_last for each, so the plain conv is never handicapped by its layout.
 
 Kernel sizes: the default rule 2 ceil(2 sigma) + 1 gives 5 x 5 at sigma = 1 and 9 x 9 at sigma = 2; the
-reference rule 2 ceil(2 sigma + 0.5) + 1 gives 7 x 7 and 11 x 11 (both are measured). Targets (issue 3):
+reference rule 2 ceil(2 sigma + 0.5) + 1 gives 7 x 7 and 11 x 11 (both are measured). Targets:
 N-Jet <= 1.0x a 5x5 conv at sigma = 1 and <= 1.2x at sigma = 2. Every figure is the best of ``repeats``
 interleaved runs; the machine may be shared, so expect +-20 % between runs.
 

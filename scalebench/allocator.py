@@ -3,7 +3,7 @@ r"""Keep large CPU tensors in the heap: glibc's allocator settings for training 
 glibc's ``malloc`` serves every request of at least ``M_MMAP_THRESHOLD`` bytes with a fresh ``mmap`` and
 returns it to the kernel on ``free``. A CPU training step allocates and frees feature maps of tens of MB many
 times, so each of them is page-faulted in again (4 KiB at a time) at every step. Measured on this project's
-2-core CPU (``docs/models.md``, "Allocator"; one training step of 8 images, 72 x 72):
+2-core CPU (``docs/performance.md``, "Allocator"; one training step of 8 images, 72 x 72):
 
 - ``gaussderresnet_dw``: its 64-channel maps are 85 MB. There were 300,706 minor page faults and 1.1 s of
   system time per step, and the step took 2.27 s. With mmap off: 1 fault, 27 ms system time, 1.61 s.

@@ -1,4 +1,4 @@
-# Issue 6's real run on a lent GPU (repo root):  bash benchmarks/gpu/segmentation_real_run.sh
+# The segmentation track's real run (docs/segmentation.md) on a GPU (repo root):  bash benchmarks/gpu/segmentation_real_run.sh
 # U-Net and N-Jet U-Net (paper widths), trained on the s=1 and s=4 training sets of the real Fashion-MNIST
 # segmentation set, four runs at once on the one GPU. The number of epochs is planned from step times
 # measured first (plan_epochs.py), so that everything ends inside one 10-minute device call. Results

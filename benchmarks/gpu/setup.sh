@@ -1,7 +1,7 @@
 # Source this on a lent GPU machine (the workplace's `device` tool), from the repository root:
 #   . benchmarks/gpu/setup.sh
 # It makes the checkout importable without installing it (the machine's Python has torch and most of
-# scalebench's dependencies; missing ones travel as wheels in .whl/, see docs/models.md "GPU figures"),
+# scalebench's dependencies; missing ones travel as wheels in .whl/, see docs/performance.md "GPU figures"),
 # points scalebench at a scratch home and at the raw Fashion-MNIST files carried in .gpudata/, and prints
 # what the machine is.
 set -eu

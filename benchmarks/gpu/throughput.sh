@@ -1,4 +1,4 @@
-# GPU figures for issue 3 and a CUDA smoke run of both protocols (run on a lent GPU machine, repo root):
+# GPU figures of docs/performance.md and a CUDA smoke run of both protocols (run on a lent GPU machine, repo root):
 #   bash benchmarks/gpu/throughput.sh
 # Writes JSON under $OUT. Timings are best-of-N with torch.cuda.synchronize() around each call.
 . benchmarks/gpu/setup.sh

@@ -34,7 +34,7 @@ with an integer offset) it is applied as an index gather, so the original pixels
 Agreement with PIL: for scales where s*n is an integer and the offset (N - s*n)/2 is integral, the weights
 equal those of ``PIL.Image.resize(..., BICUBIC, reducing_gap=None)`` up to the quantisation (2^-15), except
 at the image border, where PIL renormalises over the taps inside the image (an edge extension) instead of
-using the zero or mirror extension. ``tests/datasets_builders/test_rescale.py`` checks the agreement.
+using the zero or mirror extension. ``tests/datasets_builders/test_ds_rescale.py`` checks the agreement.
 
 Not implemented: translations ("rescaled Fashion-MNIST with translations"), other kernels.
 """

@@ -1,4 +1,4 @@
-"""The segmentation table of the leaderboard (issue 6): one row per model and training set, mIoU per test scale.
+"""The segmentation table of the leaderboard: one row per model and training set, mIoU per test scale.
 
 Two ways in:
 

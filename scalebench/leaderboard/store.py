@@ -1,7 +1,7 @@
 """The results store: one JSON file per run under ``<store>/<dataset>/<model>/<config-hash>/seed-<n>.json``.
 
 The store is a plain folder, meant to live in git (as the MTEB results repository and RobustBench's
-``model_info/`` do, ``research/ecosystem.md`` §3.2), so that every addition is a reviewable diff:
+``model_info/`` do), so that every addition is a reviewable diff:
 
 - ``index.json`` lists every entry with the sha256 of its file. :func:`validate_store` fails when an entry
   listed there is gone or changed, or when a file is not listed, so that no result silently disappears from

@@ -1,5 +1,10 @@
-"""Model zoo: scale-space operations -> layers -> networks; registry (create_model, list_models)."""
+"""Model zoo: scale-space operations -> layers -> networks; registry (create_model, list_models).
 
+Importing the package registers the zoo (:mod:`scalebench.models.zoo`); the registry itself imports no model
+module, so there is no import circle.
+"""
+
+from scalebench.models import zoo  # noqa: F401  (registers every model of the zoo)
 from scalebench.models.registry import (
     ModelCard,
     count_parameters,

@@ -274,13 +274,15 @@ RESNET_RULES: dict[str, ConfigRule] = {
 }
 
 
-@register_model(_resnet_card(20, 269_722), rules=RESNET_RULES)
 def resnet20(*, num_classes: int, in_channels: int, depth: int = 20, width: int = 16) -> CifarResNet:
     """CIFAR ResNet-20 of He et al. (2016)."""
     return CifarResNet(num_classes=num_classes, in_channels=in_channels, depth=depth, width=width)
 
 
-@register_model(_resnet_card(32, 464_154), rules=RESNET_RULES)
 def resnet32(*, num_classes: int, in_channels: int, depth: int = 32, width: int = 16) -> CifarResNet:
     """CIFAR ResNet-32 of He et al. (2016), the plain counterpart of ``njetnet_resnet32``."""
     return CifarResNet(num_classes=num_classes, in_channels=in_channels, depth=depth, width=width)
+
+
+register_model(_resnet_card(20, 269_722), rules=RESNET_RULES)(resnet20)
+register_model(_resnet_card(32, 464_154), rules=RESNET_RULES)(resnet32)

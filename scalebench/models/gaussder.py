@@ -43,7 +43,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from scalebench.checks import ScalebenchError, check_choice, check_positive
+from scalebench.checks import ScalebenchError, check_choice, check_positive, check_shape
 from scalebench.models import scalespace as ss
 from scalebench.models.registry import PROBABILITY, ConfigRule
 
@@ -68,7 +68,7 @@ MAX_SIGMA: float = 256.0
 MAX_SCALE_CHANNELS: int = 64
 
 #: Test scales span a factor 4 (1/2 .. 2), i.e. one octave on either side of the training scale: two sqrt(2)
-#: steps of the channel grid (Perzanowski & Lindeberg 2025 protocol; shared/research/measured.md §1).
+#: steps of the channel grid (Perzanowski & Lindeberg 2025 protocol; docs/protocol.md).
 OCTAVES_EACH_SIDE: float = 1.0
 
 
@@ -423,8 +423,7 @@ class ScaleChannelNetwork(nn.Module):
         raise NotImplementedError
 
     def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 4:
-            raise ScalebenchError(f"input must have shape (B, C, H, W), got {tuple(x.shape)}.")
+        check_shape(x, "B C H W")
         want = self.features_in_channels
         if x.shape[1] != want:
             raise ScalebenchError(
@@ -434,7 +433,7 @@ class ScaleChannelNetwork(nn.Module):
 
     def _fold(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (S*B, C, H, W) in channels_last memory (3.6x faster 3x3 convolutions on CPU,
-        measured.md §2); the layout does not change any value."""
+        docs/performance.md); the layout does not change any value."""
         return ss.fold_scale_channels(x, self.num_scales).contiguous(memory_format=torch.channels_last)
 
     def layer_responses(self, x: Tensor) -> list[Tensor]:

@@ -12,12 +12,12 @@ Architecture (per scale channel i, with sigma_{i,l} = sigma0 * r^i * q^l in laye
 - weights AND batch norm (statistics and affine parameters) are shared across scale channels: the channels
   are folded into the batch dimension, so one ``BatchNorm2d`` normalises over batch x scale channels;
 - no spatial subsampling; zero padding at the image border;
-- defaults (measured on this project's CPU, ``shared/research/measured.md``): 8 channels,
+- defaults (measured on this project's CPU, ``docs/models.md``): 8 channels,
   sigma0_i = 2^(-1/2) * sqrt(2)^i = 0.71 ... 8, the same sigma in every layer (q = 1), widths
   16-16-24-24-32 plus the class layer, derivatives up to order 2 with the zero-order term, discrete analogue
   of the Gaussian (epsilon = 1e-3 over two dimensions) and central differences, centre readout, max pooling.
 
-Unverified (models.md §1.2, recollections not checked against the papers): the 2022 paper's widths
+Unverified (recollections not checked against the papers): the 2022 paper's widths
 12-14-16-20-64 (+ classes), available as ``widths="lindeberg2022"``; a per-layer growth q > 1 of sigma.
 
 The final layer has a bias and no batch norm or ReLU (not stated in the available sources; documented choice).
@@ -42,7 +42,7 @@ from scalebench.models.gaussder import (
 from scalebench.models.registry import ModelCard, channels_rule, register_model
 
 WIDTHS_LINDEBERG2022_UNVERIFIED: tuple[int, ...] = (12, 14, 16, 20, 64)
-"""Hidden widths recalled for Lindeberg (2022) (models.md §1.2, [MEM], low-moderate confidence)."""
+"""Hidden widths recalled for Lindeberg (2022) (an unverified recollection, low-moderate confidence)."""
 DEFAULT_WIDTHS: tuple[int, ...] = (16, 16, 24, 24, 32)
 
 
@@ -159,7 +159,7 @@ register_model(
             "unverified": ["optimizer", "lr", "schedule", "epochs", "batch_size", "weight_decay"],
         },
         notes=(
-            "Defaults measured on this project's CPU (shared/research/measured.md): 8 scale channels sigma0 "
+            "Defaults measured on this project's CPU (docs/models.md): 8 scale channels sigma0 "
             "0.71..8 (ratio sqrt 2), same sigma in every layer (sigma_growth 1), widths 16-16-24-24-32 + "
             "class layer, N-jet up to order 2 incl. zero order, discrete Gaussian (epsilon 1e-3 over 2-D) + "
             "central differences, gamma 1, centre readout, max pooling over scale channels. The 2022 paper's "

@@ -7,7 +7,7 @@ invariant. The depthwise-separable variant replaces each Gaussian derivative lay
 N-jet combination per channel) followed by a pointwise 1 x 1 convolution, with fewer parameters and FLOPs.
 
 The block structure, widths, number of blocks and sigma schedule are NOT public (the paper's tables could
-not be read, models.md §3); this module's choices are documented defaults, all exposed as config:
+not be read); this module's choices are documented defaults, all exposed as config:
 
     stem:   GaussianDerivativeLayer(in -> stem_width) -> BN -> ReLU
     block:  y = BN(GD(ReLU(BN(GD(x)))));  out = ReLU(y + skip(x)),
@@ -18,7 +18,7 @@ not be read, models.md §3); this module's choices are documented defaults, all 
 
 Every Gaussian derivative layer of one scale channel uses sigma0_i * q^l, with l counting the Gaussian
 derivative layers from the stem (q = ``sigma_growth`` = 1 by default, as for GaussDerNet). Batch norm is
-shared across scale channels (scale channels live in the batch dimension). Training per [AI-SUM]: AdamW with
+shared across scale channels (scale channels live in the batch dimension). Training per a third-party summary of the paper (unverified): AdamW with
 label smoothing; other values unverified.
 """
 
@@ -179,7 +179,7 @@ _NOTES = (
     "Block structure, widths, blocks and sigma schedule are not public (documented choice, unverified): "
     "stem GD 16 + 3 stages (16, 24, 32) x 2 residual blocks [GD-BN-ReLU-GD-BN + skip, ReLU], no "
     "subsampling, same sigma in every layer, centre readout, max over 8 scale channels (sigma0 0.71..8). "
-    "AdamW + label smoothing per a third-party summary [AI-SUM]. Parameters at (1,72,72), 10 classes: "
+    "AdamW + label smoothing per a third-party summary (unverified). Parameters at (1,72,72), 10 classes: "
     "standard {std:,}, depthwise-separable {dw:,}."
 )
 

@@ -69,7 +69,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from scalebench.checks import ScalebenchError, check_choice, check_positive
+from scalebench.checks import ScalebenchError, check_choice, check_positive, check_shape
 from scalebench.models.registry import ConfigRule
 from scalebench.models.scalespace import sampled_gaussian_derivative_kernel1d
 
@@ -215,8 +215,7 @@ def _depthwise(x: Tensor, taps: Tensor, axis: Literal["x", "y"]) -> Tensor:
 
 
 def _check_njet_args(x: Tensor, alphas: Tensor, order: int) -> None:
-    if x.dim() != 4:
-        raise ScalebenchError(f"N-Jet input must have shape (B, C, H, W), got {tuple(x.shape)}.")
+    check_shape(x, "B C H W", "N-Jet input")
     nb = njet_num_basis(order)
     if alphas.dim() != 3 or alphas.shape[0] != nb or alphas.shape[1] != x.shape[1]:
         raise ScalebenchError(
@@ -251,7 +250,7 @@ def njet_conv2d(
             F C_out maps, then depthwise passes and a sum), "dense" (:func:`njet_conv2d_dense`: one dense
             K x K kernel per in/out pair) or "auto": on a CUDA device "dense" (cuDNN's dense convolutions
             beat the memory-bound depthwise passes there: 0.41-0.51x the separable time on an H100,
-            ``docs/models.md``, GPU figures), elsewhere the separable variant with fewer depthwise channels.
+            ``docs/performance.md``, GPU figures), elsewhere the separable variant with fewer depthwise channels.
 
     Returns:
         Output of shape (B, C_out, H', W'), H' = H and W' = W unless subsampled, in channels_last memory

@@ -176,11 +176,6 @@ def config_rules(name: str) -> dict[str, ConfigRule]:
     return dict(_RULES.get(name, {}))
 
 
-def _ensure_loaded() -> None:
-    """Import the model modules so that their ``@register_model`` decorators run."""
-    import scalebench.models.zoo  # noqa: F401  (registers every model)
-
-
 def list_models(pattern: str = "*", *, task: str | None = None) -> list[str]:
     """Registered model names matching the fnmatch ``pattern`` (and ``task`` if given), sorted.
 
@@ -188,7 +183,6 @@ def list_models(pattern: str = "*", *, task: str | None = None) -> list[str]:
         >>> "gaussdernet" in list_models("gauss*")
         True
     """
-    _ensure_loaded()
     return sorted(
         n
         for n, (_, c) in _REGISTRY.items()
@@ -198,7 +192,6 @@ def list_models(pattern: str = "*", *, task: str | None = None) -> list[str]:
 
 def get_model_card(name: str) -> ModelCard:
     """The card of a registered model; an unknown name raises with the closest registered names."""
-    _ensure_loaded()
     if name not in _REGISTRY:
         import difflib
 
@@ -206,7 +199,7 @@ def get_model_card(name: str) -> ModelCard:
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ScalebenchError(
             f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_REGISTRY))}. "
-            "Models are registered with @register_model in scalebench/models/ (see `scalebench models list`)."
+            "See `scalebench models list`."
         )
     return _REGISTRY[name][1]
 
@@ -454,5 +447,4 @@ def builder_defaults(builder: ModelBuilder) -> dict[str, Any]:
 
 def builder_signature(name: str) -> inspect.Signature:
     """The signature of a registered builder (used by tests to check that cards list every config key)."""
-    _ensure_loaded()
     return inspect.signature(_REGISTRY[name][0])

@@ -666,7 +666,7 @@ def _channels_last_weight(folded: Tensor) -> Tensor:
     ``conv2d`` returns channels_last output when its input or its weight is channels_last. With one input
     channel (a network's first layer) both are ambiguous, the output fell back to NCHW and so did every
     later layer: the long (1, k) depthwise smoothing passes then ran up to 20x slower (measured,
-    ``docs/models.md``, Speed). Restriding the size-1 channel dimension is a view: no copy, same values.
+    ``docs/performance.md``). Restriding the size-1 channel dimension is a view: no copy, same values.
     """
     if folded.shape[2] != 1:
         return folded  # a channels_last input with I > 1 already gives channels_last output
@@ -715,7 +715,7 @@ def _smooth_by_matrices(x: Tensor, kernels: list[Tensor], *, extra: int) -> Tens
     For (S*B, C, H, W) scale-major input: Y_s = G_H,s X G_W,s^T per image and channel, with the
     :func:`smoothing_matrix` of each scale. Used for inputs with few channels (a network's first layer),
     where oneDNN's depthwise convolutions take a slow path (8 ms per (k, 1) pass of a 1-channel batch of
-    8 images at 72 x 72, against under 1 ms for 16 channels; measured, ``docs/models.md``, Speed).
+    8 images at 72 x 72, against under 1 ms for 16 channels; measured, ``docs/performance.md``).
     Returns (S*B, C, H + 2 extra, W + 2 extra).
     """
     n, c, h, w = x.shape
@@ -744,7 +744,7 @@ class _Crop(torch.autograd.Function):
 
     Autograd's own slice backward scatters into a new NCHW tensor, so a channels_last network got an NCHW
     gradient from its centre readout, and the ReLU backward before it, mixing the two layouts, took 8x
-    longer (33 against 4.3 ms for 64 x 32 x 72 x 72 here; ``docs/models.md``, Speed).
+    longer (33 against 4.3 ms for 64 x 32 x 72 x 72 here; ``docs/performance.md``).
     """
 
     @staticmethod

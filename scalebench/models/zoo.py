@@ -1,6 +1,6 @@
-"""Imports every model module so that their ``@register_model`` decorators run (see registry.py).
+"""Imports every model module of the zoo, so that their ``register_model(card)(builder)`` calls run.
 
-Add one import line per model module.
+Imported once by ``scalebench/models/__init__.py``; add one import line per model module.
 """
 
 import scalebench.models.baselines

@@ -269,7 +269,7 @@ def close(a: float | None, b: float | None, tol: float = SUMMARY_TOLERANCE) -> b
 
 
 def mean_iou(intersections: Sequence[int], unions: Sequence[int]) -> float:
-    """Mean intersection over union over the classes whose union is non-zero (segmentation, issue 6).
+    """Mean intersection over union over the classes whose union is non-zero (segmentation).
 
     IoU_c = |P_c ∩ G_c| / |P_c ∪ G_c| from pixel counts (ignored pixels already excluded); classes absent from
     both prediction and ground truth (union 0) are left out of the mean; 0.0 when every union is 0.

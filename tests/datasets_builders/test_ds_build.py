@@ -263,7 +263,7 @@ def test_info_reports_a_broken_build_without_failing(tmp_path, fmnist):
     assert any("missing" in p for p in verify_build("fashion-mnist", tmp_path / "home"))
 
 
-# --- faults: corrupt manifest, concurrent builds, killed builds, OS errors (reliability probe, issue 14) ----
+# --- faults: corrupt manifest, concurrent builds, killed builds, OS errors (docs/reliability.md) ---------------
 
 
 def _flip_chunk_byte(path, key):

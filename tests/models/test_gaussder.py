@@ -50,7 +50,7 @@ class TestGaussianDerivativeLayer:
         """Rescaling the test image by sqrt 2 moves the responses by one channel.
 
         Measured relative errors (seed 0, 16 outputs, 64 px canvas, discrete Gaussian, epsilon 1e-3):
-        about 0.010-0.011 for every channel pair; asserted bound 0.05 (issue target: 5 %).
+        about 0.010-0.011 for every channel pair; asserted bound 0.05 (the documented target: 5 %).
         """
         torch.manual_seed(0)
         layer = GaussianDerivativeLayer(1, 16, SIGMAS, 2)

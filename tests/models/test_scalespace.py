@@ -41,7 +41,7 @@ class TestGaussianKernel1d:
         np.testing.assert_allclose(ours.numpy(), ref, atol=1e-6, rtol=0)
 
     def test_variances_of_the_other_discretisations(self) -> None:
-        """models.md §10: normalised sampled var 0.2150 at sigma 0.5, integrated 1.0833 at sigma 1."""
+        """Normalised sampled variance 0.2150 at sigma 0.5, integrated 1.0833 at sigma 1 (docs/models.md)."""
 
         def var(k: torch.Tensor) -> float:
             x = torch.arange(k.numel(), dtype=k.dtype) - k.numel() // 2
@@ -74,7 +74,7 @@ class TestGaussianKernel1d:
 
 class TestSampledGaussianDerivative:
     def test_njet_reference_values(self) -> None:
-        """models.md §11: sigma = 1, radius 3, order 1 (N-Jet sign)."""
+        """sigma = 1, radius 3, order 1 (the N-Jet sign convention, docs/models.md)."""
         k = ss.sampled_gaussian_derivative_kernel1d(1.0, 1, 3)
         expected = [0.0133, 0.10801, 0.24204, 0.0, -0.24204, -0.10801, -0.0133]
         np.testing.assert_allclose(k.numpy(), expected, atol=5e-5)
