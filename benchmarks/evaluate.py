@@ -4,7 +4,8 @@ Both are measured in the same process, on the same model, with the same batch an
 
 - raw: ``forward_with_selection`` (scale-channel models) or ``forward`` on tensors already in memory, in eval
   mode under ``torch.inference_mode``, channels_last;
-- pipeline: :func:`scalebench.benchmark.protocol.evaluate_dataset` over the test set of every built scale,
+- pipeline: the classification task's evaluation (:mod:`scalebench.benchmark.tasks.classification`) over the
+  test set of every built scale,
   reading the HDF5 files lazily (optionally through DataLoader workers), counting correct predictions and
   winning channels, exactly as ``scalebench evaluate`` does.
 
@@ -28,9 +29,11 @@ from pathlib import Path
 
 import torch
 
-from scalebench.benchmark.protocol import _chunks, _to_device, evaluate_dataset
+from scalebench.benchmark.engine import Loop, chunks, to_device
+from scalebench.benchmark.tasks import TASKS
 from scalebench.datasets_builders import build_dataset, open_build
 from scalebench.models import create_model, get_model_card
+from scalebench.results.recipe import Recipe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
 from timing import tune_allocator
@@ -74,17 +77,19 @@ def main() -> None:
 
     @torch.inference_mode()
     def raw(x: torch.Tensor) -> None:
-        for part in _chunks(len(x), args.micro_batch_size):
-            xb = _to_device(x[part], device, True)
+        for part in chunks(len(x), args.micro_batch_size):
+            xb = to_device(x[part], device, True)
             out = model.forward_with_selection(xb) if selection else model(xb)
             (out[0] if selection else out).argmax(1)
 
+    recipe = Recipe(epochs=1, batch_size=1, lr=1.0, eval_batch_size=args.batch_size,
+                    micro_batch_size=args.micro_batch_size)  # fmt: skip
+    loop = Loop(recipe, device, workers=args.workers)
+    extras = {"sigmas": list(model.channel_sigmas) if selection else None}
+
     def pipeline(scale: float) -> None:
         ds = built.dataset("test", scale)  # opened afresh, as the protocol does
-        evaluate_dataset(
-            model, ds, n=n, device=device, batch_size=args.batch_size,
-            micro_batch_size=args.micro_batch_size, workers=args.workers, selection_channels=selection,
-        )  # fmt: skip
+        TASKS["classification"].evaluate(model, ds, scale, n=n, loop=loop, build=built, extras=extras)
 
     def timed(fn, arg) -> tuple[float, float]:
         w, c = time.perf_counter(), time.process_time()

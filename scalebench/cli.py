@@ -65,6 +65,13 @@ def main() -> None:
 
 # --- datasets (build-datasets, datasets verify|info|export) -------------------------------------------
 
+
+def _train_option(name: str, text: str):
+    """``--train-scale`` (one training set: a scale, or a mixed set such as ``1+2+3+4``) or ``--train-scales``
+    (several, comma-separated): one meaning everywhere, the training set(s) of a build to use."""
+    return click.option(name, default=None, metavar="KEY" if name == "--train-scale" else "KEYS", help=text)
+
+
 _ROOT_OPTION = click.option(
     "--root",
     type=click.Path(file_okay=False),
@@ -89,8 +96,10 @@ _ROOT_OPTION = click.option(
 )
 @_ROOT_OPTION
 @click.option("--scales", default=None, help="Test scales, comma-separated (default 2^(k/4), k=-4..4).")
-@click.option(
-    "--train-scale", type=float, default=1.0, show_default=True, help="Add a train/val set at this scale."
+@_train_option(
+    "--train-scale",
+    "Add the training set (train/val) of this scale (default: the build's first, 1); fashion-mnist-seg holds "
+    "its sets 1, 2, 4 and 1+2+3+4.",
 )
 @click.option("--limit", type=int, default=None, help="Keep the first N images of each split.")
 @click.option("--embedded", is_flag=True, help="Use the Fashion-MNIST subset shipped with scalebench.")
@@ -114,7 +123,9 @@ def build_datasets_cmd(
     A build only grows: more --scales or another --train-scale add sets to an existing build.
     """
     from scalebench.datasets_builders import build_datasets
+    from scalebench.datasets_builders.builds import parse_train_key
 
+    train = [parse_train_key(train_scale)] if train_scale is not None else None
     if dataset == "fashion-mnist-seg":
         from scalebench.datasets_builders.segmentation import build_segmentation
 
@@ -124,7 +135,7 @@ def build_datasets_cmd(
             )
 
         seg = build_segmentation(root=root, raw_dir=raw_dir, scales=scales, limit=limit, embedded=embedded,
-                                 download=download)  # fmt: skip
+                                 download=download, train_scales=train)  # fmt: skip
         click.echo(f"{seg.build_id}: training sets {seg.train_sets}, test scales {seg.test_scales} in {seg.root} "
                    f"(manifest sha256 {seg.manifest_sha256})")  # fmt: skip
         return
@@ -133,7 +144,7 @@ def build_datasets_cmd(
         root=root,
         raw_dir=raw_dir,
         scales=scales,
-        train_scales=[train_scale],
+        train_scales=_one_scale(train[0]) if train else None,
         limit=limit,
         embedded=embedded,
         lite=lite,
@@ -144,6 +155,16 @@ def build_datasets_cmd(
         click.echo(
             f"{b.build_id}: {len(b.test_scales)} test scales in {b.root} (manifest sha256 {b.manifest_sha256})"
         )
+
+
+def _one_scale(key: tuple[float, ...]) -> list[float]:
+    """The training scale of a classification training set (one scale per set)."""
+    if len(key) != 1:
+        raise ScalebenchError(
+            f"--train-scale takes one scale for a classification build (one training set per scale), got "
+            f"{'+'.join(f'{s:g}' for s in key)}."
+        )
+    return list(key)
 
 
 @main.group("datasets")
@@ -273,9 +294,12 @@ def models_info_cmd(name) -> None:
     "--limit", type=int, default=None, help="Use at most N images per split: a smoke run, marked as such."
 )
 @click.option("--scales", default=None, help="Test scales, e.g. 0.5,1,2 (default: every built scale).")
-@click.option(
-    "--train-scales", default=None, help="Segmentation: object scales of the training set, e.g. 4 or 1,2,3,4."
+@_train_option(
+    "--train-scale",
+    "The training set: a training scale built in the build (`build-datasets --train-scale S`), or a "
+    "segmentation set such as 1+2+3+4 (default: the build's default set).",
 )
+@_train_option("--train-scales", "Alias of --train-scale for segmentation sets (1,2,3,4 = 1+2+3+4).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("outputs/runs"), show_default=True)
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="scalebench home (datasets).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch checkpoint.")
@@ -317,11 +341,13 @@ def models_info_cmd(name) -> None:
     help="Re-evaluate --checkpoint on the test sets recorded in RUN.json (no training).",
 )
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Weights for --verify.")
-def evaluate_cmd(seed, seeds, scales, train_scales, model_config, verify, checkpoint, **options) -> None:
-    """Train at the training scale, select on validation there, test on every scale; write results and figures.
+def evaluate_cmd(
+    seed, seeds, scales, train_scale, train_scales, model_config, verify, checkpoint, **options
+) -> None:
+    """Train on a training set, select on its validation set, test on every scale; write results and figures.
 
-    With --verify RUN.json --checkpoint best.safetensors: re-evaluate a checkpoint and mark the results
-    verified when every per-scale count matches (classification or segmentation results).
+    Any task: the build's (classification or segmentation). With --verify RUN.json --checkpoint
+    best.safetensors: re-evaluate a checkpoint and mark the results verified when every per-scale count matches.
     """
     if verify is not None or checkpoint is not None:
         from scalebench.benchmark.verify import format_verify_report, verify_run
@@ -341,21 +367,13 @@ def evaluate_cmd(seed, seeds, scales, train_scales, model_config, verify, checkp
     from scalebench.benchmark.config import Recipe, config_from_options
     from scalebench.benchmark.protocol import format_summary, run_seeds
 
+    if train_scale is not None and train_scales is not None:
+        raise ScalebenchError("Give --train-scale (or its alias --train-scales), not both.")
     recipe = {k: options.pop(k) for k in list(options) if k in Recipe.model_fields}
     config, seed_list = config_from_options(
-        seed=seed, seeds=seeds, scales=scales, model_config=model_config, recipe=recipe, **options
-    )
-    from scalebench.datasets_builders import open_build
-
-    if train_scales is not None or open_build(config.dataset, config.root).task == "segmentation":
-        from scalebench.benchmark import segmentation as seg
-
-        seg_outcomes, seg_files = seg.run_segmentation_seeds(config, seed_list, train_scales)
-        for outcome in seg_outcomes:
-            click.echo(seg.format_segmentation_summary(outcome))
-        if seg_files:
-            click.echo(seg.format_seed_aggregate(seg_files))
-        return
+        seed=seed, seeds=seeds, scales=scales, train_scale=train_scales if train_scale is None else train_scale,
+        model_config=model_config, recipe=recipe, **options,
+    )  # fmt: skip
     outcomes, group_files = run_seeds(config, seed_list)
     from scalebench.benchmark.distributed import is_main_process
 
@@ -365,7 +383,7 @@ def evaluate_cmd(seed, seeds, scales, train_scales, model_config, verify, checkp
         click.echo(format_summary(outcome))
     if group_files:
         click.echo(
-            f"Curve over seeds {seed_list}: {group_files['curve_png']} (data: {group_files['curve_csv']})"
+            f"Curve over seeds {seed_list}: {group_files['curve.png']} (data: {group_files['curve.csv']})"
         )
 
 
@@ -525,17 +543,19 @@ _SWEEP_OPTION = click.option(
 
 @main.group("sweep")
 def sweep_group() -> None:
-    """Run the grid models × datasets × training scales × seeds locally or on Slurm (submitit)."""
+    """Run the grid models × datasets × training sets × seeds locally or on Slurm (submitit)."""
 
 
 @sweep_group.command("launch")
 @click.option("--models", required=True, help="Comma-separated model names.")
 @click.option("--datasets", required=True, help="Comma-separated build ids.")
 @click.option("--seeds", default="0,1,2", show_default=True)
-@click.option(
-    "--train-scales", default="1", show_default=True, help="Training scales (one dataset home each)."
+@_train_option(
+    "--train-scales",
+    "Training sets of each build, e.g. 1,2 or 1,1+2+3+4 (default: each build's default set); add one to a "
+    "build with `build-datasets --train-scale S`.",
 )
-@click.option("--train-scale-root", multiple=True, metavar="S=DIR", help="Dataset home of training scale S.")
+@click.option("--train-scale-root", multiple=True, hidden=True, help="Removed: see --train-scales.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
 @click.option(
     "--launcher", type=click.Choice(["local", "slurm", "debug"]), default="local", show_default=True
@@ -568,20 +588,19 @@ def sweep_group() -> None:
 def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, preset, launcher, parallel, device,
                      amp, limit, epochs, root, slurm_config, skip_stored, sweep_dir, **slurm_flags) -> None:  # fmt: skip
     """Launch every job of the grid that is not done (interrupted ones resume from their last epoch)."""
-    from scalebench.checks import parse_float_list, parse_int_list
+    from scalebench.checks import parse_int_list
     from scalebench.sweep import launch, slurm_options
 
-    scales = parse_float_list(train_scales, "--train-scales")
-    roots: dict[float, Path | None] = {float(scales[0]): root} if len(scales) == 1 else {}
-    for item in train_scale_root:
-        s, sep, folder = item.partition("=")
-        if not sep:
-            raise ScalebenchError(f"--train-scale-root takes S=DIR, got {item!r}.")
-        roots[parse_float_list(s, "--train-scale-root")[0]] = Path(folder)
+    if train_scale_root:
+        raise ScalebenchError(
+            "--train-scale-root was removed: a build carries its training sets; add one with `scalebench "
+            "build-datasets --train-scale S` and sweep over them with --train-scales (one --root for all)."
+        )
     report = launch(
         sweep_dir, launcher=launcher, models=models.split(","), datasets=datasets.split(","),
-        seeds=parse_int_list(seeds, "--seeds"), train_scales=scales, roots=roots, preset=preset, device=device,
-        amp=amp, limit=limit, recipe_overrides={"epochs": epochs} if epochs else {},
+        seeds=parse_int_list(seeds, "--seeds"), root=root, preset=preset, device=device, amp=amp, limit=limit,
+        train_scales=train_scales.split(",") if train_scales is not None else None,
+        recipe_overrides={"epochs": epochs} if epochs else {},
         launcher_options={"parallel": parallel,
                           "slurm": slurm_options(slurm_config, **slurm_flags) if launcher == "slurm" else None},
         skip_stored=skip_stored,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from scalebench.allocator import tune_cpu_allocator
 from scalebench.benchmark.config import make_config
-from scalebench.benchmark.protocol import format_summary, run_evaluation
+from scalebench.benchmark.protocol import format_summary, run
 from scalebench.checks import ScalebenchError
 from scalebench.figures.curves import DEMO_CURVE_COLUMNS, plot_curves
 from scalebench.figures.style import RUN_FORMATS
@@ -90,10 +90,10 @@ def run_demo(
             progress=progress,
             recipe_overrides={"epochs": n_epochs} if n_epochs else {},
         )
-        outcome = run_evaluation(config)
+        outcome = run(config)
         print(format_summary(outcome), flush=True)
         results.append(outcome.result)
-        files[f"{name}_results"] = outcome.files["results"]
+        files[f"{name}_results"] = outcome.files["results.json"]
     comparison = plot_curves(
         {r.model.name: [r] for r in results},
         out / "demo-curves",

@@ -82,3 +82,24 @@ def test_atomic_writes_are_readable_like_open_writes(tmp_path: Path):
 def test_config_hash_is_order_independent():
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_the_leaderboard_results_and_figures_do_not_import_the_benchmark():
+    """The layering: the results record (and its recipe), the figures and the leaderboard sit below the
+    benchmark; nothing in them imports ``scalebench.benchmark`` (read statically, and imported afresh)."""
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1] / "scalebench"
+    imports = re.compile(r"^\s*(from\s+scalebench\.benchmark|import\s+scalebench\.benchmark|from\s+scalebench\s+"
+                         r"import\s+benchmark)", re.M)  # fmt: skip
+    for package in ("leaderboard", "results", "figures"):
+        for path in sorted((root / package).rglob("*.py")):
+            assert not imports.search(path.read_text()), path
+    code = (
+        "import sys, scalebench.leaderboard.validate, scalebench.leaderboard.store, scalebench.figures.curves\n"
+        "print(sorted(m for m in sys.modules if m.startswith('scalebench.benchmark')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from scalebench.benchmark.segmentation import class_weights, segmentation_loss
+from scalebench.benchmark.tasks.segmentation import class_weights, segmentation_loss
 from scalebench.datasets_builders import open_build
 from scalebench.models import create_model
 

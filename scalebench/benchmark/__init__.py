@@ -1,1 +1,2 @@
-"""The protocol: train at one scale, select on validation at that scale, test at every scale."""
+"""The protocol of every task: train on a build's training set, select on its validation set, test at every
+scale (``protocol.py``, with ``engine.py`` and the tasks of ``tasks/``)."""

@@ -6,17 +6,17 @@ reason), so scalebench never pickles. The optimizer's ``state_dict()`` is split 
 state values). Every file is written atomically; the JSON state file of an epoch is written after the tensor
 files it names, so a state file never points at a half-written checkpoint.
 
-Epoch checkpoints of a run directory (both protocols, classification and segmentation): after every epoch
+Epoch checkpoints of a run directory (the protocol of every task): after every epoch
 :func:`save_epoch_checkpoint` writes ``epoch-<k>.safetensors`` (weights), ``optim-<k>.safetensors`` (+ JSON),
 then ``state.json`` (the epoch, the file names and their sha256, the sha256 that ``best.safetensors`` must
 have, and the protocol's own history and best-so-far), then copies the weights to ``best.safetensors`` when
 the epoch is the best so far, and deletes the files of epoch k - 1. :func:`read_run_state` and
-:func:`restore_run_state` resume from it. No RNG state is stored: both protocols draw every random stream from
-(seed, purpose, epoch) (``protocol.derive_seed``), so the epoch number is the whole RNG state.
+:func:`restore_run_state` resume from it. No RNG state is stored: every random stream is drawn from
+(seed, purpose, epoch) (``engine.derive_seed``), so the epoch number is the whole RNG state.
 
 Integrity on resume:
 
-- ``state.json`` is validated against :class:`RunState` (a protocol may pass a subclass with its own fields):
+- ``state.json`` is validated against :class:`RunState` (a task passes a subclass with its own fields):
   a damaged file is one error naming it, and the file names it holds must be plain names inside the run
   folder;
 - the sha256 of every file ``state.json`` names is compared with the recorded one (safetensors has no

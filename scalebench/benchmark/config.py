@@ -16,6 +16,11 @@ Presets:
 
 Every recipe field can then be overridden one by one (``--epochs``, ``--lr``, ...).
 
+The training set is ``train_scale`` (``--train-scale``): the key of one of the build's training sets (a
+classification build's training scale, or a segmentation set such as ``1+2+3+4``); ``None`` is the build's
+default set. It enters the run hash only when it is not the default, so a run on a build's default set keeps
+the hash it had before builds carried several sets.
+
 Checks: ``--dataset`` must be a build id (:data:`scalebench.checks.BUILD_ID_PATTERN`), never a path; a recipe
 recorded in a results file or submitted to the leaderboard is checked by the same rules as the options, with
 :func:`validate_recipe`.
@@ -33,40 +38,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from scalebench.checks import BUILD_ID_PATTERN, ScalebenchError, parse_float_list, parse_int_list
+from scalebench.datasets_builders.builds import parse_train_key
+from scalebench.results.recipe import Recipe, format_validation_error, validate_recipe
+
+__all__ = [
+    "PAPER_DEFAULTS",
+    "QUICK_RECIPE",
+    "EvalConfig",
+    "Recipe",
+    "config_from_options",
+    "make_config",
+    "parse_model_config",
+    "resolve_recipe",
+    "run_identity",
+    "validate_recipe",
+]
 
 Preset = Literal["quick", "paper"]
 Device = Literal["auto", "cpu", "cuda"]
-
-
-class Recipe(BaseModel):
-    """How to train: optimizer, schedule, batch sizes, regularisation, augmentation.
-
-    ``schedule``: ``constant``; ``cosine`` (per step, to 0, after ``warmup_epochs`` of linear warm-up;
-    Loshchilov & Hutter, 2017, "SGDR", ICLR); ``step`` (multiply by ``lr_gamma`` at each epoch in
-    ``lr_milestones``). ``augmentation``: ``none``, ``hflip`` (random horizontal flips), ``translate``
-    (random shifts of up to ``translate_pixels`` with zero fill) or ``hflip+translate``; never a rescaling,
-    which would defeat the protocol. ``micro_batch_size`` splits each optimizer batch into chunks whose
-    gradients are accumulated (batch-norm statistics are then per micro-batch).
-    """
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
-    micro_batch_size: int | None = Field(default=None, ge=1, description="None: the whole batch at once")
-    eval_batch_size: int = Field(default=64, ge=1)
-    optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
-    lr: float = Field(gt=0)
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    nesterov: bool = False
-    weight_decay: float = Field(default=0.0, ge=0)
-    schedule: Literal["constant", "cosine", "step"] = "cosine"
-    warmup_epochs: int = Field(default=0, ge=0)
-    lr_milestones: list[int] = Field(default_factory=list)
-    lr_gamma: float = Field(default=0.1, gt=0)
-    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
-    augmentation: Literal["none", "hflip", "translate", "hflip+translate"] = "none"
-    translate_pixels: int = Field(default=4, ge=0)
 
 
 #: The quick preset, the recipe of the lite track (4,000 training images): 6 epochs keep one seed of every
@@ -117,6 +106,10 @@ class EvalConfig(BaseModel):
     amp: bool = False
     limit: int | None = Field(default=None, ge=1, description="use at most N images per split (smoke run)")
     scales: list[float] | None = Field(default=None, description="test scales; None = every built scale")
+    train_scale: list[float] | None = Field(
+        default=None,
+        description="the training set (its scales, e.g. [2.0] or [1, 2, 3, 4]); None = the default",
+    )
     model_config_overrides: dict[str, Any] = Field(default_factory=dict)
     recipe_overrides: dict[str, Any] = Field(default_factory=dict)
     out: Path = Path("outputs/runs")
@@ -151,43 +144,7 @@ def make_config(**fields: Any) -> EvalConfig:
     try:
         return EvalConfig(**fields)
     except ValidationError as err:
-        raise ScalebenchError(_format(err, "evaluate option")) from None
-
-
-def _format(err: ValidationError, what: str) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        parts.append(f"{what} {loc!r}: {e['msg']} (got {e.get('input')!r})")
-    return "; ".join(parts)
-
-
-def validate_recipe(recipe: Any, *, source: str = "recipe") -> Recipe:
-    """A recorded or submitted recipe (e.g. a results file's ``training.recipe``) checked by :class:`Recipe`'s rules.
-
-    The same rules as ``scalebench evaluate`` applies to its options: every field known, every number finite and
-    in range (``eval_batch_size`` and ``micro_batch_size`` >= 1, ...). ``source`` names the file or field in the
-    error.
-
-    Raises:
-        ScalebenchError: one message naming every invalid field, its value and ``source``.
-
-    Example:
-        >>> validate_recipe({"epochs": 1, "batch_size": 8, "lr": 0.1}).eval_batch_size
-        64
-    """
-    if not isinstance(recipe, dict):
-        raise ScalebenchError(
-            f"{source} must be a JSON object of training options (epochs, batch_size, lr, ...), "
-            f"got {type(recipe).__name__}."
-        )
-    try:
-        return Recipe.model_validate(recipe)
-    except ValidationError as err:
-        raise ScalebenchError(
-            f"{_format(err, f'{source} field')}. Valid values are those `scalebench evaluate` accepts "
-            "(see scalebench.benchmark.config.Recipe)."
-        ) from None
+        raise ScalebenchError(format_validation_error(err, "evaluate option")) from None
 
 
 #: Card keys that name a recipe field differently.
@@ -282,13 +239,14 @@ def resolve_recipe(
     try:
         return Recipe(**base)
     except ValidationError as err:
-        raise ScalebenchError(_format(err, "training option")) from None
+        raise ScalebenchError(format_validation_error(err, "training option")) from None
 
 
 def run_identity(
     config: EvalConfig, recipe: Recipe, model_config: dict[str, Any], scales: list[float]
 ) -> dict[str, Any]:
-    """The fields that determine a run's results; their ``config_hash`` names the run directory."""
+    """The fields that determine a run's results; their ``config_hash`` names the run directory (the protocol
+    adds the digest of the manifest restricted to the run's sets, and the training set when not the default)."""
     return {
         "model": config.model,
         "model_config": model_config,
@@ -326,6 +284,7 @@ def config_from_options(
     seed: int | None = None,
     seeds: str | None = None,
     scales: str | None = None,
+    train_scale: str | None = None,
     model_config: Sequence[str] = (),
     recipe: dict[str, Any] | None = None,
     **fields: Any,
@@ -334,8 +293,10 @@ def config_from_options(
 
     Example:
         >>> cfg, seeds = config_from_options(model="cnn", seeds="0,1", scales="1,2", recipe={"epochs": 2, "lr": None})
-        >>> seeds, cfg.scales, cfg.recipe_overrides
-        ([0, 1], [1.0, 2.0], {'epochs': 2})
+        >>> seeds, cfg.scales, cfg.recipe_overrides, cfg.train_scale
+        ([0, 1], [1.0, 2.0], {'epochs': 2}, None)
+        >>> config_from_options(model="unet", train_scale="1+2+3+4")[0].train_scale
+        [1.0, 2.0, 3.0, 4.0]
     """
     if seed is not None and seeds is not None:
         raise ScalebenchError("Give either --seed N or --seeds 0,1,2, not both.")
@@ -351,6 +312,7 @@ def config_from_options(
     config = make_config(
         seed=seed_list[0],
         scales=parse_float_list(scales, "--scales") if scales else None,
+        train_scale=list(parse_train_key(train_scale, "--train-scale")) if train_scale is not None else None,
         model_config_overrides=parse_model_config(model_config),
         recipe_overrides={k: v for k, v in (recipe or {}).items() if v is not None},
         **fields,

@@ -4,9 +4,10 @@ Training: the model is wrapped in ``DistributedDataParallel`` (Li et al., 2020, 
 experiences on accelerating data parallel training", VLDB 13(12)). Every rank draws the same seeded order of
 the training set (a function of seed and epoch, as in a single process) and takes its contiguous share of each
 optimizer batch, which is the partition a ``DistributedSampler`` makes of a batch, without its padding by
-repeated images (padding would count an image twice in the gradient). With the loss of rank r's share scaled by
-W / B (W ranks, B images in the optimizer batch), DDP's mean of the gradients over ranks is the gradient of the
-mean loss over the whole batch, as in a single process:
+repeated images (padding would count an image twice in the gradient). With the summed loss of rank r's share
+scaled by W / B (W ranks, B the batch's normaliser summed over ranks: its images for classification, the class
+weights of its pixels for segmentation), DDP's mean of the gradients over ranks is the gradient of the loss of
+the whole batch, as in a single process:
 
     (1/W) Σ_r ∇ (W/B) Σ_{i ∈ share_r} ℓ_i = ∇ (1/B) Σ_{i ∈ batch} ℓ_i.
 
@@ -16,7 +17,8 @@ Buffers (batch-norm running statistics) are those of rank 0, broadcast after eve
 once per step rather than at every forward, since ranks may run different numbers of micro-batches).
 
 Evaluation: the batches of a split are dealt to the ranks round-robin (each image on exactly one rank), and the
-correct counts, totals and scale-selection counts are summed over ranks. Only rank 0 writes files.
+task's counts (correct predictions, totals and scale-selection counts; intersections, unions, pixels and images)
+are summed over ranks. Only rank 0 writes files.
 
 Results equal a single-process run up to floating-point summation order for models without batch
 normalisation; with batch normalisation, statistics are computed over each rank's micro-batches, which differ

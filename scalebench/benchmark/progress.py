@@ -1,15 +1,32 @@
 """Progress display: rich bars on a terminal, throttled plain lines otherwise (CI, Slurm logs).
 
 tqdm-style bars flood batch logs (stanford-crfm/helm #1351), yet people want some progress there too, so the
-plain mode prints one line when a phase starts, at most one line every ``interval`` seconds while it runs,
-and one when it ends.
+plain mode prints one line when a phase starts, at most one line every ``interval`` seconds while it runs (with
+the time the phase has left at its mean pace so far), and one when it ends. Every plain line starts with the
+local date and time, so that a log read later says when each thing happened; a run's log starts with a
+:meth:`Progress.header` naming the run.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import TextIO
+
+
+def duration(seconds: float) -> str:
+    """A duration for a log line, rounded to what matters.
+
+    Example:
+        >>> duration(42.4), duration(125), duration(7384)
+        ('42s', '2.1 min', '2.1 h')
+    """
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class Progress:
@@ -32,7 +49,13 @@ class Progress:
     def __enter__(self) -> Progress:
         if self.mode == "rich":
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
             from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
@@ -40,6 +63,7 @@ class Progress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                TimeRemainingColumn(),
                 console=Console(file=self.stream),
                 transient=False,
             )
@@ -50,6 +74,12 @@ class Progress:
         if self._rich is not None:
             self._rich.__exit__(*exc)
             self._rich = None
+
+    def header(self, title: str, fields: Mapping[str, object]) -> None:
+        """The first lines of a log: ``title``, then one ``name: value`` line per field."""
+        self.log(title)
+        for name, value in fields.items():
+            self.log(f"  {name}: {value}")
 
     def start(self, name: str, total: int) -> None:
         """Begin a phase of ``total`` steps."""
@@ -69,7 +99,11 @@ class Progress:
             now = time.monotonic()
             if now - self._last >= self.interval and self._done < self._total:
                 self._last = now
-                self._print(f"{self._name}: {self._done}/{self._total} ({now - self._start:.0f}s)")
+                spent = now - self._start
+                left = spent / self._done * (self._total - self._done)
+                self._print(
+                    f"{self._name}: {self._done}/{self._total} ({duration(spent)}, about {duration(left)} left)"
+                )
 
     def end(self, message: str = "") -> None:
         """Close the current phase, printing ``message`` beside it."""
@@ -88,4 +122,4 @@ class Progress:
             self._print(message)
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", file=self.stream, flush=True)

@@ -7,17 +7,18 @@ Steps (``scalebench evaluate --verify RUN.json --checkpoint FILE``, and ``submit
    (a submitter controls both): ``dataset.build_id`` is a build id, never a path
    (:func:`scalebench.checks.check_build_id`); ``model.config`` passes
    :func:`scalebench.models.registry.validate_model_config` (known keys, kinds, ranges, size); the recipe passes
-   :func:`scalebench.benchmark.config.validate_recipe` (so ``eval_batch_size`` and ``micro_batch_size`` are
+   :func:`scalebench.results.recipe.validate_recipe` (so ``eval_batch_size`` and ``micro_batch_size`` are
    integers >= 1);
 3. check that the checkpoint file's sha256 equals ``checkpoint_sha256`` in the results, and that its tensor
    names and shapes, read from the safetensors header, are those of the model built on the ``meta`` device;
-4. load the recorded dataset build and check its manifest sha256 equals the recorded one;
+4. open the recorded dataset build and check that the digest of its manifest restricted to the run's training
+   set and test scales (``Build.view_sha256``, what the run recorded) equals the recorded one;
 5. only then build the model for real from the recorded full config, load the weights, and test every
-   recorded scale with the protocol's own test loop (eval mode, ``torch.inference_mode``, buffers checked
-   unchanged), on the same number of images per scale as recorded;
-6. the run is verified only when every per-scale ``correct`` and ``total`` matches exactly (segmentation
-   results, ``task = "segmentation"``: every per-class intersection and union count and the number of
-   images per scale); the verified copy of the results has ``evaluated_by = "verified"`` and a
+   recorded scale with the task's own evaluation (:meth:`scalebench.benchmark.tasks.Task.evaluate`: eval mode,
+   ``torch.inference_mode``, buffers checked unchanged), on the same number of images per scale as recorded;
+6. the run is verified only when every per-scale record equals the recorded one exactly (classification:
+   ``correct`` and ``total``; segmentation: every per-class intersection and union count, the pixels and
+   the images); the verified copy of the results has ``evaluated_by = "verified"`` and a
    ``verification`` record: who verified (``$SCALEBENCH_VERIFIER``, else user@host), when, in which
    environment, and the sha256 of the self-reported file it verified.
 
@@ -37,29 +38,21 @@ from typing import Any
 
 import torch
 
-from scalebench.benchmark import protocol
 from scalebench.benchmark.checkpoint import check_fits, checkpoint_shapes, load_weights
-from scalebench.benchmark.config import Recipe, validate_recipe
-from scalebench.benchmark.progress import Progress
-from scalebench.benchmark.protocol import (
+from scalebench.benchmark.engine import (
+    Loop,
     check_state_unchanged,
-    evaluate_dataset,
+    environment_info,
     select_device,
     state_snapshot,
 )
+from scalebench.benchmark.progress import Progress
+from scalebench.benchmark.tasks import task_of
 from scalebench.checks import ScalebenchError, check_build_id
 from scalebench.datasets_builders.scales import match_scales
 from scalebench.fileio import file_digest
-from scalebench.results import (
-    ALL_TASKS,
-    AnyRunResult,
-    RunResult,
-    SegmentationRunResult,
-    Verification,
-    load_results,
-    metrics,
-    save_results,
-)
+from scalebench.results import ALL_TASKS, AnyRunResult, Verification, load_results, save_results, train_key
+from scalebench.results.recipe import Recipe, validate_recipe
 
 
 @dataclass
@@ -83,10 +76,9 @@ def verify_run(
 ) -> VerifyReport:
     """Re-evaluate ``checkpoint`` on the test sets recorded in ``results_path`` (see the module docstring).
 
-    Dispatches on the results' ``task``: classification compares the per-scale ``correct`` / ``total``,
-    segmentation the per-scale, per-class intersection and union counts and the image counts. When every
-    count matches, the verified copy is written to ``out`` (default ``<results>.verified.json``; a verified
-    copy verified again is rewritten in place).
+    The task of the results re-evaluates and its per-scale records are compared with the recorded ones. When
+    every record matches, the verified copy is written to ``out`` (default ``<results>.verified.json``; a
+    verified copy verified again is rewritten in place).
     """
     results_path = Path(results_path)
     result = load_results(results_path, tasks=ALL_TASKS)
@@ -105,17 +97,15 @@ def verify_run(
         )
     check_fits(_meta_model(result, results_path), checkpoint_shapes(checkpoint), checkpoint)
     dev = select_device(device)
-    root = Path(root) if root is not None else None
-    if isinstance(result, SegmentationRunResult):
-        mismatches = _verify_segmentation(result, recipe, checkpoint, root, dev, progress)
-    else:
-        mismatches = _verify_classification(result, recipe, checkpoint, root, dev, progress)
+    mismatches = _reevaluate(
+        result, recipe, checkpoint, Path(root) if root is not None else None, dev, progress
+    )
     if mismatches:
         return VerifyReport(results_path, None, mismatches)
     verification = Verification(
         verified_by=verifier_name(),
         verified_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        environment=protocol.environment_info(dev, result.environment.amp and dev.type == "cuda"),
+        environment=environment_info(dev, result.environment.amp and dev.type == "cuda"),
         source_results_sha256=file_digest(results_path, "sha256"),
     )
     verified = type(result).model_validate(
@@ -132,7 +122,7 @@ def check_results_inputs(result: AnyRunResult, source: str | Path) -> Recipe:
 
     ``dataset.build_id`` must be a build id (not a path), ``model.config`` must pass
     :func:`~scalebench.models.registry.validate_model_config` for the recorded classes and channels, and
-    ``training.recipe`` must pass :func:`~scalebench.benchmark.config.validate_recipe`, which it returns.
+    ``training.recipe`` must pass :func:`~scalebench.results.recipe.validate_recipe`, which it returns.
 
     Raises:
         ScalebenchError: one message naming ``source``, the field and what is valid.
@@ -167,91 +157,80 @@ def verifier_name() -> str:
     return f"{user}@{platform.node() or 'unknown-host'}"[:200]
 
 
-def _check_manifest(built_sha: str, result: AnyRunResult) -> None:
-    if built_sha != result.dataset.manifest_sha256:
+def _check_build(built: Any, result: AnyRunResult) -> None:
+    """The build holds the data the run used: the digest of its manifest restricted to the run's training set
+    and test scales (``Build.view_sha256``) is the recorded one (results written before runs recorded that view: the
+    digest of the whole manifest)."""
+    recorded = result.dataset.manifest_sha256
+    view = built.view_sha256(train_key(result), result.scales)
+    if recorded not in (view, built.manifest_sha256):
         raise ScalebenchError(
-            f"Dataset build {result.dataset.build_id!r} here has manifest sha256 {built_sha}, the results "
-            f"record {result.dataset.manifest_sha256}: the test sets differ. Rebuild the recorded dataset version "
-            f"({result.dataset.version}) with `scalebench build-datasets`."
+            f"Dataset build {result.dataset.build_id!r} here has manifest sha256 {view} for the "
+            f"training set and test scales of the run, the results record {recorded}: the data differ. Rebuild the recorded "
+            f"dataset version ({result.dataset.version}) with `scalebench build-datasets`."
         )
 
 
-def _restored_model(result: AnyRunResult, checkpoint: Path, dev: torch.device, **to: Any) -> torch.nn.Module:
+def _restored_model(
+    result: AnyRunResult, checkpoint: Path, dev: torch.device, channels_last: bool
+) -> torch.nn.Module:
     """The recorded model (full config), with the checkpoint's weights, on ``dev``, in eval mode."""
     from scalebench.models import create_model
 
     model = create_model(
         result.model.name, num_classes=result.dataset.num_classes, in_channels=result.dataset.channels,
         **result.model.config,
-    ).to(dev, **to)  # fmt: skip
+    )  # fmt: skip
+    model = model.to(dev, **({"memory_format": torch.channels_last} if channels_last else {}))
     load_weights(model, checkpoint)
     return model.eval()
 
 
-def _verify_classification(
-    result: RunResult, recipe: Recipe, checkpoint: Path, root: Path | None, dev: torch.device, progress: str
+def _reevaluate(
+    result: AnyRunResult,
+    recipe: Recipe,
+    checkpoint: Path,
+    root: Path | None,
+    dev: torch.device,
+    progress: str,
 ) -> list[str]:
+    """Test the checkpoint on the recorded build, scales and image counts with the task's own evaluation, and
+    list every scale whose per-scale record differs from the recorded one."""
     from scalebench.datasets_builders import open_build
+    from scalebench.models import get_model_card
 
-    built = open_build(result.dataset.build_id, root, task="classification")
-    _check_manifest(built.manifest_sha256, result)
+    task = task_of(result.task)
+    built = open_build(result.dataset.build_id, root)
+    if built.task != result.task:
+        raise ScalebenchError(
+            f"{result.dataset.build_id!r} is a {built.task} build, but the results are {result.task} results."
+        )
+    _check_build(built, result)
     scales = match_scales(result.scales, built.test_scales, built.build_id)
-    model = _restored_model(result, checkpoint, dev, memory_format=torch.channels_last)
-    channels = len(result.scale_selection.channel_sigmas) if result.scale_selection is not None else None
+    model = _restored_model(result, checkpoint, dev, task.channels_last)
+    extras = task.extras(model, get_model_card(result.model.name))
     before = state_snapshot(model)
     mismatches: list[str] = []
     with Progress(progress) as bar:
+        loop = Loop(recipe, dev, amp=result.environment.amp and dev.type == "cuda",
+                    channels_last=task.channels_last, progress=bar)  # fmt: skip
         for scale, recorded in zip(scales, result.per_scale, strict=True):
             ds = built.dataset("test", scale)
             n = len(ds) if result.limit is None else min(len(ds), result.limit)
-            bar.start(f"verify scale {scale:.3g}", 1)
-            correct, total, _ = evaluate_dataset(
-                model, ds, n=n, device=dev, batch_size=recipe.eval_batch_size,
-                micro_batch_size=recipe.micro_batch_size, selection_channels=channels,
-                amp=result.environment.amp and dev.type == "cuda",
-            )  # fmt: skip
-            bar.advance()
-            bar.end(f"{correct}/{total}")
-            if (correct, total) != (recorded.correct, recorded.total):
+            record, _ = task.evaluate(model, ds, recorded.scale, n=n, loop=loop, build=built, extras=extras,
+                                      label=f"verify scale {scale:.3g}")  # fmt: skip
+            bar.end(f"score {record.score:.4f}")
+            if record.model_dump() != recorded.model_dump():
                 mismatches.append(
-                    f"scale {scale:g}: recorded {recorded.correct}/{recorded.total}, re-evaluated {correct}/{total}"
+                    f"scale {scale:g}: recorded {_counts(recorded)}; re-evaluated {_counts(record)}"
                 )
     check_state_unchanged(model, before, "verification")
     return mismatches
 
 
-def _verify_segmentation(
-    result: SegmentationRunResult, recipe: Recipe, checkpoint: Path, root: Path | None, dev: torch.device,
-    progress: str,
-) -> list[str]:  # fmt: skip
-    from scalebench.benchmark.segmentation import evaluate_segmentation
-    from scalebench.datasets_builders import open_build
-
-    built = open_build(result.dataset.build_id, root, task="segmentation")
-    _check_manifest(built.manifest_sha256, result)
-    model = _restored_model(result, checkpoint, dev)
-    # the batch size the run used: recorded recipes always hold it; 4 for any that did not
-    batch_size = recipe.eval_batch_size if "eval_batch_size" in result.training.recipe else 4
-    before = state_snapshot(model)
-    mismatches: list[str] = []
-    with Progress(progress) as bar:
-        for recorded in result.per_scale:
-            ds = built.dataset("test", scale=recorded.scale)
-            n = len(ds) if result.limit is None else min(len(ds), result.limit)
-            bar.start(f"verify scale {recorded.scale:g}", 1)
-            inter, union, _ = evaluate_segmentation(
-                model, ds, n=n, batch_size=batch_size, device=dev,
-                num_classes=result.dataset.num_classes, amp=result.environment.amp and dev.type == "cuda",
-            )  # fmt: skip
-            bar.advance()
-            bar.end(f"mIoU {metrics.mean_iou(inter, union):.4f}")
-            if (inter, union, n) != (recorded.intersections, recorded.unions, recorded.images):
-                mismatches.append(
-                    f"scale {recorded.scale:g}: recorded intersections {recorded.intersections}, unions "
-                    f"{recorded.unions} ({recorded.images} images); re-evaluated {inter}, {union} ({n} images)"
-                )
-    check_state_unchanged(model, before, "verification")
-    return mismatches
+def _counts(record: Any) -> str:
+    """The counts of a per-scale record, for a mismatch line."""
+    return ", ".join(f"{k} {v}" for k, v in record.model_dump().items() if k != "scale")
 
 
 def format_verify_report(report: VerifyReport) -> str:

@@ -12,10 +12,10 @@ train_scales=[1.0, 2.0])`` (``scalebench build-datasets --train-scale S``) adds 
 scale, and ``ClassificationBuild.dataset("train", train_scale=S)`` (or ``"val"``) picks one. The scale a build
 was created with stays its default (``protocol.train_scale``, part of every file's stored config); the
 manifest lists ``protocol.train_scales`` only when there are several, so a build with one training scale keeps
-the manifest of earlier versions (and the canonical sha256 of ``specs.py``).
-
-Not yet: ``scalebench evaluate`` trains on a build's default training scale (the protocol does not pick another
-yet, and ``sweep --train-scale-root`` still reads one home per training scale).
+the manifest of earlier versions (and the canonical sha256 of ``specs.py``); a run records the digest of the
+manifest restricted to the sets it used (``Build.view_sha256``), which for the default set and every test scale
+is that of the build as it was first built. ``scalebench evaluate --train-scale S`` trains on set ``S``, and
+``sweep launch --train-scales 1,2`` runs the grid over the training sets of one build.
 """
 
 from __future__ import annotations
@@ -282,6 +282,7 @@ class ClassificationBuild(Build):
     task = "classification"
     format = MANIFEST_FORMAT
     _train_fix = "add it with `{command} --train-scale {key}` (one scale per training set)"
+    _extra_keys = ("train_scales",)
 
     def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
         super().__init__(root, manifest)

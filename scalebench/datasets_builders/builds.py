@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from scalebench.checks import ScalebenchError
+from scalebench.checks import ScalebenchError, parse_float_list
 from scalebench.datasets_builders.manifest import build_command, manifest_digest
-from scalebench.datasets_builders.scales import same_scales
+from scalebench.datasets_builders.scales import find_scale, same_scales, unique_scales
 
 TrainKey = tuple[float, ...]
 
@@ -33,6 +33,22 @@ def key_text(key: Iterable[float]) -> str:
     return "+".join(f"{float(s):g}" for s in key)
 
 
+def parse_train_key(text: str | Iterable[float] | float, name: str = "--train-scale") -> TrainKey:
+    """A training set's key from the command line: one scale (``2``), or the scales of a mixed set joined by
+    ``+`` (``1+2+3+4``, as the results and the leaderboard write it) or by commas (``1,2,3,4``); sorted, each
+    scale once.
+
+    Example:
+        >>> parse_train_key("2"), parse_train_key("1+2+3+4"), parse_train_key("4,1,2,3")
+        ((2.0,), (1.0, 2.0, 3.0, 4.0), (1.0, 2.0, 3.0, 4.0))
+    """
+    if isinstance(text, str):
+        values = parse_float_list(text.replace("+", ","), name)
+    else:
+        values = parse_float_list([text] if isinstance(text, (int, float)) else list(text), name)
+    return tuple(unique_scales(values))
+
+
 def _scales_of(entry: dict[str, Any]) -> TrainKey:
     """The scales of a manifest file entry: ``scales`` (segmentation) or ``(scale,)`` (classification)."""
     return tuple(float(s) for s in entry["scales"]) if "scales" in entry else (float(entry["scale"]),)
@@ -42,12 +58,14 @@ class Build:
     """A built dataset: ``task`` (``classification``, ``segmentation``) and manifest ``format``; ``build_id``,
     ``name``, ``version``, ``manifest``, ``manifest_sha256``, ``root`` (the build folder), ``canvas``, ``channels``,
     ``class_names``, ``num_classes``, ``split_sizes``, ``limit``, ``embedded``, ``test_scales`` (sorted),
-    ``train_keys``, ``default_train_key``, ``canonical_sha256`` (of the canonical build of its kind, or None)."""
+    ``train_keys``, ``default_train_key``, ``canonical_sha256`` (of the canonical build of its kind, or None);
+    :meth:`view_sha256` is the digest of what one run used."""
 
     task: ClassVar[str] = ""
     format: ClassVar[str] = ""
     _sizes_note: ClassVar[str] = ""  # after the split sizes in describe()
     _train_fix: ClassVar[str] = ""  # how to add a missing training set: {command} and {key} are filled in
+    _extra_keys: ClassVar[tuple[str, ...]] = ()  # protocol keys that only extra sets add (dropped by a view)
 
     def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
         proto = manifest["protocol"]
@@ -113,6 +131,38 @@ class Build:
                 f"{', '.join(key_text(k) for k in self.train_keys)}. Fix: {fix}."
             )
         return path
+
+    def _view_train_keys(self, key: TrainKey) -> list[TrainKey]:
+        """The training sets a view of ``key`` keeps (a classification build: that set only)."""
+        return [key]
+
+    def view_sha256(
+        self, train_scale: float | Iterable[float] | None = None, test_scales: Iterable[float] | None = None
+    ) -> str:
+        """sha256 of the manifest restricted to what a run used: its training set (``train_scale``, default the
+        build's default set) and ``test_scales`` (default every built one).
+
+        The view keeps the files of that training set and of those test scales, sets ``protocol.test_scales`` to
+        those scales (as the manifest spells them) and drops the protocol keys that only extra sets add
+        (:attr:`_extra_keys`). A build used as built (default set, every test scale) has the view digest
+        :attr:`manifest_sha256`, so a canonical build stays canonical for a run after it gains a set.
+        """
+        key = self.train_key(train_scale)
+        self.train_path(key)  # a set the build lacks is an error naming the fix
+        wanted = self.test_scales if test_scales is None else [float(s) for s in test_scales]
+        for s in wanted:
+            self.test_path(s)
+        kept = self._view_train_keys(key)
+        proto = self.manifest["protocol"]
+        files = {
+            name: entry
+            for name, entry in self.manifest["files"].items()
+            if (entry["role"] == "test" and find_scale(wanted, _scales_of(entry)[0]) is not None)
+            or (entry["role"] == "train_val" and any(same_scales(_scales_of(entry), k) for k in kept))
+        }
+        protocol = {k: v for k, v in proto.items() if k not in self._extra_keys}
+        protocol["test_scales"] = [s for s in proto["test_scales"] if find_scale(wanted, s) is not None]
+        return manifest_digest({**self.manifest, "protocol": protocol, "files": files})
 
     def dataset(self, split: str, scale: float | None = None, *, train_scale: Any = None) -> Any:
         """A lazy torch Dataset: ``test`` at ``scale``, or ``train`` / ``val`` of the set ``train_scale``."""

@@ -90,7 +90,7 @@ def train_set_key(scales: Iterable[float]) -> str:
     values = sorted({float(s) for s in scales})
     if not values or any(s != int(s) or s < 1 for s in values):
         raise ScalebenchError(
-            f"--train-scales must be positive integers (object upsampling factors), got {values}; "
+            f"--train-scale: segmentation object scales are positive integers, got {values}; "
             f"built training sets: {', '.join(train_set_key(t) for t in TRAIN_SETS)}."
         )
     return "+".join(str(int(s)) for s in values)
@@ -310,6 +310,7 @@ def build_segmentation(
     canvas: tuple[int, int] = DEFAULT_CANVAS,
     sizes: dict[str, int] | None = None,
     raw: RawSplits | None = None,
+    train_scales: Iterable[Iterable[float]] | None = None,
 ) -> SegmentationBuild:
     """Build the multi-scale segmentation set; a complete build with the same protocol is left as is, and a
     missing, truncated or replaced file of it is rewritten (the files are deterministic).
@@ -321,7 +322,15 @@ def build_segmentation(
         embedded: build from the embedded Fashion-MNIST subset (``fashion-mnist-seg-embedded``).
         canvas: (H, W), even; quadrants must hold 28 s pixels for the largest scale.
         sizes, raw: overrides for tests (split sizes; decoded raw splits).
+        train_scales: training sets asked for (``build-datasets --train-scale``); each must be one of the four
+            of the protocol (:data:`TRAIN_SETS`), which every build holds.
     """
+    for key in train_scales or ():
+        if train_set_key(key) not in [train_set_key(t) for t in TRAIN_SETS]:
+            raise ScalebenchError(
+                f"--train-scale {train_set_key(key)}: a {NAME} build holds the training sets "
+                f"{', '.join(train_set_key(t) for t in TRAIN_SETS)} of the protocol, and no other."
+            )
     test_scales, canvas = _check_scales_and_canvas(scales, canvas)
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
         raise ScalebenchError(f"--limit must be a positive integer, got {limit!r}.")
@@ -356,7 +365,7 @@ class SegmentationBuild(Build):
     task = "segmentation"
     format = MANIFEST_FORMAT
     _sizes_note = " per set"
-    _train_fix = "give --train-scales as one of them, e.g. 1,2,3,4"
+    _train_fix = "give --train-scale as one of them, e.g. 1+2+3+4"
 
     def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
         super().__init__(root, manifest)
@@ -364,6 +373,11 @@ class SegmentationBuild(Build):
         self.train_keys = [tuple(float(s) for s in key.split("+")) for key in self.train_sets]
         self.default_train_key = self.train_keys[0]
         self.canonical_sha256 = KNOWN_MANIFEST_SHA256
+
+    def _view_train_keys(self, key: TrainKey) -> list[TrainKey]:
+        """The four training sets are one protocol (``protocol.train_sets``): a view keeps them all, so any
+        run on the canonical build records its canonical digest."""
+        return [*self.train_keys, key]
 
     def train_key(self, train_scale: float | Iterable[float] | None = None) -> TrainKey:
         key = super().train_key(train_scale)

@@ -7,7 +7,7 @@ using scale-space theory", IEEE TIP 30: 8342-8353); :func:`plot_run_figures` dra
 - Learned σ: one line per run with N-Jet layers, layers in forward order (encoder, then decoder), a dotted
   line at σ = 1.
 - Triptych: one row per test scale, with the input, the prediction and the ground truth of one test image
-  (ignored pixels grey). It draws arrays only: the caller (the segmentation protocol) runs the model, so that
+  (ignored pixels grey). It draws arrays only: the caller (the segmentation task) runs the model, so that
   the figures need no model, no tensor library and no dataset.
 
 Style, legends outside the axes, titles naming the build and the files (300-dpi PNG and SVG beside a CSV of the

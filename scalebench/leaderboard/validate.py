@@ -25,7 +25,7 @@ rules of the leaderboard, following the lessons of RobustBench, WILDS and MTEB (
 - the model is registered in this scalebench (looked up by name in :func:`scalebench.models.list_models`,
   never imported from the file), its task is the run's, ``model.config`` passes the same checks as
   ``scalebench evaluate``'s model config (:func:`check_model_config`) and ``training.recipe`` is a valid
-  :class:`scalebench.benchmark.config.Recipe` (:func:`check_recipe`).
+  :class:`scalebench.results.recipe.Recipe` (:func:`check_recipe`).
 
 The store path of a run is ``<dataset>/<model>/<config-hash>/seed-<n>.json``, where the config hash
 (:func:`run_config_hash`) covers everything that determines the results except the seed, so that the seeds of
@@ -430,18 +430,15 @@ def _validate_config(name: str, config_json: str, num_classes: int | None, in_ch
 
 def check_recipe(recipe: dict[str, Any], source: str) -> None:
     """``training.recipe`` is a valid training recipe: the rules of ``scalebench evaluate``
-    (``scalebench.benchmark.config.validate_recipe`` when this scalebench has it, else
-    :class:`~scalebench.benchmark.config.Recipe`), with exact JSON types (pydantic strict mode, as the results
-    schema: ``"6"`` is not the integer 6)."""
+    (:func:`scalebench.results.recipe.validate_recipe`), with exact JSON types (pydantic strict mode, as the
+    results schema: ``"6"`` is not the integer 6)."""
     from pydantic import ValidationError
 
-    from scalebench.benchmark import config as cfg
+    from scalebench.results.recipe import Recipe, validate_recipe
 
-    validate = getattr(cfg, "validate_recipe", None)
     try:
-        if validate is not None:
-            validate(dict(recipe))
-        cfg.Recipe.model_validate(dict(recipe), strict=True)
+        validate_recipe(dict(recipe))
+        Recipe.model_validate(dict(recipe), strict=True)
     except ScalebenchError as err:
         raise ScalebenchError(f"{source}: training.recipe is not a valid recipe: {err}") from None
     except ValidationError as err:

@@ -56,6 +56,18 @@ _PAPER_TRAINING = {
     "schedule": "constant",
     "source": "Pintea et al. 2021, Experiment 1.1(B): Adam, lr 1e-4, betas (0.9, 0.999), batch 1, 50 epochs",
 }
+#: The quick preset (CPU): the paper's optimiser and learning rate, small batches, two epochs.
+_QUICK_TRAINING = {
+    "optimizer": "adam",
+    "lr": 1e-4,
+    "batch_size": 4,
+    "micro_batch_size": None,
+    "eval_batch_size": 4,
+    "epochs": 2,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "source": "the paper's optimiser and learning rate (Pintea et al. 2021), sized for a CPU",
+}
 
 
 class SameConv2d(nn.Conv2d):
@@ -209,6 +221,7 @@ def _card(name: str, family: str, default: dict, num_params: int, notes: str) ->
         num_params=num_params,
         scale_covariant=False,
         reports_scale_selection=False,
+        quick_training=dict(_QUICK_TRAINING),
         paper_training=dict(_PAPER_TRAINING),
         notes=notes,
     )

@@ -1,4 +1,5 @@
-"""Results: the schema of a run's results file (one base record, a record per task), its metrics and its I/O.
+"""Results: the schema of a run's results file (one base record, a record per task, the training recipe), its
+metrics and its I/O.
 
 Every layer above reads results through this package: the protocol writes them, the leaderboard validates,
 stores and ranks them, the figures draw them. It depends on nothing of scalebench but ``checks`` and
@@ -17,6 +18,7 @@ from scalebench.results.io import (
     results_to_json,
     save_results,
 )
+from scalebench.results.recipe import Recipe, validate_recipe
 from scalebench.results.schema import (
     ALL_TASKS,
     READABLE_SCHEMA_VERSIONS,
@@ -63,6 +65,7 @@ __all__ = [
     "Environment",
     "EpochRecord",
     "ModelInfo",
+    "Recipe",
     "RunRecord",
     "RunResult",
     "ScaleSelection",
@@ -91,4 +94,5 @@ __all__ = [
     "save_results",
     "seedless_config_hash",
     "train_key",
+    "validate_recipe",
 ]

@@ -38,7 +38,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from scalebench.checks import ScalebenchError
-from scalebench.datasets_builders.scales import same_scales
+from scalebench.datasets_builders.scales import same_scale, same_scales
 from scalebench.fileio import config_hash
 from scalebench.results import metrics
 
@@ -295,8 +295,11 @@ class RunRecord(_Strict):
         if self.verification is not None and self.evaluated_by != "verified":
             raise ValueError("verification is recorded, but evaluated_by is 'self-reported'")
         scales = self.scales
-        if any(b <= a for a, b in itertools.pairwise(scales)):
-            raise ValueError(f"per_scale must be sorted by scale with no repeats, got {scales}")
+        if any(b <= a or same_scale(a, b) for a, b in itertools.pairwise(scales)):
+            raise ValueError(
+                f"per_scale must be sorted by scale with no repeats (two scales with one 3-decimal tag are one "
+                f"scale), got {scales}"
+            )
         self._check_task()
         return self
 

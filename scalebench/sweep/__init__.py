@@ -1,6 +1,7 @@
-"""Sweeps: the grid models × datasets × training scales × seeds, run by a launcher (local, slurm, debug).
+"""Sweeps: the grid models × datasets × training sets × seeds, run by a launcher (local, slurm, debug).
 
-``launch`` expands the grid into jobs (one ``scalebench evaluate`` run each, named by the protocol's run hash),
+``launch`` expands the grid into jobs (one ``scalebench evaluate`` run each, of any task, named by the
+protocol's run hash; the training sets are those of each build, ``--train-scales``),
 records them in the sweep folder and hands the ones not done to a launcher. See ``docs/cluster.md``.
 """
 
@@ -35,8 +36,7 @@ def launch(
     models: Sequence[str],
     datasets: Sequence[str],
     seeds: Sequence[int],
-    train_scales: Sequence[float] = (1.0,),
-    roots: dict[float, Path | None] | None = None,
+    train_scales: Sequence[Sequence[float] | float] | None = None,
     launcher_options: dict[str, Any] | None = None,
     skip_stored: str | Path | None = None,
     **options: Any,
@@ -46,15 +46,18 @@ def launch(
     The sweep folder's lock is held from writing ``sweep.json`` until the launcher returns (for ``local``, until
     every job finished); a second launch on the same folder meanwhile is an error.
 
-    ``options`` are :class:`scalebench.benchmark.config.EvalConfig` fields shared by every job. ``skip_stored``
+    ``train_scales``: the training sets of each build (:func:`~scalebench.sweep.jobs.expand_grid`; None: each
+    build's default). ``options`` are :class:`scalebench.benchmark.config.EvalConfig` fields shared by every job
+    (``root``: the one scalebench home of the builds). ``skip_stored``
     (a leaderboard store, e.g. the repository's ``results/``): jobs whose run is stored there are not run
     again, so a fresh machine resumes a sweep whose finished runs were collected and committed.
     """
     check_choice(launcher, "--launcher", list(LAUNCHERS))
     if launcher == "local":
         parallel_option(launcher_options or {})  # before anything is written
-    jobs = expand_grid(sweep_dir, models=models, datasets=datasets, seeds=seeds, train_scales=train_scales,
-                       roots=roots, **options)  # fmt: skip
+    jobs = expand_grid(
+        sweep_dir, models=models, datasets=datasets, seeds=seeds, train_scales=train_scales, **options
+    )
     with sweep_lock(sweep_dir):  # one launch at a time per folder: no job runs twice
         save_jobs(sweep_dir, jobs)  # also for debug: the printed commands read the jobs from sweep.json
         stored: list[str] = []

@@ -1,10 +1,10 @@
 """``sweep collect``: submit the finished runs of a sweep to a leaderboard store and draw the comparison figures.
 
 The store is the leaderboard's (:func:`scalebench.leaderboard.submit_runs`), the figures are the paper figures
-(:func:`scalebench.figures.curves.plot_curves`, :func:`scalebench.figures.selection.plot_selection`); this
-module only picks the runs. Runs already in the store are not submitted again; the figures (one curve figure
-per dataset and training scale, plus a scale-selection figure when some runs report scale selection) are drawn
-from every done run of the sweep.
+(:func:`scalebench.figures.curves.plot_curves` with the metric of the runs' task,
+:func:`scalebench.figures.selection.plot_selection`); this module only picks the runs. Runs already in the
+store are not submitted again; the figures (one curve figure per build and training set, plus a
+scale-selection figure when some runs report scale selection) are drawn from every done run of the sweep.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scalebench.benchmark.checkpoint import BEST
-from scalebench.benchmark.protocol import check_done
+from scalebench.benchmark.engine import check_done
+from scalebench.benchmark.tasks import task_of
+from scalebench.datasets_builders.builds import key_text
 from scalebench.leaderboard.store import add_checkpoints, checkpoint_path, read_index, submit_runs
 from scalebench.leaderboard.validate import KnownBuild, entry_path, track_of
-from scalebench.results import RunResult, load_results
+from scalebench.results import ALL_TASKS, AnyRunResult, load_results, train_key
 from scalebench.sweep.jobs import load_jobs
 
 
@@ -50,14 +52,14 @@ def collect(
     from scalebench.figures.selection import plot_selection
 
     report = CollectReport()
-    results: list[tuple[str, RunResult]] = []
-    best: list[tuple[RunResult, Path]] = []
+    results: list[tuple[str, AnyRunResult]] = []
+    best: list[tuple[AnyRunResult, Path]] = []
     for job in load_jobs(sweep_dir):
         if not job.done:
             report.not_done.append(job.job_id)
             continue
         path = check_done(job.run_dir)  # the results are those the run wrote (done records their sha256)
-        results.append((str(path), load_results(path)))
+        results.append((str(path), load_results(path, tasks=ALL_TASKS)))
         best.append((results[-1][1], job.run_dir / BEST))
     index = read_index(store) if Path(store).is_dir() else {}
     new = []
@@ -74,13 +76,14 @@ def collect(
         todo = [(rel, ckpt) for rel, ckpt in todo if str(checkpoint_path(rel)) not in index]
         report.checkpoints = add_checkpoints(store, todo) if todo else []
     out = Path(figures_dir) if figures_dir is not None else Path(sweep_dir) / "figures"
-    groups: dict[tuple[str, float], list[RunResult]] = {}
+    groups: dict[tuple[str, tuple[float, ...]], list[AnyRunResult]] = {}
     for _, result in results:
-        groups.setdefault((result.dataset.build_id, result.dataset.train_scale), []).append(result)
-    for (build_id, train_scale), runs in sorted(groups.items()):
-        stem = out / f"{build_id}__train-scale-{train_scale:g}"
-        report.figures += plot_curves(runs, stem.with_name(stem.name + "__curves"))
-        with_selection = [r for r in runs if r.scale_selection is not None]
+        groups.setdefault((result.dataset.build_id, train_key(result)), []).append(result)
+    for (build_id, key), runs in sorted(groups.items()):
+        stem = out / f"{build_id}__train-scale-{key_text(key)}"
+        metric = task_of(runs[0].task).metric
+        report.figures += plot_curves(runs, stem.with_name(stem.name + "__curves"), metric=metric)
+        with_selection = [r for r in runs if getattr(r, "scale_selection", None) is not None]
         if with_selection:
             report.figures += plot_selection(with_selection, stem.with_name(stem.name + "__selection"))
     return report

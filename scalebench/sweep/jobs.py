@@ -1,6 +1,6 @@
-"""A sweep: the grid models × datasets × training scales × seeds as jobs, and each job's state on disk.
+"""A sweep: the grid models × datasets × training sets × seeds as jobs, and each job's state on disk.
 
-Each job is one ``scalebench evaluate`` run (:func:`scalebench.benchmark.protocol.run_evaluation`). Its
+Each job is one ``scalebench evaluate`` run (:func:`scalebench.benchmark.protocol.run`), of any task. Its
 identity is the protocol's own run hash: the job id is the name of the run directory, which ends with the hash
 of the run's fully resolved config, so a job and the run it makes are one thing (DomainBed's ``sweep.py``
 convention of naming a job by the hash of its sorted-key arguments; Gulrajani & Lopez-Paz, 2021, "In search of
@@ -29,7 +29,8 @@ record whose process on this host is gone: killed); else ``pending``. A pending,
 epoch checkpoint resumes from it.
 
 Every job id read from ``sweep.json`` is checked before it names a path (:func:`load_jobs`): one path
-component of the shape ``<model>__<dataset>__seed<n>__<hash>`` of its own config, whose run folder lies inside
+component of the shape ``<model>__<dataset>[__train<key>]__seed<n>__<hash>`` of its own config, whose run folder
+lies inside
 ``<sweep>/runs``; :func:`delete_incomplete` also checks that it is the run directory its config resolves to
 (:func:`scalebench.benchmark.protocol.resolve_run`) before deleting anything.
 """
@@ -52,8 +53,10 @@ from pathlib import Path
 from typing import Any
 
 from scalebench.allocator import tune_cpu_allocator
+from scalebench.benchmark.checkpoint import STATE
 from scalebench.benchmark.config import EvalConfig, make_config
-from scalebench.benchmark.protocol import DONE, STATE, resolve_run, run_evaluation
+from scalebench.benchmark.engine import DONE
+from scalebench.benchmark.protocol import resolve_run, run
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_json_atomic
 
@@ -66,7 +69,7 @@ HEARTBEAT_SECONDS = 60.0
 #: A running record whose heartbeat is older than this (seconds; 10 minutes) is ``stale``: its job is re-queued.
 STALE_AFTER_SECONDS = 600.0
 
-#: A job id: one path component of safe characters (``<model>__<build id>__seed<n>__<run hash>``).
+#: A job id: one path component of safe characters (``<model>__<build id>[__train<key>]__seed<n>__<run hash>``).
 _JOB_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]{0,250}")
 
 
@@ -89,55 +92,37 @@ def expand_grid(
     models: Sequence[str],
     datasets: Sequence[str],
     seeds: Sequence[int],
-    train_scales: Sequence[float] = (1.0,),
-    roots: dict[float, Path | None] | None = None,
+    train_scales: Sequence[Sequence[float] | float] | None = None,
     **options: Any,
 ) -> list[Job]:
-    """The jobs of the grid models × datasets × training scales × seeds, in that nesting order.
+    """The jobs of the grid models × datasets × training sets × seeds, in that nesting order.
 
-    A dataset build has one training scale, so each training scale reads its builds from its own scalebench
-    home, ``roots[train_scale]`` (``None``: the default home); a build whose training scale differs is an
-    error naming the command that builds it. ``options`` are further :class:`EvalConfig` fields shared by
-    every job (``preset``, ``limit``, ``recipe_overrides``, ...). Every job is resolved by the protocol, so a
-    bad model, dataset or option fails here, before anything is launched.
+    ``train_scales``: the training sets of each build (a training scale, or the scales of a mixed set such as
+    ``(1, 2, 3, 4)``); None: each build's default set. Every training set must be built in the
+    build (``scalebench build-datasets --train-scale S`` adds one); the error names the command. ``options`` are further
+    :class:`EvalConfig` fields shared by every job (``preset``, ``limit``, ``root``, ``recipe_overrides``, ...).
+    Every job is resolved by the protocol, so a bad model, dataset, training set or option fails here, before
+    anything is launched.
     """
-    from scalebench.datasets_builders import open_build
-    from scalebench.datasets_builders.scales import find_scale, same_scale
+    from scalebench.datasets_builders.builds import parse_train_key
 
-    for what, values in (("--models", models), ("--datasets", datasets), ("--seeds", seeds)):
+    keys = (
+        [None] if train_scales is None else [list(parse_train_key(k, "--train-scales")) for k in train_scales]
+    )
+    for what, values in (("--models", models), ("--datasets", datasets), ("--seeds", seeds),
+                         ("--train-scales", keys)):  # fmt: skip
         if not values:
             raise ScalebenchError(f"{what} is empty; give at least one value (comma-separated).")
-    for what, values in (("--models", models), ("--datasets", datasets), ("--seeds", seeds),
-                         ("--train-scales", train_scales)):  # fmt: skip
-        if len(set(values)) != len(values):
+        if len({repr(v) for v in values}) != len(values):
             raise ScalebenchError(f"{what} lists a value twice: {list(values)}.")
-    roots = roots or {}
     runs = Path(sweep_dir) / "runs"
     jobs: list[Job] = []
     for model in models:
         for dataset in datasets:
-            for train_scale in train_scales:
-                homes = list(roots)
-                i = find_scale(homes, train_scale)
-                root = roots[homes[i]] if i is not None else None
-                if i is None and len(train_scales) > 1:
-                    raise ScalebenchError(
-                        f"Training scale {train_scale:g} has no dataset home; give --train-scale-root "
-                        f"{train_scale:g}=DIR (a home built with `scalebench build-datasets --train-scale "
-                        f"{train_scale:g} --root DIR`)."
-                    )
-                built = open_build(dataset, root, task="classification")
-                if not same_scale(built.train_scale, train_scale):
-                    raise ScalebenchError(
-                        f"Dataset {dataset!r} in {root or 'the default home'} was built at training scale "
-                        f"{built.train_scale:g}, not {train_scale:g}. Build it with `scalebench build-datasets "
-                        f"--dataset {built.name} --train-scale {train_scale:g} --root DIR` and pass "
-                        f"--train-scale-root {train_scale:g}=DIR."
-                    )
+            for key in keys:
                 for seed in seeds:
-                    config = make_config(
-                        model=model, dataset=dataset, seed=seed, root=root, out=runs, resume=True, **options
-                    )
+                    config = make_config(model=model, dataset=dataset, seed=seed, train_scale=key, out=runs,
+                                         resume=True, **options)  # fmt: skip
                     _, run_dir = resolve_run(config)
                     jobs.append(Job(config, run_dir.name, run_dir))
     return jobs
@@ -171,8 +156,8 @@ def load_jobs(sweep_dir: str | Path) -> list[Job]:
 
     A job's config runs into this sweep's ``runs/`` (whatever ``out`` the file records, so a moved sweep
     folder keeps working), and its id must be one path component of the shape
-    ``<model>__<dataset>__seed<n>__<hash>`` of that config whose run folder lies inside ``runs/``; anything else
-    is one ScalebenchError naming the job, before anything is read or written.
+    ``<model>__<dataset>[__train<key>]__seed<n>__<hash>`` of that config whose run folder lies inside ``runs/``;
+    anything else is one ScalebenchError naming the job, before anything is read or written.
     """
     path = Path(sweep_dir) / SWEEP_FILE
     if not path.is_file():
@@ -206,7 +191,10 @@ def _checked_run_dir(path: Path, runs: Path, job_id: str, config: EvalConfig) ->
         raise _bad_job(
             path, str(job_id), "is not one path component of letters, digits, '_', '.', '+', '=', '-'"
         )
-    shape = rf"{re.escape(config.model)}__{re.escape(config.dataset)}__seed{config.seed}__[0-9a-f]{{8,64}}"
+    train = r"(__train[0-9][0-9.+]*)?"
+    shape = (
+        rf"{re.escape(config.model)}__{re.escape(config.dataset)}{train}__seed{config.seed}__[0-9a-f]{{8,64}}"
+    )
     if not re.fullmatch(shape, job_id):
         raise _bad_job(
             path, job_id, f"is not the run directory of its config ({config.model}__{config.dataset}__seed"
@@ -453,7 +441,7 @@ def run_job(
                  launcher=launcher, log=log, heartbeat_s=HEARTBEAT_SECONDS)  # fmt: skip
     try:
         with heartbeat(sweep_dir, job_id):
-            outcome = run_evaluation(job.config.model_copy(update={"resume": True, "progress": "plain"}))
+            outcome = run(job.config.model_copy(update={"resume": True, "progress": "plain"}))
     except BaseException as err:  # also KeyboardInterrupt / SystemExit: the record must not claim running
         if isinstance(err, SystemExit) and (read_record(sweep_dir, job_id) or {}).get("state") == "requeued":
             raise  # submitit exits after checkpoint() requeued the job: it is pending, not failed

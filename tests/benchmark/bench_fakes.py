@@ -69,12 +69,39 @@ class FakeBuilt:
                 x[i, 0, max(0, c - half) : c + half, c + off] = 1.0
         return x, y
 
+    # The training-set side of the Build contract: one training set, (1.0,).
+    default_train_key = (1.0,)
+    train_keys = ((1.0,),)
+
+    def train_key(self, train_scale=None):
+        if train_scale is None:
+            return self.default_train_key
+        return tuple(
+            sorted(
+                float(s) for s in (train_scale if isinstance(train_scale, (list, tuple)) else [train_scale])
+            )
+        )
+
+    def train_path(self, train_scale=None):
+        key = self.train_key(train_scale)
+        if key not in self.train_keys:
+            raise ScalebenchError(
+                f"tiny: no training set with scales {key}; built training sets: {self.train_keys}"
+            )
+        return "/fake/train"
+
+    def view_sha256(self, train_scale=None, test_scales=None):
+        self.train_path(train_scale)
+        return self.manifest_sha256
+
     def path(self, split, scale=None):
         if scale is not None and scale not in self.test_scales:
             raise ScalebenchError(f"scale {scale} not built; built: {self.test_scales}")
         return f"/fake/{split}/{scale}"
 
-    def dataset(self, split, scale=None, transform=None):
+    def dataset(self, split, scale=None, transform=None, *, train_scale=None):
+        if split != "test":
+            self.train_path(train_scale)
         scale = self.train_scale if scale is None else scale
         self.path(split, scale)
         x, y = self._make(split, scale)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from bench_factories import make_result
 from matplotlib.text import Text
 from PIL import Image
 
+from scalebench.benchmark.engine import long_csv_rows
 from scalebench.benchmark.progress import Progress
-from scalebench.benchmark.protocol import long_csv_rows
 from scalebench.figures.curves import DEMO_CURVE_COLUMNS, RUN_CURVE_COLUMNS, curves_figure, plot_curves
 from scalebench.figures.selection import RUN_SELECTION_COLUMNS, plot_selection, selection_figure
 from scalebench.figures.style import RUN_FORMATS, build_label, config_note
@@ -59,7 +60,9 @@ def test_plain_progress_is_throttled():
             bar.advance()
         bar.end("loss 0.1")
         bar.log("a line")
-    lines = stream.getvalue().splitlines()
+    stamped = stream.getvalue().splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line) for line in stamped)  # local time
+    lines = [line[20:] for line in stamped]
     assert lines[0] == "epoch 1/1: 0/1000"
     assert lines[1].startswith("epoch 1/1: done in ") and lines[1].endswith("loss 0.1")
     assert lines[2:] == ["a line"]

@@ -10,17 +10,12 @@ from bench_fakes import FakeBuilt, TinyNet
 from click.testing import CliRunner
 
 from scalebench.benchmark.config import config_from_options, make_config
-from scalebench.benchmark.protocol import (
-    check_state_unchanged,
-    evaluate_dataset,
-    format_summary,
-    run_evaluation,
-    run_seeds,
-    select_device,
-    state_snapshot,
-)
+from scalebench.benchmark.engine import Loop, check_state_unchanged, select_device, state_snapshot
+from scalebench.benchmark.protocol import format_summary, run, run_seeds
+from scalebench.benchmark.tasks import TASKS
 from scalebench.checks import ScalebenchError
 from scalebench.results import SCHEMA_VERSION, load_results
+from scalebench.results.recipe import Recipe
 
 TINY = {"epochs": 2, "batch_size": 8, "micro_batch_size": 4, "eval_batch_size": 8, "lr": 0.05}
 
@@ -35,7 +30,7 @@ def _config(tmp_path, **kw):
 
 
 def test_end_to_end_outputs_validate(tmp_path, fake_built):
-    outcome = run_evaluation(_config(tmp_path, scales=[1.0, 2.0]))
+    outcome = run(_config(tmp_path, scales=[1.0, 2.0]))
     result = load_results(outcome.run_dir / "results.json")  # validates against the schema
     assert result == outcome.result
     assert [r.scale for r in result.per_scale] == [1.0, 2.0]
@@ -46,38 +41,31 @@ def test_end_to_end_outputs_validate(tmp_path, fake_built):
     assert result.training.best_epoch in (1, 2) and len(result.training.history) == 2
     # FLOPs per image are recorded (schema 1.1), training counts forward and backward
     assert result.model.train_flops_per_image > result.model.inference_flops_per_image > 0
-    for key in (
-        "curve_png",
-        "curve_svg",
-        "curve_csv",
-        "selection_png",
-        "selection_svg",
-        "selection_csv",
-        "csv",
-    ):
-        path = outcome.files[key]
-        assert path.is_file() and path.stat().st_size > 0, key
-    assert outcome.files["curve_png"].read_bytes()[:4] == b"\x89PNG"
-    assert outcome.files["selection_png"].read_bytes()[:4] == b"\x89PNG"
+    for name in ("curve.png", "curve.svg", "curve.csv", "selection.png", "selection.svg", "selection.csv",
+                 "results.csv", "config.json", "best.safetensors", "done"):  # fmt: skip
+        path = outcome.files[name]
+        assert path.is_file() and path.stat().st_size > 0, name
+    assert outcome.files["curve.png"].read_bytes()[:4] == b"\x89PNG"
+    assert outcome.files["selection.png"].read_bytes()[:4] == b"\x89PNG"
     assert (outcome.run_dir / "done").is_file()
     assert (outcome.run_dir / "best.safetensors").is_file()
-    lines = outcome.files["csv"].read_text().splitlines()
+    lines = outcome.files["results.csv"].read_text().splitlines()
     assert lines[0] == "model,seed,scale,metric,value"
     assert "_bench_tiny_sc,0,1.0,correct," + str(result.per_scale[0].correct) in lines
-    assert "selection heatmap" in format_summary(outcome)
+    assert str(outcome.files["selection.png"]) in format_summary(outcome)
     # The schema's json export of the same file validates too.
     assert (
         json.loads((outcome.run_dir / "results.json").read_text())["schema_version"]
         == SCHEMA_VERSION
         == "1.1"
     )
-    # A second launch reuses the finished run instead of training again.
-    again = run_evaluation(_config(tmp_path, scales=[1.0, 2.0]))
-    assert again.reused and again.result == result
+    # A second launch reuses the finished run instead of training again, with the same files.
+    again = run(_config(tmp_path, scales=[1.0, 2.0]))
+    assert again.reused and again.result == result and again.files == outcome.files
 
 
 def test_test_sets_are_read_only_after_training(tmp_path, fake_built):
-    run_evaluation(_config(tmp_path))
+    run(_config(tmp_path))
     reads = [tag[0] for tag in fake_built.log]
     first_test = reads.index("test")
     assert "train" not in reads[first_test:] and "val" not in reads[first_test:]
@@ -86,12 +74,12 @@ def test_test_sets_are_read_only_after_training(tmp_path, fake_built):
 
 def test_resume_gives_equal_final_metrics(tmp_path, fake_built):
     cfg = dict(recipe_overrides={**TINY, "epochs": 3, "augmentation": "hflip+translate"}, scales=[0.5, 1.0])
-    full = run_evaluation(_config(tmp_path / "a", **cfg))
-    stopped = run_evaluation(_config(tmp_path / "b", stop_after_epoch=1, **cfg))
+    full = run(_config(tmp_path / "a", **cfg))
+    stopped = run(_config(tmp_path / "b", stop_after_epoch=1, **cfg))
     assert stopped.result is None and stopped.stopped_after_epoch == 1
     with pytest.raises(ScalebenchError, match="Pass --resume to continue"):
-        run_evaluation(_config(tmp_path / "b", **cfg))
-    resumed = run_evaluation(_config(tmp_path / "b", resume=True, **cfg))
+        run(_config(tmp_path / "b", **cfg))
+    resumed = run(_config(tmp_path / "b", resume=True, **cfg))
     assert resumed.run_dir.name == full.run_dir.name
     assert resumed.result.per_scale == full.result.per_scale
     assert resumed.result.scale_selection == full.result.scale_selection
@@ -110,11 +98,18 @@ def test_testing_leaves_batchnorm_statistics_unchanged():
     model.eval()
     before = state_snapshot(model)
     assert not torch.equal(before["bn.running_mean"], torch.zeros(4))
-    evaluate_dataset(model, built.dataset("test", 2.0), n=16, device=torch.device("cpu"), batch_size=8)
+    task = TASKS["classification"]
+    loop = Loop(Recipe(epochs=1, batch_size=8, eval_batch_size=8, lr=0.1), torch.device("cpu"))
+
+    def evaluate():
+        return task.evaluate(model, built.dataset("test", 2.0), 2.0, n=16, loop=loop, build=built, extras={})
+
+    record, _ = evaluate()
+    assert record.total == 16 and record.scale == 2.0
     check_state_unchanged(model, before, "testing")  # does not raise
     model.train()
     with pytest.raises(ScalebenchError, match="eval mode"):
-        evaluate_dataset(model, built.dataset("test", 2.0), n=16, device=torch.device("cpu"), batch_size=8)
+        evaluate()
     model.eval()
     model.bn.running_mean += 1
     with pytest.raises(ScalebenchError, match=r"state changed during testing: bn.running_mean"):
@@ -125,38 +120,38 @@ def test_model_updating_bn_in_eval_fails_loudly(tmp_path, fake_built):
     with pytest.raises(
         ScalebenchError, match=r"changed during validation: bn\.running_mean, bn\.running_var"
     ):
-        run_evaluation(_config(tmp_path, model="_bench_leaky_bn"))
+        run(_config(tmp_path, model="_bench_leaky_bn"))
 
 
 def test_unknown_model(tmp_path, fake_built):
     with pytest.raises(ScalebenchError, match=r"Unknown model '_bench_tiny_xx'\. Did you mean '_bench_tiny"):
-        run_evaluation(_config(tmp_path, model="_bench_tiny_xx"))
+        run(_config(tmp_path, model="_bench_tiny_xx"))
 
 
 def test_dataset_never_built(tmp_path):
     with pytest.raises(ScalebenchError, match=r"has not been built.*run `scalebench build-datasets"):
-        run_evaluation(_config(tmp_path, dataset="fashion-mnist", root=tmp_path / "empty-home"))
+        run(_config(tmp_path, dataset="fashion-mnist", root=tmp_path / "empty-home"))
 
 
 def test_scales_missing_from_built_set(tmp_path, fake_built):
     with pytest.raises(ScalebenchError, match=r"Scale\(s\) 3 are not in the built set of 'tiny'.*0\.5, 1, 2"):
-        run_evaluation(_config(tmp_path, scales=[1.0, 3.0]))
+        run(_config(tmp_path, scales=[1.0, 3.0]))
     with pytest.raises(ScalebenchError, match="must include the training scale 1"):
-        run_evaluation(_config(tmp_path, scales=[2.0]))
+        run(_config(tmp_path, scales=[2.0]))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when no GPU is present")
 def test_cuda_without_gpu(tmp_path, fake_built):
     with pytest.raises(ScalebenchError, match=r"--device cuda was requested but no CUDA GPU is available"):
-        run_evaluation(_config(tmp_path, device="cuda"))
+        run(_config(tmp_path, device="cuda"))
     assert select_device("auto").type == "cpu"
 
 
 def test_bad_options_get_one_clear_error(tmp_path, fake_built):
     with pytest.raises(ScalebenchError, match=r"Unknown training option\(s\) \['epoch'\]"):
-        run_evaluation(_config(tmp_path, recipe_overrides={"epoch": 3}))
+        run(_config(tmp_path, recipe_overrides={"epoch": 3}))
     with pytest.raises(ScalebenchError, match="--amp needs --device cuda"):
-        run_evaluation(_config(tmp_path, amp=True))
+        run(_config(tmp_path, amp=True))
     with pytest.raises(ScalebenchError, match="evaluate option 'seed'"):
         make_config(model="x", seed=-1)
     with pytest.raises(ScalebenchError, match=r"--seeds 0,1,0 repeats seed\(s\) 0: .* Give each seed once"):
@@ -170,9 +165,11 @@ def test_seeds_curve_and_paper_preset(tmp_path, fake_built):
     assert [o.result.seed for o in outcomes] == [0, 1]
     assert outcomes[0].result.training.recipe["optimizer"] == "sgd"  # from the card's paper_training
     assert outcomes[0].result.scale_selection is None and "selection_png" not in outcomes[0].files
-    rows = files["curve_csv"].read_text().splitlines()
+    rows = files["curve.csv"].read_text().splitlines()
     assert rows[0].endswith("n_seeds") and rows[1].endswith(",2")
-    assert files["curve_png"].is_file() and files["curve_svg"].is_file()
+    assert files["curve.png"].is_file() and files["curve.svg"].is_file()
+    assert files["curve.png"].parent.name.startswith("_bench_tiny__tiny__seeds-0-1__")
+    assert {line.split(",")[1] for line in files["results.csv"].read_text().splitlines()[1:]} == {"0", "1"}
 
 
 def test_cli_evaluate_smoke(tmp_path, fake_built):
@@ -193,15 +190,15 @@ def test_verify_reevaluates_checkpoint(tmp_path, fake_built, monkeypatch):
     from scalebench.benchmark.verify import verify_run
     from scalebench.results import ClassificationScaleResult, build_summary, save_results
 
-    outcome = run_evaluation(_config(tmp_path, scales=[1.0, 2.0]))
+    outcome = run(_config(tmp_path, scales=[1.0, 2.0]))
     best = outcome.run_dir / "best.safetensors"
-    report = verify_run(outcome.files["results"], best, device="cpu", progress="none")
+    report = verify_run(outcome.files["results.json"], best, device="cpu", progress="none")
     assert report.mismatches == [] and report.verified.evaluated_by == "verified"
     assert load_results(report.written).per_scale == outcome.result.per_scale
     # who verified, when and where is recorded (schema 1.1); $SCALEBENCH_VERIFIER names the verifier
     monkeypatch.setenv("SCALEBENCH_VERIFIER", "CI job 42")
     again = verify_run(
-        outcome.files["results"], best, device="cpu", progress="none", out=tmp_path / "v2.json"
+        outcome.files["results.json"], best, device="cpu", progress="none", out=tmp_path / "v2.json"
     )
     prov = load_results(again.written).verification
     assert prov is not None and prov.verified_by == "CI job 42" and prov.environment.device == "cpu"
@@ -219,12 +216,14 @@ def test_verify_reevaluates_checkpoint(tmp_path, fake_built, monkeypatch):
     forged = r.model_copy(update={"per_scale": per_scale, "summary": build_summary(per_scale, 1.0)})
     save_results(forged, tmp_path / "forged.json")
     report = verify_run(tmp_path / "forged.json", best, device="cpu", progress="none")
-    assert report.verified is None and report.mismatches[0].startswith(f"scale 1: recorded {c}/")
+    assert report.verified is None and report.mismatches[0].startswith(
+        f"scale 1: recorded correct {c}, total 16"
+    )
 
     other = tmp_path / "other.safetensors"
     other.write_bytes(best.read_bytes() + b" ")
     with pytest.raises(ScalebenchError, match=r"has sha256 .* but .* records"):
-        verify_run(outcome.files["results"], other, device="cpu")
+        verify_run(outcome.files["results.json"], other, device="cpu")
 
 
 def test_an_invalid_model_config_leaves_no_run_directory(tmp_path, fake_built):
@@ -240,7 +239,7 @@ def test_an_invalid_model_config_leaves_no_run_directory(tmp_path, fake_built):
         ("_bench_tiny", {"widht": 8}, r"Unknown config key 'widht' for model '_bench_tiny'"),
     ]:
         with pytest.raises(ScalebenchError, match=message):
-            run_evaluation(_config(tmp_path, model=model, model_config_overrides=overrides))
+            run(_config(tmp_path, model=model, model_config_overrides=overrides))
         assert not (tmp_path / "runs").exists()
 
 
@@ -257,8 +256,8 @@ def test_dataset_must_be_a_build_id_not_a_path(tmp_path, fake_built, dataset):
 def test_an_edited_finished_run_is_refused_and_a_reused_one_says_why(tmp_path, fake_built):
     """D14: a finished run is reused only while results.json has the sha256 its done marker records."""
     cfg = _config(tmp_path, model="_bench_tiny", recipe_overrides={**TINY, "epochs": 1}, scales=[1.0])
-    first = run_evaluation(cfg)
-    again = run_evaluation(cfg)
+    first = run(cfg)
+    again = run(cfg)
     assert again.reused and again.run_hash == first.run_hash and again.result == first.result
     summary = format_summary(again)
     assert (
@@ -274,7 +273,7 @@ def test_an_edited_finished_run_is_refused_and_a_reused_one_says_why(tmp_path, f
         match=r"results.json has sha256 [0-9a-f]{64}, but .*done records [0-9a-f]{64}: the results were edited after "
         r"the run finished. Restore the original results.json, or delete .* to run again",
     ):
-        run_evaluation(cfg)
+        run(cfg)
 
 
 def test_an_unwritable_run_folder_is_one_error(tmp_path, fake_built, monkeypatch):
@@ -290,7 +289,7 @@ def test_an_unwritable_run_folder_is_one_error(tmp_path, fake_built, monkeypatch
     with pytest.raises(
         ScalebenchError, match=r"Cannot write .*config.json: Read-only file system \(EROFS\); make"
     ):
-        run_evaluation(_config(tmp_path, model="_bench_tiny"))
+        run(_config(tmp_path, model="_bench_tiny"))
 
 
 def test_a_recorded_recipe_is_validated_by_the_rules_of_the_options():
@@ -314,3 +313,25 @@ def test_a_recorded_recipe_is_validated_by_the_rules_of_the_options():
             )
     with pytest.raises(ScalebenchError, match=r"recipe must be a JSON object of training options"):
         validate_recipe([1, 2])
+
+
+def test_the_task_is_the_builds_and_a_training_set_other_than_the_default_names_the_run(tmp_path, fake_built):
+    """The task comes from the build (``open_build(...).task``), never from its id; a training set the build
+    lacks is refused before anything is written; a non-default set is in the run hash and the run directory."""
+    from scalebench.benchmark.protocol import resolve_run
+    from scalebench.benchmark.tasks import task_of
+
+    assert task_of(fake_built.task) is TASKS["classification"]
+    with pytest.raises(
+        ScalebenchError, match=r"Unknown task 'detection'; scalebench runs classification, segm"
+    ):
+        task_of("detection")
+    with pytest.raises(ScalebenchError, match=r"no training set with scales \(2\.0,\)"):
+        run(_config(tmp_path, train_scale=[2.0]))
+    assert not (tmp_path / "runs").exists()
+    run_hash, run_dir = resolve_run(_config(tmp_path))
+    assert run_dir.name == f"_bench_tiny_sc__tiny__seed0__{run_hash}"
+    fake_built.train_keys = ((1.0,), (2.0,))
+    other_hash, other = resolve_run(_config(tmp_path, train_scale=[2.0]))
+    assert other.name == f"_bench_tiny_sc__tiny__train2__seed0__{other_hash}" and other_hash != run_hash
+    assert resolve_run(_config(tmp_path, train_scale=[1.0])) == (run_hash, run_dir)  # the default set, named

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scalebench.benchmark.config import make_config, resolve_recipe
-from scalebench.benchmark.protocol import run_evaluation
+from scalebench.benchmark.protocol import run
 from scalebench.datasets_builders import build_dataset
 from scalebench.demo import run_demo
 from scalebench.models import get_model_card, list_models
@@ -43,13 +43,13 @@ def test_end_to_end_on_real_build_and_gaussdernet(tmp_path, tiny_real_home):
         model_config_overrides={"widths": [4], "num_scale_channels": 3},
         recipe_overrides={"epochs": 1, "batch_size": 8, "eval_batch_size": 8},
     )  # fmt: skip
-    outcome = run_evaluation(config)
-    result = load_results(outcome.files["results"])
+    outcome = run(config)
+    result = load_results(outcome.files["results.json"])
     assert result.dataset.build_id == build_id and result.dataset.canvas == (72, 72)
     assert [(r.scale, r.total) for r in result.per_scale] == [(1.0, 24), (2.0, 24)]
     assert result.scale_selection is not None and len(result.scale_selection.channel_sigmas) == 3
-    assert outcome.files["curve_png"].read_bytes()[:4] == b"\x89PNG"
-    assert outcome.files["selection_png"].read_bytes()[:4] == b"\x89PNG"
+    assert outcome.files["curve.png"].read_bytes()[:4] == b"\x89PNG"
+    assert outcome.files["selection.png"].read_bytes()[:4] == b"\x89PNG"
 
 
 def test_demo_runs_and_says_where_the_figures_are(tmp_path, fake_built, capsys):

@@ -57,3 +57,18 @@ def test_errors_are_one_line(tmp_path):
     assert res.exit_code == 1 and "No built dataset" in res.output
     res = runner.invoke(main, ["build-datasets", "--dataset", "mnist"])
     assert res.exit_code == 2 and "fashion-mnist" in res.output
+
+
+def test_train_scale_names_a_training_set_of_the_build(tmp_path):
+    """``--train-scale`` means the training set everywhere: one scale per classification set; the segmentation
+    build holds the four sets of its protocol and no other."""
+    runner = CliRunner()
+    root = ["--root", str(tmp_path), "--quiet"]
+    res = runner.invoke(main, ["build-datasets", "--embedded", "--limit", "2", "--train-scale", "1+2", *root])
+    assert (
+        res.exit_code == 1 and "Error: --train-scale takes one scale for a classification build" in res.output
+    )
+    res = runner.invoke(main, ["build-datasets", "--dataset", "fashion-mnist-seg", "--embedded", "--limit", "1",
+                               "--train-scale", "3", *root])  # fmt: skip
+    assert res.exit_code == 1 and "holds the training sets 1, 2, 4, 1+2+3+4 of the protocol" in res.output
+    assert not (tmp_path / "datasets").exists() or not any((tmp_path / "datasets").iterdir())

@@ -501,3 +501,28 @@ def test_embedded_build_manifest_is_pinned(tmp_path):
         "fashion-mnist", root=tmp_path, embedded=True, limit=20, train_scales=[1.0], progress=False
     )
     assert again.manifest == built.manifest
+
+
+# --- the digest of what a run used: Build.view_sha256 --------------------------------------------------------
+
+
+def test_the_view_of_the_default_set_is_the_manifest_digest_and_survives_added_sets(tmp_path):
+    """A build used as built: view == manifest sha256 (pinned: the embedded build above, as the canonical
+    full and lite builds in specs.py); adding a training or a test scale changes the manifest, not that view."""
+    pinned = "5d22a204ef80b459482ae9e63cc52cf42e3b374aefc67917c30de27e2e2e6a87"
+    built = build_dataset("fashion-mnist", root=tmp_path, embedded=True, limit=20, progress=False)
+    assert (
+        built.view_sha256() == built.view_sha256((1.0,), built.test_scales) == built.manifest_sha256 == pinned
+    )
+    subset = built.view_sha256(1.0, [1.0, 2.0])
+    grown = build_dataset("fashion-mnist", root=tmp_path, embedded=True, limit=20, progress=False,
+                          scales=[3.0], train_scales=[2.0])  # fmt: skip
+    assert grown.manifest_sha256 != pinned and "train_scales" in grown.manifest["protocol"]
+    assert len(grown.test_scales) == len(built.test_scales) + 1
+    assert grown.view_sha256(None, built.test_scales) == pinned  # the default set, the original test scales
+    assert grown.view_sha256(1.0, [2.0, 1.0]) == subset  # any subset too, in any order
+    assert grown.view_sha256(2.0, built.test_scales) not in (pinned, grown.manifest_sha256)
+    with pytest.raises(ScalebenchError, match=r"no training set with scales 4; .* --train-scale 4"):
+        grown.view_sha256(4.0)
+    with pytest.raises(ScalebenchError, match=r"no test set at scale 5\.000"):
+        grown.view_sha256(None, [5.0])

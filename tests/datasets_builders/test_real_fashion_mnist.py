@@ -43,7 +43,7 @@ def test_limit_500_build_matches_shapes_labels_and_hashes(tmp_path):
         "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
     )
     assert verify_build("fashion-mnist-limit500", tmp_path) == []
-    assert built.manifest_sha256 == LIMIT500_MANIFEST_SHA256
+    assert built.manifest_sha256 == LIMIT500_MANIFEST_SHA256 == built.view_sha256()
     assert open_build("fashion-mnist-limit500", tmp_path).manifest_sha256 == LIMIT500_MANIFEST_SHA256
 
 
@@ -64,6 +64,7 @@ def test_full_build_is_the_canonical_one(tmp_path):
     assert built.split_sizes == {"train": 50000, "val": 10000, "test": 10000}
     assert built.manifest_sha256 == DATASETS["fashion-mnist"].known_manifest_sha256
     assert built.is_canonical and open_build("fashion-mnist", tmp_path).is_canonical
+    assert built.view_sha256(built.default_train_key, built.test_scales) == built.manifest_sha256
 
 
 def test_lite_build_is_the_pinned_canonical_one(tmp_path):
@@ -75,6 +76,7 @@ def test_lite_build_is_the_pinned_canonical_one(tmp_path):
     spec = DATASETS["fashion-mnist"]
     assert built.build_id == "fashion-mnist-lite" and built.lite and built.is_canonical
     assert built.manifest_sha256 == spec.known_lite_manifest_sha256
+    assert built.view_sha256() == spec.known_lite_manifest_sha256  # what a run on the default set records
     assert built.split_sizes == {"train": 4000, "val": 1000, "test": 1000} and len(built.test_scales) == 9
     raw = Path(REAL_RAW_DIR) / "FashionMNIST" / "raw"
     x_tr = read_idx_gz(raw / "train-images-idx3-ubyte.gz", 0x803)
@@ -105,5 +107,6 @@ def test_segmentation_limit_50_build_matches_its_hash(tmp_path):
 
     built = build_segmentation(root=tmp_path, raw_dir=REAL_RAW_DIR, limit=50)
     assert built.manifest_sha256 == SEG_LIMIT50_MANIFEST_SHA256
+    assert all(built.view_sha256(k) == SEG_LIMIT50_MANIFEST_SHA256 for k in built.train_keys)
     assert open_build("fashion-mnist-seg-limit50", tmp_path).manifest_sha256 == SEG_LIMIT50_MANIFEST_SHA256
     assert verify_build("fashion-mnist-seg-limit50", tmp_path) == []

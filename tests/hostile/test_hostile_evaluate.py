@@ -29,7 +29,7 @@ from bench_fakes import FakeBuilt
 
 from scalebench.benchmark import checkpoint, protocol
 from scalebench.benchmark.config import make_config
-from scalebench.benchmark.protocol import format_summary, resolve_run, run_evaluation
+from scalebench.benchmark.protocol import format_summary, resolve_run, run
 from scalebench.benchmark.verify import verify_run
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
@@ -80,8 +80,8 @@ def runs(tiny_build, tmp_path_factory):
     torch.set_num_threads(1)
     try:
         out = tmp_path_factory.mktemp("module-runs")
-        full = run_evaluation(_cfg(out / "full"))
-        stopped = run_evaluation(_cfg(out / "stopped", stop_after_epoch=1))
+        full = run(_cfg(out / "full"))
+        stopped = run(_cfg(out / "stopped", stop_after_epoch=1))
     finally:
         torch.set_num_threads(threads)
     assert stopped.stopped_after_epoch == 1 and full.result is not None
@@ -235,7 +235,7 @@ def test_a_stopped_run_needs_resume_and_then_equals_the_uninterrupted_one(tmp_pa
     _cli_error(
         [*CLI_RUN, "--out", tmp_path / "out"], r"interrupted run of this config exists .* Pass --resume"
     )
-    resumed = run_evaluation(_cfg(tmp_path / "out", resume=True))
+    resumed = run(_cfg(tmp_path / "out", resume=True))
     assert resumed.result.per_scale == full.result.per_scale
     assert resumed.result.checkpoint_sha256 == full.result.checkpoint_sha256
     assert [h.train_loss for h in resumed.result.training.history] == [
@@ -251,18 +251,18 @@ def test_an_interrupted_final_test_resumes_to_the_same_results(tmp_path, runs, m
 
     original = FakeBuilt.dataset
 
-    def test_sets_killed(self, split, scale=None, transform=None):
+    def test_sets_killed(self, split, scale=None, transform=None, **kw):
         if split == "test":
             raise KeyboardInterrupt
-        return original(self, split, scale, transform)
+        return original(self, split, scale, transform, **kw)
 
     with monkeypatch.context() as mp:
         mp.setattr(FakeBuilt, "dataset", test_sets_killed)
         with pytest.raises(KeyboardInterrupt):  # trains epoch 2, then dies in the final test
-            run_evaluation(_cfg(tmp_path / "out", resume=True))
+            run(_cfg(tmp_path / "out", resume=True))
     state = json.loads((tmp_path / "out" / stopped.run_dir.name / "state.json").read_text())
     assert state["epoch"] == 2
-    resumed = run_evaluation(_cfg(tmp_path / "out", resume=True))
+    resumed = run(_cfg(tmp_path / "out", resume=True))
     assert resumed.result.per_scale == full.result.per_scale
     assert resumed.result.checkpoint_sha256 == full.result.checkpoint_sha256
 
@@ -277,11 +277,11 @@ def test_a_kill_between_state_and_best_copy_resumes_to_the_same_results(tmp_path
     with monkeypatch.context() as mp:
         mp.setattr(checkpoint, "_copy_atomic", killed)
         with pytest.raises(KeyboardInterrupt):  # epoch 1 is always the best so far: the copy is always made
-            run_evaluation(_cfg(tmp_path / "out"))
+            run(_cfg(tmp_path / "out"))
     run_dir = tmp_path / "out" / full.run_dir.name
     assert json.loads((run_dir / "state.json").read_text())["best_epoch"] == 1
     assert not (run_dir / "best.safetensors").exists()
-    resumed = run_evaluation(_cfg(tmp_path / "out", resume=True))
+    resumed = run(_cfg(tmp_path / "out", resume=True))
     assert resumed.result.per_scale == full.result.per_scale
     assert resumed.result.checkpoint_sha256 == full.result.checkpoint_sha256
 
@@ -390,7 +390,7 @@ def test_a_finished_run_is_reused_only_with_its_original_results(tmp_path, runs)
     assert (
         "[reused]" in res.output and f"run hash {full.run_hash}" in res.output and str(run_dir) in res.output
     )
-    reused = run_evaluation(_cfg(tmp_path / "out"))
+    reused = run(_cfg(tmp_path / "out"))
     assert reused.reused and f"reused: {run_dir} is a finished run" in format_summary(reused)
     results = json.loads((run_dir / "results.json").read_text())
     first = results["per_scale"][0]  # an edit that looks consistent: count and accuracy changed together

@@ -64,7 +64,7 @@ def home(tmp_path_factory):
 
 
 def grid(home, seeds=SEEDS, **options):
-    return {"models": ["cnn"], "datasets": ["fashion-mnist"], "seeds": seeds, "roots": {1.0: home},
+    return {"models": ["cnn"], "datasets": ["fashion-mnist"], "seeds": seeds, "root": home,
             "device": "cpu", "recipe_overrides": {"epochs": 1, "batch_size": 8}, **options}  # fmt: skip
 
 
@@ -187,7 +187,7 @@ def test_run_job_records_host_pid_start_time_and_heartbeat(home, tmp_path, monke
                     threads=[t.name for t in threading.enumerate()])  # fmt: skip
         return SimpleNamespace(result=None, stopped_after_epoch=1)
 
-    monkeypatch.setattr(jobs_module, "run_evaluation", fake_run)
+    monkeypatch.setattr(jobs_module, "run", fake_run)
     assert run_job(sweep, job.job_id) == "stopped"
     record = seen["record"]
     assert record["state"] == "running" and record["host"] == socket.gethostname()

@@ -152,6 +152,11 @@ def test_the_embedded_build_manifest_is_pinned(seg_home):
     ``KNOWN_MANIFEST_SHA256`` (real Fashion-MNIST only)."""
     _, built = seg_home
     assert built.manifest_sha256 == "206e6e42f5232e0f3e3fd608748ba973dc26e270c1942bc7ce339d3fff12f564"
+    # the view a run records: the four training sets are one protocol, so every set's view of every test
+    # scale is the manifest digest (the canonical build stays canonical for any run on it); fewer scales differ
+    for key in built.train_keys:
+        assert built.view_sha256(key, built.test_scales) == built.manifest_sha256
+    assert built.view_sha256((4,), [1.0, 2.0]) == built.view_sha256(None, [2.0, 1.0]) != built.manifest_sha256
 
 
 def test_open_build_dispatches_on_the_manifest_format(seg_home, tmp_path):

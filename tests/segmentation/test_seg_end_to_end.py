@@ -23,13 +23,18 @@ def e2e(tmp_path_factory):
     assert out.exit_code == 0, out.output
     assert "fashion-mnist-seg-embedded-limit1" in out.output
     runs = {}
-    for model, train, extra in (("njet-unet", "4", ["--scales", "1,4"]), ("unet", "1,2,3,4", [])):
+    # --train-scale 4, and the alias --train-scales 1,2,3,4 of the mixed set 1+2+3+4
+    for model, train, extra in (("njet-unet", ["--train-scale", "4"], ["--scales", "1,4"]),
+                                ("unet", ["--train-scales", "1,2,3,4"], [])):  # fmt: skip
         res = runner.invoke(main, ["evaluate", "--model", model, "--dataset", "fashion-mnist-seg-embedded-limit1",
-                                   "--train-scales", train, "--epochs", "1", "--root", str(root), "--out",
+                                   *train, "--epochs", "1", "--root", str(root), "--out",
                                    str(root / "runs"), "--device", "cpu", "--progress", "none", *extra])  # fmt: skip
         assert res.exit_code == 0, res.output
-        assert "mIoU per scale: s=1:" in res.output
-        runs[model] = next((root / "runs" / model).rglob("results.json"))
+        assert "  mean_iou " in res.output and "encoder receptive field" in res.output
+        (runs[model],) = (root / "runs").glob(f"{model}__*/results.json")
+    assert runs["unet"].parent.name.startswith(
+        "unet__fashion-mnist-seg-embedded-limit1__train1+2+3+4__seed0__"
+    )
     torch.set_num_threads(threads)
     return root, runs, runner
 
@@ -58,8 +63,8 @@ def test_run_writes_figures_and_is_not_rerun(e2e):
     for stem in ("miou_vs_scale", "sigmas", "triptych"):
         assert (run_dir / f"{stem}.png").stat().st_size > 1000 and (run_dir / f"{stem}.svg").is_file()
     assert (run_dir / "done").is_file() and (run_dir / "best.safetensors").is_file()
-    assert "(reused)" in runner.invoke(main, ["evaluate", "--model", "njet-unet", "--dataset",
-        "fashion-mnist-seg-embedded-limit1", "--train-scales", "4", "--epochs", "1", "--root", str(root),
+    assert "[reused]" in runner.invoke(main, ["evaluate", "--model", "njet-unet", "--dataset",
+        "fashion-mnist-seg-embedded-limit1", "--train-scale", "4", "--epochs", "1", "--root", str(root),
         "--out", str(root / "runs"), "--device", "cpu", "--progress", "none", "--scales", "1,4"]).output  # fmt: skip
 
 
@@ -72,7 +77,7 @@ def test_done_holds_the_results_digest_and_an_edited_run_is_not_reused(e2e):
     run_dir = runs["njet-unet"].parent
     original = runs["njet-unet"].read_bytes()
     assert (run_dir / "done").read_text().strip() == hashlib.sha256(original).hexdigest()
-    args = ["evaluate", "--model", "njet-unet", "--dataset", "fashion-mnist-seg-embedded-limit1", "--train-scales",
+    args = ["evaluate", "--model", "njet-unet", "--dataset", "fashion-mnist-seg-embedded-limit1", "--train-scale",
             "4", "--epochs", "1", "--root", str(root), "--out", str(root / "runs"), "--device", "cpu", "--progress",
             "none", "--scales", "1,4"]  # fmt: skip
     try:
@@ -120,7 +125,15 @@ def test_errors_are_one_line(e2e):
     root, _, runner = e2e
     res = runner.invoke(main, ["evaluate", "--model", "cnn", "--dataset", "fashion-mnist-seg-embedded-limit1",
                                "--root", str(root), "--out", str(root / "runs"), "--device", "cpu"])  # fmt: skip
-    assert res.exit_code != 0 and "needs a segmentation model" in res.output and "Traceback" not in res.output
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert (
+        "'cnn' is a classification model, but dataset 'fashion-mnist-seg-embedded-limit1' is a segmentation"
+        in (res.output)
+    )
+    out = ["--root", str(root), "--out", str(root / "runs")]
     res = runner.invoke(main, ["evaluate", "--model", "unet", "--dataset", "fashion-mnist-seg-embedded-limit1",
-                               "--train-scales", "3", "--root", str(root), "--out", str(root / "runs")])  # fmt: skip
-    assert res.exit_code != 0 and "built training sets" in res.output
+                               "--train-scale", "3", *out])  # fmt: skip
+    assert res.exit_code != 0 and "built training sets: 1, 2, 4, 1+2+3+4" in res.output
+    res = runner.invoke(main, ["evaluate", "--model", "unet", "--dataset", "fashion-mnist-seg-embedded-limit1",
+                               "--train-scale", "4", "--train-scales", "4", *out])  # fmt: skip
+    assert res.exit_code != 0 and "not both" in res.output

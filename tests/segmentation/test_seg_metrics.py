@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scalebench.benchmark.segmentation import class_weights, iou_counts, segmentation_loss
+from scalebench.benchmark.tasks.segmentation import class_weights, iou_counts, segmentation_loss
 from scalebench.checks import ScalebenchError
 from scalebench.results.metrics import mean_iou
 

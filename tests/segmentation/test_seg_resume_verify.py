@@ -1,18 +1,19 @@
-"""Resume, --verify, several seeds and --amp of the segmentation protocol, on the tiny 224 x 224 build."""
+"""Resume, --verify, several seeds, --amp and the run directory of a segmentation run, on the tiny 224 x 224
+build: the protocol of every task (``scalebench.benchmark.protocol.run``), not a twin of it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from scalebench.benchmark import segmentation
-from scalebench.benchmark.config import make_config
-from scalebench.benchmark.segmentation import run_segmentation, run_segmentation_seeds
+from scalebench.benchmark.config import config_from_options, make_config
+from scalebench.benchmark.protocol import format_summary, run, run_seeds
 from scalebench.benchmark.verify import verify_run
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
@@ -39,32 +40,59 @@ def straight(seg_home, tmp_path_factory):
     """An uninterrupted 3-epoch N-Jet U-Net run (the reference for resume and the subject of --verify)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    outcome = run_segmentation(_config(seg_home, tmp_path_factory.mktemp("straight")), [1.0], progress=False)
+    outcome = run(_config(seg_home, tmp_path_factory.mktemp("straight")))
     torch.set_num_threads(threads)
     return outcome
 
 
-class _Interrupt(Exception):
-    pass
+def test_the_run_directory_is_that_of_every_task(seg_home, straight):
+    """One layout: ``<model>__<build>__seed<n>__<hash>`` for the default set, ``done`` = sha256 of the results,
+    the manifest digest of the sets the run used, and a log that starts with a header naming the run."""
+    _, built = seg_home
+    assert straight.run_dir.name == f"njet-unet__{built.build_id}__seed0__{straight.run_hash}"
+    results = straight.run_dir / "results.json"
+    assert (straight.run_dir / "done").read_text().strip() == hashlib.sha256(results.read_bytes()).hexdigest()
+    assert straight.result.dataset.manifest_sha256 == built.view_sha256((1,), [1.0, 2.0])
+    assert straight.result.created_at.endswith("+00:00") and straight.result.dataset.train_scales == [1.0]
+    for name in (
+        "results.json",
+        "results.csv",
+        "miou_vs_scale.png",
+        "sigmas.png",
+        "triptych.png",
+        "config.json",
+    ):
+        assert straight.files[name].is_file(), name
+    assert "training set 1, best epoch" in format_summary(straight)
 
 
-def test_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(seg_home, straight, tmp_path, monkeypatch):
+def test_a_plain_log_has_a_header_timestamps_and_the_time_left(seg_home, tmp_path, capsys):
+    config = _config(seg_home, tmp_path, progress="plain", recipe_overrides={"epochs": 2, "batch_size": 2,
+                     "eval_batch_size": 2, "lr": 1e-2})  # fmt: skip
+    outcome = run(config)
+    lines = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d run njet-unet on \S+, training set 1, seed 0", lines[0]
+    )
+    assert any(line.endswith(f"run id: {outcome.run_dir.name}") for line in lines)
+    assert any(
+        re.search(r" epoch 1: train loss \S+, val mean iou \S+ \(.*training: about \S+ left\)", x)
+        for x in lines
+    )
+    assert any(" validation 2/2: done in " in line for line in lines)
+    assert any(" test scale 2 (2/2): done in " in line for line in lines)
+
+
+def test_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(seg_home, straight, tmp_path):
     config = _config(seg_home, tmp_path)
-
-    def stop_after_first(run_dir, epoch):
-        if epoch == 1:
-            raise _Interrupt
-
-    monkeypatch.setattr(segmentation, "_epoch_done", stop_after_first)
-    with pytest.raises(_Interrupt):
-        run_segmentation(config, [1.0], progress=False)
+    stopped = run(config.model_copy(update={"stop_after_epoch": 1}))
+    assert stopped.result is None and stopped.stopped_after_epoch == 1
     (state_file,) = tmp_path.rglob("state.json")
     assert json.loads(state_file.read_text())["epoch"] == 1 and not (state_file.parent / "done").exists()
     assert state_file.parent.name == straight.run_dir.name  # the same config hash under another --out
-    monkeypatch.setattr(segmentation, "_epoch_done", lambda run_dir, epoch: None)
     with pytest.raises(ScalebenchError, match=r"1 of 3 epochs checkpointed\). Pass --resume"):
-        run_segmentation(config, [1.0], progress=False)
-    resumed = run_segmentation(config.model_copy(update={"resume": True}), [1.0], progress=False)
+        run(config)
+    resumed = run(config.model_copy(update={"resume": True}))
     a, b = straight.result, resumed.result
     assert (state_file.parent / "done").is_file()
     assert [p.model_dump() for p in a.per_scale] == [p.model_dump() for p in b.per_scale]
@@ -140,30 +168,25 @@ def test_verify_rejects_a_tampered_checkpoint_and_other_counts(straight, seg_hom
 def test_several_seeds_write_an_aggregate_with_a_band(seg_home, tmp_path):
     config = _config(seg_home, tmp_path, model="unet", recipe_overrides={"epochs": 1, "batch_size": 2,
                                                                           "eval_batch_size": 2})  # fmt: skip
-    outcomes, files = run_segmentation_seeds(config, [0, 1], "1")
+    outcomes, files = run_seeds(config.model_copy(update={"train_scale": [4.0]}), [0, 1])
     results = [o.result for o in outcomes]
     assert [r.seed for r in results] == [0, 1] and results[0].per_scale != results[1].per_scale
-    doc = json.loads(files["aggregate"].read_text())
-    assert doc["seeds"] == [0, 1] and doc["train_scales"] == [1.0]
-    for i, p in enumerate(doc["per_scale"]):
-        assert (p["mean_iou"], p["std_iou"]) == metrics.mean_std([r.per_scale[i].mean_iou for r in results])
-    assert (doc["mean_miou"]["mean"], doc["mean_miou"]["std"]) == metrics.mean_std(
-        [r.summary.mean_miou for r in results]
-    )
-    assert files["miou_png"].stat().st_size > 1000 and files["miou_svg"].is_file()
-    rows = files["miou_csv"].read_text().splitlines()
+    assert all(o.run_dir.name.startswith(f"unet__{seg_home[1].build_id}__train4__seed") for o in outcomes)
+    assert files["curve.png"].parent.name.startswith(f"unet__{seg_home[1].build_id}__train4__seeds-0-1__")
+    rows = files["curve.csv"].read_text().splitlines()
     assert rows[0].endswith("scale,mean_iou,std_iou,n_seeds") and len(rows) == 3
-    assert all(r.endswith(",2") for r in rows[1:])
-    assert "fill" in files["miou_svg"].read_text()  # the band (fill_between) is drawn
-    text = segmentation.format_seed_aggregate(files)
-    assert "Over seeds [0, 1]: mean mIoU" in text and " ± " in text
+    for i, row in enumerate(rows[1:]):
+        mean, std, n = row.split(",")[-3:]
+        want = metrics.mean_std([r.per_scale[i].mean_iou for r in results])
+        assert (float(mean), float(std), n) == (pytest.approx(want[0]), pytest.approx(want[1]), "2")
+    assert files["curve.png"].stat().st_size > 1000 and files["curve.svg"].is_file()
+    assert "fill" in files["curve.svg"].read_text()  # the band (fill_between) is drawn
+    assert {line.split(",")[1] for line in files["results.csv"].read_text().splitlines()[1:]} == {"0", "1"}
 
 
-def test_amp_on_cpu_and_ddp_are_clear_errors(seg_home, tmp_path):
+def test_amp_on_cpu_is_a_clear_error(seg_home, tmp_path):
     with pytest.raises(ScalebenchError, match="--amp needs --device cuda"):
-        run_segmentation(_config(seg_home, tmp_path, amp=True), [1.0], progress=False)
-    with pytest.raises(ScalebenchError, match="not implemented for segmentation"):
-        run_segmentation(_config(seg_home, tmp_path, distributed=True), [1.0], progress=False)
+        run(_config(seg_home, tmp_path, amp=True))
 
 
 def test_a_model_and_a_dataset_of_different_tracks_name_both(tmp_path):
@@ -172,10 +195,12 @@ def test_a_model_and_a_dataset_of_different_tracks_name_both(tmp_path):
     build_dataset("fashion-mnist", root=tmp_path, embedded=True, limit=2, scales=[1.0], progress=False)
     out = ["--out", str(tmp_path / "runs"), "--root", str(tmp_path), "--device", "cpu"]
     res = CliRunner().invoke(main, ["evaluate", "--model", "cnn", "--dataset", "fashion-mnist-embedded-limit2",
-                                    "--train-scales", "2", *out])  # fmt: skip
+                                    "--train-scale", "2", *out])  # fmt: skip
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
-    assert "dataset 'fashion-mnist-embedded-limit2' is not a segmentation build" in res.output
-    assert "drop --train-scales" in res.output
+    assert (
+        "fashion-mnist-embedded-limit2: no training set with scales 2; built training sets: 1" in res.output
+    )
+    assert "--train-scale 2" in res.output  # the command that adds it
     res = CliRunner().invoke(
         main, ["evaluate", "--model", "unet", "--dataset", "fashion-mnist-embedded-limit2", *out]
     )
@@ -191,11 +216,11 @@ def test_a_model_and_a_dataset_of_different_tracks_name_both(tmp_path):
 
 
 def test_train_scales_take_the_set_key_as_written_in_results():
+    """``--train-scale 1+2+3+4``, its alias ``--train-scales 1,2,3,4`` and the results' key are one set."""
+    a = config_from_options(model="unet", train_scale="1+2+3+4")[0].train_scale
     assert (
-        segmentation.parse_train_scales("1+2+3+4")
-        == segmentation.parse_train_scales("1,2,3,4")
-        == [1, 2, 3, 4]
+        a == config_from_options(model="unet", train_scale="4,3,2,1")[0].train_scale == [1.0, 2.0, 3.0, 4.0]
     )
-    assert segmentation.parse_train_scales(None) == [1.0] and segmentation.parse_train_scales([4]) == [4.0]
-    with pytest.raises(ScalebenchError, match=r"--train-scales must be a positive number, got 'x'"):
-        segmentation.parse_train_scales("1+x")
+    assert config_from_options(model="unet")[0].train_scale is None
+    with pytest.raises(ScalebenchError, match=r"--train-scale must be a positive number, got 'x'"):
+        config_from_options(model="unet", train_scale="1+x")

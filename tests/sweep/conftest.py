@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets_builders"
 from fakes_raw import patched_spec, write_cifar, write_fmnist
 
 from scalebench.datasets_builders import build_dataset
+from scalebench.datasets_builders.segmentation import build_segmentation
 from scalebench.leaderboard.validate import KnownBuild
 
 SCALES = [0.5, 1.0, 2.0]
@@ -37,3 +38,10 @@ def sweep_home(tmp_path_factory):
         for b in builds
     ]  # fmt: skip
     return home, known
+
+
+@pytest.fixture(scope="session")
+def seg_sweep_home(tmp_path_factory):
+    """A home with the segmentation build ``fashion-mnist-seg-embedded-limit4`` (4 composites per set)."""
+    home = tmp_path_factory.mktemp("seg-sweep-home")
+    return home, build_segmentation(root=home, embedded=True, limit=4)

@@ -73,18 +73,27 @@ def config_fields(root: Path, out: Path, distributed: bool) -> dict:
             "distributed": distributed, "recipe_overrides": RECIPE, "progress": "none", "num_workers": 0}  # fmt: skip
 
 
-def rank_main(rank: int, world: int, port: int, root: str, out: str) -> None:
-    """One rank of a gloo job (what torchrun would start): environment, then ``run_evaluation``."""
+def seg_config_fields(root: Path, dataset: str, out: Path, distributed: bool) -> dict:
+    """A U-Net (no batch normalisation) on a segmentation build: batch 3 on 4 training images, so rank 1's share
+    of the last batch is empty; the training set 4 (a set other than the default)."""
+    recipe = {"epochs": 2, "batch_size": 3, "micro_batch_size": 2, "eval_batch_size": 2, "lr": 1e-3}
+    return {"model": "unet", "dataset": dataset, "root": root, "out": out, "device": "cpu", "train_scale": [4.0],
+            "distributed": distributed, "recipe_overrides": recipe, "model_config_overrides": {"width": 2},
+            "scales": [1.0, 4.0], "progress": "none", "num_workers": 0}  # fmt: skip
+
+
+def rank_main(rank: int, world: int, port: int, fields: dict) -> None:
+    """One rank of a gloo job (what torchrun would start): environment, then ``run`` of ``fields``."""
     import torch.distributed as dist
 
     from scalebench.benchmark.config import make_config
-    from scalebench.benchmark.protocol import run_evaluation
+    from scalebench.benchmark.protocol import run
 
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))  # fmt: skip
     torch.set_num_threads(1)
     try:
-        outcome = run_evaluation(make_config(**config_fields(Path(root), Path(out), True)))
+        outcome = run(make_config(**fields))
         assert outcome.result is not None
         assert bool(outcome.files) == (rank == 0), "only rank 0 writes files"
     finally:

@@ -38,3 +38,11 @@ def test_sweep_cli_errors_are_one_line(tmp_path):
     res = CliRunner().invoke(main, ["sweep", "launch", "--models", "nope", "--datasets", "x", "--launcher", "debug",
                                     "--out", str(tmp_path)])  # fmt: skip
     assert res.exit_code == 1 and res.output.startswith("Error:")
+
+
+def test_train_scale_root_says_what_replaced_it(tmp_path):
+    args = ["--models", "cnn", "--datasets", "cifar10", "--launcher", "debug", "--out", str(tmp_path)]
+    res = CliRunner().invoke(main, ["sweep", "launch", "--train-scale-root", "2=/elsewhere", *args])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    (line,) = res.output.splitlines()
+    assert line.startswith("Error: --train-scale-root was removed") and "--train-scales" in line

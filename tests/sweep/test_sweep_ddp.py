@@ -1,4 +1,5 @@
-"""``evaluate --distributed``: a 2-process gloo run equals a single-process run (counts exactly, losses to fp)."""
+"""``evaluate --distributed``: a 2-process gloo run equals a single-process run (counts exactly, losses to fp),
+for a classification and a segmentation build, through the one protocol."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
-from sweep_ddp_worker import config_fields, rank_main
+from sweep_ddp_worker import config_fields, rank_main, seg_config_fields
 
 from scalebench.benchmark.config import make_config
 from scalebench.benchmark.distributed import Dist
-from scalebench.benchmark.protocol import run_evaluation
+from scalebench.benchmark.protocol import run
 from scalebench.checks import ScalebenchError
 from scalebench.results import load_results
 
@@ -38,7 +39,7 @@ def test_distributed_without_torchrun_names_the_command(sweep_home, tmp_path, mo
         monkeypatch.delenv(var, raising=False)
     home, _ = sweep_home
     with pytest.raises(ScalebenchError, match="torchrun --nproc_per_node"):
-        run_evaluation(make_config(**config_fields(home, tmp_path, True)))
+        run(make_config(**config_fields(home, tmp_path, True)))
 
 
 @pytest.mark.slow
@@ -47,10 +48,11 @@ def test_gloo_ddp_two_processes_match_one_process(sweep_home, tmp_path):
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        single = run_evaluation(make_config(**config_fields(home, tmp_path / "single", False)))
+        single = run(make_config(**config_fields(home, tmp_path / "single", False)))
     finally:
         torch.set_num_threads(old)
-    mp.spawn(rank_main, args=(2, _free_port(), str(home), str(tmp_path / "ddp")), nprocs=2, join=True)
+    fields = config_fields(home, tmp_path / "ddp", True)
+    mp.spawn(rank_main, args=(2, _free_port(), fields), nprocs=2, join=True)
 
     runs = list((tmp_path / "ddp").iterdir())
     assert [r.name for r in runs] == [single.run_dir.name]  # same config hash: same run identity
@@ -69,6 +71,36 @@ def test_gloo_ddp_two_processes_match_one_process(sweep_home, tmp_path):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5, abs=1e-7)
     w_ddp, w_one = load_file(runs[0] / "best.safetensors"), load_file(single.run_dir / "best.safetensors")
     assert w_ddp.keys() == w_one.keys()
+    for k in w_one:
+        torch.testing.assert_close(w_ddp[k], w_one[k], rtol=1e-5, atol=1e-6)
+    assert one.training.history[0].train_loss != one.training.history[1].train_loss  # it trained
+
+
+@pytest.mark.slow
+def test_gloo_ddp_segmentation_matches_one_process(seg_sweep_home, tmp_path):
+    """The same code path for segmentation: sharded batches with the summed class-weight normaliser, an empty
+    share, evaluation sharded and summed; the run directory of a training set other than the default."""
+    home, built = seg_sweep_home
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = run(make_config(**seg_config_fields(home, built.build_id, tmp_path / "single", False)))
+    finally:
+        torch.set_num_threads(old)
+    fields = seg_config_fields(home, built.build_id, tmp_path / "ddp", True)
+    mp.spawn(rank_main, args=(2, _free_port(), fields), nprocs=2, join=True)
+
+    runs = list((tmp_path / "ddp").iterdir())
+    assert [r.name for r in runs] == [single.run_dir.name] and "__train4__seed0__" in runs[0].name
+    ddp, one = load_results(runs[0] / "results.json", tasks=("segmentation",)), single.result
+    assert (runs[0] / "done").is_file() and ddp.dataset.train_scales == [4.0]
+    assert [p.images for p in ddp.per_scale] == [p.images for p in one.per_scale] == [4, 4]  # each image once
+    assert ddp.per_scale == one.per_scale  # every intersection and union count (U-Net: no batch norm)
+    for a, b in zip(ddp.training.history, one.training.history, strict=True):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5, abs=1e-7)
+        assert a.val_mean_iou == b.val_mean_iou
+    assert ddp.training.class_weights == one.training.class_weights
+    w_ddp, w_one = load_file(runs[0] / "best.safetensors"), load_file(single.run_dir / "best.safetensors")
     for k in w_one:
         torch.testing.assert_close(w_ddp[k], w_one[k], rtol=1e-5, atol=1e-6)
     assert one.training.history[0].train_loss != one.training.history[1].train_loss  # it trained

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from scalebench.benchmark.config import make_config
-from scalebench.benchmark.protocol import resolve_run, run_evaluation
+from scalebench.benchmark.protocol import resolve_run, run
 from scalebench.checks import ScalebenchError
 from scalebench.results import load_results
 from scalebench.sweep import (
@@ -33,7 +33,7 @@ GRID = {"models": ["cnn", "resnet20"], "datasets": ["fashion-mnist", "cifar10"],
 
 
 def _opts(home):
-    return {"roots": {1.0: home}, "recipe_overrides": {"epochs": EPOCHS, "batch_size": 8}, "device": "cpu"}
+    return {"root": home, "recipe_overrides": {"epochs": EPOCHS, "batch_size": 8}, "device": "cpu"}
 
 
 def test_grid_jobs_are_the_protocol_runs_and_debug_runs_nothing(sweep_home, tmp_path):
@@ -56,13 +56,16 @@ def test_grid_jobs_are_the_protocol_runs_and_debug_runs_nothing(sweep_home, tmp_
 def test_grid_errors_name_the_fix(sweep_home, tmp_path):
     home, _ = sweep_home
     with pytest.raises(ScalebenchError, match="lists a value twice"):
-        expand_grid(tmp_path, models=["cnn", "cnn"], datasets=["cifar10"], seeds=[0], roots={1.0: home})
-    with pytest.raises(ScalebenchError, match="--train-scale-root 2=DIR"):
-        expand_grid(tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], train_scales=[1.0, 2.0],
-                    roots={1.0: home})  # fmt: skip
-    with pytest.raises(ScalebenchError, match="built at training scale 1, not 2"):
-        expand_grid(tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], train_scales=[2.0],
-                    roots={2.0: home})  # fmt: skip
+        expand_grid(tmp_path, models=["cnn", "cnn"], datasets=["cifar10"], seeds=[0], root=home)
+    with pytest.raises(ScalebenchError, match="lists a value twice"):
+        expand_grid(
+            tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], train_scales=["1", 1.0], root=home
+        )
+    fix = r"add it with `scalebench build-datasets --dataset cifar10 --train-scale 2`"
+    with pytest.raises(ScalebenchError, match=rf"no training set with scales 2; .* {fix}"):
+        expand_grid(
+            tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], train_scales=[1.0, 2.0], root=home
+        )
     with pytest.raises(ScalebenchError, match="not a sweep folder"):
         load_jobs(tmp_path / "nowhere")
 
@@ -111,9 +114,10 @@ def test_local_sweep_kill_resume_and_skip_done(sweep_home, tmp_path):
     assert {j.job_id: (j.run_dir / "done").stat().st_mtime_ns for j in jobs if j is not victim} == done_marks
     text = log.read_text()
     resumed_after = int(re.search(r"resuming \S+ after epoch (\d+)", text).group(1))
+    assert re.search(r"^[0-9: -]+ run \S+ on \S+, training set 1, seed \d$", text, flags=re.M)  # the header
     assert resumed_after >= seen["epoch"] >= 1
     for epoch in range(1, resumed_after + 1):  # checkpointed epochs were not trained again
-        assert len(re.findall(rf"^epoch {epoch}: train loss", text, flags=re.M)) == 1
+        assert len(re.findall(rf"^[0-9: -]+ epoch {epoch}: train loss", text, flags=re.M)) == 1
     result = load_results(victim.run_dir / "results.json")
     assert [h.epoch for h in result.training.history] == list(range(1, EPOCHS + 1))
 
@@ -126,7 +130,7 @@ def test_local_sweep_kill_resume_and_skip_done(sweep_home, tmp_path):
             "resume": False,
             "progress": "none",
         }
-        reference = run_evaluation(make_config(**fields)).result
+        reference = run(make_config(**fields)).result
     finally:
         torch.set_num_threads(old)
     assert result.checkpoint_sha256 == reference.checkpoint_sha256
@@ -140,7 +144,7 @@ def test_local_sweep_kill_resume_and_skip_done(sweep_home, tmp_path):
 
 def test_delete_incomplete_removes_stopped_and_failed_runs_only(sweep_home, tmp_path):
     home, _ = sweep_home
-    opts = {"roots": {1.0: home}, "recipe_overrides": {"epochs": 2}, "device": "cpu", "progress": "none"}
+    opts = {"root": home, "recipe_overrides": {"epochs": 2}, "device": "cpu", "progress": "none"}
     jobs = expand_grid(
         tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0, 1], stop_after_epoch=1, **opts
     )

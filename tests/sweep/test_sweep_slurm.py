@@ -22,7 +22,7 @@ def test_slurm_launcher_runs_jobs_through_submitit_and_collect_stores_them(sweep
     home, known = sweep_home
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the two local "array" jobs share the CPU
     sweep = tmp_path / "sweep"
-    grid = {"models": ["cnn"], "datasets": ["cifar10"], "seeds": [0, 1], "roots": {1.0: home}, "device": "cpu",
+    grid = {"models": ["cnn"], "datasets": ["cifar10"], "seeds": [0, 1], "root": home, "device": "cpu",
             "recipe_overrides": {"epochs": 2, "batch_size": 8}}  # fmt: skip
     report = launch(sweep, launcher="slurm", launcher_options={"cluster": "local", "wait": True,
                     "slurm": slurm_options(time_min=10)}, **grid)  # fmt: skip
