@@ -44,7 +44,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -404,7 +404,7 @@ def _facts(
     )  # fmt: skip
     return {
         "record": {
-            "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), "seed": config.seed,
+            "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(), "seed": config.seed,
             "limit": config.limit, "checkpoint_sha256": tested.checkpoint_sha256, "timings": timings,
             "environment": environment_info(s.device, config.amp),
         },

@@ -32,7 +32,7 @@ import getpass
 import os
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def verify_run(
         return VerifyReport(results_path, None, mismatches)
     verification = Verification(
         verified_by=verifier_name(),
-        verified_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        verified_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
         environment=environment_info(dev, result.environment.amp and dev.type == "cuda"),
         source_results_sha256=file_digest(results_path, "sha256"),
     )
