@@ -1,22 +1,33 @@
 """The ``scalebench`` command line (click). Thin: each command parses, calls one library function, prints.
 
+Verbs: ``datasets build|info|verify|export`` (``build-datasets`` is a hidden alias of ``datasets build``),
+``models list|info``, ``evaluate``, ``verify`` (``evaluate --verify`` does the same), ``submit``,
+``leaderboard build|validate|segmentation``, ``plot curves|selection`` and ``sweep launch|status|collect|
+delete-incomplete``. Every long command takes the one ``--progress auto|rich|plain|none``
+(:mod:`scalebench.progress`).
+
 Exit codes: 0 on success; 1 for every error of a command, printed as one line ("Error: ...") without a
 traceback: a :class:`scalebench.checks.ScalebenchError`, or an ``OSError`` from the operating system
 (permission denied, disk full, read-only file system), named with its path and the system's message; 1 also
 when a check fails (``datasets verify``, ``leaderboard validate``, a failed job of ``sweep launch``, a run
-that ``evaluate --verify`` does not verify); 2 for a usage error that click reports (an unknown option, a
-value of the wrong type).
+that ``verify`` does not verify); 2 for a usage error that click reports (an unknown option, a value of the
+wrong type).
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 from pathlib import Path
+from typing import Any
 
 import click
 
 from scalebench import __version__
 from scalebench.allocator import tune_cpu_allocator
 from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders.specs import BUILD_CHOICES
+from scalebench.progress import PROGRESS_MODES
 
 
 def os_error_message(err: OSError) -> str:
@@ -63,7 +74,36 @@ def main() -> None:
     tune_cpu_allocator()  # large CPU tensors stay in the heap (scalebench/allocator.py)
 
 
-# --- datasets (build-datasets, datasets verify|info|export) -------------------------------------------
+# --- options shared by several commands -----------------------------------------------------------------
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+_FOLDER = click.Path(file_okay=False, path_type=Path)
+
+_ROOT_OPTION = click.option(
+    "--root", type=_FOLDER, help="scalebench home: the built datasets (default $SCALEBENCH_HOME)."
+)
+_DEVICE_OPTION = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+_PROGRESS_OPTION = click.option(
+    "--progress",
+    type=click.Choice(PROGRESS_MODES),
+    default="auto",
+    show_default=True,
+    help="On stderr: rich bars, or plain dated lines (a phase's start, at most one line every 10 s with the "
+    "time left, its end), or none; auto is rich on a terminal and plain in a log.",
+)
+_PRESET_OPTION = click.option(
+    "--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True
+)
+_AMP_OPTION = click.option("--amp", is_flag=True, help="bf16 autocast (CUDA only).")
+_TRUST_OPTION = click.option("--trust-model-code", is_flag=True,
+                             help="Verify a run whose model lives outside scalebench: imports and runs its code.")  # fmt: skip
+_BUILDS_OPTION = click.option("--dataset", help="Dataset name or build id (default: every build).")
+_STORE_OPTION = click.option("--store", type=_FOLDER, default=Path("results"), show_default=True,
+                             help="The results store (one JSON per run).")  # fmt: skip
+_SWEEP_OPTION = click.option("--out", "sweep_dir", type=_FOLDER, default=Path("outputs/sweep"), show_default=True,
+                             help="The sweep folder (sweep.json, runs/, jobs/, logs/).")  # fmt: skip
 
 
 def _train_option(name: str, text: str):
@@ -72,28 +112,58 @@ def _train_option(name: str, text: str):
     return click.option(name, default=None, metavar="KEY" if name == "--train-scale" else "KEYS", help=text)
 
 
-_ROOT_OPTION = click.option(
-    "--root",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="scalebench home (default $SCALEBENCH_HOME).",
-)
+def _options(*specs: tuple[str, Any, str | None]):
+    """One decorator for the options ``(flag, type, help)``, each None unless given, listed in that order."""
+
+    def add(command):
+        for flag, kind, text in reversed(specs):
+            command = click.option(flag, type=kind, default=None, help=text)(command)
+        return command
+
+    return add
 
 
-@main.command("build-datasets")
-@click.option(
-    "--dataset",
-    type=click.Choice(["fashion-mnist", "cifar10", "stl10", "all", "fashion-mnist-seg"]),
-    default="fashion-mnist",
-    show_default=True,
-    help="fashion-mnist-seg: the multi-object segmentation set (docs/segmentation.md).",
-)
-@click.option(
-    "--raw-dir",
-    type=click.Path(),
-    default=None,
-    help="Offline raw mirror in torchvision's layout (default $SCALEBENCH_RAW_DIR); never written to.",
-)
+#: The recipe overrides of ``evaluate`` (None: the preset's value).
+_RECIPE = (
+    ("--epochs", int, None), ("--batch-size", int, None),
+    ("--micro-batch-size", int, "Accumulate gradients over chunks of this size."), ("--eval-batch-size", int, None),
+    ("--optimizer", click.Choice(["sgd", "adam", "adamw"]), None), ("--lr", float, None), ("--momentum", float, None),
+    ("--weight-decay", float, None), ("--schedule", click.Choice(["constant", "cosine", "step"]), None),
+    ("--warmup-epochs", int, None), ("--label-smoothing", float, None),
+    ("--augmentation", click.Choice(["none", "hflip", "translate", "hflip+translate"]), None),
+)  # fmt: skip
+_RECIPE_KEYS = [flag[2:].replace("-", "_") for flag, _, _ in _RECIPE]
+
+
+def _alias(command: click.Command, name: str, of: str) -> click.Command:
+    """``command`` under the old name ``name``, hidden from the command list; its help names the command."""
+    alias = copy.copy(command)
+    alias.name, alias.hidden = name, True
+    alias.help = f"Alias of `scalebench {of}`.\n\n{inspect.cleandoc(command.help or '')}"
+    return alias
+
+
+def _on_terminal() -> bool:
+    """True when stdout is a terminal: tables are then rich tables, else tab-separated text."""
+    import sys
+
+    return sys.stdout.isatty()
+
+
+# --- datasets (datasets build|info|verify|export; build-datasets) ------------------------------------------
+
+
+@main.group("datasets")
+def datasets_group() -> None:
+    """Build, inspect, verify and export the rescaled datasets."""
+
+
+@datasets_group.command("build")
+@click.option("--dataset", type=click.Choice(BUILD_CHOICES), default="fashion-mnist", show_default=True,
+              help="all: the three classification datasets; fashion-mnist-seg: the multi-object segmentation set "
+                   "(docs/segmentation.md).")  # fmt: skip
+@click.option("--raw-dir", type=click.Path(), default=None,
+              help="Offline raw mirror in torchvision's layout (default $SCALEBENCH_RAW_DIR); never written to.")  # fmt: skip
 @_ROOT_OPTION
 @click.option("--scales", default=None, help="Test scales, comma-separated (default 2^(k/4), k=-4..4).")
 @_train_option(
@@ -103,96 +173,41 @@ _ROOT_OPTION = click.option(
 )
 @click.option("--limit", type=int, default=None, help="Keep the first N images of each split.")
 @click.option("--embedded", is_flag=True, help="Use the Fashion-MNIST subset shipped with scalebench.")
-@click.option(
-    "--lite",
-    is_flag=True,
-    help="The canonical lite build: a seeded, stratified subset (4,000 / 1,000 / 1,000 per test scale).",
-)
-@click.option(
-    "--download/--no-download",
-    default=True,
-    show_default=True,
-    help="Download missing raw files (md5-checked).",
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def build_datasets_cmd(
-    dataset, raw_dir, root, scales, train_scale, limit, embedded, lite, download, quiet
-) -> None:
-    """Build the rescaled datasets (train/val per training scale, a test copy per scale) as HDF5 files.
+@click.option("--lite", is_flag=True,
+              help="The canonical lite build: a seeded, stratified subset (4,000 / 1,000 / 1,000 per test scale).")  # fmt: skip
+@click.option("--download/--no-download", default=True, show_default=True, help="Download missing raw files (md5-checked).")  # fmt: skip
+@_PROGRESS_OPTION
+@click.option("--quiet", is_flag=True, help="Same as --progress none.")
+def datasets_build_cmd(progress, quiet, **options) -> None:
+    """Build the rescaled datasets (train/val per training set, a test copy per scale) as HDF5 files.
 
     A build only grows: more --scales or another --train-scale add sets to an existing build.
     """
     from scalebench.datasets_builders import build_datasets
-    from scalebench.datasets_builders.builds import parse_train_key
 
-    train = [parse_train_key(train_scale)] if train_scale is not None else None
-    if dataset == "fashion-mnist-seg":
-        from scalebench.datasets_builders.segmentation import build_segmentation
-
-        if lite:
-            raise ScalebenchError(
-                "--lite exists for the classification datasets; drop --lite for fashion-mnist-seg."
-            )
-
-        seg = build_segmentation(root=root, raw_dir=raw_dir, scales=scales, limit=limit, embedded=embedded,
-                                 download=download, train_scales=train)  # fmt: skip
-        click.echo(f"{seg.build_id}: training sets {seg.train_sets}, test scales {seg.test_scales} in {seg.root} "
-                   f"(manifest sha256 {seg.manifest_sha256})")  # fmt: skip
-        return
-    built = build_datasets(
-        dataset,
-        root=root,
-        raw_dir=raw_dir,
-        scales=scales,
-        train_scales=_one_scale(train[0]) if train else None,
-        limit=limit,
-        embedded=embedded,
-        lite=lite,
-        download=download,
-        progress=not quiet,
-    )
-    for b in built:
-        click.echo(
-            f"{b.build_id}: {len(b.test_scales)} test scales in {b.root} (manifest sha256 {b.manifest_sha256})"
-        )
+    for built in build_datasets(progress="none" if quiet else progress, **options):
+        click.echo(built.summary())
 
 
-def _one_scale(key: tuple[float, ...]) -> list[float]:
-    """The training scale of a classification training set (one scale per set)."""
-    if len(key) != 1:
-        raise ScalebenchError(
-            f"--train-scale takes one scale for a classification build (one training set per scale), got "
-            f"{'+'.join(f'{s:g}' for s in key)}."
-        )
-    return list(key)
-
-
-@main.group("datasets")
-def datasets_group() -> None:
-    """Inspect, verify and export built datasets."""
+main.add_command(_alias(datasets_build_cmd, "build-datasets", "datasets build"))
 
 
 @datasets_group.command("verify")
-@click.option("--dataset", default=None, help="Dataset name or build id (default: every build).")
+@_BUILDS_OPTION
 @_ROOT_OPTION
-def datasets_verify_cmd(dataset, root) -> None:
+@_PROGRESS_OPTION
+def datasets_verify_cmd(dataset, root, progress) -> None:
     """Re-decode and re-hash every array against the manifest; report each mismatch (exit 1 if any)."""
-    from scalebench.datasets_builders import verify_datasets
+    from scalebench.datasets_builders.inventory import format_verify_datasets, verify_datasets
 
-    report = verify_datasets(dataset, root)
-    for build_id, problems in report.items():
-        click.echo(f"{build_id}: {'OK' if not problems else f'{len(problems)} mismatch(es)'}")
-        for line in problems:
-            click.echo(f"  {line}")
+    report = verify_datasets(dataset, root, progress=progress)
+    click.echo(format_verify_datasets(report))
     if any(report.values()):
-        click.echo(
-            "Fix: delete the files listed and rerun `scalebench build-datasets` (same options) to rebuild them."
-        )
         raise click.exceptions.Exit(1)
 
 
 @datasets_group.command("info")
-@click.option("--dataset", default=None, help="Dataset name or build id (default: every build).")
+@_BUILDS_OPTION
 @_ROOT_OPTION
 def datasets_info_cmd(dataset, root) -> None:
     """Print the sizes, scales, disk use, manifest hash and folder of each build."""
@@ -204,27 +219,19 @@ def datasets_info_cmd(dataset, root) -> None:
 @datasets_group.command("export")
 @click.option("--format", "fmt", type=click.Choice(["hf"]), default="hf", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--dataset", default=None, help="Dataset name or build id (default: every build).")
-@click.option(
-    "--push-to-hub", default=None, metavar="REPO", help="Also upload to this Hugging Face dataset repo."
-)
+@_BUILDS_OPTION
+@click.option("--push-to-hub", default=None, metavar="REPO", help="Also upload to this Hugging Face dataset repo.")  # fmt: skip
 @_ROOT_OPTION
-def datasets_export_cmd(fmt, out, dataset, push_to_hub, root) -> None:
+@_PROGRESS_OPTION
+def datasets_export_cmd(fmt, out, dataset, push_to_hub, root, progress) -> None:
     """Export built datasets as Hugging Face datasets (Parquet, one configuration per test scale)."""
     from scalebench.datasets_builders import export_datasets
 
-    for path in export_datasets(dataset, out, format=fmt, root=root, push_to_hub=push_to_hub):
-        click.echo(f"wrote {path}")
+    paths = export_datasets(dataset, out, format=fmt, root=root, push_to_hub=push_to_hub, progress=progress)
+    click.echo("\n".join(f"wrote {path}" for path in paths))
 
 
 # --- models (models list|info) --------------------------------------------------------------------------
-
-
-def _on_terminal() -> bool:
-    """True when stdout is a terminal: models list|info then print rich tables, else tab-separated text."""
-    import sys
-
-    return sys.stdout.isatty()
 
 
 @main.group("models")
@@ -279,97 +286,59 @@ def models_info_cmd(name) -> None:
         click.echo(f"{key}: {value}")
 
 
-# --- benchmark (evaluate) -------------------------------------------------------------------------------
+# --- benchmark (evaluate, verify) -----------------------------------------------------------------------
 
 
 @main.command("evaluate")
 @click.option("--model", default=None, help="Registered model name (`scalebench models list`).")
 @click.option("--dataset", default="fashion-mnist", show_default=True, help="Build id of a built dataset.")
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@_PRESET_OPTION
 @click.option("--seed", type=int, default=None, help="One seed (default 0).")
 @click.option("--seeds", default=None, help="Several seeds, e.g. 0,1,2 (adds a mean ± std curve).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--amp", is_flag=True, help="bf16 autocast (CUDA only).")
-@click.option(
-    "--limit", type=int, default=None, help="Use at most N images per split: a smoke run, marked as such."
-)
+@_DEVICE_OPTION
+@_AMP_OPTION
+@click.option("--limit", type=int, default=None, help="Use at most N images per split: a smoke run, marked as such.")  # fmt: skip
 @click.option("--scales", default=None, help="Test scales, e.g. 0.5,1,2 (default: every built scale).")
 @_train_option(
     "--train-scale",
-    "The training set: a training scale built in the build (`build-datasets --train-scale S`), or a "
+    "The training set: a training scale built in the build (`datasets build --train-scale S`), or a "
     "segmentation set such as 1+2+3+4 (default: the build's default set).",
 )
 @_train_option("--train-scales", "Alias of --train-scale for segmentation sets (1,2,3,4 = 1+2+3+4).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("outputs/runs"), show_default=True)
-@click.option("--root", type=click.Path(path_type=Path), default=None, help="scalebench home (datasets).")
+@_ROOT_OPTION
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch checkpoint.")
-@click.option(
-    "--model-config", "model_config", multiple=True, metavar="KEY=VALUE", help="Model config override."
-)
-@click.option("--epochs", type=int, default=None)
-@click.option("--batch-size", type=int, default=None)
-@click.option(
-    "--micro-batch-size", type=int, default=None, help="Accumulate gradients over chunks of this size."
-)
-@click.option("--eval-batch-size", type=int, default=None)
-@click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw"]), default=None)
-@click.option("--lr", type=float, default=None)
-@click.option("--momentum", type=float, default=None)
-@click.option("--weight-decay", type=float, default=None)
-@click.option("--schedule", type=click.Choice(["constant", "cosine", "step"]), default=None)
-@click.option("--warmup-epochs", type=int, default=None)
-@click.option("--label-smoothing", type=float, default=None)
-@click.option(
-    "--augmentation", type=click.Choice(["none", "hflip", "translate", "hflip+translate"]), default=None
-)
+@click.option("--model-config", "model_config", multiple=True, metavar="KEY=VALUE", help="Model config override.")  # fmt: skip
+@_options(*_RECIPE)
 @click.option("--num-workers", type=int, default=None, help="DataLoader workers (default: automatic).")
-@click.option(
-    "--progress", type=click.Choice(["auto", "rich", "plain", "none"]), default="auto", show_default=True
-)
+@_PROGRESS_OPTION
 @click.option("--stop-after-epoch", type=int, default=None, hidden=True)
-@click.option(
-    "--distributed",
-    is_flag=True,
-    help="Data-parallel under `torchrun --nproc_per_node N` (DDP; rank 0 writes).",
-)
-@click.option(
-    "--verify",
-    "verify",
-    type=click.Path(path_type=Path),
-    default=None,
-    metavar="RUN.json",
-    help="Re-evaluate --checkpoint on the test sets recorded in RUN.json (no training).",
-)
+@click.option("--distributed", is_flag=True, help="Data-parallel under `torchrun --nproc_per_node N` (DDP; rank 0 writes).")  # fmt: skip
+@click.option("--verify", type=_FILE, default=None, metavar="RUN.json",
+              help="Same as `scalebench verify RUN.json --checkpoint FILE`, the command for it (no training).")  # fmt: skip
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Weights for --verify.")
 def evaluate_cmd(
     seed, seeds, scales, train_scale, train_scales, model_config, verify, checkpoint, **options
 ) -> None:
     """Train on a training set, select on its validation set, test on every scale; write results and figures.
 
-    Any task: the build's (classification or segmentation). With --verify RUN.json --checkpoint
-    best.safetensors: re-evaluate a checkpoint and mark the results verified when every per-scale count matches.
+    Any task: the build's (classification or segmentation). To re-evaluate a checkpoint instead, use
+    `scalebench verify`.
     """
     if verify is not None or checkpoint is not None:
-        from scalebench.benchmark.verify import format_verify_report, verify_run
-
         if verify is None or checkpoint is None:
             raise ScalebenchError("--verify RUN.json and --checkpoint FILE go together; give both.")
-        report = verify_run(verify, checkpoint, root=options["root"], device=options["device"],
-                            progress=options["progress"])  # fmt: skip
-        click.echo(format_verify_report(report))
-        if report.verified is None:
-            raise SystemExit(1)
-        return
+        return _verify(verify, checkpoint, **{k: options[k] for k in ("root", "device", "progress")})
     if options["model"] is None:
         raise ScalebenchError(
             "Missing option --model (a registered model name; see `scalebench models list`)."
         )
-    from scalebench.benchmark.config import Recipe, config_from_options
+    from scalebench.benchmark.config import config_from_options
     from scalebench.benchmark.protocol import format_summary, run_seeds
 
     if train_scale is not None and train_scales is not None:
         raise ScalebenchError("Give --train-scale (or its alias --train-scales), not both.")
-    recipe = {k: options.pop(k) for k in list(options) if k in Recipe.model_fields}
+    recipe = {k: options.pop(k) for k in _RECIPE_KEYS}
     config, seed_list = config_from_options(
         seed=seed, seeds=seeds, scales=scales, train_scale=train_scales if train_scale is None else train_scale,
         model_config=model_config, recipe=recipe, **options,
@@ -387,36 +356,52 @@ def evaluate_cmd(
         )
 
 
-# --- leaderboard (submit, leaderboard build|validate, plot) ----------------------------------------------
+@main.command("verify")
+@click.argument("results", metavar="RUN.json", type=_FILE)
+@click.option("--checkpoint", type=_FILE, required=True,
+              help="The run's best.safetensors (its sha256 must be the one RUN.json records).")  # fmt: skip
+@click.option("--out", type=_FILE, default=None, help="The verified copy (default: RUN.verified.json beside RUN.json).")  # fmt: skip
+@_ROOT_OPTION
+@_DEVICE_OPTION
+@_PROGRESS_OPTION
+@_TRUST_OPTION
+def verify_cmd(results, checkpoint, **options) -> None:
+    """Re-evaluate a run's checkpoint on the test sets RUN.json records (any task; no training).
 
-_STORE_OPTION = click.option(
-    "--store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="The results store (one JSON per run).",
-)
+    When every per-scale count matches, write a copy of RUN.json marked verified; else list the differences
+    and exit 1. `submit --checkpoint` runs the same check before it stores a run as verified.
+    """
+    _verify(results, checkpoint, **options)
+
+
+def _verify(results: Path, checkpoint: Path, **options) -> None:
+    """Run :func:`scalebench.benchmark.verify.verify_run` and print its report; exit 1 when not verified."""
+    from scalebench.benchmark.verify import format_verify_report, verify_run
+
+    report = verify_run(results, checkpoint, **options)
+    click.echo(format_verify_report(report))
+    if report.verified is None:
+        raise click.exceptions.Exit(1)
+
+
+# --- leaderboard (submit, leaderboard build|validate|segmentation, plot) -----------------------------------
 
 
 @main.command("submit")
-@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("results", nargs=-1, required=True, type=_FILE)
 @_STORE_OPTION
-@click.option(
-    "--checkpoint",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Re-evaluate this checkpoint (one results file) and store the run as verified.",
-)
-@click.option(
-    "--root", type=click.Path(path_type=Path), default=None, help="scalebench home (for --checkpoint)."
-)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def submit_cmd(results, store, checkpoint, root, device) -> None:
+@click.option("--checkpoint", type=_FILE, default=None,
+              help="Re-evaluate this checkpoint (one results file; `scalebench verify`) and store the run as verified.")  # fmt: skip
+@_ROOT_OPTION
+@_DEVICE_OPTION
+@_PROGRESS_OPTION
+@_TRUST_OPTION
+def submit_cmd(results, store, **options) -> None:
     """Validate results files and add them to the store (all or nothing; entries are never overwritten)."""
     from scalebench.benchmark.verify import verify_run
     from scalebench.leaderboard import submit
 
-    for outcome in submit(results, store, checkpoint=checkpoint, verify=verify_run, root=root, device=device):
+    for outcome in submit(results, store, verify=verify_run, **options):
         click.echo(f"{outcome.status}: {outcome.source} -> {outcome.path}")
 
 
@@ -425,9 +410,7 @@ def leaderboard_group() -> None:
     """Build the leaderboard from a results store, or re-validate the store."""
 
 
-_SITE_OPTION = click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("site"), show_default=True
-)
+_SITE_OPTION = click.option("--out", type=_FOLDER, default=Path("site"), show_default=True)
 
 
 @leaderboard_group.command("build")
@@ -435,7 +418,7 @@ _SITE_OPTION = click.option(
 @_SITE_OPTION
 def leaderboard_build_cmd(store, out) -> None:
     """Rank the store over seeds; write LEADERBOARD.md, leaderboard.csv, leaderboard.json and index.html
-    (with a SEGMENTATION section and segmentation.csv when the store holds segmentation results)."""
+    (with the segmentation table and segmentation.csv when the store holds segmentation results)."""
     from scalebench.leaderboard import build_leaderboard
 
     paths = build_leaderboard(store, out)
@@ -443,10 +426,11 @@ def leaderboard_build_cmd(store, out) -> None:
 
 
 @leaderboard_group.command("segmentation")
-@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("results", nargs=-1, required=True, type=_FILE)
 @_SITE_OPTION
 def leaderboard_segmentation_cmd(results, out) -> None:
-    """Write the segmentation table (SEGMENTATION.md, segmentation.csv) and figures from results files."""
+    """The segmentation table of `leaderboard build` (the same code) from results files, without a store:
+    SEGMENTATION.md, segmentation.csv and the mIoU and σ figures."""
     from scalebench.leaderboard.segmentation import build_segmentation_leaderboard
 
     paths = build_segmentation_leaderboard(results, out)
@@ -455,13 +439,9 @@ def leaderboard_segmentation_cmd(results, out) -> None:
 
 @leaderboard_group.command("validate")
 @_STORE_OPTION
-@click.option(
-    "--previous",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="leaderboard.json of an earlier build: every run listed there must still be stored, with the sha256 "
-    "recorded there (or upgraded to verified).",
-)
+@click.option("--previous", type=_FILE, default=None,
+              help="leaderboard.json of an earlier build: every run listed there must still be stored, with the "
+                   "sha256 recorded there (or upgraded to verified).")  # fmt: skip
 def leaderboard_validate_cmd(store, previous) -> None:
     """Re-validate every entry and the index of the store; exit 1 if any problem (for CI)."""
     from scalebench.leaderboard import validate_store
@@ -483,10 +463,8 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
     """Register ``scalebench plot NAME``: results files (or a store slice) in, the figure of ``plot`` out."""
 
     @plot_group.command(name, help=help_text)
-    @click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-    @click.option(
-        "--store", type=click.Path(file_okay=False, path_type=Path), default=None, help="Plot from a store."
-    )
+    @click.argument("results", nargs=-1, type=_FILE)
+    @click.option("--store", type=_FOLDER, default=None, help="Plot from a store.")
     @click.option(
         "--dataset",
         default=None,
@@ -535,11 +513,6 @@ plot_selection_cmd = _plot_command(
 
 # --- sweep (sweep launch|status|collect|delete-incomplete|run-job) ----------------------------------------
 
-_SWEEP_OPTION = click.option(
-    "--out", "sweep_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/sweep"),
-    show_default=True, help="The sweep folder (sweep.json, runs/, jobs/, logs/).",
-)  # fmt: skip
-
 
 @main.group("sweep")
 def sweep_group() -> None:
@@ -553,65 +526,49 @@ def sweep_group() -> None:
 @_train_option(
     "--train-scales",
     "Training sets of each build, e.g. 1,2 or 1,1+2+3+4 (default: each build's default set); add one to a "
-    "build with `build-datasets --train-scale S`.",
+    "build with `datasets build --train-scale S`.",
 )
 @click.option("--train-scale-root", multiple=True, hidden=True, help="Removed: see --train-scales.")
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
-@click.option(
-    "--launcher", type=click.Choice(["local", "slurm", "debug"]), default="local", show_default=True
-)
+@_PRESET_OPTION
+@click.option("--launcher", type=click.Choice(["local", "slurm", "debug"]), default="local", show_default=True)  # fmt: skip
 @click.option("--parallel", type=int, default=1, show_default=True, help="local: jobs at a time.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--amp", is_flag=True, help="bf16 autocast (CUDA only).")
+@_DEVICE_OPTION
+@_AMP_OPTION
 @click.option("--limit", type=int, default=None, help="At most N images per split (smoke sweep).")
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
-@click.option("--root", type=click.Path(path_type=Path), default=None, help="scalebench home (datasets).")
-@click.option(
-    "--slurm-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML file of Slurm options (keys as the flags below, with underscores).",
-)
-@click.option("--partition", default=None)
-@click.option("--gpus-per-job", type=int, default=None)
-@click.option("--cpus-per-job", type=int, default=None)
-@click.option("--mem-gb", type=int, default=None)
-@click.option(
-    "--time-min", type=int, default=None, help="Wall time per job (requeued with resume on time-out)."
-)
-@click.option("--array-parallelism", type=int, default=None)
-@click.option("--account", default=None)
-@click.option("--qos", default=None)
-@click.option("--skip-stored", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="STORE",
+@_ROOT_OPTION
+@_PROGRESS_OPTION
+@click.option("--slurm-config", type=_FILE, help="YAML file of Slurm options (keys as the flags below, with underscores).")  # fmt: skip
+@_options(
+    ("--partition", str, None), ("--gpus-per-job", int, None), ("--cpus-per-job", int, None), ("--mem-gb", int, None),
+    ("--time-min", int, "Wall time per job (requeued with resume on time-out)."),
+    ("--array-parallelism", int, None), ("--account", str, None), ("--qos", str, None),
+)  # fmt: skip
+@click.option("--skip-stored", type=_FOLDER, default=None, metavar="STORE",
               help="Skip the jobs whose results are already in this leaderboard store (e.g. results/).")  # fmt: skip
 @_SWEEP_OPTION
 def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, preset, launcher, parallel, device,
-                     amp, limit, epochs, root, slurm_config, skip_stored, sweep_dir, **slurm_flags) -> None:  # fmt: skip
-    """Launch every job of the grid that is not done (interrupted ones resume from their last epoch)."""
+                     amp, limit, epochs, root, progress, slurm_config, skip_stored, sweep_dir, **slurm_flags) -> None:  # fmt: skip
+    """Launch every job of the grid that is not done (interrupted ones resume from their last epoch); the local
+    launcher waits for the jobs and shows how many are finished (--progress), each job logging to its own file."""
     from scalebench.checks import parse_int_list
     from scalebench.sweep import launch, slurm_options
 
     if train_scale_root:
         raise ScalebenchError(
             "--train-scale-root was removed: a build carries its training sets; add one with `scalebench "
-            "build-datasets --train-scale S` and sweep over them with --train-scales (one --root for all)."
+            "datasets build --train-scale S` and sweep over them with --train-scales (one --root for all)."
         )
     report = launch(
         sweep_dir, launcher=launcher, models=models.split(","), datasets=datasets.split(","),
         seeds=parse_int_list(seeds, "--seeds"), root=root, preset=preset, device=device, amp=amp, limit=limit,
         train_scales=train_scales.split(",") if train_scales is not None else None,
-        recipe_overrides={"epochs": epochs} if epochs else {},
-        launcher_options={"parallel": parallel,
+        recipe_overrides={"epochs": epochs} if epochs else {}, skip_stored=skip_stored,
+        launcher_options={"parallel": parallel, "progress": progress,
                           "slurm": slurm_options(slurm_config, **slurm_flags) if launcher == "slurm" else None},
-        skip_stored=skip_stored,
     )  # fmt: skip
-    for line in report.lines:
+    for line in [*report.lines, report.summary(sweep_dir, skip_stored)]:
         click.echo(line)
-    stored = f", {len(report.skipped_stored)} stored in {skip_stored}" if skip_stored is not None else ""
-    stored += f", {len(report.requeued_stale)} stale re-queued" if report.requeued_stale else ""
-    click.echo(f"{len(report.launched)} launched, {len(report.failed)} failed, {len(report.skipped_done)} done "
-               f"already, {len(report.skipped_running)} running elsewhere{stored}; `scalebench sweep status --out "
-               f"{sweep_dir}`")  # fmt: skip
     if report.failed:
         raise click.exceptions.Exit(1)
 
@@ -634,18 +591,14 @@ def sweep_status_cmd(sweep_dir) -> None:
 @sweep_group.command("collect")
 @_SWEEP_OPTION
 @_STORE_OPTION
-@click.option("--figures", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Figure folder (default OUT/figures).")  # fmt: skip
+@click.option("--figures", type=_FOLDER, help="Figure folder (default OUT/figures).")
 @click.option("--checkpoints/--no-checkpoints", default=True, show_default=True,
               help="Also store each run's best checkpoint beside its results (sha256-checked).")  # fmt: skip
 def sweep_collect_cmd(sweep_dir, store, figures, checkpoints) -> None:
     """Submit the finished runs to a leaderboard store and draw the comparison figures."""
     from scalebench.sweep import collect
 
-    report = collect(sweep_dir, store, figures_dir=figures, checkpoints=checkpoints)
-    click.echo(f"{len(report.added)} added to {store} ({len(report.checkpoints)} checkpoints), "
-               f"{len(report.already_stored)} already there, {len(report.not_done)} jobs not done")  # fmt: skip
-    click.echo("wrote " + ", ".join(str(p) for p in report.figures))
+    click.echo(collect(sweep_dir, store, figures_dir=figures, checkpoints=checkpoints).summary(store))
 
 
 @sweep_group.command("delete-incomplete")
@@ -660,7 +613,7 @@ def sweep_delete_incomplete_cmd(sweep_dir) -> None:
 
 
 @sweep_group.command("run-job", hidden=True)
-@click.option("--sweep", "sweep_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--sweep", "sweep_dir", type=_FOLDER, required=True)
 @click.argument("job_id")
 def sweep_run_job_cmd(sweep_dir, job_id) -> None:
     """Run one job of a sweep in this process (what the launchers run)."""

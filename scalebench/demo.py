@@ -30,6 +30,7 @@ from scalebench.benchmark.protocol import format_summary, run
 from scalebench.checks import ScalebenchError
 from scalebench.figures.curves import DEMO_CURVE_COLUMNS, plot_curves
 from scalebench.figures.style import RUN_FORMATS
+from scalebench.progress import PROGRESS_MODES
 from scalebench.results import RunResult
 
 DEMO_DATASET = "fashion-mnist-embedded"
@@ -45,15 +46,16 @@ DEMO_EPOCHS: dict[str, int] = {"gaussdernet": 1, "cnn": 5}
 GENERALISES = 0.85
 
 
-def ensure_embedded(root: Path | None) -> None:
-    """Build the embedded Fashion-MNIST subset unless it is built already (offline: no download)."""
+def ensure_embedded(root: Path | None, progress: str = "auto") -> None:
+    """Build the embedded Fashion-MNIST subset unless it is built already (offline: no download), showing
+    ``progress`` (a ``--progress`` mode)."""
     from scalebench.datasets_builders import build_dataset, open_build
 
     try:
         open_build(DEMO_DATASET, root)
     except ScalebenchError:
         print(f"Building {DEMO_DATASET} (offline, from the subset shipped with scalebench) ...", flush=True)
-        build_dataset("fashion-mnist", embedded=True, root=root, progress=sys.stderr.isatty())
+        build_dataset("fashion-mnist", embedded=True, root=root, progress=progress)
 
 
 def run_demo(
@@ -72,7 +74,7 @@ def run_demo(
     """
     t0 = time.perf_counter()
     if dataset == DEMO_DATASET:
-        ensure_embedded(root)
+        ensure_embedded(root, progress)
     results, files = [], {}
     for name in models:
         n_epochs = epochs or DEMO_EPOCHS.get(name)
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--limit", type=int, default=DEMO_LIMIT or 0, help="images per split; 0 for all (default)"
     )
-    parser.add_argument("--progress", default="auto", choices=["auto", "rich", "plain", "none"])
+    parser.add_argument("--progress", default="auto", choices=PROGRESS_MODES)
     args = parser.parse_args(argv)
     tune_cpu_allocator()  # large maps stay in the heap (scalebench/allocator.py)
     try:

@@ -14,14 +14,11 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 
-@pytest.fixture
-def one_torch_thread():
-    """One intra-op torch thread during the test, restored after: CPU results are then bit-reproducible within
-    a test, and tiny models run many times faster than with threads fighting on a shared CPU. Test folders
-    that want it for every test request it from an autouse fixture of their conftest."""
-    import torch  # here, not at the top: the leaderboard tests and their spawned workers need no torch
+@pytest.fixture(name="one_torch_thread")
+def one_torch_thread_fixture():
+    """One intra-op torch thread during the test (:func:`torch_threads.one_torch_thread`). Test folders that
+    want it for every test request it from an autouse fixture of their conftest."""
+    from torch_threads import one_torch_thread
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield

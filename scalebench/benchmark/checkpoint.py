@@ -38,7 +38,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
@@ -106,6 +106,7 @@ class _OptimizerMeta(BaseModel):
 
 
 _OPTIMIZER_TENSOR = re.compile(r"state\.([0-9]+)\.([A-Za-z_][A-Za-z0-9_]*)")
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _problems(err: ValidationError) -> str:
@@ -116,6 +117,22 @@ def _problems(err: ValidationError) -> str:
         got = f" (got {e['input']!r:.60})" if shown else ""
         parts.append(f"{loc}: {e['msg']}{got}")
     return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+
+
+def _json(path: Path, label: str, fix: str) -> Any:
+    """The JSON value in ``path``; else one ScalebenchError: ``<label> is not valid JSON (...); <fix>.``"""
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ScalebenchError(f"{label} is not valid JSON ({err}); {fix}.") from None
+
+
+def _validated(schema: type[_Model], raw: Any, label: str, what: str, fix: str) -> _Model:
+    """``raw`` validated by ``schema``; else one ScalebenchError: ``<label> is not <what> (problems); <fix>.``"""
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as err:
+        raise ScalebenchError(f"{label} is not {what} ({_problems(err)}); {fix}.") from None
 
 
 def checkpoint_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
@@ -223,19 +240,8 @@ def load_optimizer(optimizer: torch.optim.Optimizer, path: str | Path, device: t
             f"Optimizer checkpoint {path} (or its .json) is missing; cannot resume exactly."
         )
     shapes = checkpoint_shapes(path)
-    try:
-        raw = json.loads(meta_path.read_text())
-    except ValueError as err:
-        raise ScalebenchError(
-            f"Optimizer metadata {meta_path} is not valid JSON ({err}); cannot resume exactly."
-        ) from None
-    try:
-        meta = _OptimizerMeta.model_validate(raw)
-    except ValidationError as err:
-        raise ScalebenchError(
-            f"Optimizer metadata {meta_path} is not an optimizer checkpoint's ({_problems(err)}); cannot resume "
-            "exactly."
-        ) from None
+    label, fix = f"Optimizer metadata {meta_path}", "cannot resume exactly"
+    meta = _validated(_OptimizerMeta, _json(meta_path, label, fix), label, "an optimizer checkpoint's", fix)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     saved = [i for group in meta.param_groups for i in group.get("params", [])]
     if len(meta.param_groups) != len(optimizer.param_groups) or len(saved) != len(params):
@@ -294,24 +300,14 @@ def read_run_state(
     state_path = run_dir / STATE
     if not state_path.is_file():
         return None
-    try:
-        raw = json.loads(state_path.read_text())
-    except ValueError as err:
-        raise ScalebenchError(
-            f"{state_path} is not valid JSON ({err}); delete {run_dir} to start over."
-        ) from None
+    raw = _json(state_path, str(state_path), f"delete {run_dir} to start over")
     if not isinstance(raw, dict) or not {"epoch", "weights", "optimizer"} <= raw.keys():
         raise ScalebenchError(
             f"{state_path} is not a scalebench run state (an object with 'epoch', 'weights' and 'optimizer'); "
             f"delete {run_dir} to start over."
         )
-    try:
-        state = schema.model_validate(raw)
-    except ValidationError as err:
-        raise ScalebenchError(
-            f"{state_path} is not a scalebench run state ({_problems(err)}); it is damaged: delete {run_dir} to "
-            "start over."
-        ) from None
+    state = _validated(schema, raw, str(state_path), "a scalebench run state",
+                       f"it is damaged: delete {run_dir} to start over")  # fmt: skip
     if not resume:
         raise ScalebenchError(
             f"An interrupted run of this config exists in {run_dir} ({state.epoch} of {epochs} epochs "
@@ -380,7 +376,7 @@ def _copy_atomic(src: Path, dest: Path) -> None:
 
 def save_epoch_checkpoint(
     run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, epoch: int, better: bool,
-    state: dict[str, Any],
+    state: dict[str, Any], metadata: dict[str, str] | None = None,
 ) -> None:  # fmt: skip
     """Checkpoint epoch ``epoch`` (1-based) into ``run_dir`` (see the module docstring).
 
@@ -388,10 +384,15 @@ def save_epoch_checkpoint(
     epoch, the file names and their sha256, and the sha256 ``best.safetensors`` must have are added.
     ``state.json`` is written after every file it names and before ``best.safetensors`` is replaced, so that
     after a kill the two never disagree silently (:func:`restore_run_state` redoes an interrupted copy).
+    ``metadata`` goes into the weights' safetensors header (the model, its code reference and its config:
+    :func:`scalebench.api.load_model` rebuilds the model from a checkpoint alone).
     """
     run_dir = Path(run_dir)
     weights, optim = f"epoch-{epoch}.safetensors", f"optim-{epoch}.safetensors"
-    digests = {weights: save_weights(model, run_dir / weights), **save_optimizer(optimizer, run_dir / optim)}
+    digests = {
+        weights: save_weights(model, run_dir / weights, metadata),
+        **save_optimizer(optimizer, run_dir / optim),
+    }
     best = run_dir / BEST
     best_sha = digests[weights] if better else (file_digest(best, "sha256") if best.is_file() else None)
     write_json_atomic(

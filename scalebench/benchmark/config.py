@@ -98,7 +98,12 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    model: str
+    model: str = Field(
+        description="a registered model, or a model of your own: FILE.py:FACTORY or MODULE:FACTORY"
+    )
+    model_name: str | None = Field(
+        default=None, description="the name a model of your own is registered and shown under (--name)"
+    )
     dataset: str = "fashion-mnist"
     preset: Preset = "quick"
     seed: int = Field(default=0, ge=0)

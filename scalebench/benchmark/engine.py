@@ -42,9 +42,9 @@ from torch import nn
 
 import scalebench
 from scalebench.benchmark.distributed import Dist
-from scalebench.benchmark.progress import Progress
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import file_digest, write_text_atomic
+from scalebench.progress import Progress
 from scalebench.results import AnyRunResult, Environment
 from scalebench.results.recipe import Recipe
 

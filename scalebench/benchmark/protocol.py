@@ -125,6 +125,7 @@ class Setup:
     identity: dict[str, Any]
     run_hash: str
     run_dir: Path
+    resolved: Any = None
 
 
 @dataclass
@@ -149,12 +150,13 @@ class _Training:
 
 def _setup(config: EvalConfig) -> Setup:
     from scalebench.datasets_builders import open_build  # looked up at call time: tests patch it there
-    from scalebench.models import get_model_card
-    from scalebench.models.registry import validate_model_config
+    from scalebench.models.external import structure_sha256
+    from scalebench.models.registry import create_meta_model, resolve_model, validate_model_config
 
     device = select_device(config.device)
     check_amp(device, config.amp)
-    card = get_model_card(config.model)
+    resolved = resolve_model(config.model, name=config.model_name)  # a model of your own is imported here
+    card, name = resolved.card, resolved.name
     built = open_build(config.dataset, config.root)
     task = task_of(built.task)
     if card.task != built.task:
@@ -170,21 +172,27 @@ def _setup(config: EvalConfig) -> Setup:
     task.check(built, key, scales)
     # every value checked and the model's size bounded (built on the meta device) before anything is hashed
     model_config = validate_model_config(
-        config.model, config.model_config_overrides, quick=config.preset == "quick",
+        name, config.model_config_overrides, quick=config.preset == "quick",
         num_classes=built.num_classes, in_channels=built.channels,
     )  # fmt: skip
+    meta = create_meta_model(name, model_config, num_classes=built.num_classes, in_channels=built.channels)
     recipe = resolve_recipe(config.preset, card.paper_training, config.recipe_overrides, card.quick_training)
     identity = run_identity(config, recipe, model_config, scales)
+    identity["model"] = name
     identity["dataset_manifest_sha256"] = built.view_sha256(key, scales)
+    # the code: a changed architecture is another run (the source's sha256, and the names and shapes it builds)
+    identity["model_source"] = {k: v for k, v in resolved.source.as_dict().items() if k != "reference"}
+    identity["model_structure_sha256"] = structure_sha256(meta)
     default = same_scales(key, built.default_train_key)
     if not default:
         identity["train_set"] = key_text(key)
     run_hash = config_hash(identity)
     train = "" if default else f"__train{key_text(key)}"
-    run_dir = Path(config.out) / f"{config.model}__{built.build_id}{train}__seed{config.seed}__{run_hash}"
+    run_dir = Path(config.out) / f"{name}__{built.build_id}{train}__seed{config.seed}__{run_hash}"
     return Setup(
-        config, task, device, card, built, key, model_config, recipe, scales, identity, run_hash, run_dir
-    )
+        config, task, device, card, built, key, model_config, recipe, scales, identity, run_hash, run_dir,
+        resolved,
+    )  # fmt: skip
 
 
 def resolve_run(config: EvalConfig) -> tuple[str, Path]:
@@ -247,9 +255,10 @@ def _model(s: Setup, d: Dist) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     config = s.config
     torch.manual_seed(derive_seed(config.seed, "init"))
     model = create_model(
-        config.model, num_classes=s.built.num_classes, in_channels=s.built.channels,
+        s.resolved.name, num_classes=s.built.num_classes, in_channels=s.built.channels,
         quick=config.preset == "quick", **config.model_config_overrides,
     )  # fmt: skip
+    check_model(model, s.resolved, s.built, s.task)
     fmt = {"memory_format": torch.channels_last} if s.task.channels_last else {}
     model = model.to(s.device, **fmt)
     optimizer = make_optimizer(model, s.recipe)
@@ -347,6 +356,7 @@ def _epoch(
                 s.run_dir, model, optimizer, epoch=epoch, better=better,
                 state={"run_hash": s.run_hash, "history": tr.history, "best_epoch": tr.best_epoch,
                        task.records.best_field: tr.best_val, "train_seconds": tr.seconds},
+                metadata=checkpoint_metadata(s),
             )  # fmt: skip
     loop.d.barrier()
 
@@ -388,6 +398,58 @@ def _test(s: Setup, model: torch.nn.Module, loop: Loop) -> _Tested:
     return _Tested(per_scale, aux, extras, sha, seconds, images)
 
 
+def checkpoint_metadata(s: Setup) -> dict[str, str]:
+    """What a checkpoint's safetensors header says of its model, so that it rebuilds from the file alone
+    (:func:`scalebench.api.load_model`): the name, the code's source, the config, the classes and input
+    channels, the task, the run hash and scalebench's version, as one JSON value under the key ``scalebench``
+    (one key: safetensors writes a header's keys in an arbitrary order, which would make the bytes differ)."""
+    import json
+
+    import scalebench
+
+    info = {
+        "version": scalebench.__version__,
+        "task": s.task.name,
+        "model": s.resolved.name,
+        "model_source": s.resolved.source.as_dict(),
+        "model_config": s.model_config,
+        "num_classes": int(s.built.num_classes),
+        "in_channels": int(s.built.channels),
+        "run_hash": s.run_hash,
+    }
+    return {"scalebench": json.dumps(info, sort_keys=True)}
+
+
+def check_model(model: Any, resolved: Any, built: Any, task: Task) -> None:
+    """A model from outside the zoo is checked once, before training: the factory returned an ``nn.Module``,
+    which maps a batch of the build's images to finite scores of the right shape. Each failure is one error
+    naming the reference and what was expected (zoo models are tested by the test suite instead)."""
+    if resolved.source.kind == "zoo":
+        return
+    ref = resolved.source.reference
+    if not isinstance(model, torch.nn.Module):
+        raise ScalebenchError(f"{ref} returned a {type(model).__name__}, not a torch.nn.Module.")
+    c, (h, w), k = int(built.channels), built.canvas, int(built.num_classes)
+    want = (2, k) if task.name == "classification" else (2, k, h, w)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            out = model(torch.zeros(2, c, h, w, device=next(model.parameters()).device))
+    except Exception as err:  # the user's code: its failure is reported as one line
+        raise ScalebenchError(
+            f"{ref} failed on a batch of the dataset's images, shape (2, {c}, {h}, {w}): {type(err).__name__}: "
+            f"{err}. The model must take (B, {c}, {h}, {w}) inputs of {built.build_id}."
+        ) from None
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ScalebenchError(f"{ref} returned {got} for a batch of 2 images; {want} expected ({k} classes).")
+    if not torch.isfinite(out).all():
+        raise ScalebenchError(f"{ref} returned non-finite scores (NaN or inf) for a batch of zeros.")
+
+
 def _facts(
     s: Setup, model: torch.nn.Module, tr: _Training, tested: _Tested, t_start: float
 ) -> dict[str, Any]:
@@ -408,8 +470,10 @@ def _facts(
             "limit": config.limit, "checkpoint_sha256": tested.checkpoint_sha256, "timings": timings,
             "environment": environment_info(s.device, config.amp),
         },
-        "model": {"name": config.model, "config": s.model_config, "config_hash": s.run_hash,
-                  "card": s.card.model_dump(mode="json"), "num_params": count_parameters(model)},
+        "model": {"name": s.resolved.name, "config": s.model_config, "config_hash": s.run_hash,
+                  "card": s.card.model_dump(mode="json"), "num_params": count_parameters(model),
+                  "source": s.resolved.source.as_dict(),
+                  "structure_sha256": s.identity["model_structure_sha256"]},
         "dataset": {
             "name": b.name, "build_id": b.build_id, "version": str(b.version),
             "manifest_sha256": s.identity["dataset_manifest_sha256"], "canvas": tuple(int(v) for v in b.canvas),

@@ -73,8 +73,13 @@ def verify_run(
     device: str = "auto",
     out: str | Path | None = None,
     progress: str = "auto",
+    trust_model_code: bool = False,
 ) -> VerifyReport:
     """Re-evaluate ``checkpoint`` on the test sets recorded in ``results_path`` (see the module docstring).
+
+    A run whose model lives outside scalebench (``model.source``: a file, a module or an installed package) is
+    verified only with ``trust_model_code``: its code is then imported from the recorded reference, and its
+    sha256 must equal the recorded one.
 
     The task of the results re-evaluates and its per-scale records are compared with the recorded ones. When
     every record matches, the verified copy is written to ``out`` (default ``<results>.verified.json``; a
@@ -82,6 +87,7 @@ def verify_run(
     """
     results_path = Path(results_path)
     result = load_results(results_path, tasks=ALL_TASKS)
+    rebuild_outside_model(result, results_path, trust=trust_model_code)
     recipe = check_results_inputs(result, results_path)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -130,6 +136,40 @@ def check_results_inputs(result: AnyRunResult, source: str | Path) -> Recipe:
     check_build_id(result.dataset.build_id, f"{source}: dataset.build_id")
     _meta_model(result, source)
     return validate_recipe(result.training.recipe, source=f"{source}: training.recipe")
+
+
+def rebuild_outside_model(result: AnyRunResult, source: str | Path, *, trust: bool) -> None:
+    """Register the model of a run from outside scalebench again, from its recorded reference, if the user
+    trusts its code; its source's sha256 must be the recorded one (the code that produced the numbers).
+
+    Raises:
+        ScalebenchError: without ``trust`` (nothing is imported), or when the source changed.
+    """
+    src = getattr(result.model, "source", None)
+    if src is None or src.kind == "zoo" or _registered_with(result.model.name, src.sha256):
+        return  # nothing to import: scalebench's own code, or code this process registered already
+    if not trust:
+        raise ScalebenchError(
+            f"{source}: the model {result.model.name!r} comes from outside scalebench ({src.kind} {src.reference}); "
+            "verifying it imports and runs that code. Pass --trust-model-code if you trust it."
+        )
+    from scalebench.models.registry import resolve_model
+
+    resolved = resolve_model(src.reference, name=result.model.name)
+    if src.sha256 is not None and resolved.source.sha256 != src.sha256:
+        raise ScalebenchError(
+            f"{source}: the source of {src.reference} has sha256 {resolved.source.sha256}, but the run recorded "
+            f"{src.sha256}: the code changed since the run. Restore the code of the run to verify it."
+        )
+
+
+def _registered_with(name: str, sha256: str | None) -> bool:
+    """``name`` is registered in this process, from a source with that sha256 (e.g. by the caller's import)."""
+    from scalebench.models import registry
+
+    if sha256 is None or name not in registry.list_models():
+        return False
+    return registry.resolve_model(name).source.sha256 == sha256
 
 
 def _meta_model(result: AnyRunResult, source: str | Path) -> torch.nn.Module:

@@ -8,7 +8,7 @@ Jansson & Lindeberg's MNIST Large Scale files; ``x`` is [n, H, W, C] uint8 in gz
 (readable by any HDF5 reader), ``y`` int64.
 
 Training sets are keyed by training scale and built on demand, as test scales are: ``build_dataset(...,
-train_scales=[1.0, 2.0])`` (``scalebench build-datasets --train-scale S``) adds a train/val file per training
+train_scales=[1.0, 2.0])`` (``scalebench datasets build --train-scale S``) adds a train/val file per training
 scale, and ``ClassificationBuild.dataset("train", train_scale=S)`` (or ``"val"``) picks one. The scale a build
 was created with stays its default (``protocol.train_scale``, part of every file's stored config); the
 manifest lists ``protocol.train_scales`` only when there are several, so a build with one training scale keeps
@@ -360,7 +360,7 @@ def build_dataset(
     embedded: bool = False,
     lite: bool = False,
     download: bool = False,
-    progress: bool = True,
+    progress: bool | str = "auto",
     spec: DatasetSpec | None = None,
 ) -> ClassificationBuild:
     """Build (or complete) the rescaled dataset ``name``; sets that are complete and valid are skipped.
@@ -378,7 +378,8 @@ def build_dataset(
             build's splits (``spec.lite_sizes``; :func:`~scalebench.datasets_builders.raw.lite_indices`),
             rescaled exactly as the full build.
         download: download missing raw files into ``<home>/raw`` (md5-checked).
-        progress: show a progress bar on stderr.
+        progress: the display on stderr, a ``--progress`` mode (:data:`scalebench.progress.PROGRESS_MODES`;
+            True is ``auto``, False ``none``).
         spec: override the dataset spec (tests and benchmarks on synthetic raw files only).
     """
     spec, limit = _check_options(name, spec, limit, embedded, lite)
@@ -404,13 +405,3 @@ def build_dataset(
     manifest = run_build(out_dir, MANIFEST_FORMAT, plan, writer, attr="set_config", progress=progress,
                          compression=compression)  # fmt: skip
     return ClassificationBuild(out_dir, manifest)
-
-
-def build_datasets(dataset: str = "fashion-mnist", **kwargs: Any) -> list[ClassificationBuild]:
-    """Build one dataset, or all three with ``dataset="all"``; keyword arguments as :func:`build_dataset`."""
-    names = list(DATASETS) if dataset == "all" else [check_choice(dataset, "--dataset", [*DATASETS, "all"])]
-    if dataset == "all" and kwargs.get("embedded"):
-        raise ScalebenchError(
-            "--embedded exists for fashion-mnist only; use --dataset fashion-mnist --embedded."
-        )
-    return [build_dataset(n, **kwargs) for n in names]

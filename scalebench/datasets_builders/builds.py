@@ -171,6 +171,14 @@ class Build:
     def _scales_line(self) -> str:
         raise NotImplementedError
 
+    def summary(self) -> str:
+        """The line ``scalebench datasets build`` prints for this build: its sets, folder and manifest hash."""
+        keys = ", ".join(key_text(k) for k in self.train_keys)
+        return (
+            f"{self.build_id}: {len(self.test_scales)} test scales, training sets {keys} in {self.root} (manifest "
+            f"sha256 {self.manifest_sha256})"
+        )
+
     def describe(self) -> list[str]:
         """The lines of ``scalebench datasets info`` for this build: sizes, scales, disk use, manifest hash."""
         sizes, (h, w), disk = self.split_sizes, self.canvas, sum(p.stat().st_size for p in self.files())

@@ -16,6 +16,7 @@ Features: ``image`` (``datasets.Image``, stored as lossless PNG bytes, so pixels
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -26,10 +27,10 @@ import numpy as np
 
 from scalebench.checks import ScalebenchError, check_choice
 from scalebench.datasets_builders.build import ClassificationBuild
-from scalebench.datasets_builders.inventory import build_task, list_builds, open_build
+from scalebench.datasets_builders.inventory import build_task, list_builds, no_build_error, open_build
 from scalebench.datasets_builders.scales import same_scale, scale_tag
 from scalebench.datasets_builders.specs import DATASETS
-from scalebench.paths import datasets_dir
+from scalebench.progress import Progress
 
 SHARD_ROWS = 10000
 BLOCK_ROWS = 2000
@@ -61,8 +62,10 @@ def export_hf(
     *,
     root: str | Path | None = None,
     push_to_hub: str | None = None,
+    progress: bool | str = "none",
 ) -> Path:
     """Write build ``build_id`` as a Hugging Face dataset repository under ``out/<build_id>``; optionally push.
+    ``progress``: a ``--progress`` mode (one step per image encoded).
 
     Returns:
         The folder written.
@@ -80,29 +83,41 @@ def export_hf(
         {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(built.class_names))}
     )
     configs = _configs(built)
-    for config, hf_split, path, split in configs:
-        folder = dest / config
-        folder.mkdir(exist_ok=True)
-        for old in folder.glob("*.parquet"):
-            old.unlink()
-        with h5py.File(path, "r") as f:
-            x, y = f[f"x_{split}"], np.asarray(f[f"y_{split}"][()]).reshape(-1)
-            n = x.shape[0]
-            n_shards = max(1, -(-n // SHARD_ROWS))
-            for k in range(n_shards):
-                lo, hi = k * SHARD_ROWS, min(n, (k + 1) * SHARD_ROWS)
-                images: list[dict[str, Any]] = []
-                for b in range(lo, hi, BLOCK_ROWS):
-                    block = np.asarray(x[b : min(hi, b + BLOCK_ROWS)])
-                    images += [{"bytes": _png(img), "path": None} for img in block]
-                shard = datasets.Dataset.from_dict(
-                    {"image": images, "label": y[lo:hi].tolist()}, features=features
-                )
-                shard.to_parquet(str(folder / f"{hf_split}-{k:05d}-of-{n_shards:05d}.parquet"))
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # one display, ours: no tqdm bar per shard
+    with Progress(progress) as bar, contextlib.ExitStack() as undo:
+        undo.callback(datasets.enable_progress_bars if bars else lambda: None)
+        bar.start(f"{build_id}: export {len(configs)} configurations", _images(built, configs))
+        for config, hf_split, path, split in configs:
+            folder = dest / config
+            folder.mkdir(exist_ok=True)
+            for old in folder.glob("*.parquet"):
+                old.unlink()
+            with h5py.File(path, "r") as f:
+                x, y = f[f"x_{split}"], np.asarray(f[f"y_{split}"][()]).reshape(-1)
+                n = x.shape[0]
+                n_shards = max(1, -(-n // SHARD_ROWS))
+                for k in range(n_shards):
+                    lo, hi = k * SHARD_ROWS, min(n, (k + 1) * SHARD_ROWS)
+                    images: list[dict[str, Any]] = []
+                    for b in range(lo, hi, BLOCK_ROWS):
+                        block = np.asarray(x[b : min(hi, b + BLOCK_ROWS)])
+                        images += [{"bytes": _png(img), "path": None} for img in block]
+                        bar.advance(len(block))
+                    shard = datasets.Dataset.from_dict(
+                        {"image": images, "label": y[lo:hi].tolist()}, features=features
+                    )
+                    shard.to_parquet(str(folder / f"{hf_split}-{k:05d}-of-{n_shards:05d}.parquet"))
+        bar.end()
     (dest / "README.md").write_text(_card(built, configs))
     if push_to_hub:
         push_folder(dest, push_to_hub)
     return dest
+
+
+def _images(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]]) -> int:
+    """The number of images the configurations hold (the split sizes of the build)."""
+    return sum(built.split_sizes[split] for _, _, _, split in configs)
 
 
 def _card(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]]) -> str:
@@ -188,20 +203,19 @@ def export_datasets(
     format: str = "hf",
     root: str | Path | None = None,
     push_to_hub: str | None = None,
+    progress: bool | str = "none",
 ) -> list[Path]:
     """Export every classification build (or those of ``dataset``, a name or a build id) in ``format`` (``hf``)
-    under ``out``. Segmentation builds are not exported (one named in ``dataset`` is an error that says so)."""
+    under ``out``. Segmentation builds are not exported (one named in ``dataset`` is an error that says so).
+    ``progress``: a ``--progress`` mode."""
     check_choice(format, "--format", ["hf"])
     ids = list_builds(root, dataset)
     if dataset is None or dataset == "all":  # every classification build: segmentation sets are not exported
         ids = [b for b in ids if build_task(b, root) in (None, "classification")]
     if not ids:
-        raise ScalebenchError(
-            f"No built dataset {'of ' + repr(dataset) + ' ' if dataset else ''}under {datasets_dir(root)}; "
-            "run `scalebench build-datasets` first."
-        )
+        raise no_build_error(root, dataset)
     if push_to_hub and len(ids) > 1:
         raise ScalebenchError(
             f"--push-to-hub takes one build, but {len(ids)} match ({', '.join(ids)}); pass --dataset BUILD_ID."
         )
-    return [export_hf(b, out, root=root, push_to_hub=push_to_hub) for b in ids]
+    return [export_hf(b, out, root=root, push_to_hub=push_to_hub, progress=progress) for b in ids]

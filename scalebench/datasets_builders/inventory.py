@@ -1,7 +1,9 @@
-"""The builds under a scalebench home, whatever their format: open, list, verify and describe them.
+"""The builds under a scalebench home, whatever their format: build, open, list, verify and describe them.
 
-:func:`open_build` is the one way to open a build: the handle of the manifest's ``format`` (:data:`FORMATS`),
-after a cheap check of the files' stored hashes. Tests stand a fake build in by patching
+:func:`build_datasets` is the one way to build by name (``scalebench datasets build``): it dispatches on the
+dataset to its builder (``build.py`` for the classification datasets of ``specs.py``, ``segmentation.py`` for
+the segmentation set). :func:`open_build` is the one way to open a build: the handle of the manifest's
+``format`` (:data:`FORMATS`), after a cheap check of the files' stored hashes. Tests stand a fake build in by patching
 ``scalebench.datasets_builders.open_build`` (callers outside this package look it up there at call time).
 :func:`verify_build` re-decodes and re-hashes every array; :func:`describe_builds` also reports interrupted
 builds (set files, no manifest) and broken ones.
@@ -13,10 +15,11 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from scalebench.checks import ScalebenchError
-from scalebench.datasets_builders.build import ClassificationBuild
-from scalebench.datasets_builders.builds import Build
+from scalebench.checks import ScalebenchError, check_choice
+from scalebench.datasets_builders.build import ClassificationBuild, build_dataset
+from scalebench.datasets_builders.builds import Build, key_text, parse_train_key
 from scalebench.datasets_builders.manifest import (
     MANIFEST_NAME,
     array_problems,
@@ -25,11 +28,55 @@ from scalebench.datasets_builders.manifest import (
     check_stored_hashes,
     stale_temp_files,
 )
-from scalebench.datasets_builders.segmentation import SegmentationBuild
+from scalebench.datasets_builders.segmentation import SegmentationBuild, build_segmentation
+from scalebench.datasets_builders.specs import BUILD_CHOICES, DATASETS, SEGMENTATION_DATASET
 from scalebench.paths import datasets_dir
+from scalebench.progress import Progress
 
 #: The handle of each manifest format; a manifest without ``format`` is a classification one (version 1).
 FORMATS: dict[str, type[Build]] = {cls.format: cls for cls in (ClassificationBuild, SegmentationBuild)}
+
+
+def build_datasets(
+    dataset: str = "fashion-mnist",
+    *,
+    train_scale: str | Iterable[float] | float | None = None,
+    lite: bool = False,
+    **options: Any,
+) -> list[Build]:
+    """Build (or complete) ``dataset``: a classification dataset, ``all`` three, or the segmentation set.
+
+    Args:
+        dataset: one of :data:`~scalebench.datasets_builders.specs.BUILD_CHOICES`.
+        train_scale: the training set to add (``--train-scale``): a scale (``2``), or a mixed set of the
+            segmentation build (``1+2+3+4``); None: the build's default set.
+        lite: the canonical lite build of a classification dataset.
+        options: ``root``, ``raw_dir``, ``scales``, ``limit``, ``embedded``, ``download``, ``progress``, as
+            :func:`~scalebench.datasets_builders.build.build_dataset` and
+            :func:`~scalebench.datasets_builders.segmentation.build_segmentation` take them.
+
+    Returns:
+        The handle of each build.
+    """
+    check_choice(dataset, "--dataset", BUILD_CHOICES)
+    key = parse_train_key(train_scale) if train_scale is not None else None
+    if dataset == SEGMENTATION_DATASET:
+        if lite:
+            raise ScalebenchError(
+                f"--lite exists for the classification datasets; drop --lite for {dataset}."
+            )
+        return [build_segmentation(train_scales=[key] if key else None, **options)]
+    if key is not None and len(key) != 1:
+        raise ScalebenchError(
+            f"--train-scale takes one scale for a classification build (one training set per scale), got "
+            f"{key_text(key)}."
+        )
+    if dataset == "all" and options.get("embedded"):
+        raise ScalebenchError(
+            "--embedded exists for fashion-mnist only; use --dataset fashion-mnist --embedded."
+        )
+    names = list(DATASETS) if dataset == "all" else [dataset]
+    return [build_dataset(n, train_scales=key, lite=lite, **options) for n in names]
 
 
 def open_build(build_id: str, root: str | Path | None = None, *, task: str | None = None) -> Build:
@@ -116,8 +163,11 @@ def interrupted_builds(root: str | Path | None = None, dataset: str | None = Non
     return out
 
 
-def verify_build(build_id: str, root: str | Path | None = None) -> list[str]:
-    """Re-decode and re-hash every array of a build against its manifest; return one line per mismatch."""
+def verify_build(
+    build_id: str, root: str | Path | None = None, *, progress: bool | str = "none"
+) -> list[str]:
+    """Re-decode and re-hash every array of a build against its manifest; return one line per mismatch.
+    ``progress``: a ``--progress`` mode (one step per set file)."""
     folder = datasets_dir(root) / build_id
     manifest_path = folder / MANIFEST_NAME
     if not manifest_path.is_file():
@@ -127,13 +177,29 @@ def verify_build(build_id: str, root: str | Path | None = None) -> list[str]:
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         return [f"{manifest_path}: unreadable ({err})"]
     problems: list[str] = []
-    for fname, rec in files:
-        path = folder / fname
-        problems += array_problems(path, rec["arrays"]) if path.is_file() else [f"{path}: missing"]
+    with Progress(progress) as bar:
+        bar.start(f"{build_id}: verify {len(files)} files", len(files))
+        for fname, rec in files:
+            path = folder / fname
+            problems += array_problems(path, rec["arrays"]) if path.is_file() else [f"{path}: missing"]
+            bar.advance()
+        bar.end(f"{len(problems)} mismatch(es)")
     return problems
 
 
-def verify_datasets(dataset: str | None = None, root: str | Path | None = None) -> dict[str, list[str]]:
+def no_build_error(root: str | Path | None, dataset: str | None) -> ScalebenchError:
+    """The error of a command that found no build (of ``dataset``) to work on, naming interrupted ones."""
+    what, partial = f"of {dataset!r} " if dataset else "", ", ".join(interrupted_builds(root, dataset))
+    hint = f" ({partial}: an interrupted build without a manifest; `scalebench datasets info` says how to finish it)"
+    return ScalebenchError(
+        f"No built dataset {what}under {datasets_dir(root)}{hint if partial else ''}; run `scalebench datasets "
+        "build` first."
+    )
+
+
+def verify_datasets(
+    dataset: str | None = None, root: str | Path | None = None, *, progress: bool | str = "none"
+) -> dict[str, list[str]]:
     """Verify every build (or those of ``dataset``, a name or a build id); map build id -> mismatches.
 
     Raises:
@@ -141,13 +207,22 @@ def verify_datasets(dataset: str | None = None, root: str | Path | None = None) 
     """
     ids = list_builds(root, dataset)
     if not ids:
-        what, partial = f"of {dataset!r} " if dataset else "", ", ".join(interrupted_builds(root, dataset))
-        hint = f" ({partial}: an interrupted build without a manifest; `scalebench datasets info` says how to finish it)"
-        raise ScalebenchError(
-            f"No built dataset {what}under {datasets_dir(root)}{hint if partial else ''}; run `scalebench "
-            "build-datasets` first."
+        raise no_build_error(root, dataset)
+    return {b: verify_build(b, root, progress=progress) for b in ids}
+
+
+def format_verify_datasets(report: dict[str, list[str]]) -> str:
+    """What ``scalebench datasets verify`` prints for :func:`verify_datasets`' report: a line per build (``OK``
+    or its mismatches), and how to fix them."""
+    lines = []
+    for build_id, problems in report.items():
+        lines += [f"{build_id}: {'OK' if not problems else f'{len(problems)} mismatch(es)'}"]
+        lines += [f"  {line}" for line in problems]
+    if any(report.values()):
+        lines.append(
+            "Fix: delete the files listed and rerun `scalebench datasets build` (same options) to rebuild them."
         )
-    return {b: verify_build(b, root) for b in ids}
+    return "\n".join(lines)
 
 
 def describe_builds(dataset: str | None = None, root: str | Path | None = None) -> str:
@@ -155,7 +230,7 @@ def describe_builds(dataset: str | None = None, root: str | Path | None = None) 
     ids = list_builds(root, dataset)
     partial = interrupted_builds(root, dataset)
     if not ids and not partial:
-        return f"No built datasets under {datasets_dir(root)}; run `scalebench build-datasets --embedded` to start."
+        return f"No built datasets under {datasets_dir(root)}; run `scalebench datasets build --embedded` to start."
     lines = []
     for b in sorted([*ids, *partial]):
         if b in partial:
@@ -170,6 +245,6 @@ def describe_builds(dataset: str | None = None, root: str | Path | None = None) 
             size = sum(p.stat().st_size for p in temps) / 2**20
             lines.append(
                 f"  {len(temps)} temporary file(s) of an interrupted build ({size:.1f} MiB); the next "
-                "`scalebench build-datasets` of this build removes them"
+                "`scalebench datasets build` of this build removes them"
             )
     return "\n".join(lines)

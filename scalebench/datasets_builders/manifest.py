@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import re
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +44,7 @@ import torch
 
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import atomic_path, is_finite_number, new_file_mode, write_json_atomic
+from scalebench.progress import Progress
 
 MANIFEST_NAME = "manifest.json"
 INFO_NAME = "build_info.json"
@@ -80,17 +80,17 @@ def build_command(build_id: str) -> str:
 
     Example:
         >>> build_command("fashion-mnist-seg-embedded-limit8")
-        'scalebench build-datasets --dataset fashion-mnist-seg --embedded --limit 8'
+        'scalebench datasets build --dataset fashion-mnist-seg --embedded --limit 8'
     """
     m = _ID_RE.fullmatch(build_id)
     if m is None:  # the empty id
-        return "scalebench build-datasets"
+        return "scalebench datasets build"
     name, embedded, lite, limit, h, w = m.groups()
     if h is not None:
         args = (", embedded=True" if embedded else "") + (f", limit={limit}" if limit else "")
         return f"build_segmentation(canvas=({h}, {w}){args})"
     flags = (" --embedded" if embedded else "") + (" --lite" if lite else "")
-    return f"scalebench build-datasets --dataset {name}{flags}" + (f" --limit {limit}" if limit else "")
+    return f"scalebench datasets build --dataset {name}{flags}" + (f" --limit {limit}" if limit else "")
 
 
 # --- hashes and the manifest ---------------------------------------------------------------------------------
@@ -289,56 +289,35 @@ def write_array_chunked(
 
 
 def write_sets(
-    folder: Path, todo: list[SetPlan], write: Callable[[SetPlan, Callable[[int], None]], dict], progress: bool
+    folder: Path,
+    todo: list[SetPlan],
+    write: Callable[[SetPlan, Callable[[int], None]], dict],
+    progress: bool | str = "none",
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Write the sets of ``todo`` (largest first) with ``write(plan, tick)``, :data:`WORKERS` at once, one torch
     thread each (one set: in this thread, so that Ctrl-C stops it at once); return their array records and
-    seconds. An OS error is :func:`os_write_error` naming the file."""
-    bar, tick = _progress(
-        progress, sum(sum(p.sizes.values()) for p in todo), f"{folder.name}: {len(todo)} sets"
-    )
+    seconds. ``tick(n)`` counts ``n`` images written in the ``progress`` display (:mod:`scalebench.progress`:
+    a bar, or dated plain lines at most every 10 s). An OS error is :func:`os_write_error` naming the file."""
 
     def run(plan: SetPlan) -> tuple[str, dict[str, Any], float]:
         t = time.perf_counter()
         try:
-            return plan.filename, write(plan, tick), round(time.perf_counter() - t, 3)
+            return plan.filename, write(plan, bar.advance), round(time.perf_counter() - t, 3)
         except OSError as err:
             raise os_write_error(folder / plan.filename, err) from None
 
     threads, workers = torch.get_num_threads(), min(WORKERS, len(todo))
     ex = ThreadPoolExecutor(workers, thread_name_prefix="scalebench-build")
-    with bar:
+    with Progress(progress) as bar:
+        bar.start(f"{folder.name}: {len(todo)} sets", sum(sum(p.sizes.values()) for p in todo))
         torch.set_num_threads(1 if workers > 1 else threads)
         try:
             results = list(ex.map(run, todo)) if workers > 1 else [run(p) for p in todo]
         finally:
             ex.shutdown(wait=True, cancel_futures=True)
             torch.set_num_threads(threads)
+        bar.end()
     return {f: rec for f, rec, _ in results}, {f: secs for f, _, secs in results}
-
-
-def _progress(enabled: bool, total: int, label: str) -> tuple[Any, Callable[[int], None]]:
-    """A (context manager, tick) pair: a rich progress bar on stderr, or a no-op."""
-    if not enabled or total == 0:
-        return contextlib.nullcontext(), lambda n: None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    prog = Progress(*columns, console=Console(stderr=True), transient=False)
-    task = prog.add_task(label, total=total)
-    lock = threading.Lock()
-
-    def tick(n: int) -> None:
-        with lock:
-            prog.advance(task, n)
-
-    return prog, tick
 
 
 def run_build(
@@ -348,7 +327,7 @@ def run_build(
     writer: Callable[[dict[str, Any]], Callable[[SetPlan, Callable[[int], None]], dict]],
     *,
     attr: str,
-    progress: bool = False,
+    progress: bool | str = "none",
     **info: Any,
 ) -> dict[str, Any]:
     """Build or complete the build in ``folder`` under its lock; return its manifest (written last).
@@ -356,8 +335,8 @@ def run_build(
     ``plan(old, unreadable)`` gives the manifest's protocol and the set files from the manifest found (None when
     there is none or, with ``unreadable``, when it cannot be read); the set files that can be kept are kept
     (:func:`reuse_sets`, their config stored as ``attr``), and ``writer(protocol)``, called only when one is
-    missing (a builder loads its raw files then), gives the function that writes one. ``info``: for
-    ``build_info.json``."""
+    missing (a builder loads its raw files then), gives the function that writes one. ``progress``: a
+    ``--progress`` mode (:func:`write_sets`). ``info``: for ``build_info.json``."""
     t0 = time.perf_counter()
     with build_lock(folder):
         # Under the lock no other build of this id runs: the manifest read here is the one to extend.

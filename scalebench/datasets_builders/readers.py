@@ -44,7 +44,7 @@ def damaged_file_error(path: Path, what: str, err: Exception) -> ScalebenchError
     return ScalebenchError(
         f"{path}: reading {what} failed ({err}); the file is damaged or was replaced. Fix: run `scalebench "
         f"datasets verify` to list the damaged files of the build, delete them (or the whole build folder "
-        f"{path.parent}) and rerun `scalebench build-datasets` with the same options to rebuild them."
+        f"{path.parent}) and rerun `scalebench datasets build` with the same options to rebuild them."
     )
 
 
@@ -107,7 +107,7 @@ class HDF5Split(Dataset):
         self._n = 0
         if not self.path.is_file():
             raise ScalebenchError(
-                f"HDF5 file {self.path} does not exist; build it with `scalebench build-datasets` "
+                f"HDF5 file {self.path} does not exist; build it with `scalebench datasets build` "
                 "(`scalebench datasets info` lists the builds and their state)."
             )
         try:

@@ -90,6 +90,6 @@ def match_scales(requested: Sequence[float] | None, built: Sequence[float], buil
         raise ScalebenchError(
             f"Scale(s) {', '.join(f'{s:g}' for s in missing)} are not in the built set of {build_id!r}, whose test "
             f"scales are {', '.join(f'{b:.4g}' for b in built)} (a scale is its 3-decimal value). Choose --scales "
-            "among these, or rebuild the dataset with the scales you need (`scalebench build-datasets`)."
+            "among these, or rebuild the dataset with the scales you need (`scalebench datasets build`)."
         )
     return sorted(set(out))

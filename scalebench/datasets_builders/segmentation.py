@@ -56,10 +56,10 @@ from scalebench.datasets_builders.manifest import (
 from scalebench.datasets_builders.raw import RawSplits, expected_source_md5s, load_raw
 from scalebench.datasets_builders.readers import SegmentationDataset
 from scalebench.datasets_builders.scales import scale_tag, unique_scales
-from scalebench.datasets_builders.specs import DATASETS, check_split
+from scalebench.datasets_builders.specs import DATASETS, SEGMENTATION_DATASET, check_split
 from scalebench.paths import datasets_dir
 
-NAME = "fashion-mnist-seg"
+NAME = SEGMENTATION_DATASET
 MANIFEST_FORMAT = "scalebench.multiscale-segmentation/1"
 GENERATOR_VERSION = "1.0.0"
 IGNORE_INDEX = 255
@@ -76,7 +76,7 @@ CLASS_NAMES = ("background", *DATASETS["fashion-mnist"].class_names)
 SEED = 0
 #: Manifest sha256 of the canonical full build (real Fashion-MNIST, default canvas and scales, no --limit) at
 #: GENERATOR_VERSION; the leaderboard accepts segmentation results of this build only. Measured 2026-11-23
-#: (`scalebench build-datasets --dataset fashion-mnist-seg`, 69 s wall on 2 shared cores).
+#: (`scalebench datasets build --dataset fashion-mnist-seg`, 69 s wall on 2 shared cores).
 KNOWN_MANIFEST_SHA256 = "fa460df4540e33a673dd08c87507e8061e8e0c1c1ef066d7cd20b7382b5a538e"
 
 
@@ -236,8 +236,9 @@ def _pools(raw: RawSplits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 _ROLE_CODE = {"train": 1, "val": 2, "test": 3}
 
 
-def _write(plan: SetPlan, pools: dict, protocol: dict[str, Any], out_dir: Path) -> dict[str, dict]:
-    """Write one set file (composites drawn by :func:`make_split`, seeded by role and scales); its array records."""
+def _write(plan: SetPlan, pools: dict, protocol: dict[str, Any], out_dir: Path, tick: Any) -> dict[str, dict]:
+    """Write one set file (composites drawn by :func:`make_split`, seeded by role and scales); its array records.
+    ``tick(n)`` counts the ``n`` composites of each split written."""
     canvas = (int(protocol["canvas"][0]), int(protocol["canvas"][1]))
     scales = plan.entry["scales"]
 
@@ -249,6 +250,7 @@ def _write(plan: SetPlan, pools: dict, protocol: dict[str, Any], out_dir: Path) 
                 kw = {"chunks": (1, *arr.shape[1:]), "compression": "gzip", "compression_opts": GZIP_LEVEL}
                 f.create_dataset(key, data=arr, **(kw if n and key[0] in "xy" else {}))
                 arrays[key] = array_record(arr)
+            tick(n)
         return {"dataset": NAME, "role": plan.role, "key": plan.entry["key"], "scales": json.dumps(scales)}
 
     return write_set(out_dir, plan, "protocol", fill)
@@ -311,6 +313,7 @@ def build_segmentation(
     sizes: dict[str, int] | None = None,
     raw: RawSplits | None = None,
     train_scales: Iterable[Iterable[float]] | None = None,
+    progress: bool | str = "auto",
 ) -> SegmentationBuild:
     """Build the multi-scale segmentation set; a complete build with the same protocol is left as is, and a
     missing, truncated or replaced file of it is rewritten (the files are deterministic).
@@ -322,8 +325,9 @@ def build_segmentation(
         embedded: build from the embedded Fashion-MNIST subset (``fashion-mnist-seg-embedded``).
         canvas: (H, W), even; quadrants must hold 28 s pixels for the largest scale.
         sizes, raw: overrides for tests (split sizes; decoded raw splits).
-        train_scales: training sets asked for (``build-datasets --train-scale``); each must be one of the four
+        train_scales: training sets asked for (``datasets build --train-scale``); each must be one of the four
             of the protocol (:data:`TRAIN_SETS`), which every build holds.
+        progress: the display on stderr, a ``--progress`` mode (:data:`scalebench.progress.PROGRESS_MODES`).
     """
     for key in train_scales or ():
         if train_set_key(key) not in [train_set_key(t) for t in TRAIN_SETS]:
@@ -347,11 +351,10 @@ def build_segmentation(
         pools = _pools(
             raw or load_raw(spec, root=root, raw_dir=raw_dir, download=download, embedded=embedded)
         )
-        return lambda plan, tick: _write(plan, pools, protocol, out_dir)
+        return lambda plan, tick: _write(plan, pools, protocol, out_dir, tick)
 
-    manifest = run_build(
-        out_dir, MANIFEST_FORMAT, lambda old, unreadable: (protocol, plans), writer, attr="protocol"
-    )
+    manifest = run_build(out_dir, MANIFEST_FORMAT, lambda old, unreadable: (protocol, plans), writer,
+                         attr="protocol", progress=progress)  # fmt: skip
     return SegmentationBuild(out_dir, manifest)
 
 

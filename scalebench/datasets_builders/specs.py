@@ -105,38 +105,37 @@ class DatasetSpec:
         return len(self.class_names)
 
 
+def md5sums(text: str) -> tuple[Resource, ...]:
+    """The raw files listed in ``text`` as ``md5sum`` prints them (one ``<md5>  <file name>`` per line).
+
+    Example:
+        >>> md5sums("8d4fb7e6c68d591d4c3dfef9ec88bf0d  train-images-idx3-ubyte.gz")
+        (Resource(filename='train-images-idx3-ubyte.gz', md5='8d4fb7e6c68d591d4c3dfef9ec88bf0d'),)
+    """
+    return tuple(
+        Resource(name, md5) for md5, name in (line.split(maxsplit=1) for line in text.strip().splitlines())
+    )
+
+
 _FMNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
+# fmt: off
 DATASETS: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec(
-        name="fashion-mnist",
-        file_prefix="fashionmnist_with_scale_variations",
-        canvas=(72, 72),
-        channels=1,
-        source_size=(28, 28),
-        padding="zero",
-        class_names=(
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ),
+        name="fashion-mnist", file_prefix="fashionmnist_with_scale_variations",
+        canvas=(72, 72), channels=1, source_size=(28, 28), padding="zero",
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         split_sizes={"train": 50000, "val": 10000, "test": 10000},
         split_rule="train: first 50000 images of the official training file; val: its last 10000; "
         "test: the official test file",
         raw_folder="FashionMNIST/raw",
-        resources=(
-            Resource("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            Resource("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-            Resource("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-            Resource("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
-        ),
+        resources=md5sums("""
+            8d4fb7e6c68d591d4c3dfef9ec88bf0d  train-images-idx3-ubyte.gz
+            25c81989df183df01b3e8a0aad5dffbe  train-labels-idx1-ubyte.gz
+            bef4ecab320f06d8554ea6380940ec79  t10k-images-idx3-ubyte.gz
+            bb300cfdad3c16e7a12a480ee83cd310  t10k-labels-idx1-ubyte.gz
+        """),
         archive=None,
         urls=(_FMNIST_URL,),
         licence="MIT (Copyright (c) 2017 Zalando SE)",
@@ -146,36 +145,22 @@ DATASETS: dict[str, DatasetSpec] = {
         known_lite_manifest_sha256="b67ea7e63be7cd4a42514be8e53a49f087777872f48e12ab2c944bf4cab590df",
     ),
     "cifar10": DatasetSpec(
-        name="cifar10",
-        file_prefix="cifar10_with_scale_variations",
-        canvas=(64, 64),
-        channels=3,
-        source_size=(32, 32),
-        padding="reflect",
-        class_names=(
-            "airplane",
-            "automobile",
-            "bird",
-            "cat",
-            "deer",
-            "dog",
-            "frog",
-            "horse",
-            "ship",
-            "truck",
-        ),
+        name="cifar10", file_prefix="cifar10_with_scale_variations",
+        canvas=(64, 64), channels=3, source_size=(32, 32), padding="reflect",
+        class_names=("airplane", "automobile", "bird", "cat", "deer",
+                     "dog", "frog", "horse", "ship", "truck"),
         split_sizes={"train": 40000, "val": 10000, "test": 10000},
         split_rule="train: data_batch_1..4; val: data_batch_5; test: test_batch",
         raw_folder="cifar-10-batches-py",
-        resources=(
-            Resource("data_batch_1", "c99cafc152244af753f735de768cd75f"),
-            Resource("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
-            Resource("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
-            Resource("data_batch_4", "634d18415352ddfa80567beed471001a"),
-            Resource("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"),
-            Resource("test_batch", "40351d587109b95175f43aff81a1287e"),
-            Resource("batches.meta", "5ff9c542aee3614f3951f8cda6e48888"),
-        ),
+        resources=md5sums("""
+            c99cafc152244af753f735de768cd75f  data_batch_1
+            d4bba439e000b95fd0a9bffe97cbabec  data_batch_2
+            54ebc095f3ab1f0389bbae665268c751  data_batch_3
+            634d18415352ddfa80567beed471001a  data_batch_4
+            482c414d41f54cd18b22e5b47cb7c3cb  data_batch_5
+            40351d587109b95175f43aff81a1287e  test_batch
+            5ff9c542aee3614f3951f8cda6e48888  batches.meta
+        """),
         archive=Resource("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),
         urls=("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
         licence="no explicit licence; free for research use, cite the technical report",
@@ -183,23 +168,20 @@ DATASETS: dict[str, DatasetSpec] = {
         "technical report, University of Toronto",
     ),
     "stl10": DatasetSpec(
-        name="stl10",
-        file_prefix="stl10_with_scale_variations",
-        canvas=(96, 96),
-        channels=3,
-        source_size=(96, 96),
-        padding="reflect",
-        class_names=("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"),
+        name="stl10", file_prefix="stl10_with_scale_variations",
+        canvas=(96, 96), channels=3, source_size=(96, 96), padding="reflect",
+        class_names=("airplane", "bird", "car", "cat", "deer",
+                     "dog", "horse", "monkey", "ship", "truck"),
         split_sizes={"train": 4000, "val": 1000, "test": 8000},
         split_rule="train/val: the 5000 labelled training images split 400/100 per class by a seeded "
         "permutation (numpy default_rng(seed)), each kept in file order; test: the 8000 test images",
         raw_folder="stl10_binary",
-        resources=(
-            Resource("train_X.bin", "918c2871b30a85fa023e0c44e0bee87f"),
-            Resource("train_y.bin", "5a34089d4802c674881badbb80307741"),
-            Resource("test_X.bin", "7f263ba9f9e0b06b93213547f721ac82"),
-            Resource("test_y.bin", "36f9794fa4beb8a2c72628de14fa638e"),
-        ),
+        resources=md5sums("""
+            918c2871b30a85fa023e0c44e0bee87f  train_X.bin
+            5a34089d4802c674881badbb80307741  train_y.bin
+            7f263ba9f9e0b06b93213547f721ac82  test_X.bin
+            36f9794fa4beb8a2c72628de14fa638e  test_y.bin
+        """),
         archive=Resource("stl10_binary.tar.gz", "91f7769df0f17e558f3565bffb0c7dfb"),
         urls=("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",),
         licence="no explicit licence; free for research use, cite the paper",
@@ -208,7 +190,15 @@ DATASETS: dict[str, DatasetSpec] = {
         notes="scalebench variant: canvas, split and scales of the STL-10 paper were not published",
     ),
 }
+# fmt: on
 
+
+#: The multi-object segmentation set composed from Fashion-MNIST (``segmentation.py``, docs/segmentation.md).
+SEGMENTATION_DATASET = "fashion-mnist-seg"
+
+#: What ``scalebench datasets build --dataset`` takes: a classification dataset, ``all`` three, or the
+#: segmentation set (:func:`scalebench.datasets_builders.inventory.build_datasets` dispatches).
+BUILD_CHOICES: tuple[str, ...] = (*DATASETS, "all", SEGMENTATION_DATASET)
 
 #: Split sizes of the embedded Fashion-MNIST subset (160 + 40 train/val and 100 test images per class).
 EMBEDDED_SIZES: dict[str, int] = {"train": 1600, "val": 400, "test": 1000}

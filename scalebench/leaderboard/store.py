@@ -217,6 +217,30 @@ def submit_runs(
             the same call. The store is then unchanged.
     """
     store = Path(store)
+    checked = _check_items(items, store, known=known, verified=verified)
+    with store_lock(store):
+        index = read_index(store)
+        plan = [
+            (source, result, rel, _status(store, index, source, result, rel))
+            for source, result, rel in checked
+        ]
+        _commit(
+            store,
+            index,
+            [(rel, results_to_json(result), status == "upgraded") for _, result, rel, status in plan],
+        )
+    return [SubmitOutcome(source, checked_path(store, rel), status) for source, _, rel, status in plan]
+
+
+def _check_items(
+    items: Sequence[tuple[str, AnyRunResult | str | bytes]],
+    store: Path,
+    *,
+    known: Sequence[KnownBuild] | None,
+    verified: bool,
+) -> list[tuple[str, AnyRunResult, PurePosixPath]]:
+    """Validate every run (no two of them the same run) and the store paths they go to, before the lock:
+    ``(source, run, path in the store)`` triples."""
     checked: list[tuple[str, AnyRunResult, PurePosixPath]] = []
     for source, item in items:
         if isinstance(item, (RunResult, SegmentationRunResult)):
@@ -241,48 +265,53 @@ def submit_runs(
                 raise _link_error(store / name, store)
         for _, _, rel in checked:
             checked_path(store, rel)
-    outcomes: list[SubmitOutcome] = []
-    with store_lock(store):
-        index = read_index(store)
-        plan: list[tuple[str, AnyRunResult, PurePosixPath, str]] = []
-        for source, result, rel in checked:
-            dest = checked_path(store, rel)
-            status = "added"
-            if str(rel) in index and not dest.exists():
-                raise ScalebenchError(
-                    f"{source}: the store lists {rel} in {INDEX_NAME} but its file is gone; restore it from "
-                    "git before submitting (`scalebench leaderboard validate` lists every problem)."
-                )
-            if dest.exists():
-                stored = _load_entry(store, rel)
-                if stored is not None and _same_run_but_verified(stored, result):
-                    status = "upgraded"
-                else:
-                    raise ScalebenchError(
-                        f"{source} duplicates the stored run {dest} (same model, config hash, dataset, training "
-                        f"scale and seed {result.seed}); entries are never overwritten. Submit a new seed, or "
-                        "change the config."
-                    )
-            plan.append((source, result, rel, status))
-        written: list[Path] = []
-        new_index = dict(index)
-        try:
-            for source, result, rel, status in plan:
-                dest = checked_path(store, rel)
-                text = results_to_json(result)
-                if status == "upgraded":
-                    write_text_atomic(dest, text)
-                else:
-                    written.append(_write_new(store, rel, text))
-                new_index[str(rel)] = _sha256_text(text)
-                outcomes.append(SubmitOutcome(source, dest, status))
-            _write_index(store, new_index)
-        except BaseException:
-            for dest in written:
-                with contextlib.suppress(FileNotFoundError):
-                    dest.unlink()
-            raise
-    return outcomes
+    return checked
+
+
+def _status(store: Path, index: dict[str, str], source: str, result: AnyRunResult, rel: PurePosixPath) -> str:
+    """``added`` for a new run, ``upgraded`` for the verified copy of a stored self-reported run; any other
+    run already stored (or listed and gone) is an error: entries are never overwritten."""
+    dest = checked_path(store, rel)
+    if str(rel) in index and not dest.exists():
+        raise ScalebenchError(
+            f"{source}: the store lists {rel} in {INDEX_NAME} but its file is gone; restore it from "
+            "git before submitting (`scalebench leaderboard validate` lists every problem)."
+        )
+    if not dest.exists():
+        return "added"
+    stored = _load_entry(store, rel)
+    if stored is not None and _same_run_but_verified(stored, result):
+        return "upgraded"
+    raise ScalebenchError(
+        f"{source} duplicates the stored run {dest} (same model, config hash, dataset, training "
+        f"scale and seed {result.seed}); entries are never overwritten. Submit a new seed, or "
+        "change the config."
+    )
+
+
+def _commit(
+    store: Path, index: dict[str, str], files: Sequence[tuple[PurePosixPath, str | bytes, bool]]
+) -> list[Path]:
+    """Write ``files`` (``(path in the store, content, replace)``) and the index with their sha256, under the
+    store's lock, all or nothing: a new file never replaces an existing one (``replace``: the entry is
+    rewritten atomically, the upgrade to verified), and the new files are removed again if a write fails.
+    Returns the new files."""
+    written: list[Path] = []
+    new_index = dict(index)
+    try:
+        for rel, data, replace in files:
+            if replace:
+                write_text_atomic(checked_path(store, rel), data)
+            else:
+                written.append(_write_new(store, rel, data))
+            new_index[str(rel)] = hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+        _write_index(store, new_index)
+    except BaseException:
+        for dest in written:
+            with contextlib.suppress(FileNotFoundError):
+                dest.unlink()
+        raise
+    return written
 
 
 def _load_entry(store: Path, rel: PurePosixPath) -> AnyRunResult | None:
@@ -315,6 +344,7 @@ class Verifier(Protocol):
         device: str = ...,
         out: str | Path | None = ...,
         progress: str = ...,
+        trust_model_code: bool = ...,
     ) -> VerifyOutcome: ...
 
 
@@ -327,13 +357,16 @@ def submit(
     root: str | Path | None = None,
     device: str = "auto",
     known: Sequence[KnownBuild] | None = None,
+    progress: str = "none",
+    trust_model_code: bool = False,
 ) -> list[SubmitOutcome]:
     """``scalebench submit``: validate results files and add them to the store (all or nothing).
 
     With ``checkpoint`` (one results file only), ``verify`` re-evaluates the checkpoint on the recorded test
     sets (``scalebench submit`` passes ``verify_run`` of the benchmark's verify module: the sha256 of the
-    weights must equal the recorded one, and every per-scale count must match exactly); the entry is then
-    stored as "verified", or upgraded from self-reported if the same run is already stored.
+    weights must equal the recorded one, and every per-scale count must match exactly), showing ``progress``
+    (a ``--progress`` mode; ``trust_model_code``: a model from outside scalebench may be imported and run); the
+    entry is then stored as "verified", or upgraded from self-reported if the same run is already stored.
     """
     if not paths:
         raise ScalebenchError("Give at least one results file to submit (scalebench submit RUN.json ...).")
@@ -352,7 +385,7 @@ def submit(
     validate_submission(read_results_bytes(Path(source)), source, known=known)
     with tempfile.TemporaryDirectory(prefix="scalebench-verify-") as tmp:
         report = verify(source, checkpoint, root=root, device=device, out=Path(tmp) / "verified.json",
-                            progress="none")  # fmt: skip
+                        progress=progress, trust_model_code=trust_model_code)  # fmt: skip
     if report.verified is None:
         raise ScalebenchError(
             f"{source} is NOT verified: re-evaluating {checkpoint} gave other counts ("
@@ -403,21 +436,13 @@ def add_checkpoints(store: str | Path, items: Sequence[tuple[PurePosixPath, str 
                     f"Checkpoint {source} has sha256 {sha}, but {store / rel} records {stored.checkpoint_sha256}; "
                     "give the best.safetensors of that run."
                 )
-        written: list[Path] = []
-        new_index = dict(index)
-        try:
-            for _, ckpt, data, sha, _ in plan:
-                if str(ckpt) in index and checked_path(store, ckpt).exists():
-                    continue  # stored already (same sha: the results file pins it)
-                written.append(_write_new(store, ckpt, data))
-                new_index[str(ckpt)] = sha
-            _write_index(store, new_index)
-        except BaseException:
-            for dest in written:
-                with contextlib.suppress(FileNotFoundError):
-                    dest.unlink()
-            raise
-    return written
+        # a checkpoint stored already is the same file (the results pin its sha256)
+        stored_already = {
+            ckpt for _, ckpt, _, _, _ in plan if str(ckpt) in index and checked_path(store, ckpt).exists()
+        }
+        return _commit(
+            store, index, [(ckpt, data, False) for _, ckpt, data, _, _ in plan if ckpt not in stored_already]
+        )
 
 
 @dataclass

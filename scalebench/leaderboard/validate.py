@@ -14,7 +14,7 @@ rules of the leaderboard, following the lessons of RobustBench, WILDS and MTEB (
   (segmentation: the training set's object scales are one of the build's training sets);
 - no ``--limit`` smoke run and no run on the embedded demo subset;
 - ``evaluated_by`` is "self-reported": only re-evaluating the checkpoint (``scalebench submit --checkpoint`` or
-  ``scalebench evaluate --verify``) can make an entry "verified";
+  ``scalebench verify``) can make an entry "verified";
 - the model name and dataset name are slugs, so that the store's file names are built only from checked text;
 - ``dataset.build_id`` is the canonical build's id (``fashion-mnist``, ``fashion-mnist-lite``,
   ``fashion-mnist-seg``), and ``dataset.train_size`` / ``val_size`` are that build's split sizes;
@@ -22,7 +22,9 @@ rules of the leaderboard, following the lessons of RobustBench, WILDS and MTEB (
   split size, and each row of the scale-selection counts sums to that scale's ``total`` (segmentation: each
   union is at most ``pixels``, which is at most ``images`` times the canvas);
 - the seed is an integer from 0 to :data:`MAX_SEED`;
-- the model is registered in this scalebench (looked up by name in :func:`scalebench.models.list_models`,
+- the model is registered in this scalebench, or it comes from outside (``model.source``: a file, a module or an
+  installed package; never imported here, and its name must not be a registered one) (looked up by name in
+  :func:`scalebench.models.list_models`,
   never imported from the file), its task is the run's, ``model.config`` passes the same checks as
   ``scalebench evaluate``'s model config (:func:`check_model_config`) and ``training.recipe`` is a valid
   :class:`scalebench.results.recipe.Recipe` (:func:`check_recipe`).
@@ -244,7 +246,7 @@ _BUILD_FIELDS = (
     ("version", "version", "dataset version {value!r} of {name!r} is not known to this scalebench (known "
      "versions: {known}). Rebuild the dataset with this scalebench and re-run the evaluation."),
     ("manifest_sha256", "manifest_sha256", "manifest sha256 {value} of {name!r} {version} is not a canonical "
-     "build (expected one of {known}); the test sets differ. Rebuild with `scalebench build-datasets "
+     "build (expected one of {known}); the test sets differ. Rebuild with `scalebench datasets build "
      "--dataset {name}` (default scales, no --limit) and re-run."),
 )  # fmt: skip
 
@@ -297,7 +299,7 @@ def check_run(
     if ds.embedded:
         raise ScalebenchError(
             f"{source} ran on the embedded demo subset ({ds.build_id}); the leaderboard takes the full "
-            f"dataset. Build it with `scalebench build-datasets --dataset {ds.name}` and re-run."
+            f"dataset. Build it with `scalebench datasets build --dataset {ds.name}` and re-run."
         )
     if result.evaluated_by != "self-reported" and not allow_verified:
         raise ScalebenchError(
@@ -325,8 +327,11 @@ def check_run(
         )
     _check_identity(result, match, source)
     _check_counts(result, match, source)
-    check_model_config(result.model.name, result.model.config, source, task=result.task,
-                       num_classes=ds.num_classes, in_channels=ds.channels)  # fmt: skip
+    if _from_outside(result):
+        check_outside_model(result.model.name, source)
+    else:
+        check_model_config(result.model.name, result.model.config, source, task=result.task,
+                           num_classes=ds.num_classes, in_channels=ds.channels)  # fmt: skip
     check_recipe(result.training.recipe, source)
     return entry_path(result, match.track)
 
@@ -378,6 +383,24 @@ def _check_counts(result: AnyRunResult, match: KnownBuild, source: str) -> None:
                     f"{source}: scale_selection.counts at scale {row.scale:g} sum to {sum(counts)}, not to that "
                     f"scale's total {row.total} (one winning channel per test image)."
                 )
+
+
+def _from_outside(result: AnyRunResult) -> bool:
+    """The run's model lives outside scalebench (a file, a module or an installed package; results 1.2+)."""
+    src = getattr(result.model, "source", None)
+    return src is not None and src.kind != "zoo"
+
+
+def check_outside_model(name: str, source: str) -> None:
+    """A model from outside scalebench is never imported here: its code stays unverified until a maintainer
+    verifies the checkpoint with ``--trust-model-code``. Its name must not pass for a model of the zoo."""
+    from scalebench.models import registry
+
+    if name in registry.list_models():
+        raise ScalebenchError(
+            f"{source}: model {name!r} comes from outside scalebench but has the name of a registered model; "
+            "re-run it with --name NEW_NAME."
+        )
 
 
 def check_model_config(

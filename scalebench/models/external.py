@@ -228,6 +228,21 @@ def zoo_source(builder: Callable[..., Any]) -> ModelSource:
     return ModelSource("zoo", f"{name}:{qual}", _modules_sha256(name), "scalebench", __version__)
 
 
+def module_source(builder: Callable[..., Any]) -> ModelSource:
+    """The :class:`ModelSource` of a builder registered from a module outside ``scalebench.models`` (an installed
+    package's entry point, or a test): the sha256 of its module's file and its distribution, if installed."""
+    module = inspect.getmodule(builder)
+    name = module.__name__ if module is not None else builder.__module__
+    file = getattr(module, "__file__", None)
+    qual = getattr(builder, "__qualname__", getattr(builder, "__name__", "builder"))
+    sha = _sha256_file(Path(file)) if file and Path(file).is_file() else None
+    if (name == "__main__" or name.startswith("scalebench_user_model_")) and file:
+        return ModelSource("file", f"{Path(file).resolve()}:{qual}", sha)  # a script: imported again by path
+    dist, version = _distribution(name)
+    kind: SourceKind = "entry_point" if dist is not None else "module"
+    return ModelSource(kind, f"{name}:{qual}", sha, dist, version)
+
+
 def structure_sha256(model: Any) -> str:
     """sha256 of a network's structure: the names and shapes of its parameters and persistent buffers.
 

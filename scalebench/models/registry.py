@@ -108,10 +108,12 @@ class ModelCard(BaseModel):
     display_name: str | None = Field(
         default=None, description="the name figures and the leaderboard show (default: the registered name)"
     )
-    family: str = Field(description="e.g. 'gaussdernet', 'njet', 'cnn', 'resnet', 'unet'")
+    family: str = Field(
+        default="external", description="e.g. 'gaussdernet', 'njet', 'cnn', 'resnet', 'unet'; 'external'"
+    )
     task: str = Field(default="classification", description="'classification' or 'segmentation'")
-    paper: str = Field(description="full citation: authors, year, title, venue")
-    bibtex_key: str
+    paper: str | None = Field(default=None, description="full citation: authors, year, title, venue")
+    bibtex_key: str | None = None
     arxiv: str | None = None
     bibtex: str | None = Field(default=None, description="the full BibTeX entry of the paper")
     code_url: str | None = Field(
@@ -122,13 +124,20 @@ class ModelCard(BaseModel):
     quick_config: dict[str, Any] = Field(
         default_factory=dict, description="small overrides for CPU demos/tests"
     )
-    input_size: tuple[int, int, int] = Field(description="(C, H, W) the defaults are meant for")
+    licence: str | None = Field(default=None, description="the licence of the model's code, if stated")
+    input_size: tuple[int, int, int] = Field(
+        default=(1, 72, 72), description="(C, H, W) the defaults are meant for (a run takes the dataset's)"
+    )
     num_classes: int = 10
-    num_params: int = Field(description="parameter count of the default config at input_size / num_classes")
-    scale_covariant: bool
+    num_params: int | None = Field(
+        default=None,
+        description="parameter count of the default config at input_size / num_classes (None: computed when "
+        "the model is built; a run records the count it measured)",
+    )
+    scale_covariant: bool = False
     scale_invariant: bool = False
     reports_scale_selection: bool = Field(
-        description="forward_with_selection() returns the winning scale channel"
+        default=False, description="forward_with_selection() returns the winning scale channel"
     )
     quick_training: dict[str, Any] = Field(
         default_factory=dict,
@@ -170,6 +179,128 @@ def register_model(
     return wrap
 
 
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model named on the command line or in Python, resolved: its registered ``name``, ``card``, ``builder``
+    and the :class:`~scalebench.models.external.ModelSource` of its code."""
+
+    name: str
+    card: ModelCard
+    builder: ModelBuilder
+    source: Any
+
+
+_PLUGINS: list[str] | None = None
+#: Model references resolved in this process: reference -> (name, source sha256).
+_EXTERNAL: dict[str, tuple[str, str | None]] = {}
+
+
+def _load_plugins() -> None:
+    """Register the models of installed packages (entry-point group ``scalebench.models``), once."""
+    global _PLUGINS
+    if _PLUGINS is None:
+        from scalebench.models.external import load_entry_points
+
+        _PLUGINS = []  # set first: a plugin that looks models up while it loads must not recurse
+        _PLUGINS = load_entry_points()
+
+
+def _source_of(builder: ModelBuilder) -> Any:
+    """The code source of a registered builder: the zoo's, or the module (and distribution) it lives in."""
+    from scalebench.models import external
+
+    while hasattr(builder, "func"):  # a functools.partial of a builder
+        builder = builder.func
+    module = inspect.getmodule(builder)
+    name = module.__name__ if module is not None else ""
+    if name.startswith("scalebench.models."):
+        return external.zoo_source(builder)
+    return external.module_source(builder)
+
+
+def _external_name(factory: ModelBuilder, name: str | None) -> str:
+    import re
+
+    chosen = name or getattr(factory, "__name__", "") or "model"
+    if not re.fullmatch(r"[a-z0-9_][a-z0-9_.-]{0,99}", chosen):
+        raise ScalebenchError(
+            f"Model name {chosen!r} cannot name runs and leaderboard folders: give --name with 1-100 lowercase "
+            "letters, digits, '_', '-' or '.'."
+        )
+    return chosen
+
+
+def external_card(name: str, factory: ModelBuilder, *, task: str = "classification") -> ModelCard:
+    """The card of a model from outside the zoo, made from what the factory states.
+
+    Its config is the factory's keyword defaults; parameters are counted when it is built; input size and
+    class count come from the dataset. A factory may add a dict ``scalebench_card`` (``display_name``,
+    ``paper``, ``arxiv``, ``bibtex``, ``code_url``, ``licence``, ``notes``, ``scale_covariant``, ``task``).
+    """
+    extra = dict(getattr(factory, "scalebench_card", None) or {})
+    allowed = {"display_name", "paper", "arxiv", "bibtex", "code_url", "licence", "notes", "scale_covariant",
+               "scale_invariant", "task"}  # fmt: skip
+    unknown = sorted(set(extra) - allowed)
+    if unknown:
+        raise ScalebenchError(
+            f"{name}: scalebench_card has unknown keys {unknown}; valid: {', '.join(sorted(allowed))}."
+        )
+    task = extra.pop("task", task)
+    return ModelCard(
+        name=name, family="external", task=task, default_config=builder_defaults(factory), **extra
+    )
+
+
+def resolve_model(model: str, *, name: str | None = None) -> ResolvedModel:
+    """A zoo name, a name an installed package registered, or a model reference (``FILE.py:factory``,
+    ``module:factory``; see :mod:`scalebench.models.external`), resolved to its registered name, card,
+    builder and code source.
+
+    A reference is imported (this runs its code) and registered under ``name`` (default: the factory's
+    name); a name the zoo already uses is an error. Resolving the same reference again with changed code
+    registers the new code under the same name (a long-lived sweep worker sees the file as it is now).
+    """
+    from scalebench.models import external
+
+    if not external.is_reference(model):
+        if name is not None and name != model:
+            raise ScalebenchError(
+                f"--name renames a model from outside the zoo only; {model!r} is registered."
+            )
+        get_model_card(model)
+        builder, card = _REGISTRY[model]
+        return ResolvedModel(model, card, builder, _source_of(builder))
+    factory, source = external.load_factory(model)
+    chosen = _external_name(factory, name)
+    known = _EXTERNAL.get(model)
+    if chosen in _REGISTRY and (known is None or known[0] != chosen):
+        raise ScalebenchError(
+            f"Model name {chosen!r} of {model} is already registered; give another with --name."
+        )
+    if known is None or known != (chosen, source.sha256):
+        _REGISTRY.pop(chosen, None)
+        _RULES.pop(chosen, None)
+        register_model(external_card(chosen, factory))(factory)
+        _EXTERNAL[model] = (chosen, source.sha256)
+    builder, card = _REGISTRY[chosen]
+    return ResolvedModel(chosen, card, builder, source)
+
+
+def register_callable(factory: ModelBuilder, *, name: str | None = None) -> str:
+    """Register a factory given from Python (``scalebench.evaluate(build)``) under ``name`` (default: its own
+    name) and return the name. Its source is the file it is defined in (:func:`_source_of`); registering the
+    same factory again is a no-op, another one under a taken name an error."""
+    if not callable(factory):
+        raise ScalebenchError(f"A model factory must be callable, got a {type(factory).__name__}.")
+    chosen = _external_name(factory, name)
+    if chosen in _REGISTRY:
+        if _REGISTRY[chosen][0] is factory:
+            return chosen
+        raise ScalebenchError(f"Model name {chosen!r} is already registered; give another with name=...")
+    register_model(external_card(chosen, factory))(factory)
+    return chosen
+
+
 def config_rules(name: str) -> dict[str, ConfigRule]:
     """The :class:`ConfigRule` of every config key of ``name`` that registered one."""
     get_model_card(name)
@@ -183,6 +314,7 @@ def list_models(pattern: str = "*", *, task: str | None = None) -> list[str]:
         >>> "gaussdernet" in list_models("gauss*")
         True
     """
+    _load_plugins()
     return sorted(
         n
         for n, (_, c) in _REGISTRY.items()
@@ -193,13 +325,16 @@ def list_models(pattern: str = "*", *, task: str | None = None) -> list[str]:
 def get_model_card(name: str) -> ModelCard:
     """The card of a registered model; an unknown name raises with the closest registered names."""
     if name not in _REGISTRY:
+        _load_plugins()
+    if name not in _REGISTRY:
         import difflib
 
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ScalebenchError(
-            f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_REGISTRY))}. "
-            "See `scalebench models list`."
+            f"Unknown model {name!r}.{hint} Registered models: {', '.join(sorted(_REGISTRY))}. A model of your "
+            "own: give FILE.py:FACTORY or MODULE:FACTORY, or register it in the 'scalebench.models' entry-point "
+            "group of your package (docs/own-model.md)."
         )
     return _REGISTRY[name][1]
 
@@ -344,6 +479,10 @@ def _model_on_meta(name: str, full: dict[str, Any], num_classes: int | None, in_
             f"Model {name!r} cannot be built with this config ({type(err).__name__}: {err}); check the values "
             f"against `scalebench models info {name}`."
         ) from None
+    if not isinstance(model, torch.nn.Module):
+        raise ScalebenchError(
+            f"The builder of model {name!r} returned a {type(model).__name__}, not a torch.nn.Module."
+        )
     n = count_parameters(model)
     if n > MAX_PARAMETERS:
         changed = {k: v for k, v in full.items() if v != card.default_config.get(k)}

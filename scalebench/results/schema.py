@@ -43,10 +43,12 @@ from scalebench.fileio import config_hash
 from scalebench.results import metrics
 
 #: Bump the major number for changes that old readers cannot read, the minor for added optional fields.
-#: 1.1 added ``model.train_flops_per_image``, ``model.inference_flops_per_image`` and ``verification``.
-SCHEMA_VERSION = "1.1"
+#: 1.1 added ``model.train_flops_per_image``, ``model.inference_flops_per_image`` and ``verification``;
+#: 1.2 added ``model.source`` (where the model's code comes from, with its sha256) and
+#: ``model.structure_sha256``.
+SCHEMA_VERSION = "1.2"
 #: Versions this reader accepts: files of an older minor version lack only optional fields.
-READABLE_SCHEMA_VERSIONS = ("1.0", "1.1")
+READABLE_SCHEMA_VERSIONS = ("1.0", "1.1", "1.2")
 
 _HEX64 = r"^[0-9a-f]{64}$"
 
@@ -78,6 +80,19 @@ class _Strict(BaseModel):
     model_config = _STRICT
 
 
+class ModelSourceInfo(_Strict):
+    """Where a model's code comes from (:class:`scalebench.models.external.ModelSource`): ``zoo`` (scalebench's
+    own), ``file`` (``FILE.py:factory``), ``module`` (``module:factory``) or ``entry_point`` (an installed
+    package); ``reference`` imports it again, ``sha256`` is the sha256 of its source, ``distribution`` and
+    ``version`` name an installed package (scalebench itself for the zoo)."""
+
+    kind: Literal["zoo", "file", "module", "entry_point"]
+    reference: str = Field(min_length=1, max_length=1000)
+    sha256: str | None = Field(default=None, pattern=_HEX64)
+    distribution: str | None = Field(default=None, max_length=200)
+    version: str | None = Field(default=None, max_length=100)
+
+
 class ModelInfo(_Strict):
     """The evaluated network: registered name, full resolved config, its card and its parameter count."""
 
@@ -96,6 +111,12 @@ class ModelInfo(_Strict):
     )
     inference_flops_per_image: Int | None = Field(
         default=None, ge=0, description="FLOPs of one forward pass per image in eval mode (since schema 1.1)"
+    )
+    source: ModelSourceInfo | None = Field(default=None, description="where the code comes from (since 1.2)")
+    structure_sha256: str | None = Field(
+        default=None,
+        pattern=_HEX64,
+        description="sha256 of the parameter and buffer names and shapes (since 1.2)",
     )
 
     @field_validator("config", "card")
@@ -137,20 +158,53 @@ class EpochRecord(_Strict):
     seconds: Float = Field(ge=0)
 
 
-class TrainingInfo(_Strict):
-    """How the model was trained and which checkpoint was selected (best validation accuracy, first on ties)."""
+class CallableInfo(_Strict):
+    """A callable of a non-standard training (a loss, an optimizer or a scheduler factory): its qualified name
+    and the sha256 of its source (None when Python cannot show the source, e.g. a builtin)."""
 
-    preset: Literal["quick", "paper"]
+    name: str = Field(min_length=1, max_length=300)
+    sha256: str | None = Field(default=None, pattern=_HEX64)
+
+
+class CustomTraining(_Strict):
+    """The callables a non-standard training replaced (Python API: ``loss_fn``, ``optimizer_factory``,
+    ``scheduler_factory``); the board marks such runs non-standard and never ranks them with standard ones."""
+
+    loss: CallableInfo | None = None
+    optimizer: CallableInfo | None = None
+    scheduler: CallableInfo | None = None
+
+
+class TrainingInfo(_Strict):
+    """How the model was trained and which checkpoint was selected (best validation accuracy, first on ties).
+
+    ``preset`` ``external`` (since 1.2): the model was trained elsewhere and only tested here
+    (``scalebench.test``); it then has no recipe, no history and no selected epoch.
+    """
+
+    preset: Literal["quick", "paper", "external"]
     recipe: dict[str, Any] = Field(description="the resolved training recipe (optimizer, lr, schedule, ...)")
-    best_epoch: Int = Field(ge=1)
-    best_val_accuracy: Float = Field(ge=0, le=1)
+    best_epoch: Int | None = Field(default=None, ge=1)
+    best_val_accuracy: Float | None = Field(default=None, ge=0, le=1)
     history: list[EpochRecord]
+    custom: CustomTraining | None = Field(default=None, description="non-standard training (since 1.2)")
 
     @field_validator("recipe")
     @classmethod
     def _finite(cls, v: dict[str, Any]) -> dict[str, Any]:
         _check_finite_tree(v, "recipe")
         return v
+
+    @model_validator(mode="after")
+    def _external_or_trained(self) -> TrainingInfo:
+        if self.preset == "external":
+            if self.history or self.best_epoch is not None or self.recipe or self.custom is not None:
+                raise ValueError(
+                    "an external training (preset 'external') has no recipe, history or best epoch"
+                )
+        elif self.best_epoch is None or self.best_val_accuracy is None:
+            raise ValueError(f"a {self.preset!r} training records its best_epoch and best_val_accuracy")
+        return self
 
 
 class ClassificationScaleResult(_Strict):
@@ -268,7 +322,7 @@ class RunRecord(_Strict):
     verification record only on a verified run, then the task's own checks (:meth:`_check_task`).
     """
 
-    schema_version: Literal["1.0", "1.1"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2"] = SCHEMA_VERSION
     evaluated_by: Literal["self-reported", "verified"] = "self-reported"
     created_at: str = Field(description="UTC time the results were written, ISO 8601")
     model: ModelInfo

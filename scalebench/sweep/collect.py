@@ -33,6 +33,14 @@ class CollectReport:
     not_done: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
 
+    def summary(self, store: str | Path) -> str:
+        """The lines ``sweep collect`` prints: the counts, then the figures written."""
+        return (
+            f"{len(self.added)} added to {store} ({len(self.checkpoints)} checkpoints), {len(self.already_stored)} "
+            f"already there, {len(self.not_done)} jobs not done\nwrote "
+            + ", ".join(str(p) for p in self.figures)
+        )
+
 
 def collect(
     sweep_dir: str | Path,

@@ -99,7 +99,7 @@ def expand_grid(
 
     ``train_scales``: the training sets of each build (a training scale, or the scales of a mixed set such as
     ``(1, 2, 3, 4)``); None: each build's default set. Every training set must be built in the
-    build (``scalebench build-datasets --train-scale S`` adds one); the error names the command. ``options`` are further
+    build (``scalebench datasets build --train-scale S`` adds one); the error names the command. ``options`` are further
     :class:`EvalConfig` fields shared by every job (``preset``, ``limit``, ``root``, ``recipe_overrides``, ...).
     Every job is resolved by the protocol, so a bad model, dataset, training set or option fails here, before
     anything is launched.

@@ -2,7 +2,8 @@
 
 - ``local``: a pool of ``parallel`` worker processes (:mod:`scalebench.sweep.worker`), each running one job
   at a time with its output in ``logs/<job id>.log``; for a CPU or a single GPU. Each worker gets
-  ``cores / parallel`` threads unless ``OMP_NUM_THREADS`` is set.
+  ``cores / parallel`` threads unless ``OMP_NUM_THREADS`` is set. ``options["progress"]`` (a ``--progress``
+  mode, default ``none``) shows the jobs finished (:mod:`scalebench.progress`), with a dated line per job.
 - ``slurm``: submitit's ``AutoExecutor`` (called directly, not through Hydra's plugin), all jobs in one job
   array (``executor.batch()``). Each job is a :class:`SweepJob`, a ``submitit.helpers.Checkpointable``: on
   preemption or time-out submitit calls its ``checkpoint()``, which requeues the same job, and the requeued
@@ -33,6 +34,7 @@ from typing import Any
 import yaml
 
 from scalebench.checks import ScalebenchError
+from scalebench.progress import Progress
 from scalebench.sweep.jobs import Job, job_command, job_state, log_path, run_job, write_record
 
 try:  # submitit is a dependency; Checkpointable is the base of the slurm job.
@@ -53,6 +55,16 @@ class LaunchReport:
     lines: list[str] = field(default_factory=list)
     skipped_stored: list[str] = field(default_factory=list)
     requeued_stale: list[str] = field(default_factory=list)
+
+    def summary(self, sweep_dir: str | Path, store: str | Path | None = None) -> str:
+        """The closing line of ``sweep launch``: the counts, and the command that follows the jobs
+        (``store``: the leaderboard store of ``--skip-stored``)."""
+        stored = f", {len(self.skipped_stored)} stored in {store}" if store is not None else ""
+        stored += f", {len(self.requeued_stale)} stale re-queued" if self.requeued_stale else ""
+        return (
+            f"{len(self.launched)} launched, {len(self.failed)} failed, {len(self.skipped_done)} done already, "
+            f"{len(self.skipped_running)} running elsewhere{stored}; `scalebench sweep status --out {sweep_dir}`"
+        )
 
 
 def split_jobs(sweep_dir: str | Path, jobs: Sequence[Job], report: LaunchReport) -> list[Job]:
@@ -109,7 +121,8 @@ def launch_local(sweep_dir: str | Path, jobs: Sequence[Job], options: dict[str, 
 
     Each worker (:mod:`scalebench.sweep.worker`) imports torch once and runs one job at a time, its output in
     ``logs/<job id>.log``. A job that fails is reported with its log and the others go on; a worker that dies
-    (killed) has its job recorded as failed and is replaced by a new one.
+    (killed) has its job recorded as failed and is replaced by a new one. ``options["progress"]``: the display
+    of the jobs finished (a ``--progress`` mode; default ``none``).
     """
     parallel = parallel_option(options)
     report = LaunchReport()
@@ -154,16 +167,22 @@ def launch_local(sweep_dir: str | Path, jobs: Sequence[Job], options: dict[str, 
                 if answer["status"] == "failed":
                     report.failed.append(job.job_id)
                     report.lines.append(f"FAILED {job.job_id} ({answer['error']}); log: {log}")
+                bar.log(f"{answer['status']}: {job.job_id}")
+            bar.advance()
         if worker is not None and worker.poll() is None:
             assert worker.stdin is not None
             worker.stdin.close()
             worker.wait()
 
     threads = [threading.Thread(target=slot) for _ in range(min(parallel, len(queue)))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    with Progress(options.get("progress", "none")) as bar:
+        bar.start(f"sweep: {len(queue)} jobs", len(queue))
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        if threads:
+            bar.end(f"{len(report.failed)} failed")
     return report
 
 

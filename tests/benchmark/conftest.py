@@ -15,7 +15,7 @@ def fake_built(monkeypatch):
 
     def load(build_id, root=None, task=None):
         if build_id != "tiny":
-            raise ScalebenchError(f"Dataset {build_id!r} is not built; run `scalebench build-datasets`.")
+            raise ScalebenchError(f"Dataset {build_id!r} is not built; run `scalebench datasets build`.")
         return built
 
     monkeypatch.setattr("scalebench.datasets_builders.open_build", load)

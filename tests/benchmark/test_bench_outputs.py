@@ -7,14 +7,14 @@ import re
 
 import pytest
 from bench_factories import make_result
-from matplotlib.text import Text
+from figure_helpers import figure_texts, legend_is_outside, legend_texts
 from PIL import Image
 
 from scalebench.benchmark.engine import long_csv_rows
-from scalebench.benchmark.progress import Progress
 from scalebench.figures.curves import DEMO_CURVE_COLUMNS, RUN_CURVE_COLUMNS, curves_figure, plot_curves
 from scalebench.figures.selection import RUN_SELECTION_COLUMNS, plot_selection, selection_figure
 from scalebench.figures.style import RUN_FORMATS, build_label, config_note
+from scalebench.progress import Progress
 from scalebench.results import seedless_config_hash
 
 # The per-run and demo files: PNG + SVG + CSV with the columns the protocol and the demo write.
@@ -93,20 +93,6 @@ def _as(run, *, card=None, build_id=None, embedded=False):
     return run.model_copy(update={"model": model, "dataset": dataset})
 
 
-def _texts(fig) -> list[str]:
-    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
-
-
-def _legend(fig) -> list[str]:
-    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-
-
-def _legend_is_outside(fig) -> bool:
-    fig.draw_without_rendering()
-    ax = fig.axes[0]
-    return not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
-
-
 @pytest.mark.parametrize(
     ("name", "build_id", "embedded", "limit", "expected"),
     [
@@ -134,15 +120,15 @@ def test_build_label(name, build_id, embedded, limit, expected):
 def test_one_seed_curve_names_the_model_and_build_without_a_band(tmp_path):
     run = _as(make_result(), card=CARD, build_id="fashion-mnist-lite")
     fig = curves_figure([run])
-    texts = _texts(fig)
+    texts = figure_texts(fig)
     assert not any("±" in t for t in texts), texts
     assert not fig.axes[0].collections  # no std band
-    legend = _legend(fig)
+    legend = legend_texts(fig)
     assert legend == ["GaussDerNet (1 seed)", "training scale"]
     title = fig.axes[0].get_title()
     assert build_label(run.dataset) in title and "lite" in title and "1 seed" in title
     assert not any(run.model.config_hash in t or seedless_config_hash(run) in t for t in texts)
-    assert _legend_is_outside(fig)
+    assert legend_is_outside(fig)
     png, _, _ = plot_curves([run], tmp_path / "curve", **RUN)
     with Image.open(png) as im:
         assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
@@ -152,7 +138,7 @@ def test_several_seeds_give_a_band_and_say_so():
     runs = [_as(make_result(seed=s), card=CARD) for s in range(3)]
     fig = curves_figure(runs)
     assert "mean ± std over 3 seeds" in fig.axes[0].get_title()
-    assert _legend(fig)[0] == "GaussDerNet (n = 3 seeds)"
+    assert legend_texts(fig)[0] == "GaussDerNet (n = 3 seeds)"
     assert len(fig.axes[0].collections) == 1  # the band
 
 
@@ -181,13 +167,13 @@ def test_comparison_names_models_by_display_name_outside_the_axes(tmp_path):
                 embedded=True)]  # fmt: skip
     groups = {r.model.name: [r] for r in runs}  # as `make demo` gives them
     fig = curves_figure(groups)
-    legend = _legend(fig)
+    legend = legend_texts(fig)
     assert legend == ["GaussDerNet (1 seed)", "plain CNN (1 seed)", "training scale"]
     assert "Fashion-MNIST embedded demo subset (fashion-mnist-embedded)" in fig.axes[0].get_title()
-    assert not any("±" in t for t in _texts(fig))
-    assert _legend_is_outside(fig)
+    assert not any("±" in t for t in figure_texts(fig))
+    assert legend_is_outside(fig)
     named = curves_figure({"ours": [runs[0]], "cnn": [runs[1]]})
-    assert _legend(named)[0] == "ours (1 seed)"
+    assert legend_texts(named)[0] == "ours (1 seed)"
     png = plot_curves(groups, tmp_path / "cmp", **DEMO)[0]
     with Image.open(png) as im:
         assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)

@@ -57,7 +57,7 @@ def test_end_to_end_outputs_validate(tmp_path, fake_built):
     assert (
         json.loads((outcome.run_dir / "results.json").read_text())["schema_version"]
         == SCHEMA_VERSION
-        == "1.1"
+        == "1.2"
     )
     # A second launch reuses the finished run instead of training again, with the same files.
     again = run(_config(tmp_path, scales=[1.0, 2.0]))
@@ -129,7 +129,7 @@ def test_unknown_model(tmp_path, fake_built):
 
 
 def test_dataset_never_built(tmp_path):
-    with pytest.raises(ScalebenchError, match=r"has not been built.*run `scalebench build-datasets"):
+    with pytest.raises(ScalebenchError, match=r"has not been built.*run `scalebench datasets build"):
         run(_config(tmp_path, dataset="fashion-mnist", root=tmp_path / "empty-home"))
 
 

@@ -87,3 +87,15 @@ def write_stl(raw_root: Path, n_train: int = 20, n_test: int = 10, seed: int = 0
         x.transpose(0, 3, 2, 1).tofile(folder / f"{split}_X.bin")
         (np.arange(n) % 10 + 1).astype(np.uint8).tofile(folder / f"{split}_y.bin")
     return folder
+
+
+def tiny_fmnist_build(raw_root: Path, home: Path, scales=(0.5, 1.0, 2.0)):
+    """A tiny non-embedded fashion-mnist build from fake raw files: 16 training, 8 validation and 12 test images
+    per scale (the home of the sweep tests)."""
+    from scalebench.datasets_builders import build_dataset
+
+    spec = patched_spec("fashion-mnist", write_fmnist(raw_root, n_train=24, n_test=12),
+                        split_sizes={"train": 16, "val": 8, "test": 12})  # fmt: skip
+    return build_dataset(
+        "fashion-mnist", root=home, raw_dir=raw_root, spec=spec, scales=list(scales), progress=False
+    )

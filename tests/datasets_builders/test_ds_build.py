@@ -164,7 +164,7 @@ def test_more_scales_extend_a_build_and_missing_scale_errors(tmp_path, fmnist):
     with pytest.raises(
         ScalebenchError,
         match=r"no training set with scales 2; built training sets: 1\. Fix: add "
-        r"it with `scalebench build-datasets --dataset fashion-mnist --train-scale 2`",
+        r"it with `scalebench datasets build --dataset fashion-mnist --train-scale 2`",
     ):
         built.path("train", train_scale=2.0)
     with pytest.raises(
@@ -177,7 +177,7 @@ def test_more_scales_extend_a_build_and_missing_scale_errors(tmp_path, fmnist):
 
 
 def test_open_build_errors_name_the_command(tmp_path):
-    with pytest.raises(ScalebenchError, match=r"run `scalebench build-datasets --dataset fashion-mnist`"):
+    with pytest.raises(ScalebenchError, match=r"run `scalebench datasets build --dataset fashion-mnist`"):
         open_build("fashion-mnist", root=tmp_path)
     with pytest.raises(ScalebenchError, match=r"--dataset fashion-mnist --embedded`"):
         open_build("fashion-mnist-embedded", root=tmp_path)
@@ -375,7 +375,7 @@ def test_stale_temp_files_are_removed_and_an_interrupted_build_is_reported(tmp_p
     keep.write_text("mine")
     text = describe_builds(root=home)
     assert text.startswith("fashion-mnist: INTERRUPTED: no manifest") and "4 complete set file(s)" in text
-    assert "2 temporary file(s)" in text and "scalebench build-datasets --dataset fashion-mnist" in text
+    assert "2 temporary file(s)" in text and "scalebench datasets build --dataset fashion-mnist" in text
     with pytest.raises(ScalebenchError, match="fashion-mnist: an interrupted build without a manifest"):
         verify_datasets(root=home)
     again = _build(tmp_path, raw, spec)
@@ -420,7 +420,7 @@ def test_os_errors_while_writing_name_the_path_and_leave_nothing_half_written(tm
     assert not (folder / "manifest.json").exists()
     assert not [p for p in folder.iterdir() if ".tmp" in p.name]
     assert verify_build("fashion-mnist", tmp_path / "home") == [
-        f"{folder / 'manifest.json'}: missing; run `scalebench build-datasets --dataset fashion-mnist`"
+        f"{folder / 'manifest.json'}: missing; run `scalebench datasets build --dataset fashion-mnist`"
     ]
 
 

@@ -132,4 +132,4 @@ def test_damaged_chunk_is_one_error_naming_the_file_and_the_fix(uint8_file):
             read()
         msg = str(err.value)
         assert msg.startswith(f"{path}: reading x_test rows") and "scalebench datasets verify" in msg
-        assert "rerun `scalebench build-datasets`" in msg
+        assert "rerun `scalebench datasets build`" in msg

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import h5py
 import pytest
+from cli_checks import one_error_line
 from click.testing import CliRunner
 from datasets_builders.fakes_raw import patched_spec, write_fmnist
 
@@ -70,7 +71,7 @@ def _cli(*args: str):
 
 def _build(root: Path, mirror: Path, *extra: str, scales: str | None = SCALES):
     args = ["--raw-dir", str(mirror), "--no-download", "--root", str(root), "--limit", str(LIMIT), "--quiet"]
-    return _cli("build-datasets", *args, *(["--scales", scales] if scales else []), *extra)
+    return _cli("datasets", "build", *args, *(["--scales", scales] if scales else []), *extra)
 
 
 def _ok(res) -> str:
@@ -80,11 +81,10 @@ def _ok(res) -> str:
 
 def _error(res, *fragments: str) -> str:
     """The one error line of a failed command; checks exit code 1 and that it holds every fragment."""
-    lines = res.output.strip().splitlines()
-    assert res.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    line = one_error_line(res)
     for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
+        assert fragment in line, (fragment, line)
+    return line
 
 
 def _printed_sha(output: str) -> str:
@@ -175,7 +175,7 @@ def test_failed_download_is_one_error(tmp_path, mirror, monkeypatch):
     _remove(mirror / "FashionMNIST" / "raw")
     args = ["--raw-dir", str(mirror), "--root", str(tmp_path / "home"), "--limit", str(LIMIT), "--quiet"]
     _error(
-        _cli("build-datasets", *args),
+        _cli("datasets", "build", *args),
         "Downloading fashion-mnist from",
         "failed (URLError",
         "Connection refused",
@@ -312,7 +312,8 @@ def test_disk_full_during_a_set(tmp_path, tmpfs):
     if not tmpfs(root, "size=512k"):
         pytest.skip("mounting a tmpfs is not allowed here")
     args = [
-        "build-datasets",
+        "datasets",
+        "build",
         "--embedded",
         "--limit",
         "300",
@@ -442,7 +443,7 @@ def test_flipped_bit_met_by_the_reader_names_the_file(tmp_path, mirror):
         ds.read_batch(list(range(len(ds))))
     msg = str(err.value)
     assert msg.startswith(f"{ds.path}: reading x_test rows 0-{len(ds) - 1} failed") and "\n" not in msg
-    assert "scalebench datasets verify" in msg and "build-datasets" in msg
+    assert "scalebench datasets verify" in msg and "scalebench datasets build" in msg
 
 
 @pytest.mark.case("B20")
@@ -536,22 +537,16 @@ def test_concurrent_builds_of_one_id_keep_every_scale(tmp_path, mirror):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--scales", "nan"], "--scales must be a positive finite number"),
-        (["--scales", "inf"], "--scales must be a positive finite number"),
-        (["--scales", "-1"], "--scales must be a positive finite number"),
-        (["--scales", "0"], "--scales must be a positive finite number"),
+        *(([flag, value], f"{flag} must be a positive finite number")
+          for flag in ("--scales", "--train-scale") for value in ("nan", "inf", "-1", "0")),
         (["--scales", "abc"], "--scales must be a positive number, got 'abc'"),
         (["--scales", "0.0004"], "rounds to 0.000"),
         (["--limit", "0"], "--limit must be a positive integer"),
         (["--limit", "-5"], "--limit must be a positive integer"),
-        (["--train-scale", "0"], "--train-scale must be a positive finite number"),
-        (["--train-scale", "nan"], "--train-scale must be a positive finite number"),
-        (["--train-scale", "inf"], "--train-scale must be a positive finite number"),
-        (["--train-scale", "-1"], "--train-scale must be a positive finite number"),
     ],
-)
+)  # fmt: skip
 def test_invalid_arguments(tmp_path, mirror, args, fragment):
-    base = ["build-datasets", "--raw-dir", str(mirror), "--no-download", "--root", str(tmp_path / "home")]
+    base = ["datasets", "build", "--raw-dir", str(mirror), "--no-download", "--root", str(tmp_path / "home")]
     _error(_cli(*base, "--limit", str(LIMIT), *args), fragment)
     assert not (tmp_path / "home").exists()
 

@@ -20,12 +20,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 # The fake build of tests/benchmark, imported under the name its own tests use (one module, one registration).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark"))
 from bench_fakes import FakeBuilt
+from torch_threads import one_torch_thread
 
 from scalebench.benchmark import checkpoint, protocol
 from scalebench.benchmark.config import make_config
@@ -52,7 +52,7 @@ def tiny_build():
         asked.append(build_id)
         if build_id != "tiny":
             raise ScalebenchError(
-                f"Dataset {build_id!r} has not been built; run `scalebench build-datasets`."
+                f"Dataset {build_id!r} has not been built; run `scalebench datasets build`."
             )
         return built
 
@@ -76,14 +76,10 @@ def _cfg(out: Path, **kw):
 @pytest.fixture(scope="module")
 def runs(tiny_build, tmp_path_factory):
     """(finished run, run stopped after epoch 1) of the same config, in folders the cases copy and never touch."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         out = tmp_path_factory.mktemp("module-runs")
         full = run(_cfg(out / "full"))
         stopped = run(_cfg(out / "stopped", stop_after_epoch=1))
-    finally:
-        torch.set_num_threads(threads)
     assert stopped.stopped_after_epoch == 1 and full.result is not None
     return full, stopped
 
@@ -121,7 +117,7 @@ def _nothing_under(folder: Path) -> bool:
     [
         (["--model", "nosuch", "--dataset", "tiny"], r"Unknown model 'nosuch'\..*Registered models: .*cnn"),
         (["--model", "CNN", "--dataset", "tiny"], r"Unknown model 'CNN'"),
-        (["--model", "cnn", "--dataset", "nosuch"], r"Dataset 'nosuch' has not been built.*build-datasets"),
+        (["--model", "cnn", "--dataset", "nosuch"], r"Dataset 'nosuch' has not been built.*datasets build"),
     ],
 )
 def test_unknown_model_or_build(tmp_path, args, pattern):

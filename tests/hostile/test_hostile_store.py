@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from cli_checks import one_error_line
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "leaderboard"))
@@ -94,15 +95,6 @@ def store(tmp_path) -> Path:
     path = tmp_path / "results"
     accepted(path, doc(0))
     return path
-
-
-def one_error_line(result) -> str:
-    """The CLI failed with exit code 1 and one 'Error:' line, no traceback; returns that line."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 # --- 3. Submit ---------------------------------------------------------------------------------------------

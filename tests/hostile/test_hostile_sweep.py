@@ -19,15 +19,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from cli_checks import one_error_line
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets_builders"))
 
-from fakes_raw import patched_spec, write_fmnist
+from fakes_raw import tiny_fmnist_build
 
 from scalebench.checks import ScalebenchError
 from scalebench.cli import main
-from scalebench.datasets_builders import build_dataset
 from scalebench.leaderboard.store import validate_store
 from scalebench.leaderboard.validate import KnownBuild
 from scalebench.sweep import collect, launch, load_jobs, run_job, sweep_status
@@ -51,12 +51,8 @@ SEEDS = [0, 1, 2, 3, 4, 5]
 def home(tmp_path_factory):
     """A scalebench home with a tiny non-embedded fashion-mnist build, and its KnownBuild with split sizes."""
     base = tmp_path_factory.mktemp("hostile-sweep")
-    raw, home = base / "raw", base / "home"
-    spec = patched_spec("fashion-mnist", write_fmnist(raw, n_train=24, n_test=12),
-                        split_sizes={"train": 16, "val": 8, "test": 12})  # fmt: skip
-    b = build_dataset(
-        "fashion-mnist", root=home, raw_dir=raw, spec=spec, scales=[0.5, 1.0, 2.0], progress=False
-    )
+    home = base / "home"
+    b = tiny_fmnist_build(base / "raw", home)
     known = KnownBuild(b.name, str(b.version), b.manifest_sha256, tuple(float(s) for s in b.test_scales),
                        float(b.train_scale), build_id=b.build_id, train_size=b.split_sizes["train"],
                        val_size=b.split_sizes["val"], test_size=b.split_sizes["test"])  # fmt: skip
@@ -71,14 +67,6 @@ def grid(home, seeds=SEEDS, **options):
 def cli_grid(home, out, *extra):
     return ["sweep", "launch", "--models", "cnn", "--datasets", "fashion-mnist", "--seeds", "0,1,2", "--root",
             str(home), "--out", str(out), "--epochs", "1", "--device", "cpu", *extra]  # fmt: skip
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

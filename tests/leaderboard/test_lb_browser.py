@@ -168,7 +168,7 @@ def test_download_links_resolve(page, site):
     page.go_back()
     with page.expect_navigation():
         page.locator(".run-link").first.click()
-    assert "/runs/" in page.url and json.loads(page.inner_text("pre"))["schema_version"] == "1.1"
+    assert "/runs/" in page.url and json.loads(page.inner_text("pre"))["schema_version"] == "1.2"
     page.go_back()
     with page.expect_navigation():
         page.locator(".entry-link").first.click()

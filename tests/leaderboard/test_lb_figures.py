@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 from click.testing import CliRunner
+from figure_helpers import figure_texts, legend_is_outside, legend_texts
 from lb_factories import KNOWN, SCALES, make_run, run_text, write_run
-from matplotlib.text import Text
 from PIL import Image
 
 from scalebench.checks import ScalebenchError
@@ -166,24 +166,10 @@ def _three_configs():
     return [*runs, _as(make_run(seed=0, model="cnn"), CNN, {"widths": [16, 32]})]
 
 
-def _texts(fig) -> list[str]:
-    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
-
-
-def _legend(fig) -> list[str]:
-    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-
-
-def _legend_is_outside(fig) -> bool:
-    fig.draw_without_rendering()
-    ax = fig.axes[0]
-    return not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
-
-
 def test_legends_name_models_and_configs_never_hashes():
     runs = _three_configs()
     fig = curves_figure(runs)
-    legend = _legend(fig)  # order: by model name, then config hash
+    legend = legend_texts(fig)  # order: by model name, then config hash
     assert legend[0] == "plain CNN (1 seed)" and legend[-1] == "training scale"
     assert set(legend[1:-1]) == {
         "GaussDerNet (quick) (n = 3 seeds)",
@@ -191,8 +177,8 @@ def test_legends_name_models_and_configs_never_hashes():
         "GaussDerNet (quick, sigma0=1) (1 seed)",
     }
     hashes = {seedless_config_hash(r) for r in runs} | {r.model.config_hash for r in runs}
-    assert not any(h[:8] in t for h in hashes for t in _texts(fig))
-    assert _legend_is_outside(fig)
+    assert not any(h[:8] in t for h in hashes for t in figure_texts(fig))
+    assert legend_is_outside(fig)
     sel = selection_figure([r for r in runs if r.scale_selection is not None])
     titles = [ax.get_title() for ax in sel.axes[:3]]
     assert {t.split("\n")[0] for t in titles} == {
@@ -208,7 +194,7 @@ def test_label_overrides_by_model_name_and_config_hash(tmp_path):
     runs = _three_configs()
     quick_hash = seedless_config_hash(runs[0])
     fig = curves_figure(runs, labels={"cnn": "CNN baseline", quick_hash[:10]: "ours"})
-    legend = _legend(fig)
+    legend = legend_texts(fig)
     assert "CNN baseline (1 seed)" in legend and "ours (n = 3 seeds)" in legend
     paths = plot_curves(runs, tmp_path / "c", labels={"gaussdernet": "GDN"})
     labels = {row["label"] for row in csv.DictReader(paths[3].read_text().splitlines())}
@@ -235,7 +221,7 @@ def test_cli_plot_curves_takes_label_options(tmp_path):
 def test_one_seed_has_no_band_and_no_plus_minus():
     runs = [_as(make_run(seed=0), GAUSS), _as(make_run(seed=0, model="cnn"), CNN)]
     fig = curves_figure(runs)
-    texts = _texts(fig)
+    texts = figure_texts(fig)
     assert not any("±" in t for t in texts), texts
     assert not fig.axes[0].collections  # no std band
     assert "1 seed each" in fig.axes[0].get_title()
@@ -259,8 +245,8 @@ def test_per_run_and_leaderboard_curves_share_ticks_and_resolution(tmp_path):
     ticks = [[t.get_text() for t in f.axes[0].get_xticklabels()] for f in (per_run, board)]
     assert ticks[0] == ticks[1] == ["0.5", "0.595", "0.707", "0.841", "1", "1.19", "1.41", "1.68", "2"]
     assert per_run.axes[0].get_xlabel() == board.axes[0].get_xlabel() == "test scale s (log2 axis)"
-    assert _legend(per_run)[0] == _legend(board)[0] == "GaussDerNet (n = 2 seeds)"
-    assert _legend_is_outside(per_run) and _legend_is_outside(board)
+    assert legend_texts(per_run)[0] == legend_texts(board)[0] == "GaussDerNet (n = 2 seeds)"
+    assert legend_is_outside(per_run) and legend_is_outside(board)
     pngs = [
         plot_curves(runs, tmp_path / "run" / "curve", columns=RUN_CURVE_COLUMNS, formats=RUN_FORMATS)[0],
         plot_curves(runs, tmp_path / "lb")[2],
@@ -275,9 +261,9 @@ def test_segmentation_figures_have_outside_legends_and_build_titles():
 
     runs = [make_seg_run(0)]
     for fig in (curves_figure(runs, metric="miou"), sigmas_figure(runs)):
-        assert _legend_is_outside(fig)
+        assert legend_is_outside(fig)
         assert "Fashion-MNIST segmentation full (fashion-mnist-seg)" in fig.axes[0].get_title()
-        assert not any("±" in t for t in _texts(fig))
+        assert not any("±" in t for t in figure_texts(fig))
     miou = curves_figure([make_seg_run(s) for s in range(2)], metric="miou")
     assert "mean ± std over 2 seeds" in miou.axes[0].get_title()
     assert [t.get_text() for t in miou.axes[0].get_xticklabels()] == ["1", "2", "3", "4"]

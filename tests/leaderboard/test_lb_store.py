@@ -56,26 +56,16 @@ def test_batch_is_all_or_nothing(tmp_path):
     before = snapshot(store)
     bad = json.loads(run_text(make_run(seed=2)))
     bad["limit"] = 99999
-    with pytest.raises(ScalebenchError, match=r"bad\.json"):
-        submit_runs(
-            [("ok.json", run_text(make_run(seed=1))), ("bad.json", json.dumps(bad))], store, known=KNOWN
-        )
-    assert snapshot(store) == before
-    with pytest.raises(ScalebenchError, match="same run"):
-        submit_runs(
-            [("x.json", run_text(make_run(seed=5))), ("y.json", run_text(make_run(seed=5)))],
-            store,
-            known=KNOWN,
-        )
-    assert snapshot(store) == before
-    # a later duplicate of a stored run also rejects the new runs of the batch
-    with pytest.raises(ScalebenchError, match="duplicates"):
-        submit_runs(
-            [("n.json", run_text(make_run(seed=6))), ("d.json", run_text(make_run(seed=0)))],
-            store,
-            known=KNOWN,
-        )
-    assert snapshot(store) == before
+    # a bad file, one run twice, a later duplicate of a stored run: each rejects the new runs of its batch too
+    batches = {
+        r"bad\.json": [("ok.json", run_text(make_run(seed=1))), ("bad.json", json.dumps(bad))],
+        "same run": [("x.json", run_text(make_run(seed=5))), ("y.json", run_text(make_run(seed=5)))],
+        "duplicates": [("n.json", run_text(make_run(seed=6))), ("d.json", run_text(make_run(seed=0)))],
+    }
+    for pattern, batch in batches.items():
+        with pytest.raises(ScalebenchError, match=pattern):
+            submit_runs(batch, store, known=KNOWN)
+        assert snapshot(store) == before
 
 
 def test_missing_file_and_oversize_file_are_clear_errors(tmp_path):
@@ -177,7 +167,16 @@ def test_concurrent_submits_lose_nothing(tmp_path):
 
 
 def _fake_verify(counts_match: bool):
-    def verify_run(results_path, checkpoint, *, root=None, device="auto", out=None, progress="auto"):
+    def verify_run(
+        results_path,
+        checkpoint,
+        *,
+        root=None,
+        device="auto",
+        out=None,
+        progress="auto",
+        trust_model_code=False,
+    ):
         result = load_results(results_path)
         if not counts_match:
             return VerifyReport(Path(results_path), None, ["scale 0.5: recorded 50/100, re-evaluated 49/100"])

@@ -87,7 +87,7 @@ def test_smoke_run_is_rejected():
 def test_embedded_subset_is_rejected():
     doc = _doc()
     doc["dataset"]["embedded"] = True
-    _reject(doc, "embedded demo subset", "build-datasets")
+    _reject(doc, "embedded demo subset", "scalebench datasets build")
 
 
 def test_verified_claim_without_reevaluation_is_rejected():

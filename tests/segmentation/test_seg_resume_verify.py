@@ -1,5 +1,5 @@
-"""Resume, --verify, several seeds, --amp and the run directory of a segmentation run, on the tiny 224 x 224
-build: the protocol of every task (``scalebench.benchmark.protocol.run``), not a twin of it."""
+"""Resume, verify (also as evaluate --verify), several seeds, --amp and the run directory of a segmentation run,
+on the tiny 224 x 224 build: the protocol of every task (``scalebench.benchmark.protocol.run``), not a twin of it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
+from torch_threads import one_torch_thread
 
 from scalebench.benchmark.config import config_from_options, make_config
 from scalebench.benchmark.protocol import format_summary, run, run_seeds
@@ -38,11 +39,8 @@ def _config(seg_home, out, **extra):
 @pytest.fixture(scope="module")
 def straight(seg_home, tmp_path_factory):
     """An uninterrupted 3-epoch N-Jet U-Net run (the reference for resume and the subject of --verify)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    outcome = run(_config(seg_home, tmp_path_factory.mktemp("straight")))
-    torch.set_num_threads(threads)
-    return outcome
+    with one_torch_thread():
+        return run(_config(seg_home, tmp_path_factory.mktemp("straight")))
 
 
 def test_the_run_directory_is_that_of_every_task(seg_home, straight):
@@ -114,8 +112,8 @@ def test_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(seg_home, straig
 def test_verify_marks_a_matching_checkpoint_verified(straight, seg_home, tmp_path):
     root, _ = seg_home
     results, best = straight.run_dir / "results.json", straight.run_dir / "best.safetensors"
-    res = CliRunner().invoke(main, ["evaluate", "--verify", str(results), "--checkpoint", str(best), "--root",
-                                    str(root), "--device", "cpu", "--progress", "none"])  # fmt: skip
+    res = CliRunner().invoke(main, ["verify", str(results), "--checkpoint", str(best), "--root", str(root),
+                                    "--device", "cpu", "--progress", "none"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "Verified: every per-scale count" in res.output
     verified = load_segmentation_results(results.with_name("results.verified.json"))
@@ -160,9 +158,11 @@ def test_verify_rejects_a_tampered_checkpoint_and_other_counts(straight, seg_hom
     report = verify_run(edited, best, root=root, device="cpu", out=tmp_path / "v.json", progress="none")
     assert report.verified is None and not (tmp_path / "v.json").exists()
     assert len(report.mismatches) == 1 and report.mismatches[0].startswith("scale 1: recorded intersections")
-    res = CliRunner().invoke(main, ["evaluate", "--verify", str(edited), "--checkpoint", str(best), "--root",
-                                    str(root), "--device", "cpu", "--progress", "none"])  # fmt: skip
-    assert res.exit_code == 1 and "NOT verified" in res.output and "Traceback" not in res.output
+    # the command, and the old way through evaluate
+    for command in (["verify", str(edited)], ["evaluate", "--verify", str(edited)]):
+        res = CliRunner().invoke(main, [*command, "--checkpoint", str(best), "--root", str(root), "--device", "cpu",
+                                        "--progress", "none"])  # fmt: skip
+        assert res.exit_code == 1 and "NOT verified" in res.output and "Traceback" not in res.output
 
 
 def test_several_seeds_write_an_aggregate_with_a_band(seg_home, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets_builders"))
 
-from fakes_raw import patched_spec, write_cifar, write_fmnist
+from fakes_raw import patched_spec, tiny_fmnist_build, write_cifar
 
 from scalebench.datasets_builders import build_dataset
 from scalebench.datasets_builders.segmentation import build_segmentation
@@ -23,14 +23,12 @@ def sweep_home(tmp_path_factory):
     """A scalebench home with tiny non-embedded builds of fashion-mnist and cifar10, and their KnownBuilds."""
     base = tmp_path_factory.mktemp("sweep-home")
     raw, home = base / "raw", base / "home"
-    fm = patched_spec("fashion-mnist", write_fmnist(raw, n_train=24, n_test=12),
-                      split_sizes={"train": 16, "val": 8, "test": 12})  # fmt: skip
     cf = patched_spec(
         "cifar10", write_cifar(raw, per_batch=6), split_sizes={"train": 24, "val": 6, "test": 6}
     )
     builds = [
-        build_dataset(name, root=home, raw_dir=raw, spec=spec, scales=SCALES, progress=False)
-        for name, spec in (("fashion-mnist", fm), ("cifar10", cf))
+        tiny_fmnist_build(raw, home, SCALES),
+        build_dataset("cifar10", root=home, raw_dir=raw, spec=cf, scales=SCALES, progress=False),
     ]
     known = [
         KnownBuild(b.name, str(b.version), b.manifest_sha256, tuple(float(s) for s in b.test_scales),

@@ -61,7 +61,7 @@ def test_grid_errors_name_the_fix(sweep_home, tmp_path):
         expand_grid(
             tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], train_scales=["1", 1.0], root=home
         )
-    fix = r"add it with `scalebench build-datasets --dataset cifar10 --train-scale 2`"
+    fix = r"add it with `scalebench datasets build --dataset cifar10 --train-scale 2`"
     with pytest.raises(ScalebenchError, match=rf"no training set with scales 2; .* {fix}"):
         expand_grid(
             tmp_path, models=["cnn"], datasets=["cifar10"], seeds=[0], train_scales=[1.0, 2.0], root=home
