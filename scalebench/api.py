@@ -88,7 +88,7 @@ def evaluate(
     config, seed_list = config_from_options(
         model=reference, model_name=name if isinstance(model, str) else None, dataset=dataset, preset=preset,
         seeds=",".join(str(s) for s in seeds), root=root, out=Path(out), device=device, progress=progress,
-        resume=resume, recipe=recipe_overrides, train_scale=train_scale,
+        resume=resume, recipe=recipe_overrides, train_scale=None if train_scale is None else str(train_scale),
         model_config=[f"{k}={json.dumps(v)}" for k, v in (model_config or {}).items()],
     )  # fmt: skip
     custom = custom_training(loss_fn, optimizer_factory, scheduler_factory)
@@ -140,7 +140,7 @@ def load_model(path: str | Path, *, trust_model_code: bool = False, device: str 
     """
     from scalebench.benchmark.checkpoint import load_weights
     from scalebench.models import create_model
-    from scalebench.models.registry import resolve_model
+    from scalebench.models.registry import registered_with, resolve_model
 
     path = Path(path)
     checkpoint = path / "best.safetensors" if path.is_dir() else path
@@ -154,7 +154,7 @@ def load_model(path: str | Path, *, trust_model_code: bool = False, device: str 
         )
     meta = json.loads(header["scalebench"])
     source = meta["model_source"]
-    if source["kind"] != "zoo":
+    if source["kind"] != "zoo" and not registered_with(meta["model"], source.get("sha256")):
         if not trust_model_code:
             raise ScalebenchError(
                 f"{checkpoint} holds a model from outside scalebench ({source['reference']}); loading it imports "

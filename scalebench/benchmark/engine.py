@@ -183,6 +183,40 @@ def limited(ds: Any, limit: int | None) -> int:
     return min(n, limit) if limit is not None else n
 
 
+class Custom:
+    """A non-standard training (Python API): ``loss(logits, target) -> mean loss`` replaces the task's loss,
+    ``optimizer(params) -> optimizer`` the recipe's optimizer, and ``scheduler(optimizer) -> scheduler`` the
+    recipe's schedule (stepped once after each epoch; the recipe's per-step learning rate is then not set)."""
+
+    def __init__(self, loss: Any = None, optimizer: Any = None, scheduler: Any = None) -> None:
+        self.loss, self.optimizer, self.scheduler = loss, optimizer, scheduler
+
+    def info(self) -> dict[str, Any]:
+        """What the results record of it: each callable's name and source sha256."""
+        from scalebench.api import callable_info
+
+        return {k: callable_info(getattr(self, k)) for k in ("loss", "optimizer", "scheduler")}
+
+
+class CustomLoss:
+    """A user's loss ``fn(logits, target) -> mean loss over the micro-batch`` as a task loss (summed over the
+    micro-batch, normalised by the images; correct predictions counted by argmax)."""
+
+    counts_hits = True
+
+    def __init__(self, fn: Any) -> None:
+        self.fn, self.info = fn, {}
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
+        loss = self.fn(logits, target)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise ScalebenchError("loss_fn must return a scalar tensor (the mean loss of the micro-batch).")
+        return loss * len(target), int((logits.detach().argmax(1) == target).sum())
+
+    def denominator(self, target: torch.Tensor) -> float:
+        return float(len(target))
+
+
 @dataclass
 class Loop:
     """How one process runs batches: the recipe, the seed, the device, AMP, the memory format, workers, the
@@ -196,6 +230,8 @@ class Loop:
     workers: int | None = None
     d: Dist = field(default_factory=Dist)
     progress: Progress = field(default_factory=lambda: Progress("none"))
+    #: a custom scheduler sets the learning rate (the recipe's per-step rate is then not set)
+    own_schedule: bool = False
 
 
 def evaluation_batches(
@@ -309,8 +345,9 @@ def train_epoch(
     if d.active and not augmenting:
         read = [b[lo:hi] if hi > lo else b[:1] for b, (lo, hi) in zip(batches, shares, strict=True)]
     for step, (x, y) in enumerate(load_batches(ds, read, num_workers(loop.workers, n, device), device)):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(recipe, epoch - 1, step, len(batches))
+        if not loop.own_schedule:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(recipe, epoch - 1, step, len(batches))
         x, y = augment(x, y, recipe, aug_gen)
         weight = 1.0
         if d.active:

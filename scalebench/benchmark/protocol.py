@@ -61,6 +61,8 @@ from scalebench.benchmark.config import EvalConfig, Recipe, resolve_recipe, run_
 from scalebench.benchmark.distributed import Dist, init_distributed, wrap
 from scalebench.benchmark.engine import (
     DONE,
+    Custom,
+    CustomLoss,
     Loop,
     check_amp,
     check_done,
@@ -126,6 +128,7 @@ class Setup:
     run_hash: str
     run_dir: Path
     resolved: Any = None
+    custom: Custom | None = None
 
 
 @dataclass
@@ -148,7 +151,7 @@ class _Training:
 # Resolution and checks (every bad input fails here, before any training)
 
 
-def _setup(config: EvalConfig) -> Setup:
+def _setup(config: EvalConfig, custom: Custom | None = None) -> Setup:
     from scalebench.datasets_builders import open_build  # looked up at call time: tests patch it there
     from scalebench.models.external import structure_sha256
     from scalebench.models.registry import create_meta_model, resolve_model, validate_model_config
@@ -183,6 +186,8 @@ def _setup(config: EvalConfig) -> Setup:
     # the code: a changed architecture is another run (the source's sha256, and the names and shapes it builds)
     identity["model_source"] = {k: v for k, v in resolved.source.as_dict().items() if k != "reference"}
     identity["model_structure_sha256"] = structure_sha256(meta)
+    if custom is not None:  # a non-standard training: its callables' source is part of the run
+        identity["custom_training"] = custom.info()
     default = same_scales(key, built.default_train_key)
     if not default:
         identity["train_set"] = key_text(key)
@@ -191,7 +196,7 @@ def _setup(config: EvalConfig) -> Setup:
     run_dir = Path(config.out) / f"{name}__{built.build_id}{train}__seed{config.seed}__{run_hash}"
     return Setup(
         config, task, device, card, built, key, model_config, recipe, scales, identity, run_hash, run_dir,
-        resolved,
+        resolved, custom,
     )  # fmt: skip
 
 
@@ -208,13 +213,14 @@ def resolve_run(config: EvalConfig) -> tuple[str, Path]:
 # The run
 
 
-def run(config: EvalConfig) -> RunOutcome:
+def run(config: EvalConfig, *, custom: Custom | None = None) -> RunOutcome:
     """Run the protocol for one seed: resolve, train (or resume), select on validation, test every scale, write.
 
     A finished run directory (``done`` present) is not run again: its results are loaded and returned with
-    ``reused=True``. An interrupted one needs ``config.resume``.
+    ``reused=True``. An interrupted one needs ``config.resume``. ``custom``: a non-standard training (Python
+    API: a loss, an optimizer or a scheduler of the user's), part of the run's identity and of its results.
     """
-    s = _setup(config)
+    s = _setup(config, custom)
     d = Dist()
     if config.distributed:
         d, s.device = init_distributed(s.device)
@@ -227,6 +233,7 @@ def run(config: EvalConfig) -> RunOutcome:
     t_start = time.perf_counter()
     model, optimizer = _model(s, d)
     loop = Loop(s.recipe, s.device, seed=config.seed, amp=config.amp, channels_last=s.task.channels_last,
+                own_schedule=custom is not None and custom.scheduler is not None,
                 workers=config.num_workers, d=d)  # fmt: skip
     with Progress(config.progress if d.main else "none") as progress:
         loop.progress = progress
@@ -262,6 +269,12 @@ def _model(s: Setup, d: Dist) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     fmt = {"memory_format": torch.channels_last} if s.task.channels_last else {}
     model = model.to(s.device, **fmt)
     optimizer = make_optimizer(model, s.recipe)
+    if s.custom is not None and s.custom.optimizer is not None:
+        optimizer = s.custom.optimizer(model.parameters())
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ScalebenchError(
+                f"optimizer_factory returned a {type(optimizer).__name__}, not a torch optimizer."
+            )
     if d.main:  # only now: a config that cannot be built leaves no run directory behind
         with writing(s.run_dir):
             s.run_dir.mkdir(parents=True, exist_ok=True)
@@ -298,7 +311,10 @@ def _train(
     if tr.n_train == 0 or tr.n_val == 0:
         raise ScalebenchError(f"Dataset {s.built.build_id!r} has an empty train or val split; rebuild it.")
     loss_fn = task.make_loss(s.built, train_ds, tr.n_train, s.recipe, s.device)
+    if s.custom is not None and s.custom.loss is not None:
+        loss_fn = CustomLoss(s.custom.loss)
     tr.loss_info = loss_fn.info
+    scheduler = None if s.custom is None or s.custom.scheduler is None else s.custom.scheduler(optimizer)
     if state is not None:
         with writing(s.run_dir):  # may redo an interrupted copy of best.safetensors
             restore_run_state(state, s.run_dir, model, optimizer, s.device)
@@ -312,9 +328,14 @@ def _train(
         unchecked = state.get("sha256") is None
         note = " (its state.json, from an older scalebench, records no checksums: files not verified)"
         progress.log(f"resuming {s.run_dir.name} after epoch {state['epoch']}{note if unchecked else ''}")
+    for _ in range(1, tr.start_epoch):  # a resumed run's scheduler catches up with its epochs
+        if scheduler is not None:
+            scheduler.step()
     net = wrap(model, s.device, loop.d)
     for epoch in range(tr.start_epoch, s.recipe.epochs + 1):
         _epoch(s, model, net, optimizer, loss_fn, (train_ds, val_ds), epoch, tr, loop)
+        if scheduler is not None:
+            scheduler.step()
         stop = config.stop_after_epoch
         if stop is not None and stop <= epoch < s.recipe.epochs:
             tr.stopped_after = epoch
@@ -481,6 +502,7 @@ def _facts(
             "val_size": tr.n_val, "embedded": bool(getattr(b, "embedded", False)),
         },
         "training": {"preset": config.preset, "recipe": s.recipe.model_dump(mode="json"), "loss": tr.loss_info,
+                     "custom": None if s.custom is None else s.custom.info(),
                      "best_epoch": tr.best_epoch, "best_val": tr.best_val, "history": tr.history},
         "per_scale": tested.per_scale, "aux": tested.aux, "extras": tested.extras,
         "key": s.key, "scales": s.scales, "build": b,

@@ -146,30 +146,21 @@ def rebuild_outside_model(result: AnyRunResult, source: str | Path, *, trust: bo
         ScalebenchError: without ``trust`` (nothing is imported), or when the source changed.
     """
     src = getattr(result.model, "source", None)
-    if src is None or src.kind == "zoo" or _registered_with(result.model.name, src.sha256):
+    from scalebench.models.registry import registered_with, resolve_model
+
+    if src is None or src.kind == "zoo" or registered_with(result.model.name, src.sha256):
         return  # nothing to import: scalebench's own code, or code this process registered already
     if not trust:
         raise ScalebenchError(
             f"{source}: the model {result.model.name!r} comes from outside scalebench ({src.kind} {src.reference}); "
             "verifying it imports and runs that code. Pass --trust-model-code if you trust it."
         )
-    from scalebench.models.registry import resolve_model
-
     resolved = resolve_model(src.reference, name=result.model.name)
     if src.sha256 is not None and resolved.source.sha256 != src.sha256:
         raise ScalebenchError(
             f"{source}: the source of {src.reference} has sha256 {resolved.source.sha256}, but the run recorded "
             f"{src.sha256}: the code changed since the run. Restore the code of the run to verify it."
         )
-
-
-def _registered_with(name: str, sha256: str | None) -> bool:
-    """``name`` is registered in this process, from a source with that sha256 (e.g. by the caller's import)."""
-    from scalebench.models import registry
-
-    if sha256 is None or name not in registry.list_models():
-        return False
-    return registry.resolve_model(name).source.sha256 == sha256
 
 
 def _meta_model(result: AnyRunResult, source: str | Path) -> torch.nn.Module:

@@ -23,6 +23,7 @@ from scalebench.leaderboard.render import (
     RANKING_RULE,
     RUNS_DIR,
     TRACK_RULES,
+    TRAINING_RULES,
     all_scales,
     board_title,
     entry_config_text,
@@ -96,7 +97,7 @@ def _row(e: Entry, scales: Sequence[float]) -> dict[str, Any]:
     by_scale = {s: (m, sd) for s, m, sd in e.curve}
     return {
         "e": e,
-        "title": board_title(e.dataset, e.track),
+        "title": board_title(e.dataset, e.track, e.training),
         "config": entry_config_text(e),
         "page": f"{ENTRIES_DIR}/{entry_slug(e)}.html",
         "svg": entry_curve(e),
@@ -120,7 +121,7 @@ def leaderboard_html(entries: Sequence[Entry], segmentation: Sequence[dict[str, 
     """The text of ``index.html``; ``segmentation``: the rows of
     :func:`scalebench.leaderboard.segmentation.segmentation_rows`, shown in a section of their own."""
     scales = all_scales(entries)
-    boards = sorted({(e.board, board_title(e.dataset, e.track)) for e in entries})
+    boards = sorted({(e.board, board_title(e.dataset, e.track, e.training)) for e in entries})
     return (
         _env()
         .get_template("index.html.j2")
@@ -132,6 +133,8 @@ def leaderboard_html(entries: Sequence[Entry], segmentation: Sequence[dict[str, 
             boards=boards,
             tracks=sorted({e.track for e in entries}),
             track_rules=TRACK_RULES,
+            trainings=sorted({e.training for e in entries} & set(TRAINING_RULES)),
+            training_rules=TRAINING_RULES,
             train_scales=sorted({e.train_scale for e in entries}),
             ranking_rule=RANKING_RULE,
             min_seeds=MIN_SEEDS,
@@ -217,8 +220,9 @@ def entry_html(e: Entry, results: Sequence[RunResult]) -> str:
         .get_template("entry.html.j2")
         .render(
             e=e,
-            title=board_title(e.dataset, e.track),
+            title=board_title(e.dataset, e.track, e.training),
             track_rule=TRACK_RULES.get(e.track, ""),
+            training_rule=TRAINING_RULES.get(e.training, ""),
             config_text=entry_config_text(e),
             config_rows=config_rows,
             recipe_rows=sorted(e.recipe.items()),

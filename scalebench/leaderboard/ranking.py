@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scalebench.leaderboard.store import StoredRun
-from scalebench.leaderboard.validate import run_config_hash
+from scalebench.leaderboard.validate import TRAINING_TRACKS, run_config_hash, training_track
 from scalebench.results import metrics
 
 #: Seeds an entry needs to be ranked (fewer: provisional).
@@ -79,6 +79,7 @@ class Entry:
     n_verified: int
     rank: int | None = None
     track: str = "full"
+    training: str = "standard"
     build_id: str = ""
     card: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -91,8 +92,10 @@ class Entry:
 
     @property
     def board(self) -> str:
-        """The board of the entry: its dataset, plus ``-<track>`` off the full track."""
-        return self.dataset if self.track == "full" else f"{self.dataset}-{self.track}"
+        """The board of the entry: its dataset, plus ``-<track>`` off the full track and ``-<training>`` off the
+        standard recipe (runs of another training track are never ranked with protocol-trained ones)."""
+        board = self.dataset if self.track == "full" else f"{self.dataset}-{self.track}"
+        return board if self.training == "standard" else f"{board}-{self.training}"
 
     @property
     def display_name(self) -> str:
@@ -143,6 +146,7 @@ def _entry(runs: list[StoredRun]) -> Entry:
         runs=[_run_record(r) for r in runs],
         n_verified=sum(r.evaluated_by == "verified" for r in results),
         track=runs[0].track,
+        training=training_track(first),
         build_id=first.dataset.build_id,
         card=dict(first.model.card),
         config=dict(first.model.config),
@@ -188,10 +192,14 @@ def rank_entries(runs: Sequence[StoredRun]) -> list[Entry]:
     groups: dict[tuple[str, str, float, str, str], list[StoredRun]] = {}
     for run in runs:
         r = run.result
-        key = (r.dataset.name, run.track, r.dataset.train_scale, r.model.name, run_config_hash(r))
+        key = (r.dataset.name, run.track, r.dataset.train_scale, training_track(r), r.model.name,
+               run_config_hash(r))  # fmt: skip
         groups.setdefault(key, []).append(run)
     entries = [_entry(g) for g in groups.values()]
-    entries.sort(key=lambda e: (e.dataset, e.track != "full", e.track, e.train_scale, *_sort_key(e)))
+    order = {t: i for i, t in enumerate(TRAINING_TRACKS)}
+    entries.sort(
+        key=lambda e: (e.dataset, e.track != "full", e.track, e.train_scale, order[e.training], *_sort_key(e))
+    )
     counters: dict[tuple[str, float], int] = {}
     for e in entries:
         if not e.provisional:

@@ -71,17 +71,27 @@ TRACK_RULES = {
     "a 2-core laptop. Lite numbers are not comparable with full ones.",
 }
 
+#: What each training track is (:data:`scalebench.leaderboard.validate.TRAINING_TRACKS`), stated where it shows.
+TRAINING_RULES = {
+    "non-standard": "non-standard training: a loss, optimizer or schedule of the submitter's (Python API), "
+    "recorded with the callables' source hashes; ranked apart from the standard recipe.",
+    "external": "external training: trained elsewhere and only tested here (scalebench.test); ranked apart, "
+    "never with protocol-trained runs.",
+}
+
 DATASET_TITLES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "stl10": "STL-10"}
 
 
-def board_title(dataset: str, track: str) -> str:
-    """The name of a board on every page: the dataset's name and the track.
+def board_title(dataset: str, track: str, training: str = "standard") -> str:
+    """The name of a board on every page: the dataset's name, the track and, off the standard recipe, the
+    training track.
 
     Example:
-        >>> board_title("fashion-mnist", "lite"), board_title("cifar10", "full")
-        ('Fashion-MNIST lite', 'CIFAR-10 full')
+        >>> board_title("fashion-mnist", "lite"), board_title("cifar10", "full", "external")
+        ('Fashion-MNIST lite', 'CIFAR-10 full, external training')
     """
-    return f"{DATASET_TITLES.get(dataset, dataset)} {track}"
+    suffix = "" if training == "standard" else f", {training} training"
+    return f"{DATASET_TITLES.get(dataset, dataset)} {track}{suffix}"
 
 
 def format_stat(stat: Stat, kind: str, n_seeds: int) -> str:
@@ -154,6 +164,7 @@ def entry_record(e: Entry) -> dict[str, Any]:
         "dataset": e.dataset,
         "dataset_version": e.dataset_version,
         "track": e.track,
+        "training": e.training,
         "board": e.board,
         "build_id": e.build_id,
         "train_scale": e.train_scale,
@@ -270,19 +281,21 @@ def leaderboard_markdown(entries: Sequence[Entry], *, segmentation: bool = False
     lines += [f"- {rule}" for rule in TRACK_RULES.values()] + [""]
     if not entries and not segmentation:
         lines += ["No results yet: add runs with `scalebench submit RESULTS.json`.", ""]
-    groups: dict[tuple[str, float], list[Entry]] = {}
+    groups: dict[tuple[str, float, str], list[Entry]] = {}
     for e in entries:
-        groups.setdefault((e.board, e.train_scale), []).append(e)
+        groups.setdefault((e.board, e.train_scale, e.training), []).append(e)
     header = ["rank", "model", "config", *[label for _, label, _ in METRIC_COLUMNS], "curve", "params",
               "train GFLOP/img", "train min", "seeds", "status", "paper, code", "date", "scalebench @ commit",
               "results by seed"]  # fmt: skip
-    for (_, train_scale), group in groups.items():
+    for (_, train_scale, training), group in groups.items():
         first = group[0]
         lines += [
-            f"## {md_cell(board_title(first.dataset, first.track))} ({md_cell(first.build_id)}), training scale "
-            f"{train_scale:g}"
+            f"## {md_cell(board_title(first.dataset, first.track, training))} ({md_cell(first.build_id)}), "
+            f"training scale {train_scale:g}"
         ]
         lines += ["", TRACK_RULES.get(first.track, ""), ""]
+        if training in TRAINING_RULES:
+            lines += [TRAINING_RULES[training], ""]
         rows = []
         for e in group:
             page = f"{ENTRIES_DIR}/{entry_slug(e)}.html"

@@ -332,7 +332,8 @@ def check_run(
     else:
         check_model_config(result.model.name, result.model.config, source, task=result.task,
                            num_classes=ds.num_classes, in_channels=ds.channels)  # fmt: skip
-    check_recipe(result.training.recipe, source)
+    if training_track(result) != "external":  # trained elsewhere: the schema holds its recipe empty
+        check_recipe(result.training.recipe, source)
     return entry_path(result, match.track)
 
 
@@ -353,8 +354,15 @@ def _check_identity(result: AnyRunResult, match: KnownBuild, source: str) -> Non
 def _check_counts(result: AnyRunResult, match: KnownBuild, source: str) -> None:
     """Every count bounded by the build: split sizes, per-scale totals, selection rows, segmentation pixels."""
     ds = result.dataset
+    external = training_track(result) == "external"  # trained elsewhere: no training or validation split here
     for field, expected in (("train_size", match.train_size), ("val_size", match.val_size)):
-        if expected is not None and getattr(ds, field) != expected:
+        if external and getattr(ds, field) != 0:
+            raise ScalebenchError(
+                f"{source}: dataset.{field} is {getattr(ds, field)}, but a model trained elsewhere (preset "
+                "'external') uses no training or validation split here and records 0; submit the file "
+                "scalebench.test wrote."
+            )
+        if not external and expected is not None and getattr(ds, field) != expected:
             raise ScalebenchError(
                 f"{source}: dataset.{field} is {getattr(ds, field)}, but the canonical {match.canonical_build_id} "
                 f"build has {expected}; a canonical run uses every image of the split."
@@ -383,6 +391,19 @@ def _check_counts(result: AnyRunResult, match: KnownBuild, source: str) -> None:
                     f"{source}: scale_selection.counts at scale {row.scale:g} sum to {sum(counts)}, not to that "
                     f"scale's total {row.total} (one winning channel per test image)."
                 )
+
+
+#: The training tracks of the board, decided from what a results file records, never from a claim:
+#: ``standard`` (the protocol's recipe), ``non-standard`` (a loss, optimizer or scheduler of the user's,
+#: ``training.custom``) and ``external`` (trained elsewhere, only tested here: ``training.preset`` external).
+TRAINING_TRACKS = ("standard", "non-standard", "external")
+
+
+def training_track(result: AnyRunResult) -> str:
+    """The training track of a run (see :data:`TRAINING_TRACKS`)."""
+    if result.training.preset == "external":
+        return "external"
+    return "non-standard" if getattr(result.training, "custom", None) is not None else "standard"
 
 
 def _from_outside(result: AnyRunResult) -> bool:

@@ -301,6 +301,13 @@ def register_callable(factory: ModelBuilder, *, name: str | None = None) -> str:
     return chosen
 
 
+def registered_with(name: str, sha256: str | None) -> bool:
+    """``name`` is registered in this process from code with that source sha256 (so nothing needs importing)."""
+    if sha256 is None or name not in _REGISTRY:
+        return False
+    return _source_of(_REGISTRY[name][0]).sha256 == sha256
+
+
 def config_rules(name: str) -> dict[str, ConfigRule]:
     """The :class:`ConfigRule` of every config key of ``name`` that registered one."""
     get_model_card(name)

@@ -482,6 +482,7 @@ class SegmentationTraining(_Strict):
     best_epoch: Int = Field(ge=1)
     best_val_mean_iou: Float = Field(ge=0, le=1)
     history: list[SegmentationEpoch]
+    custom: CustomTraining | None = Field(default=None, description="non-standard training (since 1.2)")
 
 
 class SegmentationSummary(_Strict):
@@ -555,6 +556,9 @@ def seedless_config_hash(result: AnyRunResult) -> str:
         "scales": result.scales,
         "amp": result.environment.amp,
     }
+    custom = getattr(result.training, "custom", None)
+    if custom is not None:  # a non-standard training is another configuration (older files have none)
+        identity["custom_training"] = custom.model_dump(mode="json")
     if isinstance(result, SegmentationResult):
         identity["train_scales"] = list(result.dataset.train_scales)
     else:

@@ -340,3 +340,53 @@ def test_out_folder_is_never_emptied_unless_it_is_an_earlier_site(built, tmp_pat
     assert not (site / "entries" / "stale.html").exists() and (site / "index.html").is_file()
     assert (tmp_path / "keep.txt").read_text() == "keep"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]  # no temporary folder left
+
+
+def _external(run):
+    """``run`` as :func:`scalebench.test` writes it: a model from a file, trained elsewhere, only tested here."""
+    from scalebench.results.schema import ModelSourceInfo, TrainingInfo
+
+    src = ModelSourceInfo(kind="file", reference="my_net.py:build", sha256="a" * 64)
+    return run.model_copy(update={
+        "model": run.model.model_copy(update={"name": "my_net", "config": {}, "card": {"name": "my_net"},
+                                              "source": src}),
+        "dataset": run.dataset.model_copy(update={"train_size": 0, "val_size": 0}),
+        "training": TrainingInfo(preset="external", recipe={}, history=[]),
+    })  # fmt: skip
+
+
+def _non_standard(run):
+    """``run`` trained through the Python API with the submitter's own loss."""
+    from scalebench.results.schema import CallableInfo, CustomTraining
+
+    custom = CustomTraining(loss=CallableInfo(name="my_losses.focal", sha256="c" * 64))
+    return run.model_copy(update={"training": run.training.model_copy(update={"custom": custom})})
+
+
+def test_external_and_non_standard_training_rank_on_boards_of_their_own(tmp_path):
+    store = tmp_path / "results"
+    items = [(f"std{s}", run_text(make_run(WEAK[s], seed=s))) for s in range(3)]
+    items += [(f"ext{s}", run_text(_external(make_run(STRONG[s], seed=s)))) for s in range(3)]
+    items += [(f"ns{s}", run_text(_non_standard(make_run(STRONG[s], seed=s)))) for s in range(3)]
+    submit_runs(items, store, known=KNOWN)
+    paths = build_leaderboard(store, tmp_path / "site", known=KNOWN)
+    doc = json.loads(paths["json"].read_text())
+    rows = {(e["board"], e["model"], e["training"], e["rank"]) for e in doc["entries"]}
+    # the stronger runs are first of their own boards, never ranked above the standard recipe's
+    assert rows == {("fashion-mnist", "gaussdernet", "standard", 1),
+                    ("fashion-mnist-external", "my_net", "external", 1),
+                    ("fashion-mnist-non-standard", "gaussdernet", "non-standard", 1)}  # fmt: skip
+    md = paths["markdown"].read_text()
+    assert "## Fashion-MNIST full, external training" in md and "never with protocol-trained runs" in md
+    assert "## Fashion-MNIST full, non-standard training" in md and "source hashes" in md
+    html = paths["html"].read_text()
+    assert '<option value="fashion-mnist-external">Fashion-MNIST full, external training</option>' in html
+    assert "ranked apart from the standard recipe" in html
+
+
+def test_an_external_run_with_a_training_split_is_refused(tmp_path):
+    bad = _external(make_run(seed=0))
+    bad = bad.model_copy(update={"dataset": bad.dataset.model_copy(update={"train_size": 50000})})
+    with pytest.raises(ScalebenchError, match="train_size is 50000, but a model trained elsewhere"):
+        submit_runs([("ext", run_text(bad))], tmp_path / "results", known=KNOWN)
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.json"))

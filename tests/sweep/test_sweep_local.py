@@ -70,11 +70,15 @@ def test_grid_errors_name_the_fix(sweep_home, tmp_path):
         load_jobs(tmp_path / "nowhere")
 
 
-def _kill_when_checkpointed(sweep, job, seen: dict) -> None:
-    """Kill the worker running ``job`` as soon as it has checkpointed an epoch (and not finished)."""
+def _kill_when_checkpointed(sweep, job, seen: dict, stop: threading.Event) -> None:
+    """Kill the worker running ``job`` as soon as it has checkpointed an epoch (and not finished); give up when
+    the job ends on its own or ``stop`` is set (the launch returned or raised), so the test never hangs."""
     state = job.run_dir / "state.json"
-    while not job.done:
+    while not job.done and not stop.is_set():
         record = read_record(sweep, job.job_id)
+        if record and record.get("state") == "failed":
+            seen["failed on its own"] = record
+            return
         if record and record.get("state") == "running" and state.is_file():
             try:
                 seen["epoch"] = json.loads(state.read_text())["epoch"]
@@ -94,17 +98,22 @@ def test_local_sweep_kill_resume_and_skip_done(sweep_home, tmp_path):
     jobs = expand_grid(sweep, **GRID, **_opts(home))
     victim = jobs[5]
     seen: dict = {}
-    killer = threading.Thread(target=_kill_when_checkpointed, args=(sweep, victim, seen))
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_when_checkpointed, args=(sweep, victim, seen, stop), daemon=True)
     killer.start()
-    first = launch(sweep, launcher="local", launcher_options={"parallel": 2}, **GRID, **_opts(home))
-    killer.join()
+    try:
+        first = launch(sweep, launcher="local", launcher_options={"parallel": 2}, **GRID, **_opts(home))
+    finally:
+        stop.set()
+        killer.join()
+    log = sweep / "logs" / f"{victim.job_id}.log"
+    assert "failed on its own" not in seen, log.read_text() if log.is_file() else seen
     assert seen.get("killed"), "the victim finished before it could be killed"
     assert sorted(first.launched) == sorted(j.job_id for j in jobs) and first.failed == [victim.job_id]
 
     rows = {r.job.job_id: r for r in sweep_status(sweep)}
     assert [r.state for r in rows.values()].count("done") == 7
     assert rows[victim.job_id].state == "failed" and rows[victim.job_id].epoch >= seen["epoch"]
-    log = sweep / "logs" / f"{victim.job_id}.log"
     assert str(log) in format_status(list(rows.values())) and log.is_file()
     assert "7 done" in format_status(list(rows.values()))
     done_marks = {j.job_id: (j.run_dir / "done").stat().st_mtime_ns for j in jobs if j is not victim}

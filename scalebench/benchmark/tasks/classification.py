@@ -154,6 +154,7 @@ class ClassificationTask(Task):
                             inference_flops_per_image=infer_flops),
             dataset=DatasetInfo(**facts["dataset"], train_scale=float(key[0])),
             training=TrainingInfo(preset=t["preset"], recipe=t["recipe"], best_epoch=t["best_epoch"],
+                                  custom=t.get("custom"),
                                   best_val_accuracy=t["best_val"],
                                   history=[EpochRecord(**h) for h in t["history"]]),
             per_scale=per_scale,

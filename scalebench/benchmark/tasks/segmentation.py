@@ -211,6 +211,7 @@ class SegmentationTask(Task):
             dataset=SegmentationDatasetInfo(**facts["dataset"], train_scales=[float(s) for s in facts["key"]],
                                             ignore_index=IGNORE_INDEX),
             training=SegmentationTraining(preset=t["preset"], recipe=t["recipe"], **t["loss"],
+                                          custom=t.get("custom"),
                                           best_epoch=t["best_epoch"], best_val_mean_iou=t["best_val"],
                                           history=[SegmentationEpoch(**h) for h in t["history"]]),
             per_scale=per_scale,
