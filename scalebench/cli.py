@@ -290,7 +290,10 @@ def models_info_cmd(name) -> None:
 
 
 @main.command("evaluate")
-@click.option("--model", default=None, help="Registered model name (`scalebench models list`).")
+@click.option("--model", default=None,
+              help="A registered model (`scalebench models list`), or your own: FILE.py:factory or module:factory "
+              "(docs/own-model.md).")  # fmt: skip
+@click.option("--name", "model_name", default=None, help="The name your own model is run and shown under (default: the factory's).")  # fmt: skip
 @click.option("--dataset", default="fashion-mnist", show_default=True, help="Build id of a built dataset.")
 @_PRESET_OPTION
 @click.option("--seed", type=int, default=None, help="One seed (default 0).")
@@ -317,6 +320,7 @@ def models_info_cmd(name) -> None:
 @click.option("--verify", type=_FILE, default=None, metavar="RUN.json",
               help="Same as `scalebench verify RUN.json --checkpoint FILE`, the command for it (no training).")  # fmt: skip
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Weights for --verify.")
+@_TRUST_OPTION
 def evaluate_cmd(
     seed, seeds, scales, train_scale, train_scales, model_config, verify, checkpoint, **options
 ) -> None:
@@ -328,10 +332,16 @@ def evaluate_cmd(
     if verify is not None or checkpoint is not None:
         if verify is None or checkpoint is None:
             raise ScalebenchError("--verify RUN.json and --checkpoint FILE go together; give both.")
-        return _verify(verify, checkpoint, **{k: options[k] for k in ("root", "device", "progress")})
+        return _verify(
+            verify, checkpoint, **{k: options[k] for k in ("root", "device", "progress", "trust_model_code")}
+        )
+    if options.pop("trust_model_code"):
+        raise ScalebenchError(
+            "--trust-model-code goes with --verify RUN.json (training imports the model you name anyway)."
+        )
     if options["model"] is None:
         raise ScalebenchError(
-            "Missing option --model (a registered model name; see `scalebench models list`)."
+            "Missing option --model (a registered model name, see `scalebench models list`, or FILE.py:factory)."
         )
     from scalebench.benchmark.config import config_from_options
     from scalebench.benchmark.protocol import format_summary, run_seeds

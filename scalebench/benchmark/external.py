@@ -28,6 +28,7 @@ from scalebench.benchmark.engine import (
     writing,
 )
 from scalebench.benchmark.progress import Progress
+from scalebench.benchmark.protocol import check_model
 from scalebench.benchmark.tasks import task_of
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import config_hash
@@ -88,6 +89,9 @@ def test_model(
     identity = {"model": label, "source": source.as_dict(), "structure": structure_sha256(model),
                 "weights": weights_sha256(model),
                 "dataset": built.build_id, "view": built.view_sha256(built.default_train_key, scales)}  # fmt: skip
+    card = external_card(label, type(model))
+    check_model(model, label, card, built, task)  # before anything is written: one error for a broken model
+    extras = task.extras(model, card)
     run_hash = config_hash(identity)
     run_dir = out / f"{label}__{built.build_id}__external__{run_hash}"
     with writing(run_dir):
@@ -95,10 +99,6 @@ def test_model(
         sha = save_weights(model, run_dir / "best.safetensors")
     recipe = Recipe(epochs=1, batch_size=batch_size, eval_batch_size=batch_size, lr=1.0)
     loop = Loop(recipe, dev, channels_last=False)
-    card = external_card(label, type(model))
-    extras = {"sigmas": [float(s) for s in model.channel_sigmas]} if (
-        hasattr(model, "forward_with_selection") and hasattr(model, "channel_sigmas")
-    ) else {"sigmas": None}  # fmt: skip
     before, t0 = state_snapshot(model), time.perf_counter()
     per_scale, aux = [], []
     with Progress(progress) as bar:

@@ -265,7 +265,8 @@ def _model(s: Setup, d: Dist) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         s.resolved.name, num_classes=s.built.num_classes, in_channels=s.built.channels,
         quick=config.preset == "quick", **config.model_config_overrides,
     )  # fmt: skip
-    check_model(model, s.resolved, s.built, s.task)
+    if s.resolved.source.kind != "zoo":  # zoo models are tested by the test suite instead
+        check_model(model, s.resolved.source.reference, s.card, s.built, s.task)
     fmt = {"memory_format": torch.channels_last} if s.task.channels_last else {}
     model = model.to(s.device, **fmt)
     optimizer = make_optimizer(model, s.recipe)
@@ -441,22 +442,23 @@ def checkpoint_metadata(s: Setup) -> dict[str, str]:
     return {"scalebench": json.dumps(info, sort_keys=True)}
 
 
-def check_model(model: Any, resolved: Any, built: Any, task: Task) -> None:
-    """A model from outside the zoo is checked once, before training: the factory returned an ``nn.Module``,
-    which maps a batch of the build's images to finite scores of the right shape. Each failure is one error
-    naming the reference and what was expected (zoo models are tested by the test suite instead)."""
-    if resolved.source.kind == "zoo":
-        return
-    ref = resolved.source.reference
+def check_model(model: Any, ref: str, card: Any, built: Any, task: Task) -> None:
+    """A model from outside the zoo (``ref``: its reference or name) is checked once, before training or
+    testing: it is an ``nn.Module`` that maps a batch of the build's images to finite scores of the right shape,
+    and a model that reports scale selection follows that protocol. Each failure is one error naming ``ref``
+    and what was expected."""
     if not isinstance(model, torch.nn.Module):
         raise ScalebenchError(f"{ref} returned a {type(model).__name__}, not a torch.nn.Module.")
     c, (h, w), k = int(built.channels), built.canvas, int(built.num_classes)
     want = (2, k) if task.name == "classification" else (2, k, h, w)
+    if not any(True for _ in model.parameters()):
+        raise ScalebenchError(f"{ref} has no parameters; the protocol trains a model with learnable weights.")
+    zeros = torch.zeros(2, c, h, w, device=next(model.parameters()).device)
     was_training = model.training
     model.eval()
     try:
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            out = model(torch.zeros(2, c, h, w, device=next(model.parameters()).device))
+            out = model(zeros)
     except Exception as err:  # the user's code: its failure is reported as one line
         raise ScalebenchError(
             f"{ref} failed on a batch of the dataset's images, shape (2, {c}, {h}, {w}): {type(err).__name__}: "
@@ -469,6 +471,36 @@ def check_model(model: Any, resolved: Any, built: Any, task: Task) -> None:
         raise ScalebenchError(f"{ref} returned {got} for a batch of 2 images; {want} expected ({k} classes).")
     if not torch.isfinite(out).all():
         raise ScalebenchError(f"{ref} returned non-finite scores (NaN or inf) for a batch of zeros.")
+    selects = task.extras(model, card).get("sigmas")
+    if selects:  # the scale-selection protocol, checked before training
+        _check_selection(model, ref, zeros)
+
+
+def _check_selection(model: torch.nn.Module, ref: str, batch: torch.Tensor) -> None:
+    """A model that reports scale selection returns one winning channel per image, within its channels."""
+    from scalebench.benchmark.tasks.classification import forward_with_selection
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            _, winner = forward_with_selection(model, batch)
+    except ScalebenchError:
+        raise
+    except Exception as err:  # the user's code
+        raise ScalebenchError(
+            f"{ref}: scale selection failed on a batch of 2 images: {type(err).__name__}: {err}."
+        ) from None
+    finally:
+        model.train(was_training)
+    n = len(model.channel_sigmas)
+    if not isinstance(winner, torch.Tensor) or tuple(winner.shape) != (2,) or not (
+        (winner >= 0) & (winner < n)
+    ).all():  # fmt: skip
+        raise ScalebenchError(
+            f"{ref}: forward_with_selection must return one winning channel (0..{n - 1}, the channel_sigmas) "
+            f"per image; got {winner!r} for a batch of 2."
+        )
 
 
 def _facts(

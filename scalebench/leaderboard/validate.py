@@ -417,10 +417,10 @@ def check_outside_model(name: str, source: str) -> None:
     verifies the checkpoint with ``--trust-model-code``. Its name must not pass for a model of the zoo."""
     from scalebench.models import registry
 
-    if name in registry.list_models():
+    if registry.is_zoo_model(name):
         raise ScalebenchError(
-            f"{source}: model {name!r} comes from outside scalebench but has the name of a registered model; "
-            "re-run it with --name NEW_NAME."
+            f"{source}: model {name!r} comes from outside scalebench but has the name of a model of scalebench's "
+            "zoo; re-run it with --name NEW_NAME."
         )
 
 

@@ -17,8 +17,8 @@ file names, and verifying a run whose model lives outside scalebench needs ``--t
 Every model has a :class:`ModelSource`: where its code comes from and a sha256 of that code, so that a changed
 architecture gives a new run identity (``docs/own-model.md``):
 
-- a file: the sha256 of the file;
-- a module: the sha256 of the module's file, plus its distribution's name and version when it belongs to an
+- a file: the sha256 of the file, with the neighbour files it imports (:func:`source_sha256`);
+- a module: the sha256 of the module's file and the neighbours it imports, plus its distribution's name and version when it belongs to an
   installed package;
 - the zoo: scalebench's version and the sha256 of the builder's module and every ``scalebench.models`` module
   it imports, transitively (:func:`zoo_source`).
@@ -76,6 +76,84 @@ def is_reference(name: str) -> bool:
 
 def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+#: At most this many neighbour files enter a source hash (a guard against a folder of generated code).
+MAX_NEIGHBOURS = 200
+
+
+def _neighbour(folder: Path, dotted: str) -> Path | None:
+    """The file of module ``dotted`` inside ``folder`` (``a.b`` -> ``a/b.py`` or ``a/b/__init__.py``), if any."""
+    base = folder.joinpath(*dotted.split(".")) if dotted else folder
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if dotted and candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _imported_neighbours(path: Path) -> list[Path]:
+    """The files next to ``path`` (or in its package, for relative imports) that it imports, read with
+    :mod:`ast` (nothing is executed)."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError):
+        return []  # importing the file reports the error
+    found: list[Path] = []
+    for node in ast.walk(tree):
+        names: list[tuple[Path, str]] = []
+        if isinstance(node, ast.Import):
+            names = [(path.parent, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            folder = path.parent
+            for _ in range(max(0, node.level - 1)):
+                folder = folder.parent
+            module = node.module or ""
+            names = [(folder, module)] + [(folder, f"{module}.{a.name}".strip(".")) for a in node.names]
+        for folder, dotted in names:
+            parts = dotted.split(".")
+            for i in range(1, len(parts) + 1):  # a.b.c imports a, a.b and a.b.c
+                hit = _neighbour(folder, ".".join(parts[:i]))
+                if hit is not None:
+                    found.append(hit)
+    return found
+
+
+def source_sha256(path: Path) -> str:
+    r"""sha256 of a model file's code: the file's own sha256 when it imports no neighbour file, else the sha256
+    of the sorted lines ``<relative path> <sha256>`` of the file and every neighbour it imports, transitively
+    (so editing a helper module next to the model gives a new run identity too).
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = (d / "m.py").write_text("x = 1\n")
+        >>> source_sha256(d / "m.py") == hashlib.sha256(b"x = 1\n").hexdigest()
+        True
+    """
+    path = path.resolve()
+    seen, todo = {path}, [path]
+    while todo and len(seen) <= MAX_NEIGHBOURS:
+        for hit in _imported_neighbours(todo.pop()):
+            if hit not in seen:
+                seen.add(hit)
+                todo.append(hit)
+    if len(seen) == 1:
+        return _sha256_file(path)
+    root = Path(*_common_parts(seen))
+    lines = sorted(f"{p.relative_to(root).as_posix()} {_sha256_file(p)}" for p in seen)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _common_parts(paths: set[Path]) -> tuple[str, ...]:
+    parts = [p.parent.parts for p in paths]
+    common: list[str] = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return tuple(common)
 
 
 def _split(reference: str) -> tuple[str, str]:
@@ -136,7 +214,7 @@ def load_factory(reference: str) -> tuple[Callable[..., Any], ModelSource]:
     if target.endswith(".py"):
         path = Path(target).expanduser().resolve()
         module = _load_file(path)
-        source = ModelSource("file", f"{path}:{attr}", _sha256_file(path))
+        source = ModelSource("file", f"{path}:{attr}", source_sha256(path))
     else:
         try:
             module = importlib.import_module(target)
@@ -153,7 +231,7 @@ def load_factory(reference: str) -> tuple[Callable[..., Any], ModelSource]:
         source = ModelSource(
             "module",
             reference,
-            _sha256_file(Path(file)) if file else None,
+            source_sha256(Path(file)) if file else None,
             distribution=dist,
             version=version,
         )
@@ -235,7 +313,7 @@ def module_source(builder: Callable[..., Any]) -> ModelSource:
     name = module.__name__ if module is not None else builder.__module__
     file = getattr(module, "__file__", None)
     qual = getattr(builder, "__qualname__", getattr(builder, "__name__", "builder"))
-    sha = _sha256_file(Path(file)) if file and Path(file).is_file() else None
+    sha = source_sha256(Path(file)) if file and Path(file).is_file() else None
     if (name == "__main__" or name.startswith("scalebench_user_model_")) and file:
         return ModelSource("file", f"{Path(file).resolve()}:{qual}", sha)  # a script: imported again by path
     dist, version = _distribution(name)

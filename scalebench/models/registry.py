@@ -218,6 +218,23 @@ def _source_of(builder: ModelBuilder) -> Any:
     return external.module_source(builder)
 
 
+def is_zoo_model(name: str) -> bool:
+    """``name`` is one of scalebench's own models (its builder lives in ``scalebench.models``). Loads no plugin
+    and imports nothing: the leaderboard asks it of names in results files.
+
+    Example:
+        >>> is_zoo_model("gaussdernet"), is_zoo_model("my_net")
+        (True, False)
+    """
+    if name not in _REGISTRY:
+        return False
+    builder = _REGISTRY[name][0]
+    while hasattr(builder, "func"):
+        builder = builder.func
+    module = inspect.getmodule(builder)
+    return module is not None and module.__name__.startswith("scalebench.models.")
+
+
 def _external_name(factory: ModelBuilder, name: str | None) -> str:
     import re
 

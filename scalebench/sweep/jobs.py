@@ -191,10 +191,14 @@ def _checked_run_dir(path: Path, runs: Path, job_id: str, config: EvalConfig) ->
         raise _bad_job(
             path, str(job_id), "is not one path component of letters, digits, '_', '.', '+', '=', '-'"
         )
+    from scalebench.models.external import is_reference  # a string test: no model is imported here
+
     train = r"(__train[0-9][0-9.+]*)?"
-    shape = (
-        rf"{re.escape(config.model)}__{re.escape(config.dataset)}{train}__seed{config.seed}__[0-9a-f]{{8,64}}"
-    )
+    if config.model_name is not None:
+        name = re.escape(config.model_name)
+    else:  # a model of one's own is named by its factory, known once imported
+        name = r"[a-z0-9_][a-z0-9_.-]{0,99}" if is_reference(config.model) else re.escape(config.model)
+    shape = rf"{name}__{re.escape(config.dataset)}{train}__seed{config.seed}__[0-9a-f]{{8,64}}"
     if not re.fullmatch(shape, job_id):
         raise _bad_job(
             path, job_id, f"is not the run directory of its config ({config.model}__{config.dataset}__seed"
@@ -424,6 +428,19 @@ def job_command(sweep_dir: str | Path, job: Job) -> list[str]:
     return ["scalebench", "sweep", "run-job", "--sweep", str(sweep_dir), job.job_id]
 
 
+def _check_code_unchanged(job: Job) -> None:
+    """The job's config still resolves to the job's run: the model's code (its source sha256 and structure are
+    part of the run hash) and scalebench are those the sweep was launched with. Otherwise the job would write
+    another run than the one it names; stop with one error instead."""
+    _, run_dir = resolve_run(job.config)
+    if run_dir.name != job.job_id:
+        raise ScalebenchError(
+            f"Job {job.job_id} now resolves to run {run_dir.name}: the model's code or scalebench changed since "
+            "`sweep launch`. Launch the sweep again with the same options to add jobs for the code as it is now "
+            "(finished jobs stay), or restore the code the sweep was launched with."
+        )
+
+
 def run_job(
     sweep_dir: str | Path, job_id: str, *, launcher: str = "local", log: str | Path | None = None
 ) -> str:
@@ -440,6 +457,7 @@ def run_job(
     write_record(sweep_dir, job_id, "running", pid=os.getpid(), pid_start=process_start(os.getpid()),
                  launcher=launcher, log=log, heartbeat_s=HEARTBEAT_SECONDS)  # fmt: skip
     try:
+        _check_code_unchanged(job)
         with heartbeat(sweep_dir, job_id):
             outcome = run(job.config.model_copy(update={"resume": True, "progress": "plain"}))
     except BaseException as err:  # also KeyboardInterrupt / SystemExit: the record must not claim running

@@ -68,3 +68,13 @@ def test_load_model_from_a_run_folder(tmp_path, fake_built):
     assert isinstance(model, nn.Sequential) and not model.training
     with pytest.raises(ScalebenchError, match="No checkpoint"):
         scalebench.load_model(tmp_path / "nowhere")
+
+
+def test_a_model_trained_elsewhere_with_the_wrong_output_is_one_error_and_leaves_nothing(
+    tmp_path, fake_built
+):
+    model = small_net(num_classes=3, in_channels=1)  # the build has 2 classes
+    with pytest.raises(ScalebenchError, match=r"wrong_head returned \(2, 3\) .* \(2, 2\) expected"):
+        scalebench.test(model, dataset="tiny", name="wrong_head", out=tmp_path / "runs", device="cpu",
+                        progress="none")  # fmt: skip
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

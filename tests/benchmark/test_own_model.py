@@ -104,3 +104,66 @@ def test_the_cli_names_what_is_wrong_with_a_reference(tmp_path, fake_built):
     res = CliRunner().invoke(main, ["evaluate", "--model", f"{tmp_path}/missing.py:build", "--dataset", "tiny",
                                     "--out", str(tmp_path / "runs"), "--device", "cpu"])  # fmt: skip
     assert res.exit_code == 1 and "does not exist" in res.output and "Traceback" not in res.output
+
+
+SELECTING = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    class TwoScales(nn.Module):
+        channel_sigmas = (1.0, 2.0)
+
+        def __init__(self, num_classes, in_channels):
+            super().__init__()
+            self.conv = nn.Conv2d(in_channels, num_classes, 3, padding=1)
+
+        def scale_channel_logits(self, x):
+            fine = self.conv(x).amax((-2, -1))
+            coarse = self.conv(nn.functional.avg_pool2d(x, 2)).amax((-2, -1))
+            return torch.stack([fine, coarse])  # (S, B, K)
+
+        def forward(self, x):
+            return self.scale_channel_logits(x).amax(0)
+
+    def build(*, num_classes, in_channels):
+        return TwoScales(num_classes, in_channels)
+    """
+)
+
+
+def test_an_outside_model_with_scale_channel_logits_gets_selection_histograms(tmp_path, fake_built):
+    import scalebench
+
+    path = tmp_path / "two_scales.py"
+    path.write_text(SELECTING)
+    result = run(_config(tmp_path, f"{path}:build")).result
+    sel = result.scale_selection
+    assert sel is not None and sel.channel_sigmas == [1.0, 2.0]
+    assert [sum(row) for row in sel.counts] == [r.total for r in result.per_scale]
+    # the same protocol for a model trained elsewhere
+    from scalebench.models.external import load_factory
+
+    model = load_factory(f"{path}:build")[0](num_classes=2, in_channels=1)
+    tested = scalebench.test(model, dataset="tiny", name="two_scales", out=tmp_path / "ext", device="cpu",
+                             progress="none")  # fmt: skip
+    assert tested.scale_selection is not None and tested.scale_selection.channel_sigmas == [1.0, 2.0]
+    # selection without channel_sigmas is one clear error, and nothing is written
+    path.write_text(SELECTING.replace("channel_sigmas = (1.0, 2.0)", "pass"))
+    with pytest.raises(ScalebenchError, match="has no channel_sigmas; add channel_sigmas"):
+        run(_config(tmp_path, f"{path}:build", out=tmp_path / "runs2"))
+    assert not (tmp_path / "runs2").exists() or not any((tmp_path / "runs2").iterdir())
+
+
+def test_the_cli_runs_an_outside_model_under_the_name_given(tmp_path, fake_built):
+    from scalebench.cli import main
+
+    path = tmp_path / "my_model.py"
+    path.write_text(MODEL)
+    args = ["evaluate", "--model", f"{path}:build", "--name", "tinyms", "--dataset", "tiny", "--scales", "1,2",
+            "--out", str(tmp_path / "runs"), "--device", "cpu", "--epochs", "1", "--batch-size", "8"]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "runs").glob("tinyms__tiny__seed0__*/results.json"))) == 1
+    res = CliRunner().invoke(main, [*args, "--trust-model-code"])
+    assert res.exit_code == 1 and "--trust-model-code goes with --verify" in res.output

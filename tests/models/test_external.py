@@ -37,6 +37,21 @@ def test_a_file_reference_loads_its_factory_and_hashes_the_file(tmp_path):
     assert changed.sha256 != source.sha256  # an edited architecture is another source
 
 
+def test_a_file_source_hash_covers_the_neighbour_files_it_imports(tmp_path):
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "__init__.py").write_text("")
+    (tmp_path / "blocks" / "conv.py").write_text("WIDTH = 4\n")
+    (tmp_path / "unrelated.py").write_text("x = 1\n")
+    path = tmp_path / "net_with_helpers.py"
+    path.write_text("import torch\nfrom blocks.conv import WIDTH\n" + MODEL.replace("width=4", "width=WIDTH"))
+    _, first = load_factory(f"{path}:build")
+    assert first.sha256 != external._sha256_file(path)  # the helper is part of the model's code
+    (tmp_path / "unrelated.py").write_text("x = 2\n")
+    assert external.source_sha256(path) == first.sha256  # a file the model does not import is not
+    (tmp_path / "blocks" / "conv.py").write_text("WIDTH = 8\n")
+    assert external.source_sha256(path) != first.sha256
+
+
 def test_a_module_reference_records_the_module_file(tmp_path, monkeypatch):
     pkg = tmp_path / "mypkg"
     pkg.mkdir()

@@ -9,9 +9,13 @@ Gaussian derivative networks", JMIV 64(3): 223-242: the training and validation 
   of the batch;
 - per scale: correct predictions and images (:class:`~scalebench.results.ClassificationScaleResult`); the
   validation accuracy selects the checkpoint;
-- scale-channel models (``card.reports_scale_selection``): the channel whose logit won, counted per test scale
-  with ``forward_with_selection``, recorded as :class:`~scalebench.results.ScaleSelection` (σ0 of each channel
-  from the model's ``channel_sigmas``);
+- scale-channel models (``card.reports_scale_selection``; a model from outside the zoo that follows the
+  protocol below): the channel whose logit won, counted per test scale, recorded as
+  :class:`~scalebench.results.ScaleSelection` (σ0 of each channel from the model's ``channel_sigmas``).
+  The scale-selection protocol: ``channel_sigmas`` (a sequence of S floats) and either
+  ``forward_with_selection(x) -> (logits (B, K), winning channel LongTensor[B])`` or
+  ``scale_channel_logits(x) -> (S, B, K)``, whose winner is the channel holding the largest logit
+  (:func:`scalebench.models.gaussder.winning_scale_channel`);
 - FLOPs per image of a training step and of inference (:mod:`scalebench.models.flops`);
 - figures of a run: ``curve`` (accuracy against test scale) and, for scale-channel models, ``selection`` (the
   heatmap of winning channels), each as PNG, SVG and CSV, with the long ``results.csv``.
@@ -113,8 +117,14 @@ class ClassificationTask(Task):
         for xb, yb in evaluation_batches(model, ds, n, loop, label):
             with autocast(loop.device, loop.amp):
                 if channels:
-                    logits, winner = model.forward_with_selection(xb)
-                    counts += torch.bincount(winner.to("cpu").long(), minlength=channels)
+                    logits, winner = forward_with_selection(model, xb)
+                    winner = winner.to("cpu").long().reshape(-1)
+                    if winner.numel() and not 0 <= int(winner.min()) <= int(winner.max()) < channels:
+                        raise ScalebenchError(
+                            f"{type(model).__name__}: a winning scale channel outside 0..{channels - 1} (the "
+                            f"{channels} channel_sigmas); make the selection index channel_sigmas."
+                        )
+                    counts += torch.bincount(winner, minlength=channels)
                 else:
                     logits = model(xb)
             correct += int((logits.argmax(1) == yb).sum())
@@ -126,15 +136,26 @@ class ClassificationTask(Task):
         return record, (winners if channels else None)
 
     def extras(self, model: nn.Module, card: Any) -> dict[str, Any]:
-        """``sigmas``: σ0 of each scale channel of a model whose card reports scale selection, else None."""
-        if not card.reports_scale_selection:
+        """``sigmas``: σ0 of each scale channel of a model that reports scale selection (its card says so, or
+        it comes from outside the zoo and has ``forward_with_selection`` or ``scale_channel_logits``), else
+        None."""
+        outside = card.family == "external" and selects_scale(model)
+        if not (card.reports_scale_selection or outside):
             return {"sigmas": None}
-        if not hasattr(model, "forward_with_selection") or not hasattr(model, "channel_sigmas"):
+        if not selects_scale(model) or not hasattr(model, "channel_sigmas"):
             raise ScalebenchError(
-                f"Model card {card.name!r} sets reports_scale_selection but the model has no "
-                "forward_with_selection() or channel_sigmas; fix the card or the model."
+                f"Model {card.name!r} reports scale selection but has no "
+                f"{'channel_sigmas' if outside else 'forward_with_selection() or channel_sigmas'}; add "
+                "channel_sigmas (σ0 of each scale channel, one float each) and forward_with_selection(x) or "
+                "scale_channel_logits(x) (docs/own-model.md), or drop both."
             )
-        return {"sigmas": [float(s) for s in model.channel_sigmas]}
+        sigmas = [float(s) for s in model.channel_sigmas]
+        if not sigmas or not all(s > 0 and s < float("inf") for s in sigmas):
+            raise ScalebenchError(
+                f"Model {card.name!r}: channel_sigmas must be positive finite floats, one per scale channel; "
+                f"got {sigmas}."
+            )
+        return {"sigmas": sigmas}
 
     def epoch_record(
         self, *, epoch: int, lr: float, loss: float, accuracy: float | None, val: Any, seconds: float,
@@ -186,3 +207,28 @@ class ClassificationTask(Task):
             slope = "n/a" if sel.slope_per_octave is None else f"{sel.slope_per_octave:.2f}"
             lines.append(f"  scale selection: Spearman rho {rho}, slope {slope} channels/octave")
         return lines
+
+
+def selects_scale(model: nn.Module) -> bool:
+    """The model follows the scale-selection protocol (``forward_with_selection`` or
+    ``scale_channel_logits``; see the module docstring)."""
+    return callable(getattr(model, "forward_with_selection", None)) or callable(
+        getattr(model, "scale_channel_logits", None)
+    )
+
+
+def forward_with_selection(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """(logits (B, K), winning scale channel LongTensor[B]) of a model that selects scale: its own
+    ``forward_with_selection``, else ``model(x)`` and the channel holding the largest of
+    ``scale_channel_logits(x)`` (S, B, K)."""
+    if callable(getattr(model, "forward_with_selection", None)):
+        return model.forward_with_selection(x)
+    from scalebench.models.gaussder import winning_scale_channel
+
+    per_channel = model.scale_channel_logits(x)
+    if per_channel.ndim != 3 or per_channel.shape[1] != x.shape[0]:
+        raise ScalebenchError(
+            f"{type(model).__name__}.scale_channel_logits must return (S, B, K) = (channels, batch, classes); "
+            f"got shape {tuple(per_channel.shape)} for a batch of {x.shape[0]}."
+        )
+    return model(x), winning_scale_channel(per_channel)
