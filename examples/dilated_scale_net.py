@@ -2,8 +2,12 @@
 
 The same weights look at the image at dilation 1, 2 and 4 (a cheap, approximate set of scale channels); the
 strongest response over dilations wins, so the net is roughly invariant to a rescaling by 2 or 4 of what its
-filters see. Run it through the protocol with ``scalebench evaluate --model examples/dilated_scale_net.py:build``
-(docs/own-model.md).
+filters see. Because it has scale channels it also follows scalebench's scale-selection protocol
+(``channel_sigmas`` + ``scale_channel_logits``), so its runs get selection histograms.
+
+Run it through the protocol (docs/own-model.md):
+
+    scalebench evaluate --model examples/dilated_scale_net.py:dilated_scale_net --dataset fashion-mnist-lite
 """
 
 import torch
@@ -20,20 +24,28 @@ class DilatedScaleNet(nn.Module):
         self.norm = nn.BatchNorm2d(width)
         self.head = nn.Linear(width, num_classes)
 
+    @property
+    def channel_sigmas(self) -> list[float]:
+        """The scale of each scale channel (here: its dilation), for the selection histograms."""
+        return [float(d) for d in self.dilations]
+
     def branch(self, x: torch.Tensor, d: int) -> torch.Tensor:
         x = F.relu(self.norm(F.conv2d(x, self.conv1.weight, self.conv1.bias, padding=d, dilation=d)))
         x = F.relu(F.conv2d(x, self.conv2.weight, self.conv2.bias, padding=d, dilation=d))
         return x.amax(dim=(-2, -1))  # (B, width): the strongest response anywhere
 
+    def scale_channel_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(D, B, K): the logits of each dilation; the winning channel is the one holding the max logit."""
+        return torch.stack([self.head(self.branch(x, d)) for d in self.dilations])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        per_dilation = torch.stack([self.branch(x, d) for d in self.dilations])  # (D, B, width)
-        return self.head(per_dilation.amax(0))
+        return self.scale_channel_logits(x).amax(0)
 
 
-def build(
+def dilated_scale_net(
     *, num_classes: int, in_channels: int, width: int = 16, dilations: tuple[int, ...] = (1, 2, 4)
 ) -> nn.Module:
     return DilatedScaleNet(num_classes, in_channels, width, tuple(dilations))
 
 
-build.scalebench_card = {"display_name": "Dilated scale net (example)", "licence": "MIT"}
+dilated_scale_net.scalebench_card = {"display_name": "Dilated scale net (example)", "licence": "MIT"}

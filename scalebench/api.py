@@ -64,6 +64,7 @@ def evaluate(
     device: str = "auto",
     progress: str = "auto",
     resume: bool = False,
+    tensorboard: str | Path | None = None,
     loss_fn: Callable | None = None,
     optimizer_factory: Callable | None = None,
     scheduler_factory: Callable | None = None,
@@ -75,7 +76,7 @@ def evaluate(
     (registered under ``name`` or its own name). ``recipe_overrides``: fields of the preset's recipe
     (``epochs=2``, ``lr=0.01``, ...). ``loss_fn(logits, targets) -> loss``, ``optimizer_factory(params) ->
     optimizer`` and ``scheduler_factory(optimizer) -> scheduler`` (stepped once per epoch) make a non-standard
-    training.
+    training. ``tensorboard``: a folder for per-epoch TensorBoard logs (optional extra ``tensorboard``).
 
     Example:
         >>> import scalebench  # doctest: +SKIP
@@ -88,7 +89,8 @@ def evaluate(
     config, seed_list = config_from_options(
         model=reference, model_name=name if isinstance(model, str) else None, dataset=dataset, preset=preset,
         seeds=",".join(str(s) for s in seeds), root=root, out=Path(out), device=device, progress=progress,
-        resume=resume, recipe=recipe_overrides, train_scale=None if train_scale is None else str(train_scale),
+        resume=resume, tensorboard=None if tensorboard is None else Path(tensorboard), recipe=recipe_overrides,
+        train_scale=None if train_scale is None else str(train_scale),
         model_config=[f"{k}={json.dumps(v)}" for k, v in (model_config or {}).items()],
     )  # fmt: skip
     custom = custom_training(loss_fn, optimizer_factory, scheduler_factory)

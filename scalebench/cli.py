@@ -315,6 +315,8 @@ def models_info_cmd(name) -> None:
 @_options(*_RECIPE)
 @click.option("--num-workers", type=int, default=None, help="DataLoader workers (default: automatic).")
 @_PROGRESS_OPTION
+@click.option("--tensorboard", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Also write per-epoch metrics to DIR/<run id> for TensorBoard (pip install tensorboard).")  # fmt: skip
 @click.option("--stop-after-epoch", type=int, default=None, hidden=True)
 @click.option("--distributed", is_flag=True, help="Data-parallel under `torchrun --nproc_per_node N` (DDP; rank 0 writes).")  # fmt: skip
 @click.option("--verify", type=_FILE, default=None, metavar="RUN.json",

@@ -122,6 +122,9 @@ class EvalConfig(BaseModel):
     resume: bool = False
     num_workers: int | None = Field(default=None, ge=0, description="DataLoader workers; None = automatic")
     progress: Literal["auto", "rich", "plain", "none"] = "auto"
+    tensorboard: Path | None = Field(
+        default=None, description="write per-epoch metrics to DIR/<run id> for TensorBoard (optional extra)"
+    )
     stop_after_epoch: int | None = Field(
         default=None, ge=1, description="stop after this epoch, leaving a resumable run (tests, preemption)"
     )

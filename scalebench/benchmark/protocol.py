@@ -83,6 +83,7 @@ from scalebench.benchmark.engine import (
 )
 from scalebench.benchmark.progress import Progress, duration
 from scalebench.benchmark.tasks import Task, task_of
+from scalebench.benchmark.tensorboard import epoch_writer, log_epoch
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.builds import key_text
 from scalebench.datasets_builders.scales import match_scales, same_scales
@@ -136,6 +137,7 @@ class _Training:
     """The training of a run so far: the epochs' records, the best epoch and its score, the time spent."""
 
     history: list[dict[str, Any]] = field(default_factory=list)
+    tensorboard: Any = None
     best_epoch: int = 0
     best_val: float = -1.0
     seconds: float = 0.0
@@ -333,14 +335,20 @@ def _train(
         if scheduler is not None:
             scheduler.step()
     net = wrap(model, s.device, loop.d)
+    if config.tensorboard is not None and loop.d.main:
+        tr.tensorboard = epoch_writer(config.tensorboard, s.run_dir.name)
     for epoch in range(tr.start_epoch, s.recipe.epochs + 1):
         _epoch(s, model, net, optimizer, loss_fn, (train_ds, val_ds), epoch, tr, loop)
+        if tr.tensorboard is not None:
+            log_epoch(tr.tensorboard, tr.history[-1])
         if scheduler is not None:
             scheduler.step()
         stop = config.stop_after_epoch
         if stop is not None and stop <= epoch < s.recipe.epochs:
             tr.stopped_after = epoch
             break
+    if tr.tensorboard is not None:
+        tr.tensorboard.close()
     return tr
 
 

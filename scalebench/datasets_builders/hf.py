@@ -8,6 +8,9 @@ Layout written under ``<out>/<build_id>/``:
 - ``README.md``: the dataset card, YAML metadata (``configs``, licence, task) then the protocol, the source
   licence and citation, and the manifest hashes.
 
+The ``default`` configuration holds every one of them as a split (``train``, ``validation``, ``test_0p500``
+...), so ``datasets.load_dataset("<out>/<build_id>")`` loads them all.
+
 Features: ``image`` (``datasets.Image``, stored as lossless PNG bytes, so pixels read back identical) and
 ``label`` (``datasets.ClassLabel`` with the class names). Read it back with
 ``datasets.load_dataset("<out>/<build_id>", "test_1p000", split="test")`` or
@@ -25,6 +28,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from scalebench import __version__
 from scalebench.checks import ScalebenchError, check_choice
 from scalebench.datasets_builders.build import ClassificationBuild
 from scalebench.datasets_builders.inventory import build_task, list_builds, no_build_error, open_build
@@ -120,11 +124,20 @@ def _images(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]
     return sum(built.split_sizes[split] for _, _, _, split in configs)
 
 
+def _default_split(config: str, hf_split: str) -> str:
+    """The split name of a configuration in the ``default`` configuration: ``train``, ``validation``, ``test_<tag>``
+    (and ``train_<tag>`` / ``validation_<tag>`` for other training scales)."""
+    return config.replace("val", "validation", 1) if config.startswith("val") else config
+
+
 def _card(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]]) -> str:
     spec = DATASETS.get(built.name)
     licence_id = "mit" if built.name == "fashion-mnist" else "other"
     lines = ["---", f"license: {licence_id}", f"pretty_name: Rescaled {built.name} ({built.build_id})"]
     lines += ["task_categories:", "- image-classification", "tags:", "- scale-generalisation", "configs:"]
+    lines += ["- config_name: default", "  default: true", "  data_files:"]
+    for config, hf_split, _, _ in configs:  # every split and scale, each a split of the default configuration
+        lines += [f"  - split: {_default_split(config, hf_split)}", f"    path: {config}/{hf_split}-*.parquet"]
     for config, hf_split, _, _ in configs:
         lines += [
             f"- config_name: {config}",
@@ -140,7 +153,7 @@ def _card(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]])
     body = f"""
 # Rescaled {built.name}: `{built.build_id}`
 
-Built by scalebench {built.version} following the protocol of J. Perzanowski and T. Lindeberg (2025),
+Built by scalebench {__version__} (dataset generator version {built.version}) following the protocol of J. Perzanowski and T. Lindeberg (2025),
 "Scale generalisation properties of extended scale-covariant and scale-invariant Gaussian derivative networks
 on image datasets with spatial scaling variations", JMIV 67(29), arXiv:2409.11140. This is a re-implementation
 of that protocol, not the original Zenodo files.
@@ -154,7 +167,9 @@ of that protocol, not the original Zenodo files.
 - Splits: {proto["split_rule"]}; sizes {json.dumps(proto["split_sizes"])}.
 - Labels: {", ".join(f"{i} {n}" for i, n in enumerate(built.class_names))}.
 
-Load one scale: `datasets.load_dataset("<this folder>", "test_1p000", split="test")`.
+Load everything: `datasets.load_dataset("<this folder>")` gives one split per configuration (`train`,
+`validation`, `test_0p500` ... `test_2p000`). Load one scale: `datasets.load_dataset("<this folder>",
+"test_1p000", split="test")`.
 
 ## Source and licence
 

@@ -124,6 +124,11 @@ class ModelCard(BaseModel):
     quick_config: dict[str, Any] = Field(
         default_factory=dict, description="small overrides for CPU demos/tests"
     )
+    dataset_configs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="config overrides per dataset (keys 'fashion-mnist' 72x72 grey, 'cifar10' 64x64 RGB, "
+        "'stl10' 96x96 RGB), applied over default_config when a run uses that dataset",
+    )
     licence: str | None = Field(default=None, description="the licence of the model's code, if stated")
     input_size: tuple[int, int, int] = Field(
         default=(1, 72, 72), description="(C, H, W) the defaults are meant for (a run takes the dataset's)"

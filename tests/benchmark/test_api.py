@@ -78,3 +78,27 @@ def test_a_model_trained_elsewhere_with_the_wrong_output_is_one_error_and_leaves
         scalebench.test(model, dataset="tiny", name="wrong_head", out=tmp_path / "runs", device="cpu",
                         progress="none")  # fmt: skip
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_per_epoch_metrics_go_to_tensorboard(tmp_path, fake_built):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (result,) = _run(tmp_path, epochs=2, tensorboard=tmp_path / "tb")
+    (logdir,) = (tmp_path / "tb").iterdir()
+    assert logdir.name.startswith("small_net__tiny__seed0__")  # one folder per run, named by its id
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    loss = events.Scalars("epoch/train_loss")
+    assert [e.step for e in loss] == [1, 2]
+    assert [e.value for e in loss] == pytest.approx([h.train_loss for h in result.training.history])
+    assert {"epoch/lr", "epoch/val_accuracy", "epoch/seconds"} <= set(events.Tags()["scalars"])
+
+
+def test_tensorboard_without_the_extra_is_one_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    from scalebench.benchmark.tensorboard import epoch_writer
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    with pytest.raises(ScalebenchError, match=r"pip install 'scalebench\[tensorboard\]'"):
+        epoch_writer(tmp_path / "tb", "run")

@@ -39,6 +39,13 @@ def test_export_reads_back_identical(small_build, tmp_path, monkeypatch):
     assert len(ds) == 12 and ds["label"] == y.tolist()
     for i in range(12):
         np.testing.assert_array_equal(np.asarray(ds[i]["image"]), x[i, :, :, 0])
+    # ...with no configuration at all: every split and scale of the default configuration...
+    everything = datasets.load_dataset(str(dest), cache_dir=cache)
+    assert sorted(everything) == ["test_0p500", "test_2p000", "train", "validation"]
+    assert everything["test_2p000"]["label"] == y.tolist() and len(everything["train"]) == 12
+    from scalebench import __version__
+
+    assert f"Built by scalebench {__version__} (dataset generator version {built.version})" in card
     # ...and as plain Parquet files.
     files = sorted(str(p) for p in (dest / "val").glob("*.parquet"))
     val = datasets.load_dataset(

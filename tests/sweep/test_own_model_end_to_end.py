@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,10 @@ from scalebench.checks import ScalebenchError
 from scalebench.cli import main
 from scalebench.sweep import run_job, sweep_status
 
-MODEL = textwrap.dedent(
-    """
-    from torch import nn
-
-    def tiny_scale_net(*, num_classes, in_channels, width=4):
-        return nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=2, dilation=2), nn.ReLU(),
-                             nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
-
-    tiny_scale_net.scalebench_card = {"display_name": "Tiny scale net", "licence": "MIT"}
-    """
-)
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dilated_scale_net.py"
+#: The worked example of docs/own-model.md, made tiny (width 4 instead of 16).
+MODEL = EXAMPLE.read_text().replace("width: int = 16", "width=4")
+FACTORY = "dilated_scale_net"
 
 
 @pytest.fixture(autouse=True)
@@ -57,19 +49,21 @@ def _fresh_process(*args: str) -> subprocess.CompletedProcess:
 def test_own_model_from_a_file_to_the_board(sweep_home, tmp_path, monkeypatch):
     home, known = sweep_home
     monkeypatch.setattr("scalebench.leaderboard.validate.known_builds", lambda: tuple(known))
-    model = tmp_path / "tiny_scale_net.py"
+    model = tmp_path / "dilated_scale_net.py"
     model.write_text(MODEL)
-    runs, ref = tmp_path / "runs", f"{model}:tiny_scale_net"
+    runs, ref = tmp_path / "runs", f"{model}:{FACTORY}"
     common = ["--dataset", "fashion-mnist", "--root", home, "--device", "cpu", "--epochs", "1", "--progress",
               "none"]  # fmt: skip
 
     # 1. evaluate FILE.py:factory
     _cli("evaluate", "--model", ref, *common, "--out", runs)
-    (first,) = runs.glob("tiny_scale_net__fashion-mnist__seed0__*")
+    (first,) = runs.glob(f"{FACTORY}__fashion-mnist__seed0__*")
+    selection = json.loads((first / "results.json").read_text())["scale_selection"]
+    assert selection["channel_sigmas"] == [1.0, 2.0, 4.0]  # the example's dilations: selection histograms
     # 2. change the file: a new run id, never the old numbers
     model.write_text(MODEL.replace("width=4", "width=6"))
     _cli("evaluate", "--model", ref, *common, "--out", runs)
-    (second,) = set(runs.glob("tiny_scale_net__fashion-mnist__seed0__*")) - {first}
+    (second,) = set(runs.glob(f"{FACTORY}__fashion-mnist__seed0__*")) - {first}
     assert (
         json.loads((second / "results.json").read_text())["model"]["num_params"]
         > json.loads((first / "results.json").read_text())["model"]["num_params"]
@@ -113,6 +107,6 @@ def test_own_model_from_a_file_to_the_board(sweep_home, tmp_path, monkeypatch):
     site = tmp_path / "site"
     _cli("leaderboard", "build", "--store", store, "--out", site)
     entries = json.loads((site / "leaderboard.json").read_text())["entries"]
-    (entry,) = [e for e in entries if e["model"] == "tiny_scale_net"]
-    assert entry["n_seeds"] == 2 and entry["display_name"] == "Tiny scale net"
-    assert "Tiny scale net" in (site / "index.html").read_text()
+    (entry,) = [e for e in entries if e["model"] == FACTORY]
+    assert entry["n_seeds"] == 2 and entry["display_name"] == "Dilated scale net (example)"
+    assert "Dilated scale net (example)" in (site / "index.html").read_text()
