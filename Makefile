@@ -28,7 +28,7 @@ test: $(STAMP)
 	@set +e; $(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests; this counts as a failure." >&2; exit 1; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
-	$(BIN)/scalebench leaderboard validate --store results
+	$(BIN)/scalebench leaderboard validate --store results --previous docs/leaderboard/leaderboard.json
 
 demo: $(STAMP)
 	$(BIN)/python -m scalebench.demo
