@@ -123,6 +123,22 @@ def _options(*specs: tuple[str, Any, str | None]):
     return add
 
 
+class _ScaleRange(click.ParamType):
+    """``MIN,MAX``: two positive factors, e.g. ``0.5,2``."""
+
+    name = "MIN,MAX"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple | list):
+            return list(value)
+        parts = str(value).split(",")
+        try:
+            low, high = (float(p) for p in parts)
+        except ValueError:
+            self.fail(f"expected MIN,MAX (two numbers, e.g. 0.5,2), got {value!r}", param, ctx)
+        return [low, high]
+
+
 #: The recipe overrides of ``evaluate`` (None: the preset's value).
 _RECIPE = (
     ("--epochs", int, None), ("--batch-size", int, None),
@@ -131,6 +147,9 @@ _RECIPE = (
     ("--weight-decay", float, None), ("--schedule", click.Choice(["constant", "cosine", "step"]), None),
     ("--warmup-epochs", int, None), ("--label-smoothing", float, None),
     ("--augmentation", click.Choice(["none", "hflip", "translate", "hflip+translate"]), None),
+    ("--scale-augmentation", _ScaleRange(), "Rescale each training image by a random factor in MIN,MAX "
+     "(log-uniform), e.g. 0.5,2: the run is ranked on the board's augmented track."),
+    ("--scale-augmentation-interpolation", click.Choice(["bilinear", "bicubic", "nearest"]), None),
 )  # fmt: skip
 _RECIPE_KEYS = [flag[2:].replace("-", "_") for flag, _, _ in _RECIPE]
 

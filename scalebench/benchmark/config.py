@@ -260,7 +260,7 @@ def run_identity(
         "model_config": model_config,
         "dataset": config.dataset,
         "preset": config.preset,
-        "recipe": recipe.model_dump(mode="json"),
+        "recipe": recipe.record(),
         "seed": config.seed,
         "limit": config.limit,
         "scales": scales,

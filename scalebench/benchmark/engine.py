@@ -293,11 +293,56 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     return cls(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
+def rescale_about_centre(image: torch.Tensor, factor: float, mode: str) -> torch.Tensor:
+    """``image`` (..., H, W) enlarged by ``factor`` about its centre, on the same H x W canvas.
+
+    The image is resampled (``mode``; anti-aliased when shrinking, as the builds shrink) to the size nearest
+    factor H x factor W that has the parity of H x W, so that it is centred on the canvas to the pixel (no
+    half-pixel shift; the factor is then exact to 1/H), then centre-cropped (factor > 1) or centred on a zero
+    canvas (factor < 1), the way the builds place a rescaled object (``docs/datasets.md``).
+
+    Example:
+        >>> rescale_about_centre(torch.ones(1, 1, 8, 8), 0.5, "bilinear")[0, 0].sum().item()
+        16.0
+    """
+    h, w = image.shape[-2:]
+    nh, nw = (max(2 - n % 2, n + 2 * round((n * factor - n) / 2)) for n in (h, w))  # same parity as the canvas
+    lead = image.shape[:-2]
+    flat = image.reshape(-1, 1, h, w).float()
+    smooth = mode in ("bilinear", "bicubic") and factor < 1
+    resized = nn.functional.interpolate(flat, size=(nh, nw), mode=mode, antialias=smooth,
+                                        **({} if mode == "nearest" else {"align_corners": False}))  # fmt: skip
+    out = flat.new_zeros(flat.shape)
+    ch, cw = min(h, nh), min(w, nw)
+    sy, sx = (nh - ch) // 2, (nw - cw) // 2  # crop of the resized image
+    ty, tx = (h - ch) // 2, (w - cw) // 2  # where it lands on the canvas
+    out[..., ty : ty + ch, tx : tx + cw] = resized[..., sy : sy + ch, sx : sx + cw]
+    return out.reshape(*lead, h, w).to(image.dtype)
+
+
+def _scale_augment(
+    x: torch.Tensor, y: torch.Tensor, recipe: Recipe, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image rescaled by a factor drawn log-uniformly from ``recipe.scale_augmentation`` (a mask with
+    nearest interpolation, so its labels stay labels)."""
+    lo, hi = recipe.scale_augmentation or (1.0, 1.0)
+    logs = torch.empty(x.shape[0]).uniform_(math.log(lo), math.log(hi), generator=gen)
+    factors = logs.exp().tolist()
+    mode = recipe.scale_augmentation_interpolation
+    x = torch.stack([rescale_about_centre(img, f, mode) for img, f in zip(x, factors, strict=True)])
+    if y.dim() == 3:
+        y = torch.stack([rescale_about_centre(m[None], f, "nearest")[0] for m, f in zip(y, factors, strict=True)])
+    return x, y
+
+
 def augment(
     x: torch.Tensor, y: torch.Tensor, recipe: Recipe, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random flips / shifts drawn from ``gen`` (CPU); never a rescaling. A mask ``y`` (B, H, W) moves with its
-    image, its new pixels background (0); class labels are left as they are."""
+    """Random flips / shifts drawn from ``gen`` (CPU), and the random rescaling of ``recipe.scale_augmentation``
+    (the augmented track) first when the recipe has one. A mask ``y`` (B, H, W) moves with its image, its new
+    pixels background (0); class labels are left as they are."""
+    if recipe.scale_augmentation is not None:
+        x, y = _scale_augment(x, y, recipe, gen)
     if recipe.augmentation == "none":
         return x, y
     b, mask = x.shape[0], y.dim() == 3
@@ -339,7 +384,7 @@ def train_epoch(
     model.train()
     sums = {"loss": 0.0, "norm": 0.0, "hits": 0, "seen": 0}
     loop.progress.start(f"epoch {epoch}/{recipe.epochs}", len(batches))
-    augmenting = recipe.augmentation != "none"
+    augmenting = recipe.augmentation != "none" or recipe.scale_augmentation is not None
     shares = [d.share(len(b)) for b in batches]
     read = batches  # augmentation draws for the whole batch, so a rank then reads it all and keeps its share
     if d.active and not augmenting:

@@ -178,7 +178,7 @@ def _setup(config: EvalConfig, custom: Custom | None = None) -> Setup:
     # every value checked and the model's size bounded (built on the meta device) before anything is hashed
     model_config = validate_model_config(
         name, config.model_config_overrides, quick=config.preset == "quick",
-        num_classes=built.num_classes, in_channels=built.channels,
+        num_classes=built.num_classes, in_channels=built.channels, dataset=built.name,
     )  # fmt: skip
     meta = create_meta_model(name, model_config, num_classes=built.num_classes, in_channels=built.channels)
     recipe = resolve_recipe(config.preset, card.paper_training, config.recipe_overrides, card.quick_training)
@@ -541,7 +541,7 @@ def _facts(
             "channels": int(b.channels), "num_classes": int(b.num_classes), "train_size": tr.n_train,
             "val_size": tr.n_val, "embedded": bool(getattr(b, "embedded", False)),
         },
-        "training": {"preset": config.preset, "recipe": s.recipe.model_dump(mode="json"), "loss": tr.loss_info,
+        "training": {"preset": config.preset, "recipe": s.recipe.record(), "loss": tr.loss_info,
                      "custom": None if s.custom is None else s.custom.info(),
                      "best_epoch": tr.best_epoch, "best_val": tr.best_val, "history": tr.history},
         "per_scale": tested.per_scale, "aux": tested.aux, "extras": tested.extras,

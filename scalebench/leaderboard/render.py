@@ -73,6 +73,9 @@ TRACK_RULES = {
 
 #: What each training track is (:data:`scalebench.leaderboard.validate.TRAINING_TRACKS`), stated where it shows.
 TRAINING_RULES = {
+    "augmented": "augmented training: the training images were randomly rescaled (the recorded "
+    "scale_augmentation range and interpolation, shown on each entry's page); ranked apart from single-scale "
+    "training.",
     "non-standard": "non-standard training: a loss, optimizer or schedule of the submitter's (Python API), "
     "recorded with the callables' source hashes; ranked apart from the standard recipe.",
     "external": "external training: trained elsewhere and only tested here (scalebench.test); ranked apart, "

@@ -394,15 +394,20 @@ def _check_counts(result: AnyRunResult, match: KnownBuild, source: str) -> None:
 
 
 #: The training tracks of the board, decided from what a results file records, never from a claim:
-#: ``standard`` (the protocol's recipe), ``non-standard`` (a loss, optimizer or scheduler of the user's,
-#: ``training.custom``) and ``external`` (trained elsewhere, only tested here: ``training.preset`` external).
-TRAINING_TRACKS = ("standard", "non-standard", "external")
+#: ``standard`` (one training scale, no scale augmentation, the protocol's loss and optimizer),
+#: ``augmented`` (the recipe records a ``scale_augmentation`` range), ``non-standard`` (a loss, optimizer or
+#: scheduler of the user's, ``training.custom``) and ``external`` (trained elsewhere, only tested here:
+#: ``training.preset`` external). Precedence in that order from the last: external, augmented, non-standard.
+TRAINING_TRACKS = ("standard", "augmented", "non-standard", "external")
 
 
 def training_track(result: AnyRunResult) -> str:
-    """The training track of a run (see :data:`TRAINING_TRACKS`)."""
+    """The training track of a run (see :data:`TRAINING_TRACKS`), from what its file records."""
     if result.training.preset == "external":
         return "external"
+    recipe = result.training.recipe if isinstance(result.training.recipe, dict) else {}
+    if recipe.get("scale_augmentation") is not None:
+        return "augmented"
     return "non-standard" if getattr(result.training, "custom", None) is not None else "standard"
 
 

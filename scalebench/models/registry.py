@@ -155,6 +155,9 @@ class ModelCard(BaseModel):
     notes: str = ""
 
 
+#: The datasets a card's ``dataset_configs`` may name (the dataset names of the builds).
+DATASET_CONFIG_KEYS = ("fashion-mnist", "cifar10", "stl10")
+
 _REGISTRY: dict[str, tuple[ModelBuilder, ModelCard]] = {}
 _RULES: dict[str, dict[str, ConfigRule]] = {}
 
@@ -170,6 +173,13 @@ def register_model(
     unknown = sorted(set(rules or {}) - set(card.default_config))
     if unknown:
         raise ValueError(f"Config rules for {card.name!r} name keys its card does not have: {unknown}.")
+    for dataset, overrides in card.dataset_configs.items():
+        bad = sorted(set(overrides) - set(card.default_config))
+        if dataset not in DATASET_CONFIG_KEYS or bad:
+            raise ValueError(
+                f"dataset_configs of {card.name!r}: {dataset!r} must be one of {DATASET_CONFIG_KEYS} and name "
+                f"only keys of the card's default_config (unknown: {bad})."
+            )
 
     def wrap(builder: ModelBuilder) -> ModelBuilder:
         if card.name in _REGISTRY:
@@ -368,8 +378,11 @@ def get_model_card(name: str) -> ModelCard:
     return _REGISTRY[name][1]
 
 
-def resolve_config(name: str, config: dict[str, Any] | None = None, *, quick: bool = False) -> dict[str, Any]:
-    """The full config of ``name``: the card's defaults, then its quick overrides (if ``quick``), then ``config``.
+def resolve_config(
+    name: str, config: dict[str, Any] | None = None, *, quick: bool = False, dataset: str | None = None
+) -> dict[str, Any]:
+    """The full config of ``name``: the card's defaults, then its ``dataset_configs[dataset]`` (the dataset's
+    name, e.g. ``cifar10``), then its quick overrides (if ``quick``), then ``config``.
 
     Every value is checked (see the module docstring): an unknown key raises a ScalebenchError that lists the
     valid keys; a value of another kind than its default, a non-finite number, or a value outside the key's
@@ -383,6 +396,7 @@ def resolve_config(name: str, config: dict[str, Any] | None = None, *, quick: bo
             f"The config of model {name!r} must be a JSON object of KEY: VALUE pairs, got {type(config).__name__}."
         )
     merged = dict(card.default_config)
+    merged.update(card.dataset_configs.get(dataset or "", {}))
     if quick:
         merged.update(card.quick_config)
     for key, value in (config or {}).items():
@@ -529,8 +543,10 @@ def validate_model_config(
     quick: bool = False,
     num_classes: int | None = None,
     in_channels: int | None = None,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
     """The full, checked config of ``name`` (see the module docstring), or one ScalebenchError naming the key.
+    ``dataset``: the dataset's name, whose ``dataset_configs`` entry of the card applies.
 
     Checks every value as :func:`resolve_config` does, then builds the model on the ``meta`` device (no memory
     is allocated) for ``num_classes`` and ``in_channels`` (default: the card's) and checks its parameter count
@@ -541,7 +557,7 @@ def validate_model_config(
         >>> validate_model_config("cnn", {"widths": [8, 8], "pool_after": [0]})["widths"]
         [8, 8]
     """
-    full = resolve_config(name, config, quick=quick)
+    full = resolve_config(name, config, quick=quick, dataset=dataset)
     _model_on_meta(name, full, num_classes, in_channels)
     return full
 

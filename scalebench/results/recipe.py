@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from scalebench.checks import ScalebenchError
 
@@ -20,8 +21,13 @@ class Recipe(BaseModel):
     ``schedule``: ``constant``; ``cosine`` (per step, to 0, after ``warmup_epochs`` of linear warm-up;
     Loshchilov & Hutter, 2017, "SGDR", ICLR); ``step`` (multiply by ``lr_gamma`` at each epoch in
     ``lr_milestones``). ``augmentation``: ``none``, ``hflip`` (random horizontal flips), ``translate``
-    (random shifts of up to ``translate_pixels`` with zero fill) or ``hflip+translate``; never a rescaling,
-    which would defeat the protocol (a segmentation mask is flipped and shifted with its image).
+    (random shifts of up to ``translate_pixels`` with zero fill) or ``hflip+translate`` (a segmentation mask is
+    flipped and shifted with its image). A rescaling of the training images would defeat the single-scale
+    protocol, so it exists only as ``scale_augmentation`` ([min, max] factor, drawn log-uniformly per image,
+    about the image centre, interpolated with ``scale_augmentation_interpolation``, anti-aliased when shrinking,
+    zero fill; :func:`scalebench.benchmark.engine.rescale_about_centre`), and a run that records it is ranked on
+    the board's **augmented** track, never the standard one (SESN's and DISCO's "+" setting, Sosnovik et al.
+    2020, trains with random scaling U(0.5, 2)).
     ``micro_batch_size`` splits each optimizer batch into chunks whose gradients are accumulated (batch-norm
     statistics are then per micro-batch).
     """
@@ -44,6 +50,35 @@ class Recipe(BaseModel):
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     augmentation: Literal["none", "hflip", "translate", "hflip+translate"] = "none"
     translate_pixels: int = Field(default=4, ge=0)
+    scale_augmentation: list[float] | None = Field(
+        default=None, min_length=2, max_length=2, description="[min, max] factor of random rescaling in training (the augmented track)"
+    )
+    scale_augmentation_interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+
+    @field_validator("scale_augmentation")
+    @classmethod
+    def _scale_range(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not (MIN_AUG_SCALE <= value[0] <= value[1] <= MAX_AUG_SCALE):
+            raise PydanticCustomError(
+                "scale_range",
+                "must be [min, max] with {low} <= min <= max <= {high}",
+                {"low": MIN_AUG_SCALE, "high": MAX_AUG_SCALE},
+            )
+        return value
+
+    def record(self) -> dict[str, Any]:
+        """The recipe as results files record it (JSON). The scale-augmentation fields appear only when used,
+        so runs without them keep the identity and the record they had before those fields existed."""
+        unused = (
+            {"scale_augmentation", "scale_augmentation_interpolation"}
+            if self.scale_augmentation is None
+            else set()
+        )
+        return self.model_dump(mode="json", exclude=unused)
+
+
+#: Bounds of a ``scale_augmentation`` range (a factor of 8 either way; the test range is 1/2 .. 2).
+MIN_AUG_SCALE, MAX_AUG_SCALE = 0.125, 8.0
 
 
 def format_validation_error(err: ValidationError, what: str) -> str:

@@ -363,25 +363,51 @@ def _non_standard(run):
     return run.model_copy(update={"training": run.training.model_copy(update={"custom": custom})})
 
 
+def _scale_augmented(run):
+    """``run`` whose recipe records random rescaling of the training images (everything else standard: the
+    preset, no custom training, nothing that says 'augmented')."""
+    recipe = {**run.training.recipe, "scale_augmentation": [0.5, 2.0],
+              "scale_augmentation_interpolation": "bicubic"}  # fmt: skip
+    return run.model_copy(update={"training": run.training.model_copy(update={"recipe": recipe})})
+
+
 def test_external_and_non_standard_training_rank_on_boards_of_their_own(tmp_path):
     store = tmp_path / "results"
     items = [(f"std{s}", run_text(make_run(WEAK[s], seed=s))) for s in range(3)]
     items += [(f"ext{s}", run_text(_external(make_run(STRONG[s], seed=s)))) for s in range(3)]
     items += [(f"ns{s}", run_text(_non_standard(make_run(STRONG[s], seed=s)))) for s in range(3)]
+    items += [(f"aug{s}", run_text(_scale_augmented(make_run(STRONG[s], seed=s)))) for s in range(3)]
     submit_runs(items, store, known=KNOWN)
     paths = build_leaderboard(store, tmp_path / "site", known=KNOWN)
     doc = json.loads(paths["json"].read_text())
     rows = {(e["board"], e["model"], e["training"], e["rank"]) for e in doc["entries"]}
-    # the stronger runs are first of their own boards, never ranked above the standard recipe's
+    # the stronger runs are first of their own boards, never ranked above the standard recipe's; a file that
+    # looks standard in every field but records scale augmentation lands on the augmented board
     assert rows == {("fashion-mnist", "gaussdernet", "standard", 1),
                     ("fashion-mnist-external", "my_net", "external", 1),
-                    ("fashion-mnist-non-standard", "gaussdernet", "non-standard", 1)}  # fmt: skip
+                    ("fashion-mnist-non-standard", "gaussdernet", "non-standard", 1),
+                    ("fashion-mnist-augmented", "gaussdernet", "augmented", 1)}  # fmt: skip
+    assert "## Fashion-MNIST full, augmented training" in paths["markdown"].read_text()
     md = paths["markdown"].read_text()
     assert "## Fashion-MNIST full, external training" in md and "never with protocol-trained runs" in md
     assert "## Fashion-MNIST full, non-standard training" in md and "source hashes" in md
     html = paths["html"].read_text()
     assert '<option value="fashion-mnist-external">Fashion-MNIST full, external training</option>' in html
     assert "ranked apart from the standard recipe" in html
+
+
+def test_a_file_that_claims_the_standard_track_is_refused_or_placed_by_what_it_records(tmp_path):
+    run = make_run(seed=0)
+    claim = json.loads(run_text(run))
+    claim["track"] = "standard"  # a field the schema does not have: refused, nothing stored
+    with pytest.raises(ScalebenchError, match="track"):
+        submit_runs([("claim", json.dumps(claim))], tmp_path / "r1", known=KNOWN)
+    hidden = json.loads(run_text(_scale_augmented(run)))
+    hidden["training"]["recipe"]["scale_augmentation"] = [2.0, 0.5]  # an impossible range is no way out
+    with pytest.raises(ScalebenchError, match="scale_augmentation"):
+        submit_runs([("hidden", json.dumps(hidden))], tmp_path / "r2", known=KNOWN)
+    for store in ("r1", "r2"):
+        assert not (tmp_path / store).exists() or not any((tmp_path / store).rglob("*.json"))
 
 
 def test_an_external_run_with_a_training_split_is_refused(tmp_path):

@@ -295,3 +295,22 @@ def test_run_hashes_of_existing_configs_are_unchanged():
     over = {"widths": [8, 8], "pool_after": [0], "dropout": 0.1}
     assert run_hash("cnn", "quick", over, [1.0]) == "532b3e36ea68"
     assert run_hash("gaussdernet", "quick", {"sigma0": 1, "widths": "lindeberg2022"}, [1.0]) == "baebb4367330"
+
+
+def test_dataset_configs_apply_per_dataset_then_quick_then_overrides(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    card = _card("toy_per_dataset", dataset_configs={"stl10": {"width": 8}, "cifar10": {"bias": False}})
+
+    @register_model(card)
+    def toy_per_dataset(*, num_classes: int, in_channels: int, width: int = 4, bias: bool = True) -> nn.Module:
+        return nn.Conv2d(in_channels, width, 1, bias=bias)
+
+    assert resolve_config("toy_per_dataset")["width"] == 4
+    assert resolve_config("toy_per_dataset", dataset="stl10")["width"] == 8
+    assert resolve_config("toy_per_dataset", dataset="cifar10") == {"width": 4, "bias": False}
+    assert resolve_config("toy_per_dataset", dataset="stl10", quick=True)["width"] == 2  # quick shrinks after
+    assert resolve_config("toy_per_dataset", {"width": 5}, dataset="stl10")["width"] == 5
+    with pytest.raises(ValueError, match="dataset_configs of 'toy_bad'.*unknown: \\['depth'\\]"):
+        register_model(_card("toy_bad", dataset_configs={"stl10": {"depth": 3}}))
+    with pytest.raises(ValueError, match="must be one of"):
+        register_model(_card("toy_bad", dataset_configs={"imagenet": {}}))
