@@ -81,6 +81,7 @@ from scalebench.benchmark.engine import (
     write_long_csv,
     writing,
 )
+from scalebench.benchmark.equivariance import EQUIVARIANCE_IMAGES, measure_equivariance
 from scalebench.benchmark.progress import Progress, duration
 from scalebench.benchmark.tasks import Task, task_of
 from scalebench.benchmark.tensorboard import epoch_writer, log_epoch
@@ -257,16 +258,19 @@ def run(config: EvalConfig, *, custom: Custom | None = None) -> RunOutcome:
     return RunOutcome(s.run_dir, result, run_files(s.run_dir), run_hash=s.run_hash)
 
 
-def _model(s: Setup, d: Dist) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    """The seeded model on its device and its optimizer; then (rank 0) the run directory and its config."""
+def _seeded_model(s: Setup) -> torch.nn.Module:
+    """The run's model with its initial weights, drawn from the run seed (on the CPU)."""
     from scalebench.models import create_model
 
-    config = s.config
-    torch.manual_seed(derive_seed(config.seed, "init"))
-    model = create_model(
-        s.resolved.name, num_classes=s.built.num_classes, in_channels=s.built.channels,
-        quick=config.preset == "quick", **config.model_config_overrides,
+    torch.manual_seed(derive_seed(s.config.seed, "init"))
+    return create_model(
+        s.resolved.name, num_classes=s.built.num_classes, in_channels=s.built.channels, **s.model_config
     )  # fmt: skip
+
+
+def _model(s: Setup, d: Dist) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The seeded model on its device and its optimizer; then (rank 0) the run directory and its config."""
+    model = _seeded_model(s)
     if s.resolved.source.kind != "zoo":  # zoo models are tested by the test suite instead
         check_model(model, s.resolved.source.reference, s.card, s.built, s.task)
     fmt = {"memory_format": torch.channels_last} if s.task.channels_last else {}
@@ -401,6 +405,7 @@ class _Tested:
     checkpoint_sha256: str
     seconds: float
     images: int
+    equivariance: dict[str, Any] | None = None
 
 
 def _test(s: Setup, model: torch.nn.Module, loop: Loop) -> _Tested:
@@ -425,7 +430,25 @@ def _test(s: Setup, model: torch.nn.Module, loop: Loop) -> _Tested:
         images += n
     seconds = time.perf_counter() - t0
     check_state_unchanged(model, before, "testing")
-    return _Tested(per_scale, aux, extras, sha, seconds, images)
+    equivariance = _equivariance(s, model, loop) if s.task.measures_equivariance else None
+    check_state_unchanged(model, before, "the equivariance measurement")
+    return _Tested(per_scale, aux, extras, sha, seconds, images, equivariance)
+
+
+def _equivariance(s: Setup, model: torch.nn.Module, loop: Loop) -> dict[str, Any] | None:
+    """The scale-equivariance error (:mod:`scalebench.benchmark.equivariance`) of the trained model and of the
+    run's initial weights (rebuilt from the seed: the same weights training started from, also after a
+    resume); None when no two test scales are sqrt(2) apart."""
+    images = min(EQUIVARIANCE_IMAGES, s.config.limit or EQUIVARIANCE_IMAGES)
+    trained = measure_equivariance(model, s.built, s.scales, s.device, images=images)
+    if trained is None:
+        return None
+    initial = measure_equivariance(_seeded_model(s).to(s.device), s.built, s.scales, s.device, images=images)
+    loop.progress.log(
+        f"scale-equivariance error (logit invariance, s vs s·√2): {initial['invariance']:.3f} at "
+        f"initialisation, {trained['invariance']:.3f} trained"
+    )
+    return {"initial": initial, "trained": trained}
 
 
 def checkpoint_metadata(s: Setup) -> dict[str, str]:
@@ -545,6 +568,7 @@ def _facts(
                      "custom": None if s.custom is None else s.custom.info(),
                      "best_epoch": tr.best_epoch, "best_val": tr.best_val, "history": tr.history},
         "per_scale": tested.per_scale, "aux": tested.aux, "extras": tested.extras,
+        "equivariance": tested.equivariance,
         "key": s.key, "scales": s.scales, "build": b,
     }  # fmt: skip
 

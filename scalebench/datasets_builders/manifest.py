@@ -25,12 +25,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import gc
 import hashlib
 import json
 import os
 import platform
 import re
+import sys
 import time
+import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -246,14 +249,32 @@ def write_set(
     attributes; the plan's config (as ``attr``) and ``array_sha256`` are stored last.
     """
     arrays: dict[str, dict[str, Any]] = {}
-    with (
-        atomic_path(folder / plan.filename, suffix=".h5") as tmp,
-        h5py.File(tmp, "w", libver="earliest") as f,
-    ):
-        attrs = {**fill(f, arrays), attr: plan.config, "array_sha256": json.dumps(arrays, sort_keys=True)}
-        for key, value in attrs.items():
-            f.attrs[key] = value
+    try:
+        with (
+            atomic_path(folder / plan.filename, suffix=".h5") as tmp,
+            h5py.File(tmp, "w", libver="earliest") as f,
+        ):
+            attrs = {**fill(f, arrays), attr: plan.config, "array_sha256": json.dumps(arrays, sort_keys=True)}
+            for key, value in attrs.items():
+                f.attrs[key] = value
+    except OSError as err:  # e.g. a full disk: free the HDF5 objects now, quietly (their close fails too)
+        f = None  # this frame's handle; the deeper frames' are cleared by _release_quietly
+        _release_quietly(err, f)
+        raise
     return arrays
+
+
+def _release_quietly(err: BaseException, *_released: None) -> None:
+    """Drop the local variables of ``err``'s frames (HDF5 handles of a failed write) and collect them now, with
+    the "Exception ignored in ..." reports of their failing deallocation silenced: the error itself is reported
+    once, by the caller, instead of a traceback printed whenever the garbage collector happens to run."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _unraisable: None
+    try:
+        traceback.clear_frames(err.__traceback__)
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
 
 
 def write_array_chunked(

@@ -183,6 +183,24 @@ def _pooled_selection(results: Sequence[RunResult]) -> dict[str, Any] | None:
     }
 
 
+def _equivariance(results: Sequence[RunResult]) -> dict[str, Any] | None:
+    """The entry page's equivariance table: initial and trained, mean ± std over seeds (None: not recorded)."""
+    records = [getattr(r, "equivariance", None) for r in results]
+    if not records or any(rec is None for rec in records):
+        return None
+    n_layers = min(len(rec.trained.per_layer or []) for rec in records)
+    rows = []
+    for state in ("initial", "trained"):
+        errs = [getattr(rec, state) for rec in records]
+        if any(err is None for err in errs):
+            continue
+        cells = [Stat.of([e.invariance for e in errs]), Stat.of([e.output for e in errs])]
+        cells += [Stat.of([e.per_layer[i] if e.per_layer else None for e in errs]) for i in range(n_layers)]
+        rows.append({"state": state, "cells": [format_stat(c, "ratio", len(errs)) for c in cells]})
+    pairs = ", ".join(f"({a:.3g}, {b:.3g})" for a, b in records[0].trained.pairs)
+    return {"rows": rows, "layers": list(range(1, n_layers + 1)), "pairs": pairs}
+
+
 def _unverified(card: dict[str, Any]) -> list[str]:
     """The choices a card marks unverified or documents as its own (recipe keys, notes, quick recipe source)."""
     out = []
@@ -230,6 +248,7 @@ def entry_html(e: Entry, results: Sequence[RunResult]) -> str:
             curves=curve_geometry(_seed_series(e, results), train_scale=e.train_scale, width=520, height=260,
                                   axes=True),
             selection=_pooled_selection(results),
+            equivariance=_equivariance(results),
             unverified=_unverified(card),
             seeds=seeds,
             scales=[x.scale for x in results[0].per_scale] if results else [],

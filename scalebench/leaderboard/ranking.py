@@ -38,6 +38,7 @@ METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("worst_accuracy", "worst-scale acc.", "acc"),
     ("generalisation_ratio", "generalisation ratio", "ratio"),
     ("spearman_rho", "scale-selection ρ", "ratio"),
+    ("invariance_error", "scale-invariance error", "ratio"),
 )
 
 
@@ -118,6 +119,12 @@ class Entry:
         return "partly verified" if self.n_verified else "self-reported"
 
 
+def _invariance(result: Any) -> float | None:
+    """The trained model's logit invariance error between s and s·√2 (results 1.3+), or None."""
+    eq = getattr(result, "equivariance", None)
+    return None if eq is None else eq.trained.invariance
+
+
 def _entry(runs: list[StoredRun]) -> Entry:
     from scalebench.figures.curves import curve_rows
 
@@ -132,6 +139,7 @@ def _entry(runs: list[StoredRun]) -> Entry:
     stats["spearman_rho"] = Stat.of(
         [r.scale_selection.spearman_rho if r.scale_selection is not None else None for r in results]
     )
+    stats["invariance_error"] = Stat.of([_invariance(r) for r in results])
     return Entry(
         dataset=first.dataset.name,
         dataset_version=first.dataset.version,

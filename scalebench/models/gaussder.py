@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice, check_positive, check_shape
 from scalebench.models import scalespace as ss
+from scalebench.models.covariance import channel_shift, shifted_channel_error
 from scalebench.models.registry import PROBABILITY, ConfigRule
 
 ScalePooling = Literal["max", "avg"]
@@ -504,16 +505,6 @@ def scale_test_image(size: int, scale: float = 1.0, *, in_channels: int = 1, dty
     return torch.stack(chans).unsqueeze(0).to(dtype)
 
 
-def _resample(maps: Tensor, centre: float, factor: float, grid: Tensor) -> Tensor:
-    """Bicubic samples of maps (N, C, H, W) at the points c + factor * (p - c), p in grid (P, 2) as (y, x)."""
-    h, w = maps.shape[-2:]
-    pts = centre + factor * (grid - centre)
-    gx = 2 * pts[:, 1] / (w - 1) - 1
-    gy = 2 * pts[:, 0] / (h - 1) - 1
-    g = torch.stack([gx, gy], -1).to(maps.dtype).view(1, 1, -1, 2).expand(maps.shape[0], 1, -1, 2)
-    return torch.nn.functional.grid_sample(maps, g, mode="bicubic", align_corners=True)[:, :, 0, :]
-
-
 @torch.no_grad()
 def scale_covariance_error(
     layer_or_model: nn.Module,
@@ -524,17 +515,12 @@ def scale_covariance_error(
     in_channels: int | None = None,
     interior_radius: float | None = None,
 ) -> Tensor:
-    r"""Relative error of the scale covariance of a layer or network, per scale channel.
+    r"""Relative error of the scale covariance of a layer or network, per scale channel, on analytic images.
 
     Renders :func:`scale_test_image` at scale 1 and at ``factor`` = r^k (r the ratio between neighbouring
     scale channels; k must be an integer), and compares channel i of the original with channel i + k of the
-    rescaled image at corresponding points, :math:`x' = c + \text{factor}\,(x - c)` (bicubic samples of the
-    rescaled response; it is the smoother of the two):
-
-    .. math:: e_i = \lVert R_{i+k}(f_S)(x') - R_i(f)(x) \rVert_2 \,/\, \lVert R_i(f)(x) \rVert_2
-
-    over interior pixels x (a disk of radius ``interior_radius``, default size / (4 factor), around the
-    centre), all feature channels. For a network with ``layer=None`` the per-scale-channel class scores
+    rescaled image (:func:`scalebench.models.covariance.shifted_channel_error`: at corresponding points of a
+    central disk of radius ``interior_radius``, default size / (4 factor)). For a network with ``layer=None`` the per-scale-channel class scores
     (before pooling over scale channels) are compared instead of maps. Modules are evaluated in eval mode
     (batch norm with running statistics) and restored.
 
@@ -570,16 +556,7 @@ def scale_covariance_error(
             f"scale_covariance_error takes a GaussianDerivativeLayer or a ScaleChannelNetwork, "
             f"got {type(layer_or_model).__name__}."
         )
-    if len(sigmas) < 2:
-        raise ScalebenchError("scale_covariance_error needs at least 2 scale channels.")
-    ratio = sigmas[1] / sigmas[0]
-    shift_f = math.log(factor) / math.log(ratio)
-    shift = round(shift_f)
-    if abs(shift - shift_f) > 1e-6 or shift < 1 or shift >= len(sigmas):
-        raise ScalebenchError(
-            f"factor {factor:g} must be r^k for an integer 1 <= k < {len(sigmas)} (channel ratio r = {ratio:g}); "
-            f"got k = {shift_f:.4g}."
-        )
+    shift = channel_shift(sigmas, factor)
     was_training = layer_or_model.training
     layer_or_model.eval()
     try:
@@ -588,16 +565,4 @@ def scale_covariance_error(
         b = respond(scale_test_image(size, factor, in_channels=chans, dtype=p.dtype).to(p.device))
     finally:
         layer_or_model.train(was_training)
-    a, b = a[: len(sigmas) - shift], b[shift:]
-    if a.dim() == 3:  # class scores (S, B, K)
-        return (b - a).flatten(1).norm(dim=1) / a.flatten(1).norm(dim=1)
-    c = (size - 1) / 2
-    rad = interior_radius if interior_radius is not None else size / (4 * factor)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    inside = (yy - c) ** 2 + (xx - c) ** 2 <= rad**2
-    grid = torch.stack([yy[inside], xx[inside]], -1).to(torch.float64)
-    inside, grid = inside.to(a.device), grid.to(a.device)
-    s, bsz, ch = a.shape[:3]
-    ref = a[..., inside].reshape(s, -1)
-    moved = _resample(b.reshape(s * bsz, ch, size, size), c, factor, grid).reshape(s, -1)
-    return (moved - ref).norm(dim=1) / ref.norm(dim=1)
+    return shifted_channel_error(a, b, factor, shift, interior_radius=interior_radius)

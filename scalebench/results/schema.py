@@ -45,10 +45,11 @@ from scalebench.results import metrics
 #: Bump the major number for changes that old readers cannot read, the minor for added optional fields.
 #: 1.1 added ``model.train_flops_per_image``, ``model.inference_flops_per_image`` and ``verification``;
 #: 1.2 added ``model.source`` (where the model's code comes from, with its sha256) and
-#: ``model.structure_sha256``.
-SCHEMA_VERSION = "1.2"
+#: ``model.structure_sha256``; 1.3 added ``equivariance`` (the scale-equivariance error measured on the
+#: build's test images at initialisation and after training).
+SCHEMA_VERSION = "1.3"
 #: Versions this reader accepts: files of an older minor version lack only optional fields.
-READABLE_SCHEMA_VERSIONS = ("1.0", "1.1", "1.2")
+READABLE_SCHEMA_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 
 _HEX64 = r"^[0-9a-f]{64}$"
 
@@ -322,7 +323,7 @@ class RunRecord(_Strict):
     verification record only on a verified run, then the task's own checks (:meth:`_check_task`).
     """
 
-    schema_version: Literal["1.0", "1.1", "1.2"] = SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1", "1.2", "1.3"] = SCHEMA_VERSION
     evaluated_by: Literal["self-reported", "verified"] = "self-reported"
     created_at: str = Field(description="UTC time the results were written, ISO 8601")
     model: ModelInfo
@@ -376,6 +377,28 @@ class RunRecord(_Strict):
                 raise ValueError(f"summary.{field} is {have!r} but the per-scale counts give {want!r}")
 
 
+class EquivarianceError(_Strict):
+    """The scale-equivariance error of one model state on the build's test images
+    (:mod:`scalebench.benchmark.equivariance`): means over the test-scale pairs (s, s sqrt(2)) in ``pairs``."""
+
+    images: Int = Field(ge=1, description="test images per scale compared")
+    pairs: list[tuple[Float, Float]] = Field(min_length=1, description="the (s, s sqrt(2)) pairs compared")
+    invariance: Float = Field(ge=0, description="logit change under rescaling / logit spread between images")
+    output: Float | None = Field(
+        default=None, ge=0, description="scale-channel class scores: covariance error (channel i vs i + k)"
+    )
+    per_layer: list[Annotated[float, Strict(), Field(ge=0)]] | None = Field(
+        default=None, description="scale-channel maps: covariance error of each layer's responses"
+    )
+
+
+class Equivariance(_Strict):
+    """:class:`EquivarianceError` at initialisation (the seeded initial weights) and of the trained model."""
+
+    initial: EquivarianceError | None = None
+    trained: EquivarianceError
+
+
 class ClassificationResult(RunRecord):
     """One run of the protocol on a classification build: train at one scale, select on validation there,
     test at every scale. Its summaries and selection statistics must equal those recomputed from the counts;
@@ -387,6 +410,7 @@ class ClassificationResult(RunRecord):
     per_scale: list[ClassificationScaleResult] = Field(min_length=1)
     summary: Summary
     scale_selection: ScaleSelection | None = None
+    equivariance: Equivariance | None = Field(default=None, description="scale-equivariance error (since 1.3)")
 
     def _check_task(self) -> None:
         scales = self.scales

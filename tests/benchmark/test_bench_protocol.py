@@ -57,7 +57,7 @@ def test_end_to_end_outputs_validate(tmp_path, fake_built):
     assert (
         json.loads((outcome.run_dir / "results.json").read_text())["schema_version"]
         == SCHEMA_VERSION
-        == "1.2"
+        == "1.3"
     )
     # A second launch reuses the finished run instead of training again, with the same files.
     again = run(_config(tmp_path, scales=[1.0, 2.0]))

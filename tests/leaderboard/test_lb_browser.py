@@ -21,6 +21,7 @@ import pytest
 from lb_factories import MANIFEST, SCALES, VERSION, make_run, run_text
 
 from scalebench.leaderboard import KnownBuild, build_leaderboard, submit_runs
+from scalebench.results import SCHEMA_VERSION
 
 CHROMIUM = os.environ.get("SCALEBENCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 KNOWN2 = tuple(KnownBuild(d, VERSION, MANIFEST, tuple(SCALES), 1.0) for d in ("fashion-mnist", "cifar10"))
@@ -168,7 +169,7 @@ def test_download_links_resolve(page, site):
     page.go_back()
     with page.expect_navigation():
         page.locator(".run-link").first.click()
-    assert "/runs/" in page.url and json.loads(page.inner_text("pre"))["schema_version"] == "1.2"
+    assert "/runs/" in page.url and json.loads(page.inner_text("pre"))["schema_version"] == SCHEMA_VERSION
     page.go_back()
     with page.expect_navigation():
         page.locator(".entry-link").first.click()

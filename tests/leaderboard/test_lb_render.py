@@ -16,6 +16,7 @@ from lb_factories import KNOWN, SCALES, make_run, run_text, write_run
 from scalebench.checks import ScalebenchError
 from scalebench.figures.style import model_colour
 from scalebench.leaderboard import build_leaderboard, submit, submit_runs
+from scalebench.results import Equivariance, EquivarianceError
 
 # per-seed correct counts (of 100) at the 9 canonical scales; scale 1.0 is index 4
 STRONG = [
@@ -53,10 +54,14 @@ def built(tmp_path):
         ("gaussdernet", FEW, False),
     ):
         for seed, counts in enumerate(table):
+            run = make_run(counts, seed=seed, model=model, selection=sel)
+            if sel:  # the scale-channel entry also records its equivariance error (results 1.3)
+                trained = EquivarianceError(images=32, pairs=[(0.5, 0.707107)], invariance=0.2 + 0.01 * seed)
+                run = run.model_copy(update={"equivariance": Equivariance(trained=trained)})
             files.append(
                 write_run(
                     tmp_path / "in" / f"{model}{seed}.json",
-                    make_run(counts, seed=seed, model=model, selection=sel),
+                    run,
                 )
             )
     submit(files, store, known=KNOWN)
@@ -82,13 +87,14 @@ def test_markdown_rows_hold_the_recomputed_numbers(built):
     assert row[5] == f"{100 * exp['worst'][0]:.2f} ± {100 * exp['worst'][1]:.2f}"
     assert row[6] == f"{exp['ratio'][0]:.3f} ± {exp['ratio'][1]:.3f}"
     assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3}", row[7])  # ρ of a scale-channel model
-    assert row[8].startswith("![curve of resnet32](curves/fashion-mnist/resnet32/")
-    assert row[9] == "12,345" and row[12] == "3" and row[13] == "self-reported" and row[14] == "–"
-    assert row[15] == "2026-01-01" and row[16] == "scalebench 0.1.0 @ n/a"
+    assert row[8] == "0.210 ± 0.010"  # the trained invariance error, mean ± std over seeds
+    assert row[9].startswith("![curve of resnet32](curves/fashion-mnist/resnet32/")
+    assert row[10] == "12,345" and row[13] == "3" and row[14] == "self-reported" and row[15] == "–"
+    assert row[16] == "2026-01-01" and row[17] == "scalebench 0.1.0 @ n/a"
     weak = _md_row(md, "resnet20")
-    assert weak[0] == "2" and weak[7] == "–"  # no scale selection reported
+    assert weak[0] == "2" and weak[7] == "–" and weak[8] == "–"  # no scale selection, no equivariance record
     few = _md_row(md, "gaussdernet")
-    assert few[0] == "provisional" and few[12] == "2"  # best mean accuracy, but only 2 seeds
+    assert few[0] == "provisional" and few[13] == "2"  # best mean accuracy, but only 2 seeds
 
 
 def test_html_rows_hold_the_recomputed_numbers(built):
@@ -416,3 +422,13 @@ def test_an_external_run_with_a_training_split_is_refused(tmp_path):
     with pytest.raises(ScalebenchError, match="train_size is 50000, but a model trained elsewhere"):
         submit_runs([("ext", run_text(bad))], tmp_path / "results", known=KNOWN)
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.json"))
+
+
+def test_the_equivariance_error_shows_on_the_entry_page(built):
+    store, paths = built
+    site = paths["markdown"].parent
+    (page,) = (site / "entries" / "fashion-mnist" / "resnet32").glob("*.html")
+    html = page.read_text()
+    assert "Scale-equivariance error" in html and "<td>trained</td><td>0.210 ± 0.010</td><td>–</td>" in html
+    (weak,) = (site / "entries" / "fashion-mnist" / "resnet20").glob("*.html")
+    assert "Scale-equivariance error" not in weak.read_text()  # not recorded (results before 1.3)

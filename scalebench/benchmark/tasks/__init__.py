@@ -77,6 +77,8 @@ class Task(ABC):
     curve_columns: ClassVar[tuple[str, ...]]
     #: the memory format of the model and its inputs
     channels_last: ClassVar[bool] = True
+    #: the protocol measures the scale-equivariance error (:mod:`scalebench.benchmark.equivariance`)
+    measures_equivariance: ClassVar[bool] = False
 
     def check(self, build: Any, key: tuple[float, ...], scales: list[float]) -> None:
         """The task's own rules on a run's training set and test scales (none by default)."""

@@ -92,6 +92,7 @@ class ClassificationTask(Task):
     name = "classification"
     records = Records(ClassificationResult, ClassificationRunState, "best_val_accuracy")
     metric, curve_columns = "accuracy", RUN_CURVE_COLUMNS
+    measures_equivariance = True
 
     def check(self, build: Any, key: tuple[float, ...], scales: list[float]) -> None:
         """The test scales include the training scale (accuracy there is part of every result)."""
@@ -181,6 +182,7 @@ class ClassificationTask(Task):
             per_scale=per_scale,
             summary=build_summary(per_scale, float(key[0])),
             scale_selection=build_scale_selection(facts["scales"], sigmas, facts["aux"]) if sigmas else None,
+            equivariance=facts.get("equivariance"),
         )  # fmt: skip
 
     def figures(
