@@ -65,6 +65,7 @@ def evaluate(
     progress: str = "auto",
     resume: bool = False,
     tensorboard: str | Path | None = None,
+    test_channels: str | None = None,
     loss_fn: Callable | None = None,
     optimizer_factory: Callable | None = None,
     scheduler_factory: Callable | None = None,
@@ -77,6 +78,8 @@ def evaluate(
     (``epochs=2``, ``lr=0.01``, ...). ``loss_fn(logits, targets) -> loss``, ``optimizer_factory(params) ->
     optimizer`` and ``scheduler_factory(optimizer) -> scheduler`` (stepped once per epoch) make a non-standard
     training. ``tensorboard``: a folder for per-epoch TensorBoard logs (optional extra ``tensorboard``).
+    ``test_channels="dense"`` (or ``"dense:F"``): test on an F times finer scale-channel grid as well
+    (:mod:`scalebench.models.densify`); the results returned are those of the densified runs.
 
     Example:
         >>> import scalebench  # doctest: +SKIP
@@ -90,6 +93,7 @@ def evaluate(
         model=reference, model_name=name if isinstance(model, str) else None, dataset=dataset, preset=preset,
         seeds=",".join(str(s) for s in seeds), root=root, out=Path(out), device=device, progress=progress,
         resume=resume, tensorboard=None if tensorboard is None else Path(tensorboard), recipe=recipe_overrides,
+        test_channels=test_channels,
         train_scale=None if train_scale is None else str(train_scale),
         model_config=[f"{k}={json.dumps(v)}" for k, v in (model_config or {}).items()],
     )  # fmt: skip

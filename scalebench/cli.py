@@ -334,6 +334,9 @@ def models_info_cmd(name) -> None:
 @_options(*_RECIPE)
 @click.option("--num-workers", type=int, default=None, help="DataLoader workers (default: automatic).")
 @_PROGRESS_OPTION
+@click.option("--test-channels", default=None, metavar="dense[:F]",
+              help="Also test the trained weights on an F times finer scale-channel grid (default F 2; "
+              "scale-channel networks): a run of its own beside the trained-grid run, no extra training.")  # fmt: skip
 @click.option("--tensorboard", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Also write per-epoch metrics to DIR/<run id> for TensorBoard (pip install tensorboard).")  # fmt: skip
 @click.option("--stop-after-epoch", type=int, default=None, hidden=True)

@@ -122,6 +122,11 @@ class EvalConfig(BaseModel):
     resume: bool = False
     num_workers: int | None = Field(default=None, ge=0, description="DataLoader workers; None = automatic")
     progress: Literal["auto", "rich", "plain", "none"] = "auto"
+    test_channels: str | None = Field(
+        default=None,
+        description="'dense' or 'dense:F': test the trained weights on an F times finer scale-channel grid "
+        "(a run of its own next to the trained-grid run, which it reuses or trains)",
+    )
     tensorboard: Path | None = Field(
         default=None, description="write per-epoch metrics to DIR/<run id> for TensorBoard (optional extra)"
     )

@@ -91,6 +91,7 @@ from scalebench.datasets_builders.scales import match_scales, same_scales
 from scalebench.figures.curves import plot_curves
 from scalebench.figures.style import RUN_FORMATS
 from scalebench.fileio import config_hash, file_digest, write_json_atomic
+from scalebench.models.densify import dense_config, densify, parse_test_channels
 from scalebench.results import AnyRunResult, Timings, load_results, save_results, train_key
 
 __all__ = ["DONE", "RunOutcome", "Setup", "format_summary", "resolve_run", "run", "run_seeds"]
@@ -149,6 +150,17 @@ class _Training:
     loss_info: dict[str, Any] = field(default_factory=dict)
     stopped_after: int | None = None
 
+    @classmethod
+    def of(cls, result: Any) -> _Training:
+        """The finished training a results record describes (a densified test reuses it)."""
+        t = result.training
+        return cls(
+            history=[h.model_dump() for h in t.history], best_epoch=t.best_epoch or 0,
+            best_val=float(t.best_val_accuracy),
+            seconds=result.timings.train_seconds, earlier_seconds=result.timings.train_seconds,
+            n_train=result.dataset.train_size, n_val=result.dataset.val_size,
+        )  # fmt: skip
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Resolution and checks (every bad input fails here, before any training)
@@ -194,9 +206,14 @@ def _setup(config: EvalConfig, custom: Custom | None = None) -> Setup:
     default = same_scales(key, built.default_train_key)
     if not default:
         identity["train_set"] = key_text(key)
+    factor = parse_test_channels(config.test_channels)
+    if factor > 1:  # the same training, tested on a densified channel grid: another run of its own
+        dense_config(name, model_config, factor)  # a model without a channel grid is an error now
+        identity["test_channels"] = factor
     run_hash = config_hash(identity)
     train = "" if default else f"__train{key_text(key)}"
-    run_dir = Path(config.out) / f"{name}__{built.build_id}{train}__seed{config.seed}__{run_hash}"
+    dense = f"__dense{factor}" if factor > 1 else ""
+    run_dir = Path(config.out) / f"{name}__{built.build_id}{train}__seed{config.seed}{dense}__{run_hash}"
     return Setup(
         config, task, device, card, built, key, model_config, recipe, scales, identity, run_hash, run_dir,
         resolved, custom,
@@ -230,6 +247,8 @@ def run(config: EvalConfig, *, custom: Custom | None = None) -> RunOutcome:
     if (s.run_dir / DONE).is_file():
         results = load_results(check_done(s.run_dir), tasks=(s.task.name,))
         return RunOutcome(s.run_dir, results, run_files(s.run_dir), reused=True, run_hash=s.run_hash)
+    if "test_channels" in s.identity:
+        return _run_dense(s, d, custom)
     state = read_run_state(
         s.run_dir, s.run_hash, resume=config.resume, epochs=s.recipe.epochs, schema=s.task.records.state
     )
@@ -256,6 +275,49 @@ def run(config: EvalConfig, *, custom: Custom | None = None) -> RunOutcome:
         write_done(s.run_dir)
     d.barrier()
     return RunOutcome(s.run_dir, result, run_files(s.run_dir), run_hash=s.run_hash)
+
+
+def _run_dense(s: Setup, d: Dist, custom: Custom | None) -> RunOutcome:
+    """The trained-grid run of the same config (trained now, or reused), its best weights tested on the
+    densified channel grid (:mod:`scalebench.models.densify`): a run directory of its own, holding a copy of
+    the checkpoint, whose results record the training of the trained-grid run and ``test_channels``."""
+    import shutil
+
+    base = run(s.config.model_copy(update={"test_channels": None}), custom=custom)
+    if base.result is None:  # stopped early: nothing to test yet
+        return base
+    factor = int(s.identity["test_channels"])
+    t_start = time.perf_counter()
+    if d.main:
+        with writing(s.run_dir):
+            s.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(s.run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
+            tmp = s.run_dir / f"{BEST}.tmp"
+            shutil.copyfile(base.run_dir / BEST, tmp)
+            tmp.replace(s.run_dir / BEST)
+    d.barrier()
+    trained = _seeded_model(s)
+    dense = densify(s.resolved.name, s.model_config, trained, factor, num_classes=s.built.num_classes,
+                    in_channels=s.built.channels)  # fmt: skip
+    fmt = {"memory_format": torch.channels_last} if s.task.channels_last else {}
+    dense = dense.to(s.device, **fmt)
+    loop = Loop(s.recipe, s.device, seed=s.config.seed, amp=s.config.amp, channels_last=s.task.channels_last,
+                workers=s.config.num_workers, d=d)  # fmt: skip
+    with Progress(s.config.progress if d.main else "none") as progress:
+        loop.progress = progress
+        progress.log(f"testing the weights of {base.run_dir.name} on {factor}x denser scale channels")
+        tested = _test(s, dense, loop)
+    tr = _Training.of(base.result)
+    facts = _facts(s, dense, tr, tested, t_start)
+    facts["test_channels"] = {"factor": factor, "trained_channel_sigmas": list(trained.channel_sigmas)}
+    result = s.task.result(facts, dense)
+    if d.main:
+        with writing(s.run_dir):
+            save_results(result, s.run_dir / "results.json")
+            s.task.figures(result, s.run_dir, dense, s.built, loop)
+            write_done(s.run_dir)
+    d.barrier()
+    return RunOutcome(s.run_dir, result, run_files(s.run_dir) if d.main else {}, run_hash=s.run_hash)
 
 
 def _seeded_model(s: Setup) -> torch.nn.Module:

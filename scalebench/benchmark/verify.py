@@ -212,8 +212,14 @@ def _restored_model(
         result.model.name, num_classes=result.dataset.num_classes, in_channels=result.dataset.channels,
         **result.model.config,
     )  # fmt: skip
-    model = model.to(dev, **({"memory_format": torch.channels_last} if channels_last else {}))
     load_weights(model, checkpoint)
+    dense = getattr(result, "test_channels", None)
+    if dense is not None:  # tested on a densified channel grid: the same weights on that grid
+        from scalebench.models.densify import densify
+
+        model = densify(result.model.name, result.model.config, model, dense.factor,
+                        num_classes=result.dataset.num_classes, in_channels=result.dataset.channels)  # fmt: skip
+    model = model.to(dev, **({"memory_format": torch.channels_last} if channels_last else {}))
     return model.eval()
 
 

@@ -90,6 +90,7 @@ class Entry:
     created: tuple[str, str] = ("", "")
     versions: tuple[str, ...] = ()
     commits: tuple[str, ...] = ()
+    test_channels: int = 1
 
     @property
     def board(self) -> str:
@@ -100,8 +101,10 @@ class Entry:
 
     @property
     def display_name(self) -> str:
-        """The model's name for people (the card's ``display_name``; the registered name in older files)."""
-        return str(self.card.get("display_name") or self.model)
+        """The model's name for people (the card's ``display_name``; the registered name in older files), with
+        ``+ dense ×F`` for the trained weights tested on an F times finer scale-channel grid."""
+        name = str(self.card.get("display_name") or self.model)
+        return name if self.test_channels == 1 else f"{name} + dense ×{self.test_channels}"
 
     @property
     def n_seeds(self) -> int:
@@ -164,6 +167,7 @@ def _entry(runs: list[StoredRun]) -> Entry:
         created=(dates[0], dates[-1]),
         versions=tuple(sorted({r.environment.scalebench_version for r in results})),
         commits=tuple(sorted({r.environment.git_commit for r in results if r.environment.git_commit})),
+        test_channels=first.test_channels.factor if getattr(first, "test_channels", None) else 1,
     )
 
 

@@ -26,6 +26,15 @@ winning channel (the channel holding the maximal logit) was channel ``j`` with s
 - ``selection_slope``: least-squares slope of the mean winning channel index against ``log2(test scale)``,
   in channels per octave (perfect covariance with a √2 channel spacing gives 2.0).
 
+Sampling ripple (scale-channel models with channel ratio ``r``): a test scale ``s`` is *on the channel grid*
+when ``log_r(s / s0)`` is an integer (the object then meets a channel as it met one at ``s0``), else *off* it.
+
+- ``scale_ripple``: the mean, over off-grid scales whose two neighbouring test scales are on the grid, of
+  ``(a(s-) + a(s+)) / 2 - a(s)``: how much lower a score is between channels than the scores on the grid
+  beside it. Taken locally, so that the curve's overall peak at the training scale is not counted as ripple
+  (a plain on-grid mean minus off-grid mean would be, since ``s0`` and the ends are on the grid). None when
+  no off-grid scale has on-grid neighbours on both sides.
+
 The functions are written against one score per scale, so a task with another per-scale score (mean IoU for
 segmentation) reuses them unchanged.
 """
@@ -286,3 +295,33 @@ def mean_iou(intersections: Sequence[int], unions: Sequence[int]) -> float:
         )
     ious = [i / u for i, u in zip(intersections, unions, strict=True) if u > 0]
     return math.fsum(ious) / len(ious) if ious else 0.0
+
+
+def on_channel_grid(scale: float, train_scale: float, ratio: float, tol: float = 1e-3) -> bool:
+    """``scale`` is on the channel grid of ratio ``ratio`` anchored at ``train_scale`` (see the module doc).
+
+    Example:
+        >>> [on_channel_grid(2 ** (k / 4), 1.0, 2**0.5) for k in range(-2, 3)]
+        [True, False, True, False, True]
+    """
+    steps = math.log(scale / train_scale) / math.log(ratio)
+    return abs(steps - round(steps)) < tol
+
+
+def scale_ripple(
+    scales: Sequence[float], scores: Sequence[float], train_scale: float, ratio: float
+) -> float | None:
+    """The sampling ripple of one score per test scale (module doc), e.g. accuracies; None if undefined.
+
+    Example:
+        >>> scales = [2 ** (k / 4) for k in range(-4, 5)]
+        >>> scale_ripple(scales, [0.9, 0.8] * 4 + [0.9], 1.0, 2**0.5)  # 0.1 lower between channels
+        0.1
+    """
+    order = sorted(range(len(scales)), key=lambda i: scales[i])
+    s = [scales[i] for i in order]
+    a = [scores[i] for i in order]
+    grid = [on_channel_grid(x, train_scale, ratio) for x in s]
+    dips = [(a[i - 1] + a[i + 1]) / 2 - a[i] for i in range(1, len(s) - 1)
+            if not grid[i] and grid[i - 1] and grid[i + 1]]  # fmt: skip
+    return round(sum(dips) / len(dips), 12) if dips else None

@@ -255,6 +255,11 @@ class ScaleSelection(_Strict):
     counts: list[list[Int]]
     spearman_rho: Float | None = Field(ge=-1, le=1)
     slope_per_octave: Float | None
+    ripple: Float | None = Field(
+        default=None,
+        description="accuracy ripple between on- and off-grid test scales of the trained channel grid "
+        "(metrics.scale_ripple; since 1.3)",
+    )
 
     @field_validator("channel_sigmas", "test_scales")
     @classmethod
@@ -377,6 +382,15 @@ class RunRecord(_Strict):
                 raise ValueError(f"summary.{field} is {have!r} but the per-scale counts give {want!r}")
 
 
+class DenseChannels(_Strict):
+    """A test-time densified evaluation (:mod:`scalebench.models.densify`): the trained weights evaluated on
+    a scale-channel grid ``factor`` times finer (the selection counts use that grid); same training, same
+    checkpoint as the trained-grid run."""
+
+    factor: Int = Field(ge=2, le=8)
+    trained_channel_sigmas: list[Float] = Field(min_length=2, description="σ0 of the trained channels")
+
+
 class EquivarianceError(_Strict):
     """The scale-equivariance error of one model state on the build's test images
     (:mod:`scalebench.benchmark.equivariance`): means over the test-scale pairs (s, s sqrt(2)) in ``pairs``."""
@@ -411,6 +425,9 @@ class ClassificationResult(RunRecord):
     summary: Summary
     scale_selection: ScaleSelection | None = None
     equivariance: Equivariance | None = Field(default=None, description="scale-equivariance error (since 1.3)")
+    test_channels: DenseChannels | None = Field(
+        default=None, description="evaluated on a densified scale-channel grid (since 1.3)"
+    )
 
     def _check_task(self) -> None:
         scales = self.scales
@@ -425,6 +442,33 @@ class ClassificationResult(RunRecord):
                 raise ValueError(
                     f"scale_selection.test_scales {sel} differ from the per-scale scales {scales}"
                 )
+            stated = self.scale_selection.ripple
+            if stated is not None and not metrics.close(stated, self.ripple()):
+                raise ValueError(f"scale_selection.ripple {stated} differs from the recomputed {self.ripple()}")
+        if self.test_channels is not None:
+            sel = self.scale_selection
+            trained, factor = self.test_channels.trained_channel_sigmas, self.test_channels.factor
+            if sel is None or len(sel.channel_sigmas) != factor * (len(trained) - 1) + 1:
+                raise ValueError(
+                    f"test_channels factor {factor} over {len(trained)} trained channels needs a scale "
+                    f"selection over {factor * (len(trained) - 1) + 1} channels"
+                )
+
+    def trained_channel_ratio(self) -> float | None:
+        """The ratio of neighbouring trained scale channels (None without scale selection)."""
+        sel = self.scale_selection
+        if sel is None or len(sel.channel_sigmas) < 2:
+            return None
+        sigmas = self.test_channels.trained_channel_sigmas if self.test_channels else sel.channel_sigmas
+        return sigmas[1] / sigmas[0]
+
+    def ripple(self) -> float | None:
+        """:func:`scalebench.results.metrics.scale_ripple` of the accuracies on the trained channel grid."""
+        ratio = self.trained_channel_ratio()
+        if ratio is None or ratio <= 1:
+            return None
+        accs = [r.accuracy for r in self.per_scale]
+        return metrics.scale_ripple(self.scales, accs, self.dataset.train_scale, ratio)
         if self.limit is not None and self.dataset.train_size > self.limit:
             raise ValueError(f"limit {self.limit} but train_size {self.dataset.train_size}")
 
@@ -587,4 +631,7 @@ def seedless_config_hash(result: AnyRunResult) -> str:
         identity["train_scales"] = list(result.dataset.train_scales)
     else:
         identity["train_scale"] = result.dataset.train_scale
+        dense = getattr(result, "test_channels", None)
+        if dense is not None:  # the same training tested on a finer channel grid is another configuration
+            identity["test_channels"] = dense.factor
     return config_hash(identity, length=16)

@@ -425,10 +425,37 @@ def test_an_external_run_with_a_training_split_is_refused(tmp_path):
 
 
 def test_the_equivariance_error_shows_on_the_entry_page(built):
-    store, paths = built
+    _, paths = built
     site = paths["markdown"].parent
     (page,) = (site / "entries" / "fashion-mnist" / "resnet32").glob("*.html")
     html = page.read_text()
     assert "Scale-equivariance error" in html and "<td>trained</td><td>0.210 ± 0.010</td><td>–</td>" in html
     (weak,) = (site / "entries" / "fashion-mnist" / "resnet20").glob("*.html")
     assert "Scale-equivariance error" not in weak.read_text()  # not recorded (results before 1.3)
+
+
+def test_a_densified_evaluation_is_a_variant_row_of_the_same_model(tmp_path):
+    from lb_factories import SCALES as scales
+    from result_factories import make_run as make_result
+
+    from scalebench.results import DenseChannels
+
+    def run(seed: int, dense: bool):
+        n = 9 if dense else 5
+        counts = [[(100 if j == min(i * (n - 1) // 8, n - 1) else 0) for j in range(n)] for i in range(9)]
+        made = make_result([60, 70, 80, 85, 90, 85, 80, 70, 60], scales=scales, total=100, seed=seed,
+                           selection=counts, sigmas=[2 ** (j / (4 if dense else 2)) for j in range(n)])  # fmt: skip
+        if dense:
+            trained = DenseChannels(factor=2, trained_channel_sigmas=[2 ** (j / 2) for j in range(5)])
+            made = made.model_copy(update={"test_channels": trained})
+        return made
+
+    items = [(f"t{s}", run_text(run(s, False))) for s in range(3)] + [
+        (f"d{s}", run_text(run(s, True))) for s in range(3)
+    ]
+    submit_runs(items, tmp_path / "results", known=KNOWN)
+    doc = json.loads(
+        build_leaderboard(tmp_path / "results", tmp_path / "site", known=KNOWN)["json"].read_text()
+    )
+    names = sorted((e["board"], e["display_name"]) for e in doc["entries"])
+    assert names == [("fashion-mnist", "gaussdernet"), ("fashion-mnist", "gaussdernet + dense ×2")]

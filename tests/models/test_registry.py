@@ -310,7 +310,7 @@ def test_dataset_configs_apply_per_dataset_then_quick_then_overrides(monkeypatch
     assert resolve_config("toy_per_dataset", dataset="cifar10") == {"width": 4, "bias": False}
     assert resolve_config("toy_per_dataset", dataset="stl10", quick=True)["width"] == 2  # quick shrinks after
     assert resolve_config("toy_per_dataset", {"width": 5}, dataset="stl10")["width"] == 5
-    with pytest.raises(ValueError, match="dataset_configs of 'toy_bad'.*unknown: \\['depth'\\]"):
+    with pytest.raises(ValueError, match=r"dataset_configs of 'toy_bad'.*unknown: \['depth'\]"):
         register_model(_card("toy_bad", dataset_configs={"stl10": {"depth": 3}}))
     with pytest.raises(ValueError, match="must be one of"):
         register_model(_card("toy_bad", dataset_configs={"imagenet": {}}))

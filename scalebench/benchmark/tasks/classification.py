@@ -170,7 +170,7 @@ class ClassificationTask(Task):
         build, key, per_scale, t = facts["build"], facts["key"], facts["per_scale"], facts["training"]
         train_flops, infer_flops = model_flops(model, (build.channels, *build.canvas), build.num_classes)
         sigmas = facts["extras"]["sigmas"]
-        return ClassificationResult(
+        result = ClassificationResult(
             **facts["record"],
             model=ModelInfo(**facts["model"], train_flops_per_image=train_flops,
                             inference_flops_per_image=infer_flops),
@@ -182,8 +182,12 @@ class ClassificationTask(Task):
             per_scale=per_scale,
             summary=build_summary(per_scale, float(key[0])),
             scale_selection=build_scale_selection(facts["scales"], sigmas, facts["aux"]) if sigmas else None,
-            equivariance=facts.get("equivariance"),
+            equivariance=facts.get("equivariance"), test_channels=facts.get("test_channels"),
         )  # fmt: skip
+        if result.scale_selection is None:
+            return result
+        ripple = result.scale_selection.model_copy(update={"ripple": result.ripple()})
+        return result.model_copy(update={"scale_selection": ripple})
 
     def figures(
         self, result: ClassificationResult, run_dir: Path, model: nn.Module, build: Any, loop: Loop

@@ -1,0 +1,95 @@
+"""Test-time densification of the scale channels (issue 18, part 1) and the ripple metric."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import scalebench
+from scalebench.benchmark.verify import verify_run
+from scalebench.checks import ScalebenchError
+from scalebench.datasets_builders import build_dataset
+from scalebench.models import create_model
+from scalebench.models.densify import dense_config, densify, parse_test_channels
+from scalebench.models.registry import resolve_config
+from scalebench.results import ClassificationResult
+from scalebench.results.metrics import scale_ripple
+
+SCALES = [2 ** (k / 4) for k in range(-4, 5)]
+
+
+@pytest.mark.parametrize("name", ["gaussdernet", "gaussderresnet", "gaussderresnet_dw"])
+def test_factor_one_is_the_network_itself_and_factor_two_contains_its_channels(name):
+    config = resolve_config(name, quick=True)
+    torch.manual_seed(0)
+    net = create_model(name, num_classes=10, in_channels=1, **config).eval()
+    x = torch.randn(2, 1, 33, 33)
+    assert densify(name, config, net, 1, num_classes=10, in_channels=1) is net
+    dense = densify(name, config, net, 2, num_classes=10, in_channels=1)
+    assert len(dense.channel_sigmas) == 2 * len(net.channel_sigmas) - 1
+    with torch.no_grad():
+        original, finer = net.scale_channel_logits(x), dense.scale_channel_logits(x)
+    torch.testing.assert_close(finer[::2], original, rtol=1e-6, atol=1e-6)  # every trained channel is kept
+    assert not torch.allclose(finer[1::2], original[:-1])  # and new ones lie between
+
+
+def test_only_networks_with_a_channel_grid_densify_and_the_option_is_checked():
+    with pytest.raises(ScalebenchError, match=r"no scale-channel grid.*gaussdernet"):
+        dense_config("cnn", resolve_config("cnn"), 2)
+    assert [parse_test_channels(t) for t in ("trained", "dense", "dense:3")] == [1, 2, 3]
+    for bad in ("denser", "dense:0", "dense:x", "dense:99"):
+        with pytest.raises(ScalebenchError, match="--test-channels takes"):
+            parse_test_channels(bad)
+
+
+def test_the_ripple_is_the_dip_between_channels_not_the_peak_at_the_training_scale():
+    peaked = [0.5, 0.6, 0.7, 0.8, 0.9, 0.8, 0.7, 0.6, 0.5]  # linear on both sides: no ripple
+    assert scale_ripple(SCALES, peaked, 1.0, 2**0.5) == pytest.approx(0.0)
+    rippled = [a - (0.03 if k % 2 else 0) for k, a in enumerate(peaked)]  # off-grid 3 points lower
+    assert scale_ripple(SCALES, rippled, 1.0, 2**0.5) == pytest.approx(0.03)
+    assert scale_ripple(SCALES, rippled, 1.0, 2**0.25) is None  # every test scale on a 2^(1/4) grid
+    assert scale_ripple([0.5, 1.0, 2.0], [0.5, 0.9, 0.5], 1.0, 2**0.5) is None
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dense")
+    built = build_dataset("fashion-mnist", root=root, embedded=True, limit=20,
+                          scales=[0.707107, 0.840896, 1.0, 1.189207, 1.414214], progress=False)  # fmt: skip
+    return root, built
+
+
+@pytest.mark.slow
+def test_a_densified_run_reuses_the_training_and_verifies(tiny_build, tmp_path):
+    root, built = tiny_build
+    common = {"dataset": built.build_id, "root": root, "out": tmp_path, "device": "cpu", "progress": "none",
+              "epochs": 1, "batch_size": 10, "model_config": {"widths": [4, 4, 4]}}  # fmt: skip
+    (trained,) = scalebench.evaluate("gaussdernet", **common)
+    (dense,) = scalebench.evaluate("gaussdernet", test_channels="dense", **common)
+    runs = sorted(p.name for p in tmp_path.iterdir())
+    assert len(runs) == 2 and any("__dense2__" in r for r in runs)  # the trained run was reused, not re-run
+    assert dense.checkpoint_sha256 == trained.checkpoint_sha256
+    assert dense.training == trained.training and dense.test_channels.factor == 2
+    assert dense.test_channels.trained_channel_sigmas == trained.scale_selection.channel_sigmas
+    assert len(dense.scale_selection.channel_sigmas) == 2 * len(trained.scale_selection.channel_sigmas) - 1
+    assert trained.scale_selection.ripple == pytest.approx(trained.ripple())  # recorded for every run
+    (folder,) = [p for p in tmp_path.iterdir() if "__dense2__" in p.name]
+    report = verify_run(folder / "results.json", folder / "best.safetensors", root=root, device="cpu",
+                        progress="none")  # fmt: skip
+    assert report.verified is not None and report.mismatches == []
+
+
+def test_a_ripple_that_is_not_the_recomputed_one_is_refused():
+    from result_factories import make_run
+
+    counts = [[10 if j == min(k // 2, 4) else 0 for j in range(5)] for k in range(9)]
+    run = make_run([5, 6, 7, 8, 9, 8, 7, 6, 5], scales=SCALES, total=10, selection=counts,
+                   sigmas=[2 ** (j / 2) for j in range(5)])  # fmt: skip
+    data = json.loads(run.model_dump_json())
+    data["scale_selection"]["ripple"] = run.ripple()  # the recomputed value is accepted...
+    assert ClassificationResult.model_validate(data).scale_selection.ripple == pytest.approx(0.0)
+    data["scale_selection"]["ripple"] = 0.5  # ...another one is not
+    with pytest.raises(ValueError, match="ripple"):
+        ClassificationResult.model_validate(data)
