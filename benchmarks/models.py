@@ -23,6 +23,9 @@ every figure is the best of ``--repeats`` interleaved runs, and +-20 % between r
    convolutions' weight gradients corrected: ``timing.conv_backward_flops``); achieved
    GFLOP/s and fraction of the matmul peak (target >= 50 % for GaussDerNet training).
 4. ``measure_njet_layer()`` from ``benchmarks/njet_layer.py`` (part B's N-Jet layer benchmark), if present.
+5. ``--peers``: each peer and baseline of issue 17 (:data:`PEER_FAMILIES`) against the registered ``cnn`` at
+   the peer's parameter budget and against the default GaussDerNet, both timed in the same run (target: every
+   peer trains at >= 1/4 of the default GaussDerNet's images per second).
 
 The script sets ``OMP_WAIT_POLICY=PASSIVE`` before importing torch unless the environment sets it (spinning
 OpenMP threads doubled the layer's cost on the shared 2-core machine), and prints the load average at the
@@ -196,10 +199,11 @@ def measure_model(
     peak: float,
     device: str = "cpu",
     amp: bool = False,
+    config: dict | None = None,
 ) -> dict:
     torch.manual_seed(0)
     card = get_model_card(name)
-    model = create_model(name, num_classes=10, in_channels=1, quick=quick).to(
+    model = create_model(name, num_classes=10, in_channels=1, quick=quick, **(config or {})).to(
         device=device, memory_format=torch.channels_last
     )
     x = torch.randn(batch, 1, 72, 72, device=device).contiguous(memory_format=torch.channels_last)
@@ -255,6 +259,44 @@ def measure_model(
     }
 
 
+#: Model families of the field's peers and the reviewers' baselines (issue 17), compared with a plain CNN of
+#: the same parameter budget and with the default GaussDerNet.
+PEER_FAMILIES = ("sesn", "disco", "dss", "si-convnet", "sicnn", "scale-channel", "baseline")
+
+
+def measure_peers(rows: list[dict], args: argparse.Namespace) -> list[dict]:
+    """Each peer measured above against (a) the registered ``cnn`` at the peer's parameter budget
+    (:func:`scalebench.models.budget.budget_matched_cnn_config`) and (b) the default GaussDerNet, both timed
+    now, in the same run (target: every peer trains at >= 1/4 of the default GaussDerNet's images per second)."""
+    from scalebench.models.budget import budget_matched_cnn_config
+
+    common = {"batch": args.batch, "repeats": args.repeats, "compile_": args.compile, "peak": 1.0,
+              "device": args.device, "amp": args.amp}  # fmt: skip
+    reference = measure_model("gaussdernet", quick=False, **common)
+    print(f"reference: default gaussdernet trains {reference['train_img_per_s']:.1f} img/s")
+    out = []
+    for r in rows:
+        if get_model_card(r["model"]).family not in PEER_FAMILIES:
+            continue
+        budget = budget_matched_cnn_config(r["num_params"])
+        cnn = measure_model("cnn", quick=False, config=budget, **common)
+        row = {
+            "model": r["model"], "num_params": r["num_params"], "cnn_config": budget,
+            "cnn_num_params": cnn["num_params"],
+            "train_over_cnn": r["train_img_per_s"] / cnn["train_img_per_s"],
+            "infer_over_cnn": r["infer_img_per_s"] / cnn["infer_img_per_s"],
+            "train_over_gaussdernet": r["train_img_per_s"] / reference["train_img_per_s"],
+        }  # fmt: skip
+        out.append(row)
+        print(
+            f"{r['model']:16s} {r['train_img_per_s']:7.1f} img/s train = {row['train_over_cnn']:.2f}x the "
+            f"{cnn['num_params']:,d}-parameter CNN, {row['infer_over_cnn']:.2f}x in inference; "
+            f"{row['train_over_gaussdernet']:.2f}x the default GaussDerNet "
+            f"({'met' if row['train_over_gaussdernet'] >= 0.25 else 'NOT met'}: >= 0.25)"
+        )
+    return out
+
+
 def _njet_layer(repeats: int, batch: int, dense: bool, device: str) -> dict | None:
     path = Path(__file__).with_name("njet_layer.py")
     if not path.exists():
@@ -288,6 +330,8 @@ def main() -> None:
         help="batch of the N-Jet layer benchmark (the target's setting: 64)",
     )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
+    ap.add_argument("--peers", action="store_true",
+                    help="compare each peer with a same-budget plain CNN and the default GaussDerNet")  # fmt: skip
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--amp", action="store_true", help="bf16 autocast for the models (CUDA only)")
     ap.add_argument(
@@ -378,6 +422,8 @@ def main() -> None:
             f"{r['train_gflop_per_img']:.2f} GFLOP/img train  (peak so far {peak:.1f} GFLOP/s)"
         )
     out["models"] = rows
+    if args.peers:
+        out["peers"] = measure_peers(rows, args)
 
     if not args.no_njet:
         nj = _njet_layer(args.repeats, args.njet_batch, not args.no_dense, args.device)
