@@ -1,4 +1,4 @@
-"""Start-up cost of a model of one's own: resolving a model reference and hashing its code (issue 16).
+"""Start-up cost of a model of one's own: resolving a model reference and hashing its code.
 
 What ``scalebench evaluate --model FILE.py:factory`` does before any data is read, measured in one process
 against the zoo path it replaces (the reference, measured in the same run):

@@ -23,7 +23,7 @@ every figure is the best of ``--repeats`` interleaved runs, and +-20 % between r
    convolutions' weight gradients corrected: ``timing.conv_backward_flops``); achieved
    GFLOP/s and fraction of the matmul peak (target >= 50 % for GaussDerNet training).
 4. ``measure_njet_layer()`` from ``benchmarks/njet_layer.py`` (part B's N-Jet layer benchmark), if present.
-5. ``--peers``: each peer and baseline of issue 17 (:data:`PEER_FAMILIES`) against the registered ``cnn`` at
+5. ``--peers``: each peer and reviewers' baseline (:data:`PEER_FAMILIES`) against the registered ``cnn`` at
    the peer's parameter budget and against the default GaussDerNet, both timed in the same run (target: every
    peer trains at >= 1/4 of the default GaussDerNet's images per second).
 
@@ -259,7 +259,7 @@ def measure_model(
     }
 
 
-#: Model families of the field's peers and the reviewers' baselines (issue 17), compared with a plain CNN of
+#: Model families of the field's peers and the reviewers' baselines, compared with a plain CNN of
 #: the same parameter budget and with the default GaussDerNet.
 PEER_FAMILIES = ("sesn", "disco", "dss", "si-convnet", "sicnn", "scale-channel", "baseline")
 

@@ -1,4 +1,4 @@
-"""Test-time densification of the scale channels (issue 18, part 1) and the ripple metric."""
+"""Test-time densification of the scale channels and the ripple metric."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The scale-equivariance error measured on a build's own test images (issue 17), and its place in results."""
+"""The scale-equivariance error measured on a build's own test images, and its place in results."""
 
 from __future__ import annotations
 
