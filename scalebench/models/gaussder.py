@@ -144,7 +144,14 @@ class GaussianDerivativeLayer(nn.Module):
         bias: bool = False,
         depthwise: bool = False,
         padding: ss.PaddingMode = "zeros",
+        group_sigmas: list[list[float]] | None = None,
+        group_smoothing: list[list[float]] | None = None,
     ) -> None:
+        """``group_sigmas``: multi-resolution mode: the sigmas (in the pixels of each group's grid) of the groups
+        of scale channels that run on subsampled grids (:func:`multires_groups`), which scale-normalise the
+        derivatives; ``group_smoothing``: the sigmas this layer smooths with there (smaller in a first layer,
+        whose input was smoothed before it was subsampled; default: ``group_sigmas``). ``forward(x, group=g)``
+        then applies group g."""
         super().__init__()
         check_choice(discretisation, "discretisation", ss.DISCRETISATIONS)
         check_choice(padding, "padding", ss.PADDING_MODES)
@@ -170,8 +177,16 @@ class GaussianDerivativeLayer(nn.Module):
         on_meta = torch.get_default_device().type == "meta"
         with torch.device("cpu") if on_meta else contextlib.nullcontext():
             kernels = ss.smoothing_kernels(self.sigmas, discretisation=discretisation, epsilon=epsilon, dim=2)
+            groups = [
+                ss.smoothing_kernels(g, discretisation=discretisation, epsilon=epsilon, dim=2)
+                for g in (group_smoothing or group_sigmas or [])
+            ]
         for s, kern in enumerate(kernels):
             self.register_buffer(f"smoothing_{s}", kern, persistent=False)
+        self.group_sigmas = [[float(v) for v in g] for g in group_sigmas or []]
+        for g, group in enumerate(groups):
+            for s, kern in enumerate(group):
+                self.register_buffer(f"smoothing_g{g}_{s}", kern, persistent=False)
 
     @property
     def num_scales(self) -> int:
@@ -180,13 +195,22 @@ class GaussianDerivativeLayer(nn.Module):
     def smoothing_kernels(self) -> list[Tensor]:
         return [getattr(self, f"smoothing_{s}") for s in range(self.num_scales)]
 
-    def forward(self, x: Tensor, window: tuple[int, int, int, int] | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, window: tuple[int, int, int, int] | None = None, group: int | None = None
+    ) -> Tensor:
+        """``x`` (S*B, I, H, W) at every scale channel, or, with ``group``, the (S_g*B, I, h, w) of one group
+        of the multi-resolution mode on its own grid."""
+        if group is None:
+            sigmas, kernels = self.sigmas, self.smoothing_kernels()
+        else:
+            sigmas = self.group_sigmas[group]
+            kernels = [getattr(self, f"smoothing_g{group}_{s}") for s in range(len(sigmas))]
         return ss.gaussian_derivative_conv(
             x,
             self.weight,
-            self.sigmas,
+            sigmas,
             self.max_order,
-            kernels=self.smoothing_kernels(),
+            kernels=kernels,
             gamma=self.gamma,
             include_zero_order=self.include_zero_order,
             bias=self.bias,
@@ -283,6 +307,9 @@ class ScaleChannelConfig:
     gamma: float = 1.0
     padding: ss.PaddingMode = "zeros"
     bn_momentum: float = 0.1
+    multires: bool = False
+    multires_min_sigma: float = 1.5
+    multires_max_factor: int = 8
 
     def __post_init__(self) -> None:
         check_choice(self.scale_pooling, "scale_pooling", SCALE_POOLINGS)
@@ -371,9 +398,67 @@ SCALE_CHANNEL_RULES: dict[str, ConfigRule] = {
     "gamma": ConfigRule(low=0, high=4),
     "padding": ConfigRule(choices=ss.PADDING_MODES),
     "bn_momentum": ConfigRule(low=0, high=1),
+    "multires_min_sigma": ConfigRule(low=0.6, high=MAX_SIGMA),
+    "multires_max_factor": ConfigRule(choices=(1, 2, 4, 8, 16)),
 }
 """Valid values of the scale-channel settings (checked by the registry before anything is built); the largest
 sigma over channels and layers is checked against :data:`MAX_SIGMA` by the network itself."""
+
+
+def presmoothing_variance(factor: int) -> float:
+    """Variance (pixels^2) a group's input has before its grid is subsampled by ``factor``: the discrete
+    Gaussian of sigma f / 2 (anti-aliasing at half the new pixel spacing) plus the f x f block mean ((f^2 - 1)/12
+    per axis). 0 for f = 1. Layer 0 of the group smooths the rest, so that its total is sigma_i^2 (semigroup).
+
+    Example:
+        >>> presmoothing_variance(1), round(presmoothing_variance(2), 4)
+        (0.0, 1.25)
+    """
+    return 0.0 if factor == 1 else (factor / 2) ** 2 + (factor**2 - 1) / 12
+
+
+def multires_groups(sigmas0: list[float], min_sigma: float, max_factor: int) -> list[tuple[list[int], int]]:
+    r"""The groups of scale channels of the multi-resolution mode: (channel indices, subsampling factor f).
+
+    Channel i runs on a grid subsampled by the largest power of two f <= ``max_factor`` for which its
+    first-layer sigma on that grid, :math:`\sqrt{\sigma_i^2 - v_f} / f` (v_f: :func:`presmoothing_variance`),
+    is still at least ``min_sigma`` pixels; later layers have sigmas at least as large (sigma_growth >= 1).
+    Channels with one factor form one group (consecutive: sigma grows with i).
+
+    Example:
+        >>> multires_groups([0.71, 1.0, 1.41, 2.0, 2.83, 4.0, 5.66, 8.0], 1.0, 8)
+        [([0, 1, 2, 3], 1), ([4, 5], 2), ([6, 7], 4)]
+    """
+    groups: list[tuple[list[int], int]] = []
+    for i, sigma in enumerate(sigmas0):
+        f = 1
+        while 2 * f <= max_factor and sigma**2 - presmoothing_variance(2 * f) >= (2 * f * min_sigma) ** 2:
+            f *= 2
+        if groups and groups[-1][1] == f:
+            groups[-1][0].append(i)
+        else:
+            groups.append(([i], f))
+    return groups
+
+
+def joint_batch_norm(bn: nn.BatchNorm2d, parts: list[Tensor]) -> list[Tensor]:
+    """Batch norm of several (N_g, C, H_g, W_g) tensors with statistics over all of them at once, as one
+    batch of every scale channel would have (every pixel counts once, whatever its grid)."""
+    if len(parts) == 1 or not bn.training:
+        return [bn(p) for p in parts]
+    c = parts[0].shape[1]
+    flat = torch.cat([p.permute(0, 2, 3, 1).reshape(-1, c) for p in parts])
+    normed = torch.nn.functional.batch_norm(
+        flat, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, bn.momentum or 0.0, bn.eps
+    )
+    if bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+    out, start = [], 0
+    for p in parts:
+        n, _, h, w = p.shape
+        out.append(normed[start : start + n * h * w].reshape(n, h, w, c).permute(0, 3, 1, 2))
+        start += n * h * w
+    return out
 
 
 class ScaleChannelNetwork(nn.Module):
@@ -406,6 +491,44 @@ class ScaleChannelNetwork(nn.Module):
         self.bn_momentum = float(config.bn_momentum)
         self.scale_pooling, self.scale_dropout = config.scale_pooling, float(config.scale_dropout)
         self.readout = config.readout
+        self.groups: list[tuple[list[int], int]] = (
+            multires_groups(self._sigmas0, config.multires_min_sigma, config.multires_max_factor)
+            if config.multires
+            else [(list(range(len(self._sigmas0))), 1)]
+        )
+
+    @property
+    def multires(self) -> bool:
+        """Some scale channels run on subsampled grids (the multi-resolution mode)."""
+        return any(f > 1 for _, f in self.groups)
+
+    def group_layer_kwargs(self, layer: int) -> dict[str, list[list[float]] | None]:
+        """Multi-resolution mode: per group, the sigmas of layer ``layer`` in the pixels of the group's grid
+        (``group_sigmas``: sigma_i / f, which normalise the derivatives) and the sigmas it smooths with
+        (``group_smoothing``: in layer 0 net of the smoothing done before subsampling,
+        sqrt(sigma_i^2 - v_f) / f, :func:`presmoothing_variance`); None outside the mode."""
+        if not self.multires:
+            return {"group_sigmas": None, "group_smoothing": None}
+        sigmas = self.layer_sigmas(layer)
+        pre = [presmoothing_variance(f) if layer == 0 else 0.0 for _, f in self.groups]
+        return {
+            "group_sigmas": [[sigmas[i] / f for i in idx] for idx, f in self.groups],
+            "group_smoothing": [[math.sqrt(sigmas[i] ** 2 - v) / f for i in idx]
+                                for (idx, f), v in zip(self.groups, pre, strict=True)],
+        }  # fmt: skip
+
+    def _group_inputs(self, x: Tensor) -> list[Tensor]:
+        """Multi-resolution mode: the input of each group of channels, smoothed (discrete Gaussian, sigma f / 2)
+        and subsampled by f x f block means (which keep the canvas centre), folded for its channels."""
+        out = []
+        for idx, f in self.groups:
+            xg = x
+            if f > 1:
+                kern = ss.gaussian_kernel1d(f / 2, discretisation=self.layer_kwargs["discretisation"],
+                                            epsilon=self.layer_kwargs["epsilon"]).to(x.device)  # fmt: skip
+                xg = torch.nn.functional.avg_pool2d(ss.separable_smooth(x, kern), f, ceil_mode=True)
+            out.append(ss.fold_scale_channels(xg, len(idx)).contiguous(memory_format=torch.channels_last))
+        return out
 
     def layer_sigmas(self, layer: int) -> list[float]:
         """sigma of every scale channel in Gaussian derivative layer ``layer`` (0-based): sigma0_i * q^layer."""
@@ -437,22 +560,38 @@ class ScaleChannelNetwork(nn.Module):
         docs/performance.md); the layout does not change any value."""
         return ss.fold_scale_channels(x, self.num_scales).contiguous(memory_format=torch.channels_last)
 
+    def features_groups(self, xs: list[Tensor]) -> list[list[Tensor]]:  # pragma: no cover - abstract
+        """Multi-resolution mode: :meth:`features` of every group (one list of groups per layer)."""
+        raise ScalebenchError(f"{type(self).__name__} has no multi-resolution mode; set multires=false.")
+
     def layer_responses(self, x: Tensor) -> list[Tensor]:
-        """Every hidden layer's response plus the full head output, each (S, B, C, H, W)."""
+        """Every hidden layer's response plus the full head output, each (S, B, C, H, W) (single-grid mode;
+        in the multi-resolution mode the groups' maps have different sizes)."""
+        if self.multires:
+            raise ScalebenchError("layer_responses needs every scale channel on one grid (multires=false).")
         self._check_input(x)
         feats = self.features(self._fold(x))
         outs = [*feats, self.head(feats[-1])]
         return [ss.unfold_scale_channels(f, self.num_scales) for f in outs]
 
-    def scale_channel_logits(self, x: Tensor) -> Tensor:
-        """Per-scale-channel class scores (S, B, K) before pooling over scale channels."""
-        self._check_input(x)
-        feat = self.features(self._fold(x))[-1]
+    def _readout(self, feat: Tensor, group: int | None = None) -> Tensor:
         if self.readout == "centre":
-            out = self.head(feat, window=ss.centre_window(*feat.shape[-2:])).mean((-2, -1))
-        else:
-            out = self.head(feat).amax((-2, -1))
-        return ss.unfold_scale_channels(out, self.num_scales)
+            return self.head(feat, window=ss.centre_window(*feat.shape[-2:]), group=group).mean((-2, -1))
+        return self.head(feat, group=group).amax((-2, -1))
+
+    def scale_channel_logits(self, x: Tensor) -> Tensor:
+        """Per-scale-channel class scores (S, B, K) before pooling over scale channels (in the multi-resolution
+        mode each group reads out on its own grid: no upsampling)."""
+        self._check_input(x)
+        if not self.multires:
+            out = self._readout(self.features(self._fold(x))[-1])
+            return ss.unfold_scale_channels(out, self.num_scales)
+        last = self.features_groups(self._group_inputs(x))[-1]
+        parts = [
+            ss.unfold_scale_channels(self._readout(feat, g), len(idx))
+            for g, (feat, (idx, _)) in enumerate(zip(last, self.groups, strict=True))
+        ]
+        return torch.cat(parts, 0)
 
     def _pool(self, logits: Tensor) -> Tensor:
         keep = None

@@ -38,6 +38,7 @@ from scalebench.models.gaussder import (
     GaussianDerivativeLayer,
     ScaleChannelConfig,
     ScaleChannelNetwork,
+    joint_batch_norm,
 )
 from scalebench.models.registry import ModelCard, channels_rule, register_model
 
@@ -86,19 +87,31 @@ class GaussDerNet(ScaleChannelNetwork):
         self.widths = hidden
         chans = [int(in_channels), *self.widths]
         self.layers = nn.ModuleList(
-            GaussianDerivativeLayer(chans[n], chans[n + 1], self.layer_sigmas(n), **self.layer_kwargs)
+            GaussianDerivativeLayer(chans[n], chans[n + 1], self.layer_sigmas(n), **self.group_layer_kwargs(n),
+                                    **self.layer_kwargs)
             for n in range(len(self.widths))
-        )
+        )  # fmt: skip
         self.norms = nn.ModuleList(nn.BatchNorm2d(w, momentum=self.bn_momentum) for w in self.widths)
+        last = len(self.widths)
         self.head = GaussianDerivativeLayer(
-            chans[-1], int(num_classes), self.layer_sigmas(len(self.widths)), bias=True, **self.layer_kwargs
-        )
+            chans[-1], int(num_classes), self.layer_sigmas(last), bias=True,
+            **self.group_layer_kwargs(last), **self.layer_kwargs,
+        )  # fmt: skip
 
     def features(self, x: Tensor) -> list[Tensor]:
         out = []
         for gd, bn in zip(self.layers, self.norms, strict=True):
             x = torch.relu(bn(gd(x)))
             out.append(x)
+        return out
+
+    def features_groups(self, xs: list[Tensor]) -> list[list[Tensor]]:
+        """The multi-resolution mode: every layer on each group's own grid; batch-norm statistics over all
+        groups together (:func:`~scalebench.models.gaussder.joint_batch_norm`)."""
+        out = []
+        for gd, bn in zip(self.layers, self.norms, strict=True):
+            xs = [torch.relu(y) for y in joint_batch_norm(bn, [gd(x, group=g) for g, x in enumerate(xs)])]
+            out.append(xs)
         return out
 
 

@@ -113,6 +113,11 @@ class GaussDerResNet(ScaleChannelNetwork):
         super().__init__(
             ScaleChannelConfig.from_kwargs(**scale_channels), in_channels=in_channels, num_layers=layers
         )
+        if self.multires:
+            raise ScalebenchError(
+                "multires=true is implemented for gaussdernet only so far; set multires=false for the "
+                "GaussDerResNet family."
+            )
         kw = self.layer_kwargs
         self.stem = GaussianDerivativeLayer(int(in_channels), int(stem_width), self.layer_sigmas(0), **kw)
         self.stem_bn = nn.BatchNorm2d(int(stem_width), momentum=self.bn_momentum)
