@@ -379,6 +379,10 @@ class ScaleChannelConfig:
         }
 
 
+#: Scale-channel settings added after the first runs were recorded (the multi-resolution mode): at their
+#: defaults they are left out of a run's config, so earlier runs keep their identity (``ModelCard.identity_optional``).
+LATER_SCALE_CHANNEL_KEYS = ["multires", "multires_min_sigma", "multires_max_factor"]
+
 SCALE_CHANNEL_DEFAULTS: dict[str, Any] = ScaleChannelConfig().as_dict()
 """Default scale-channel settings, the part of the GaussDerNet and GaussDerResNet cards that they share."""
 

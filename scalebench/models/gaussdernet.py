@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from scalebench.checks import ScalebenchError, check_choice
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import (
+    LATER_SCALE_CHANNEL_KEYS,
     SCALE_CHANNEL_DEFAULTS,
     SCALE_CHANNEL_RULES,
     GaussianDerivativeLayer,
@@ -143,6 +144,7 @@ register_model(
         name="gaussdernet",
         display_name="GaussDerNet",
         family="gaussdernet",
+        identity_optional=LATER_SCALE_CHANNEL_KEYS,
         paper=(
             "T. Lindeberg (2022), Scale-covariant and scale-invariant Gaussian derivative networks, "
             "J. Math. Imaging Vis. 64(3): 223-242; A. Perzanowski, T. Lindeberg (2025), Scale generalisation "

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from scalebench.checks import ScalebenchError
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import (
+    LATER_SCALE_CHANNEL_KEYS,
     SCALE_CHANNEL_DEFAULTS,
     SCALE_CHANNEL_RULES,
     GaussianDerivativeLayer,
@@ -197,6 +198,7 @@ def _card(name: str, display_name: str, paper: str, num_params: int) -> ModelCar
         name=name,
         display_name=display_name,
         family="gaussderresnet",
+        identity_optional=LATER_SCALE_CHANNEL_KEYS,
         paper=paper,
         bibtex_key="perzanowski2026gaussderresnet",
         arxiv="2603.02843",

@@ -130,6 +130,11 @@ class ModelCard(BaseModel):
         "'stl10' 96x96 RGB), applied over default_config when a run uses that dataset",
     )
     licence: str | None = Field(default=None, description="the licence of the model's code, if stated")
+    identity_optional: list[str] = Field(
+        default_factory=list,
+        description="config keys added after runs were recorded: left out of the resolved config (so of the "
+        "run identity and the results) while at their default, so that earlier runs keep their identity",
+    )
     input_size: tuple[int, int, int] = Field(
         default=(1, 72, 72), description="(C, H, W) the defaults are meant for (a run takes the dataset's)"
     )
@@ -408,6 +413,9 @@ def resolve_config(
     rules = _RULES.get(name, {})
     for key, value in merged.items():
         _check_value(name, key, value, card.default_config[key], rules.get(key))
+    for key in card.identity_optional:  # later additions at their default: the config earlier runs recorded
+        if key in merged and merged[key] == card.default_config[key]:
+            del merged[key]
     return merged
 
 

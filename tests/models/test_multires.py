@@ -87,3 +87,11 @@ def test_gaussderresnet_refuses_multires_with_one_clear_error():
         create_model("gaussderresnet", quick=True, multires=True)
     with pytest.raises(ScalebenchError, match="one grid"):
         _net(multires=True).layer_responses(torch.randn(1, 1, 32, 32))
+
+
+def test_the_new_settings_leave_earlier_run_identities_alone():
+    from scalebench.models.registry import resolve_config
+
+    assert "multires" not in resolve_config("gaussdernet")  # at its default: the config earlier runs recorded
+    assert resolve_config("gaussdernet", {"multires": True})["multires"] is True
+    assert "multires_min_sigma" not in resolve_config("gaussdernet", {"multires": True})
