@@ -203,9 +203,9 @@ def measure_model(
 ) -> dict:
     torch.manual_seed(0)
     card = get_model_card(name)
-    model = create_model(name, num_classes=10, in_channels=1, quick=quick, **(config or {})).to(
-        device=device, memory_format=torch.channels_last
-    )
+    model = create_model(name, num_classes=10, in_channels=1, quick=quick, **(config or {})).to(device)
+    with contextlib.suppress(RuntimeError):  # models with 5-D weights (scale convolutions) stay contiguous
+        model = model.to(memory_format=torch.channels_last)
     x = torch.randn(batch, 1, 72, 72, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,), device=device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
