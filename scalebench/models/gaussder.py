@@ -308,7 +308,7 @@ class ScaleChannelConfig:
     padding: ss.PaddingMode = "zeros"
     bn_momentum: float = 0.1
     multires: bool = False
-    multires_min_sigma: float = 1.5
+    multires_min_sigma: float = 1.0
     multires_max_factor: int = 8
 
     def __post_init__(self) -> None:
