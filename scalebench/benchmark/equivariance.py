@@ -75,7 +75,11 @@ def measure_equivariance(
         return None
     needed = sorted({s for pair in pairs for s in pair})
     shift = _channel_shift(model, EQUIVARIANCE_FACTOR)
-    covariant_layers = shift is not None and callable(getattr(model, "layer_responses", None))
+    covariant_layers = (  # maps of every layer on one grid (not in a multi-resolution mode)
+        shift is not None
+        and callable(getattr(model, "layer_responses", None))
+        and not getattr(model, "multires", False)
+    )
     covariant_logits = shift is not None and callable(getattr(model, "scale_channel_logits", None))
 
     def read(s: float, n: int) -> torch.Tensor:

@@ -96,3 +96,23 @@ def test_the_new_settings_leave_earlier_run_identities_alone():
     assert "multires" not in resolve_config("gaussdernet")  # at its default: the config earlier runs recorded
     assert resolve_config("gaussdernet", {"multires": True})["multires"] is True
     assert "multires_min_sigma" not in resolve_config("gaussdernet", {"multires": True})
+
+
+def test_the_equivariance_measurement_skips_per_layer_maps_in_the_mode():
+    from types import SimpleNamespace
+
+    from scalebench.benchmark.equivariance import measure_equivariance
+
+    class Split:
+        def __init__(self, scale: float) -> None:
+            self.x = scale_test_image(72, scale).expand(2, 1, 72, 72)
+
+        def __len__(self) -> int:
+            return 2
+
+        def read_batch(self, idx):
+            return self.x[idx], torch.zeros(len(idx))
+
+    built = SimpleNamespace(dataset=lambda split, scale: Split(scale))
+    out = measure_equivariance(_net(multires=True), built, [0.707107, 1.0], torch.device("cpu"))
+    assert out["per_layer"] is None and out["output"] is not None
