@@ -211,7 +211,10 @@ class ClassificationTask(Task):
             sel = result.scale_selection
             rho = "n/a" if sel.spearman_rho is None else f"{sel.spearman_rho:.3f}"
             slope = "n/a" if sel.slope_per_octave is None else f"{sel.slope_per_octave:.2f}"
-            lines.append(f"  scale selection: Spearman rho {rho}, slope {slope} channels/octave")
+            ripple = "" if sel.ripple is None else f"; ripple {100 * sel.ripple:.2f} points (trained grid)"
+            dense = result.test_channels
+            grid = "" if dense is None else f" on {dense.factor}x denser channels ({len(sel.channel_sigmas)})"
+            lines.append(f"  scale selection{grid}: Spearman rho {rho}, slope {slope} channels/octave{ripple}")
         return lines
 
 
