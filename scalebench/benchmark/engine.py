@@ -293,45 +293,27 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     return cls(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
-def rescale_about_centre(image: torch.Tensor, factor: float, mode: str) -> torch.Tensor:
-    """``image`` (..., H, W) enlarged by ``factor`` about its centre, on the same H x W canvas.
-
-    The image is resampled (``mode``; anti-aliased when shrinking, as the builds shrink) to the size nearest
-    factor H x factor W that has the parity of H x W, so that it is centred on the canvas to the pixel (no
-    half-pixel shift; the factor is then exact to 1/H), then centre-cropped (factor > 1) or centred on a zero
-    canvas (factor < 1), the way the builds place a rescaled object (``docs/datasets.md``).
-
-    Example:
-        >>> rescale_about_centre(torch.ones(1, 1, 8, 8), 0.5, "bilinear")[0, 0].sum().item()
-        16.0
-    """
-    h, w = image.shape[-2:]
-    nh, nw = (max(2 - n % 2, n + 2 * round((n * factor - n) / 2)) for n in (h, w))  # same parity as the canvas
-    lead = image.shape[:-2]
-    flat = image.reshape(-1, 1, h, w).float()
-    smooth = mode in ("bilinear", "bicubic") and factor < 1
-    resized = nn.functional.interpolate(flat, size=(nh, nw), mode=mode, antialias=smooth,
-                                        **({} if mode == "nearest" else {"align_corners": False}))  # fmt: skip
-    out = flat.new_zeros(flat.shape)
-    ch, cw = min(h, nh), min(w, nw)
-    sy, sx = (nh - ch) // 2, (nw - cw) // 2  # crop of the resized image
-    ty, tx = (h - ch) // 2, (w - cw) // 2  # where it lands on the canvas
-    out[..., ty : ty + ch, tx : tx + cw] = resized[..., sy : sy + ch, sx : sx + cw]
-    return out.reshape(*lead, h, w).to(image.dtype)
-
-
 def _scale_augment(
     x: torch.Tensor, y: torch.Tensor, recipe: Recipe, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image rescaled by a factor drawn log-uniformly from ``recipe.scale_augmentation`` (a mask with
-    nearest interpolation, so its labels stay labels)."""
+    """Each image rescaled about its centre by a factor drawn log-uniformly from ``recipe.scale_augmentation``
+    (:func:`scalebench.models.rescaling_peers.zoom_keep_size`: sizes kept to the canvas parity, anti-aliased
+    when shrinking, zero fill; a mask with nearest interpolation, so its labels stay labels)."""
+    from scalebench.models.rescaling_peers import zoom_keep_size  # the one centred zoom of the package
+
     lo, hi = recipe.scale_augmentation or (1.0, 1.0)
     logs = torch.empty(x.shape[0]).uniform_(math.log(lo), math.log(hi), generator=gen)
     factors = logs.exp().tolist()
-    mode = recipe.scale_augmentation_interpolation
-    x = torch.stack([rescale_about_centre(img, f, mode) for img, f in zip(x, factors, strict=True)])
+    mode, smooth = (
+        recipe.scale_augmentation_interpolation,
+        recipe.scale_augmentation_interpolation != "nearest",
+    )
+    x = torch.cat(
+        [zoom_keep_size(img[None], f, mode=mode, antialias=smooth) for img, f in zip(x, factors, strict=True)]
+    )
     if y.dim() == 3:
-        y = torch.stack([rescale_about_centre(m[None], f, "nearest")[0] for m, f in zip(y, factors, strict=True)])
+        y = torch.cat([zoom_keep_size(m[None, None].float(), f, mode="nearest")[0].to(y.dtype)
+                       for m, f in zip(y, factors, strict=True)])  # fmt: skip
     return x, y
 
 

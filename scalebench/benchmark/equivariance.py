@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.scales import same_scale
 from scalebench.models.covariance import channel_shift, shifted_channel_error
 
@@ -55,7 +56,7 @@ def _channel_shift(model: nn.Module, factor: float) -> int | None:
         return None
     try:
         return channel_shift([float(s) for s in sigmas], factor)
-    except Exception:  # channels whose ratio is not a root of sqrt(2): no covariance comparison
+    except ScalebenchError:  # channels whose ratio is not a root of sqrt(2): no covariance comparison
         return None
 
 
@@ -90,7 +91,8 @@ def measure_equivariance(
     was_training = model.training
     model.eval()
     try:
-        logits = {s: model(read(s, images)).float().cpu() for s in needed}
+        first = read(needed[0], images)
+        logits = {s: model(first if s == needed[0] else read(s, images)).float().cpu() for s in needed}
         for a, b in pairs:
             za, zb = logits[a], logits[b]
             spread = (za - za.mean(0)).pow(2).sum(1).mean().sqrt().clamp_min(1e-30)
@@ -111,7 +113,7 @@ def measure_equivariance(
     finally:
         model.train(was_training)
     return {
-        "images": min(images, len(built.dataset("test", needed[0]))),
+        "images": len(first),
         "pairs": [[a, b] for a, b in pairs],
         "invariance": sum(invariance) / len(invariance),
         "output": sum(output) / len(output) if output else None,

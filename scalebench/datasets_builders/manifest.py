@@ -258,13 +258,13 @@ def write_set(
             for key, value in attrs.items():
                 f.attrs[key] = value
     except OSError as err:  # e.g. a full disk: free the HDF5 objects now, quietly (their close fails too)
-        f = None  # this frame's handle; the deeper frames' are cleared by _release_quietly
-        _release_quietly(err, f)
+        f = None  # drops this frame's handle; _release_quietly clears the deeper frames'
+        _release_quietly(err)
         raise
     return arrays
 
 
-def _release_quietly(err: BaseException, *_released: None) -> None:
+def _release_quietly(err: BaseException) -> None:
     """Drop the local variables of ``err``'s frames (HDF5 handles of a failed write) and collect them now, with
     the "Exception ignored in ..." reports of their failing deallocation silenced: the error itself is reported
     once, by the caller, instead of a traceback printed whenever the garbage collector happens to run."""

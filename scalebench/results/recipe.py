@@ -25,7 +25,7 @@ class Recipe(BaseModel):
     flipped and shifted with its image). A rescaling of the training images would defeat the single-scale
     protocol, so it exists only as ``scale_augmentation`` ([min, max] factor, drawn log-uniformly per image,
     about the image centre, interpolated with ``scale_augmentation_interpolation``, anti-aliased when shrinking,
-    zero fill; :func:`scalebench.benchmark.engine.rescale_about_centre`), and a run that records it is ranked on
+    zero fill; :func:`scalebench.models.rescaling_peers.zoom_keep_size`), and a run that records it is ranked on
     the board's **augmented** track, never the standard one (SESN's and DISCO's "+" setting, Sosnovik et al.
     2020, trains with random scaling U(0.5, 2)).
     ``micro_batch_size`` splits each optimizer batch into chunks whose gradients are accumulated (batch-norm
