@@ -10,9 +10,9 @@ Presets:
 - ``quick``: sized for a 2-core CPU (a few epochs of AdamW with a cosine schedule, micro-batches of 8), the
   recipe of the ``lite`` track. Uses the model card's ``quick_config`` and its ``quick_training`` (the few
   recipe fields a model family changes, e.g. the learning rate of the Gaussian derivative networks).
-- ``paper``: the generic defaults below, overridden by the model card's ``paper_training`` recipe (the keys of
-  :class:`Recipe`; other keys such as ``source``, ``notes`` or ``unverified`` are provenance and are kept in the
-  card). Meant for a GPU.
+- ``paper``: the generic defaults below, overridden by the fields the model card's ``paper_training`` sets (a
+  :class:`~scalebench.results.recipe.CardRecipe`: typed :class:`Recipe` fields, plus their source, the ones
+  left unverified and published facts the protocol does not apply). Meant for a GPU.
 
 Every recipe field can then be overridden one by one (``--epochs``, ``--lr``, ...).
 
@@ -29,7 +29,6 @@ recorded in a results file or submitted to the leaderboard is checked by the sam
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +38,7 @@ from pydantic_core import PydanticCustomError
 
 from scalebench.checks import BUILD_ID_PATTERN, ScalebenchError, parse_float_list, parse_int_list
 from scalebench.datasets_builders.builds import parse_train_key
-from scalebench.results.recipe import Recipe, format_validation_error, validate_recipe
+from scalebench.results.recipe import CardRecipe, Recipe, format_validation_error, validate_recipe
 
 __all__ = [
     "PAPER_DEFAULTS",
@@ -160,80 +159,20 @@ def make_config(**fields: Any) -> EvalConfig:
         raise ScalebenchError(format_validation_error(err, "evaluate option")) from None
 
 
-#: Card keys that name a recipe field differently.
-RECIPE_ALIASES = {"lr_factor": "lr_gamma", "gamma": "lr_gamma", "milestones": "lr_milestones"}
-
-
-def parse_augmentation(text: str) -> tuple[str, int | None]:
-    """Map a card's augmentation description to (augmentation, translate_pixels).
-
-    A random crop of the original size from an image zero-padded by ``p`` pixels is a random translation by up
-    to ``p`` pixels with zero fill, so "RandomCrop(32, padding=4)" maps to ``translate`` with 4 pixels.
-
-    Example:
-        >>> parse_augmentation("RandomCrop(32, padding=4), RandomHorizontalFlip")
-        ('hflip+translate', 4)
-        >>> parse_augmentation("none")
-        ('none', None)
-    """
-    t = text.lower().replace(" ", "")
-    if t in ("none", "hflip", "translate", "hflip+translate"):
-        return t, None
-    flip = "flip" in t
-    shift = "crop" in t or "translate" in t or "shift" in t
-    m = re.search(r"padding=(\d+)|(\d+)-?pixel", t)
-    pixels = int(next(g for g in m.groups() if g)) if m else None
-    if not flip and not shift:
-        raise ScalebenchError(
-            f"Cannot map the augmentation {text!r} to one of none, hflip, translate, hflip+translate; "
-            "fix the model card's paper_training or pass --augmentation."
-        )
-    return ("hflip+translate" if flip and shift else "hflip" if flip else "translate"), pixels
-
-
-def card_recipe(paper_training: dict[str, Any]) -> dict[str, Any]:
-    """The recipe fields a model card's ``paper_training`` sets (aliases mapped, provenance keys dropped).
-
-    Keys that are not recipe fields (``source``, ``notes``, ``unverified``, ``normalize_mean``,
-    ``iterations``, ...) stay in the card, which every results file records. Milestones without a schedule
-    mean a step schedule.
-
-    Example:
-        >>> card_recipe({"optimizer": "SGD", "lr_milestones": [30, 60], "lr_factor": 0.1, "source": "x"})
-        {'optimizer': 'sgd', 'lr_milestones': [30, 60], 'lr_gamma': 0.1, 'schedule': 'step'}
-    """
-    fields = set(Recipe.model_fields)
-    out: dict[str, Any] = {}
-    for key, value in paper_training.items():
-        key = RECIPE_ALIASES.get(key, key)
-        if key not in fields:
-            continue
-        if key == "augmentation" and isinstance(value, str):
-            value, pixels = parse_augmentation(value)
-            if pixels is not None:
-                out["translate_pixels"] = pixels
-        elif key in ("optimizer", "schedule") and isinstance(value, str):
-            value = value.lower()
-        out[key] = value
-    if out.get("lr_milestones") and "schedule" not in out:
-        out["schedule"] = "step"
-    return out
-
-
 def resolve_recipe(
     preset: Preset,
-    paper_training: dict[str, Any],
+    paper_training: CardRecipe,
     overrides: dict[str, Any],
-    quick_training: dict[str, Any] | None = None,
+    quick_training: CardRecipe | None = None,
 ) -> Recipe:
-    """The recipe of a preset: quick defaults updated by the card's ``quick_training``, or paper defaults
-    updated by the card's ``paper_training``; then ``overrides``. Unknown override keys raise with the list of
-    valid ones.
+    """The recipe of a preset: quick defaults updated by the fields the card's ``quick_training`` sets, or paper
+    defaults updated by those of its ``paper_training``; then ``overrides``. Unknown override keys raise with the
+    list of valid ones.
 
     Example:
-        >>> resolve_recipe("quick", {}, {"epochs": 1}).epochs
+        >>> resolve_recipe("quick", CardRecipe(), {"epochs": 1}).epochs
         1
-        >>> resolve_recipe("paper", {"optimizer": "sgd", "lr": 0.1, "source": "x"}, {}).optimizer
+        >>> resolve_recipe("paper", CardRecipe(optimizer="sgd", lr=0.1, source="x"), {}).optimizer
         'sgd'
     """
     fields = set(Recipe.model_fields)
@@ -244,10 +183,10 @@ def resolve_recipe(
         )
     if preset == "quick":
         base = dict(QUICK_RECIPE)
-        base.update(card_recipe(quick_training or {}))
+        base.update(quick_training.fields() if quick_training else {})
     else:
         base = dict(PAPER_DEFAULTS)
-        base.update(card_recipe(paper_training))
+        base.update(paper_training.fields())
     base.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Recipe(**base)

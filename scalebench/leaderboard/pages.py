@@ -206,8 +206,9 @@ def _unverified(card: dict[str, Any]) -> list[str]:
     out = []
     for preset, key in (("paper", "paper_training"), ("quick", "quick_training")):
         recipe = card.get(key) or {}
+        facts = recipe.get("facts") or {}
         for field in recipe.get("unverified", []):
-            out.append(f"{preset} recipe: {field} = {recipe.get(field)!r} (unverified)")
+            out.append(f"{preset} recipe: {field} = {recipe.get(field, facts.get(field))!r} (unverified)")
         if recipe.get("source"):
             out.append(f"{preset} recipe source: {recipe['source']}")
     if card.get("notes"):

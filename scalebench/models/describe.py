@@ -95,8 +95,11 @@ def model_info(name: str) -> list[tuple[str, str]]:
     ]
     pairs += [(f"default {k}", _format(v)) for k, v in card.default_config.items()]
     pairs += [(f"quick {k}", _format(v)) for k, v in card.quick_config.items()]
-    pairs += [(f"quick training {k}", _format(v)) for k, v in card.quick_training.items()]
-    pairs += [(f"paper training {k}", _format(v)) for k, v in card.paper_training.items()]
+    for label, recipe in (("quick training", card.quick_training), ("paper training", card.paper_training)):
+        stated = recipe.model_dump()
+        facts = stated.pop("facts", {})
+        pairs += [(f"{label} {k}", _format(v)) for k, v in stated.items()]
+        pairs += [(f"{label} (not applied) {k}", _format(v)) for k, v in facts.items()]
     if card.notes:
         pairs.append(("notes", card.notes))
     return pairs

@@ -485,10 +485,9 @@ DISCO_CARD = ModelCard(
     scale_covariant=True,
     scale_invariant=False,
     reports_scale_selection=True,
-    paper_training={
-        **SESN_MNIST_TRAINING,
-        "source": "ISosnovik/disco train_scale_mnist.py defaults and exp_mnist.sh (MIT), the MNIST-scale runs",
-    },
+    paper_training=SESN_MNIST_TRAINING.model_copy(
+        update={"source": "ISosnovik/disco train_scale_mnist.py defaults and exp_mnist.sh (MIT), the MNIST-scale runs"}
+    ),
     notes=(
         "Re-implementation from the paper and the facts of ISosnovik/disco (MIT): models/basis/disco.py "
         "(equivariance loss between all scale pairs, integer scales = dilated standard basis, free kernels "

@@ -187,13 +187,12 @@ register_model(
         scale_covariant=True,
         scale_invariant=False,
         reports_scale_selection=True,
-        paper_training={
-            **SESN_MNIST_TRAINING,
-            "source": (
+        paper_training=SESN_MNIST_TRAINING.model_copy(
+            update={"source": (
                 "ISosnovik/sesn experiments_mnist.sh (MIT): the SESN authors' MNIST-scale runs of DSS (the DSS "
                 "paper's own recipe could not be read)"
-            ),
-        },
+            )}
+        ),
         notes=(
             "Re-implementation from the paper and the facts of danielewworrall/deep-scale-spaces (MIT; Dconv.py: "
             "Dconv2d = dilation base^s per output scale, scale slices s..s+K-1, padding d*(k//2), He init, no "

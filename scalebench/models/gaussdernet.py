@@ -41,7 +41,7 @@ from scalebench.models.gaussder import (
     ScaleChannelNetwork,
     joint_batch_norm,
 )
-from scalebench.models.registry import ModelCard, channels_rule, register_model
+from scalebench.models.registry import CardRecipe, ModelCard, channels_rule, register_model
 
 WIDTHS_LINDEBERG2022_UNVERIFIED: tuple[int, ...] = (12, 14, 16, 20, 64)
 """Hidden widths recalled for Lindeberg (2022) (an unverified recollection, low-moderate confidence)."""
@@ -130,10 +130,10 @@ QUICK_CONFIG: dict[str, Any] = {"widths": [8, 8, 12, 12]}
 #: paper recipe (unverified). Chosen on validation at the training scale (embedded subset, 2 epochs, seed 0:
 #: validation accuracy 0.738 at lr 0.01 against 0.620 at the generic quick lr 0.003; GaussDerResNet quick
 #: 0.730 against 0.665; docs/protocol.md). The GaussDerResNet family uses it too.
-QUICK_TRAINING: dict[str, Any] = {
-    "lr": 0.01,
-    "source": "paper recipe's lr (unverified); selected on validation at the training scale (docs/protocol.md)",
-}
+QUICK_TRAINING = CardRecipe(
+    lr=0.01,
+    source="paper recipe's lr (unverified); selected on validation at the training scale (docs/protocol.md)",
+)
 
 
 #: Valid values of the GaussDerNet config (checked by the registry before anything is built).
@@ -163,16 +163,16 @@ register_model(
         scale_covariant=True,
         scale_invariant=True,
         reports_scale_selection=True,
-        paper_training={
-            "optimizer": "adam",
-            "lr": 0.01,
-            "schedule": "cosine",
-            "epochs": 40,
-            "batch_size": 16,
-            "weight_decay": 0.0,
-            "label_smoothing": 0.0,
-            "unverified": ["optimizer", "lr", "schedule", "epochs", "batch_size", "weight_decay"],
-        },
+        paper_training=CardRecipe(
+            optimizer="adam",
+            lr=0.01,
+            schedule="cosine",
+            epochs=40,
+            batch_size=16,
+            weight_decay=0.0,
+            label_smoothing=0.0,
+            unverified=["optimizer", "lr", "schedule", "epochs", "batch_size", "weight_decay"],
+        ),
         notes=(
             "Defaults measured on this project's CPU (docs/models.md): 8 scale channels sigma0 "
             "0.71..8 (ratio sqrt 2), same sigma in every layer (sigma_growth 1), widths 16-16-24-24-32 + "

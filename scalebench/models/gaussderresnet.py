@@ -40,7 +40,7 @@ from scalebench.models.gaussder import (
     ScaleChannelNetwork,
 )
 from scalebench.models.gaussdernet import QUICK_TRAINING
-from scalebench.models.registry import ConfigRule, ModelCard, channels_rule, register_model
+from scalebench.models.registry import CardRecipe, ConfigRule, ModelCard, channels_rule, register_model
 
 
 class _GDConv(nn.Module):
@@ -171,16 +171,16 @@ _PAPER = (
     "A. Perzanowski, T. Lindeberg (2026), Scale-invariant Gaussian derivative residual networks, "
     "arXiv 2603.02843"
 )
-_TRAINING = {
-    "optimizer": "adamw",
-    "lr": 0.001,
-    "weight_decay": 0.05,
-    "schedule": "cosine",
-    "epochs": 40,
-    "batch_size": 16,
-    "label_smoothing": 0.1,
-    "unverified": ["lr", "weight_decay", "schedule", "epochs", "batch_size", "label_smoothing"],
-}
+_TRAINING = CardRecipe(
+    optimizer="adamw",
+    lr=0.001,
+    weight_decay=0.05,
+    schedule="cosine",
+    epochs=40,
+    batch_size=16,
+    label_smoothing=0.1,
+    unverified=["lr", "weight_decay", "schedule", "epochs", "batch_size", "label_smoothing"],
+)
 _NOTES = (
     "Block structure, widths, blocks and sigma schedule are not public (documented choice, unverified): "
     "stem GD 16 + 3 stages (16, 24, 32) x 2 residual blocks [GD-BN-ReLU-GD-BN + skip, ReLU], no "
@@ -205,14 +205,14 @@ def _card(name: str, display_name: str, paper: str, num_params: int) -> ModelCar
         bibtex=BIBTEX["perzanowski2026gaussderresnet"],
         default_config=dict(_COMMON),
         quick_config=dict(_QUICK),
-        quick_training=dict(QUICK_TRAINING),
+        quick_training=QUICK_TRAINING,
         input_size=(1, 72, 72),
         num_classes=10,
         num_params=num_params,
         scale_covariant=True,
         scale_invariant=True,
         reports_scale_selection=True,
-        paper_training=dict(_TRAINING),
+        paper_training=_TRAINING,
         notes=_NOTES.format(std=_STD_PARAMS, dw=_DW_PARAMS),
     )
 

@@ -45,7 +45,14 @@ from scalebench.checks import ScalebenchError
 from scalebench.models.baselines import RESNET_RULES, cifar_resnet_plan
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.njet import NJET_RULES, NJetConv2d
-from scalebench.models.registry import PROBABILITY, ModelCard, builder_defaults, channels_rule, register_model
+from scalebench.models.registry import (
+    PROBABILITY,
+    CardRecipe,
+    ModelCard,
+    builder_defaults,
+    channels_rule,
+    register_model,
+)
 
 _PAPER = (
     "S. L. Pintea, N. Tomen, S. F. Goes, M. Loog, J. C. van Gemert (2021), Resolution learning in deep "
@@ -53,20 +60,27 @@ _PAPER = (
 )
 _BIBTEX = "pintea2021resolution"
 _ARXIV = "2106.03412"
-_PAPER_TRAINING = {
-    "optimizer": "SGD",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 5e-4,
-    "epochs": 90,
-    "lr_milestones": [30, 60],
-    "lr_factor": 0.1,
-    "batch_size": 128,
-    "augmentation": "RandomCrop(32, padding=4), RandomHorizontalFlip",
-    "normalize_mean": [0.4914, 0.4822, 0.4465],
-    "normalize_std": [0.2023, 0.1994, 0.2010],
-    "source": "reference code demo.py / demo.sh (SilviaLauraPintea/N-JetNet)",
-}
+#: The reference code's CIFAR-10 recipe; its RandomCrop(32, padding=4) is a random shift of up to 4 pixels with
+#: zero fill (``translate``), and its normalisation constants are kept as facts (builds are not normalised).
+_PAPER_TRAINING = CardRecipe(
+    optimizer="sgd",
+    lr=0.1,
+    momentum=0.9,
+    weight_decay=5e-4,
+    epochs=90,
+    schedule="step",
+    lr_milestones=[30, 60],
+    lr_gamma=0.1,
+    batch_size=128,
+    augmentation="hflip+translate",
+    translate_pixels=4,
+    source="reference code demo.py / demo.sh (SilviaLauraPintea/N-JetNet)",
+    facts={
+        "augmentation_as_written": "RandomCrop(32, padding=4), RandomHorizontalFlip",
+        "normalize_mean": [0.4914, 0.4822, 0.4465],
+        "normalize_std": [0.2023, 0.1994, 0.2010],
+    },
+)
 
 
 class _NJetNetBase(nn.Module):

@@ -38,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from scalebench.checks import ScalebenchError
+from scalebench.results.recipe import CardRecipe
 
 ModelBuilder = Callable[..., Any]
 
@@ -149,13 +150,13 @@ class ModelCard(BaseModel):
     reports_scale_selection: bool = Field(
         default=False, description="forward_with_selection() returns the winning scale channel"
     )
-    quick_training: dict[str, Any] = Field(
-        default_factory=dict,
+    quick_training: CardRecipe = Field(
+        default_factory=CardRecipe,
         description="recipe fields the 'quick' preset (the lite track) changes for this model, with 'source'",
     )
-    paper_training: dict[str, Any] = Field(
-        default_factory=dict,
-        description="training recipe of the 'paper' preset; keys marked in 'unverified' are documented defaults",
+    paper_training: CardRecipe = Field(
+        default_factory=CardRecipe,
+        description="training recipe of the 'paper' preset; fields named in 'unverified' are documented defaults",
     )
     notes: str = ""
 

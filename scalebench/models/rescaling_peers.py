@@ -56,6 +56,7 @@ from scalebench.models.baselines import GLOBAL_POOLS, _check_channels
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.registry import (
     MAX_LAYERS,
+    CardRecipe,
     ConfigRule,
     ModelCard,
     builder_defaults,
@@ -555,17 +556,17 @@ SICNN_RULES: dict[str, ConfigRule] = {
 _QUICK = {"widths": (8, 12, 16), "pool_after": (0, 1)}
 #: The MNIST-scale protocol under which the SESN paper compared these peers (recalled, not read): Adam, lr 0.01
 #: divided by 10 every 20 epochs, 60 epochs, batch 128.
-_UNVERIFIED_TRAINING = {
-    "optimizer": "adam",
-    "lr": 0.01,
-    "schedule": "step",
-    "lr_milestones": [20, 40],
-    "lr_gamma": 0.1,
-    "epochs": 60,
-    "batch_size": 128,
-    "weight_decay": 0.0,
-    "source": "the SESN paper's MNIST-scale protocol for all peers (Sosnovik et al. 2020), recalled",
-    "unverified": [
+_UNVERIFIED_TRAINING = CardRecipe(
+    optimizer="adam",
+    lr=0.01,
+    schedule="step",
+    lr_milestones=[20, 40],
+    lr_gamma=0.1,
+    epochs=60,
+    batch_size=128,
+    weight_decay=0.0,
+    source="the SESN paper's MNIST-scale protocol for all peers (Sosnovik et al. 2020), recalled",
+    unverified=[
         "optimizer",
         "lr",
         "schedule",
@@ -575,7 +576,7 @@ _UNVERIFIED_TRAINING = {
         "batch_size",
         "weight_decay",
     ],
-}
+)
 
 register_model(
     ModelCard(

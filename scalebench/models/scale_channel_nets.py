@@ -52,7 +52,7 @@ from scalebench.checks import ScalebenchError, check_choice, check_shape
 from scalebench.models.baselines import CNN_RULES, PlainCNN
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import SCALE_POOLINGS, winning_scale_channel
-from scalebench.models.registry import ConfigRule, ModelCard, builder_defaults, register_model
+from scalebench.models.registry import CardRecipe, ConfigRule, ModelCard, builder_defaults, register_model
 from scalebench.models.rescaling_peers import (
     INTERPOLATIONS,
     PADDINGS,
@@ -310,31 +310,30 @@ _JL_PAPER = (
     "Exploring the ability of CNNs to generalise to previously unseen scales over wide scale ranges, ICPR 2020: "
     "1181-1188 (arXiv 2004.01536)"
 )
-_JL_TRAINING = {
-    "optimizer": "adam",
-    "lr": 0.001,
-    "schedule": "constant",
-    "epochs": 20,
-    "batch_size": 16,
-    "weight_decay": 0.0,
-    "source": "not read (the papers' experimental sections were unavailable); plausible defaults",
-    "unverified": ["optimizer", "lr", "schedule", "epochs", "batch_size", "weight_decay"],
-}
+_JL_TRAINING = CardRecipe(
+    optimizer="adam",
+    lr=0.001,
+    schedule="constant",
+    epochs=20,
+    batch_size=16,
+    weight_decay=0.0,
+    source="not read (the papers' experimental sections were unavailable); plausible defaults",
+    unverified=["optimizer", "lr", "schedule", "epochs", "batch_size", "weight_decay"],
+)
 #: STIR's protocol (scripts/train.py, read for facts): Adam, lr 1e-2 or 1e-3 chosen per cell by validation
 #: accuracy, at most 200 epochs with early stopping after 10 epochs without a validation gain (scalebench has no
 #: early stopping: 200 epochs); the batch size was not read.
-STIR_TRAINING = {
-    "optimizer": "adam",
-    "lr": 0.001,
-    "schedule": "constant",
-    "epochs": 200,
-    "batch_size": 64,
-    "weight_decay": 0.0,
-    "lr_grid": [0.01, 0.001],
-    "early_stopping_patience": 10,
-    "source": "taltstidl/scale-equivariant-cnn scripts/train.py (MIT, facts only)",
-    "unverified": ["batch_size", "weight_decay", "epochs"],
-}
+STIR_TRAINING = CardRecipe(
+    optimizer="adam",
+    lr=0.001,
+    schedule="constant",
+    epochs=200,
+    batch_size=64,
+    weight_decay=0.0,
+    facts={"lr_grid": [0.01, 0.001], "early_stopping_patience": 10},
+    source="taltstidl/scale-equivariant-cnn scripts/train.py (MIT, facts only)",
+    unverified=["batch_size", "weight_decay", "epochs"],
+)
 _FOV_DATASETS = {
     "fashion-mnist": {},
     "cifar10": {"fovea_fraction": 1.0},

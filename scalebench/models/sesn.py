@@ -56,6 +56,7 @@ from scalebench.models.bibtex import BIBTEX
 from scalebench.models.registry import (
     MAX_LAYERS,
     PROBABILITY,
+    CardRecipe,
     ConfigRule,
     ModelCard,
     builder_defaults,
@@ -268,19 +269,19 @@ SESN_RULES: dict[str, ConfigRule] = {**scale_equivariant_rules(), "basis": Confi
 #: ``train_scale_mnist.py``): Adam (no weight decay), lr 0.01 divided by 10 at epochs 20 and 40, 60 epochs,
 #: batch 128; inputs normalised with the MNIST-scale mean/std; no augmentation (the "+" runs add random
 #: rescaling by 0.5..2, which scalebench's protocol never does).
-SESN_MNIST_TRAINING: dict[str, object] = {
-    "optimizer": "adam",
-    "lr": 0.01,
-    "weight_decay": 0.0,
-    "schedule": "step",
-    "lr_milestones": [20, 40],
-    "lr_gamma": 0.1,
-    "epochs": 60,
-    "batch_size": 128,
-    "augmentation": "none",
-    "source": "ISosnovik/sesn experiments_mnist.sh and train_scale_mnist.py (MIT), the MNIST-scale runs",
-    "unverified": [],
-}
+SESN_MNIST_TRAINING = CardRecipe(
+    optimizer="adam",
+    lr=0.01,
+    weight_decay=0.0,
+    schedule="step",
+    lr_milestones=[20, 40],
+    lr_gamma=0.1,
+    epochs=60,
+    batch_size=128,
+    augmentation="none",
+    source="ISosnovik/sesn experiments_mnist.sh and train_scale_mnist.py (MIT), the MNIST-scale runs",
+    unverified=[],
+)
 
 #: The quick (lite-track) config: the default scales, kernels, basis and depth; widths 8-16-24, 32 hidden units.
 SESN_QUICK: dict[str, object] = {"widths": (8, 16, 24), "hidden": 32}

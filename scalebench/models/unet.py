@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from scalebench.checks import ScalebenchError
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.njet import NJET_RULES, NJetConv2d
-from scalebench.models.registry import ConfigRule, ModelCard, channels_rule, register_model
+from scalebench.models.registry import CardRecipe, ConfigRule, ModelCard, channels_rule, register_model
 
 _PAPER = (
     "S. L. Pintea, N. Tomen, S. F. Goes, M. Loog and J. C. van Gemert (2021), Resolution learning in deep "
@@ -47,27 +47,27 @@ _PAPER = (
 )
 _BIBTEX = "pintea2021resolution"
 _ARXIV = "2106.03412"
-_PAPER_TRAINING = {
-    "optimizer": "adam",
-    "lr": 1e-4,
-    "batch_size": 1,
-    "epochs": 50,
-    "weight_decay": 0.0,
-    "schedule": "constant",
-    "source": "Pintea et al. 2021, Experiment 1.1(B): Adam, lr 1e-4, betas (0.9, 0.999), batch 1, 50 epochs",
-}
+_PAPER_TRAINING = CardRecipe(
+    optimizer="adam",
+    lr=1e-4,
+    batch_size=1,
+    epochs=50,
+    weight_decay=0.0,
+    schedule="constant",
+    source="Pintea et al. 2021, Experiment 1.1(B): Adam, lr 1e-4, betas (0.9, 0.999), batch 1, 50 epochs",
+)
 #: The quick preset (CPU): the paper's optimiser and learning rate, small batches, two epochs.
-_QUICK_TRAINING = {
-    "optimizer": "adam",
-    "lr": 1e-4,
-    "batch_size": 4,
-    "micro_batch_size": None,
-    "eval_batch_size": 4,
-    "epochs": 2,
-    "weight_decay": 0.0,
-    "schedule": "constant",
-    "source": "the paper's optimiser and learning rate (Pintea et al. 2021), sized for a CPU",
-}
+_QUICK_TRAINING = CardRecipe(
+    optimizer="adam",
+    lr=1e-4,
+    batch_size=4,
+    micro_batch_size=None,
+    eval_batch_size=4,
+    epochs=2,
+    weight_decay=0.0,
+    schedule="constant",
+    source="the paper's optimiser and learning rate (Pintea et al. 2021), sized for a CPU",
+)
 
 
 class SameConv2d(nn.Conv2d):
@@ -221,8 +221,8 @@ def _card(name: str, family: str, default: dict, num_params: int, notes: str) ->
         num_params=num_params,
         scale_covariant=False,
         reports_scale_selection=False,
-        quick_training=dict(_QUICK_TRAINING),
-        paper_training=dict(_PAPER_TRAINING),
+        quick_training=_QUICK_TRAINING,
+        paper_training=_PAPER_TRAINING,
         notes=notes,
     )
 

@@ -28,7 +28,7 @@ def test_parameter_counts_of_both_variants() -> None:
         card = get_model_card(name)
         assert card.num_params == count_parameters(create_model(name))
         assert card.scale_covariant and card.reports_scale_selection
-        assert "unverified" in card.paper_training and card.paper_training["label_smoothing"] > 0
+        assert card.paper_training.unverified and card.paper_training.label_smoothing > 0
 
 
 def test_skip_connection_is_identity_at_equal_width() -> None:

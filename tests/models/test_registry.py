@@ -314,3 +314,35 @@ def test_dataset_configs_apply_per_dataset_then_quick_then_overrides(monkeypatch
         register_model(_card("toy_bad", dataset_configs={"stl10": {"depth": 3}}))
     with pytest.raises(ValueError, match="must be one of"):
         register_model(_card("toy_bad", dataset_configs={"imagenet": {}}))
+
+
+def test_a_card_recipe_is_typed_and_checked_when_the_card_is_made():
+    """A card states its recipe in Recipe's own fields and values: a misspelt field, an 'SGD' or an unverified
+    name it does not set fails when the card is made, not in a run."""
+    from pydantic import ValidationError
+
+    for bad in (
+        {"optimizer": "SGD"},
+        {"lr_factor": 0.1},
+        {"lr": float("nan")},
+        {"scale_augmentation": [0.01, 2.0]},
+        {"lr": 0.1, "unverified": ["epochs"]},
+    ):
+        with pytest.raises(ValidationError):
+            _card("toy_recipe", paper_training=bad)
+    card = _card(
+        "toy_recipe",
+        paper_training={"optimizer": "sgd", "lr": 0.1, "unverified": ["lr", "grid"], "facts": {"grid": [1, 2]}},
+        quick_training={"micro_batch_size": None, "source": "test"},
+    )
+    assert card.paper_training.fields() == {"optimizer": "sgd", "lr": 0.1}
+    recorded = card.model_dump()
+    assert recorded["paper_training"] == {
+        "optimizer": "sgd", "lr": 0.1, "unverified": ["lr", "grid"], "facts": {"grid": [1, 2]}
+    }  # fmt: skip
+    assert recorded["quick_training"] == {"micro_batch_size": None, "source": "test"}
+    from scalebench.benchmark.config import resolve_recipe
+
+    assert resolve_recipe("quick", card.paper_training, {}, card.quick_training).micro_batch_size is None
+    paper = resolve_recipe("paper", card.paper_training, {}, card.quick_training)
+    assert (paper.optimizer, paper.lr, paper.epochs) == ("sgd", 0.1, 40)
