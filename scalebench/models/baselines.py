@@ -34,7 +34,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice
-from scalebench.models.bibtex import BIBTEX
 from scalebench.models.registry import (
     MAX_CHANNELS,
     MAX_LAYERS,
@@ -108,11 +107,8 @@ _CNN_CARD = ModelCard(
         "default GaussDerNet (Lindeberg 2022, J. Math. Imaging Vis. 64(3): 223-242)"
     ),
     bibtex_key="scalebench_cnn_baseline",
-    bibtex=BIBTEX["scalebench_cnn_baseline"],
     default_config=builder_defaults(PlainCNN),
     quick_config={"widths": (8, 8, 12, 12)},
-    input_size=(1, 72, 72),
-    num_classes=10,
     num_params=21_114,
     scale_covariant=False,
     reports_scale_selection=False,
@@ -291,12 +287,10 @@ def _resnet_card(depth: int, num_params: int) -> ModelCard:
         family="resnet",
         paper=_RESNET_PAPER,
         bibtex_key="he2016deep",
-        bibtex=BIBTEX["he2016deep"],
         arxiv="1512.03385",
         default_config={"depth": depth, "width": 16},
         quick_config={"width": 4},
         input_size=(3, 32, 32),
-        num_classes=10,
         num_params=num_params,
         scale_covariant=False,
         reports_scale_selection=False,

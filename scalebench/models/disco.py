@@ -65,17 +65,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from scalebench.checks import ScalebenchError
-from scalebench.models.bibtex import BIBTEX
-from scalebench.models.registry import ConfigRule, ModelCard, builder_defaults, register_model
+from scalebench.models.registry import (
+    ConfigRule,
+    register_model,
+)
 from scalebench.models.scaleconv import ScaleConv, ScaleEquivariantCNN, ScaleLiftingConv
 from scalebench.models.sesn import (
     MAX_KERNEL_SIZE,
-    SESN_MNIST_TRAINING,
     _check_odd,
     check_scales,
     multiscale_hermite_gaussian,
     normalise_by_smallest_scale,
     scale_equivariant_rules,
+    sesn_protocol_card,
 )
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -257,62 +259,73 @@ def solve_disco_basis(
         proxy = [fixed[i] for i in range(len(scales))]
         if not free:
             return torch.stack(proxy)  # type: ignore[arg-type]
-        k2, nf, nv = size * size, n * n, len(free)
-        slot = {s: t for t, s in enumerate(free)}
-        # the loss as sum_uv tr(X_u H_uv X_v^T) - 2 sum_u tr(X_u L_u^T) + const over the free kernels X_u (nf, k2)
-        hess = torch.zeros(nv, k2, nv, k2, dtype=torch.float64)
-        lin = torch.zeros(nv, nf, k2, dtype=torch.float64)
-        for i in range(len(scales)):
-            for j in range(i + 1, len(scales)):
-                if i not in slot and j not in slot:
-                    continue  # two exact dilations: a constant (zero) term
-                gpp, gpq, gqq = _grams(images, scales[j] / scales[i], size)
-                # ||P a - Q b||^2 = a Gpp a^T - 2 a Gpq b^T + b Gqq b^T, a = kernel at scale j, b at scale i
-                if j in slot:
-                    hess[slot[j], :, slot[j]] += gpp
-                else:
-                    lin[slot[i]] += fixed[j].reshape(nf, k2) @ gpq  # type: ignore[union-attr]
-                if i in slot:
-                    hess[slot[i], :, slot[i]] += gqq
-                else:
-                    lin[slot[j]] += fixed[i].reshape(nf, k2) @ gpq.T  # type: ignore[union-attr]
-                if i in slot and j in slot:
-                    hess[slot[j], :, slot[i]] -= gpq
-                    hess[slot[i], :, slot[j]] -= gpq.T
-        hess = hess.reshape(nv * k2, nv * k2)
-        lin = lin.permute(1, 0, 2).reshape(nf, nv * k2)
-        start = torch.randn(nf, nv * k2, generator=gen, dtype=torch.float64) * 0.01
-        weights = start.clone().requires_grad_(True)
-
-        def loss_fn() -> Tensor:
-            return ((weights @ hess) * weights).sum() - 2 * (weights * lin).sum()
-
-        opt = torch.optim.LBFGS(
-            [weights],
-            lr=1.0,
-            max_iter=int(steps),
-            history_size=50,
-            tolerance_grad=1e-14,
-            tolerance_change=1e-20,
-            line_search_fn="strong_wolfe",
-        )
-
-        def closure() -> Tensor:
-            opt.zero_grad()
-            value = loss_fn()
-            value.backward()
-            return value
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny vector operations: extra threads only wait for each other
-        try:
-            opt.step(closure)
-        finally:
-            torch.set_num_threads(threads)
-        solved = weights.detach().reshape(nf, nv, size, size)
+        hess, lin = _quadratic_terms(images, scales, fixed, free, size, n)
+        start = torch.randn(n * n, len(free) * size * size, generator=gen, dtype=torch.float64) * 0.01
+        weights = _minimise_quadratic(hess, lin, start, int(steps))
+        nf, nv = n * n, len(free)
+        solved = weights.reshape(nf, nv, size, size)
         for t, i in enumerate(free):
             proxy[i] = solved[:, t]
         return torch.stack(proxy)  # type: ignore[arg-type]
+
+
+def _quadratic_terms(
+    images: Tensor, scales: list[float], fixed: dict[int, Tensor | None], free: list[int], size: int, n: int
+) -> tuple[Tensor, Tensor]:
+    """The DISCO loss over the free kernels X_u (n^2, size^2) as sum_uv tr(X_u H_uv X_v^T) - 2 sum_u tr(X_u L_u^T)
+    + const: (H flattened to (V size^2, V size^2), L to (n^2, V size^2)), V = len(free); from the Gram matrices
+    of every pair of scales (:func:`_grams`)."""
+    k2, nf, nv = size * size, n * n, len(free)
+    slot = {s: t for t, s in enumerate(free)}
+    hess = torch.zeros(nv, k2, nv, k2, dtype=torch.float64)
+    lin = torch.zeros(nv, nf, k2, dtype=torch.float64)
+    for i in range(len(scales)):
+        for j in range(i + 1, len(scales)):
+            if i not in slot and j not in slot:
+                continue  # two exact dilations: a constant (zero) term
+            gpp, gpq, gqq = _grams(images, scales[j] / scales[i], size)
+            # ||P a - Q b||^2 = a Gpp a^T - 2 a Gpq b^T + b Gqq b^T, a = kernel at scale j, b at scale i
+            if j in slot:
+                hess[slot[j], :, slot[j]] += gpp
+            else:
+                lin[slot[i]] += fixed[j].reshape(nf, k2) @ gpq  # type: ignore[union-attr]
+            if i in slot:
+                hess[slot[i], :, slot[i]] += gqq
+            else:
+                lin[slot[j]] += fixed[i].reshape(nf, k2) @ gpq.T  # type: ignore[union-attr]
+            if i in slot and j in slot:
+                hess[slot[j], :, slot[i]] -= gpq
+                hess[slot[i], :, slot[j]] -= gpq.T
+    return hess.reshape(nv * k2, nv * k2), lin.permute(1, 0, 2).reshape(nf, nv * k2)
+
+
+def _minimise_quadratic(hess: Tensor, lin: Tensor, start: Tensor, steps: int) -> Tensor:
+    """argmin over W of sum((W H) * W) - 2 sum(W * L) by ``steps`` iterations of L-BFGS from ``start``
+    (strong-Wolfe line search, history 50), on one thread (tiny vector operations: extra threads only wait)."""
+    weights = start.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS(
+        [weights],
+        lr=1.0,
+        max_iter=steps,
+        history_size=50,
+        tolerance_grad=1e-14,
+        tolerance_change=1e-20,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        value = ((weights @ hess) * weights).sum() - 2 * (weights * lin).sum()
+        value.backward()
+        return value
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        opt.step(closure)
+    finally:
+        torch.set_num_threads(threads)
+    return weights.detach()
 
 
 def solver_settings(scales: Sequence[float], size: int, num_functions: int) -> dict[str, object]:
@@ -463,7 +476,10 @@ DISCO_RULES: dict[str, ConfigRule] = {
 
 DISCO_QUICK: dict[str, object] = {"widths": (8, 16, 24), "hidden": 32}
 
-DISCO_CARD = ModelCard(
+DISCO_CARD = sesn_protocol_card(
+    DISCO,
+    bibtex_key="sosnovik2021disco",
+    training_source="ISosnovik/disco train_scale_mnist.py defaults and exp_mnist.sh (MIT), the MNIST-scale runs",
     name="disco",
     display_name="DISCO",
     family="disco",
@@ -471,23 +487,11 @@ DISCO_CARD = ModelCard(
         "I. Sosnovik, A. Moskalev, A. Smeulders (2021), DISCO: accurate discrete scale convolutions, "
         "British Machine Vision Conference (BMVC 2021)"
     ),
-    bibtex_key="sosnovik2021disco",
-    bibtex=BIBTEX["sosnovik2021disco"],
     arxiv="2106.02733",
     code_url="https://github.com/ISosnovik/disco",
     licence="MIT (ISosnovik/disco, read for facts only; scalebench's code and solved basis are its own)",
-    default_config=builder_defaults(DISCO),
     quick_config=DISCO_QUICK,
-    dataset_configs={"fashion-mnist": {}, "cifar10": {}, "stl10": {}},
-    input_size=(1, 72, 72),
-    num_classes=10,
     num_params=421_589,
-    scale_covariant=True,
-    scale_invariant=False,
-    reports_scale_selection=True,
-    paper_training=SESN_MNIST_TRAINING.model_copy(
-        update={"source": "ISosnovik/disco train_scale_mnist.py defaults and exp_mnist.sh (MIT), the MNIST-scale runs"}
-    ),
     notes=(
         "Re-implementation from the paper and the facts of ISosnovik/disco (MIT): models/basis/disco.py "
         "(equivariance loss between all scale pairs, integer scales = dilated standard basis, free kernels "

@@ -43,19 +43,16 @@ import torch
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_shape
-from scalebench.models.bibtex import BIBTEX
 from scalebench.models.registry import (
     MAX_LAYERS,
     PROBABILITY,
     ConfigRule,
-    ModelCard,
-    builder_defaults,
     channels_rule,
     register_model,
 )
 from scalebench.models.scaleconv import SPATIAL_POOLS, DilatedScaleConv, ScaleEquivariantCNN
 from scalebench.models.scalespace import discrete_gaussian_kernel1d, separable_smooth
-from scalebench.models.sesn import SESN_MNIST_TRAINING
+from scalebench.models.sesn import sesn_protocol_card
 
 #: Most scales of a DSS network: the dilation base^(S-1) must stay far below the canvas.
 MAX_DSS_SCALES = 8
@@ -165,7 +162,11 @@ DSS_RULES: dict[str, ConfigRule] = {
 DSS_QUICK: dict[str, object] = {"widths": (8, 16, 24), "hidden": 32}
 
 register_model(
-    ModelCard(
+    sesn_protocol_card(
+        DSS,
+        bibtex_key="worrall2019deep",
+        training_source="ISosnovik/sesn experiments_mnist.sh (MIT): the SESN authors' MNIST-scale runs of DSS (the "
+        "DSS paper's own recipe could not be read)",
         name="dss",
         display_name="DSS",
         family="dss",
@@ -173,26 +174,11 @@ register_model(
             "D. E. Worrall, M. Welling (2019), Deep scale-spaces: equivariance over scale, Advances in Neural "
             "Information Processing Systems 32 (NeurIPS 2019)"
         ),
-        bibtex_key="worrall2019deep",
-        bibtex=BIBTEX["worrall2019deep"],
         arxiv="1905.11697",
         code_url="https://github.com/danielewworrall/deep-scale-spaces",
         licence="MIT (danielewworrall/deep-scale-spaces and ISosnovik/sesn, read for facts only)",
-        default_config=builder_defaults(DSS),
         quick_config=DSS_QUICK,
-        dataset_configs={"fashion-mnist": {}, "cifar10": {}, "stl10": {}},
-        input_size=(1, 72, 72),
-        num_classes=10,
         num_params=421_399,
-        scale_covariant=True,
-        scale_invariant=False,
-        reports_scale_selection=True,
-        paper_training=SESN_MNIST_TRAINING.model_copy(
-            update={"source": (
-                "ISosnovik/sesn experiments_mnist.sh (MIT): the SESN authors' MNIST-scale runs of DSS (the DSS "
-                "paper's own recipe could not be read)"
-            )}
-        ),
         notes=(
             "Re-implementation from the paper and the facts of danielewworrall/deep-scale-spaces (MIT; Dconv.py: "
             "Dconv2d = dilation base^s per output scale, scale slices s..s+K-1, padding d*(k//2), He init, no "

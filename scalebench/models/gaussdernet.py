@@ -157,8 +157,6 @@ register_model(
         default_config=DEFAULT_CONFIG,
         quick_config=QUICK_CONFIG,
         quick_training=QUICK_TRAINING,
-        input_size=(1, 72, 72),
-        num_classes=10,
         num_params=14_154,
         scale_covariant=True,
         scale_invariant=True,

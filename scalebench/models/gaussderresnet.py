@@ -30,7 +30,6 @@ import torch
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
-from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import (
     LATER_SCALE_CHANNEL_KEYS,
     SCALE_CHANNEL_DEFAULTS,
@@ -202,12 +201,9 @@ def _card(name: str, display_name: str, paper: str, num_params: int) -> ModelCar
         paper=paper,
         bibtex_key="perzanowski2026gaussderresnet",
         arxiv="2603.02843",
-        bibtex=BIBTEX["perzanowski2026gaussderresnet"],
         default_config=dict(_COMMON),
         quick_config=dict(_QUICK),
         quick_training=QUICK_TRAINING,
-        input_size=(1, 72, 72),
-        num_classes=10,
         num_params=num_params,
         scale_covariant=True,
         scale_invariant=True,

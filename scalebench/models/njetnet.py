@@ -43,7 +43,6 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
 from scalebench.models.baselines import RESNET_RULES, cifar_resnet_plan
-from scalebench.models.bibtex import BIBTEX
 from scalebench.models.njet import NJET_RULES, NJetConv2d
 from scalebench.models.registry import (
     PROBABILITY,
@@ -236,12 +235,10 @@ def _njet_card(
         paper=_PAPER,
         bibtex_key=_BIBTEX,
         arxiv=_ARXIV,
-        bibtex=BIBTEX[_BIBTEX],
         code_url="https://github.com/SilviaLauraPintea/N-JetNet",
         default_config=builder_defaults(builder),
         quick_config=quick,
         input_size=(3, 32, 32),
-        num_classes=10,
         num_params=num_params,
         scale_covariant=False,
         reports_scale_selection=False,

@@ -35,9 +35,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scalebench.checks import ScalebenchError
+from scalebench.models.bibtex import BIBTEX
 from scalebench.results.recipe import CardRecipe
 
 ModelBuilder = Callable[..., Any]
@@ -116,7 +117,11 @@ class ModelCard(BaseModel):
     paper: str | None = Field(default=None, description="full citation: authors, year, title, venue")
     bibtex_key: str | None = None
     arxiv: str | None = None
-    bibtex: str | None = Field(default=None, description="the full BibTeX entry of the paper")
+    bibtex: str | None = Field(
+        default=None,
+        description="the full BibTeX entry of the paper (default: the entry of bibtex_key in scalebench's "
+        "references, if it has one)",
+    )
     code_url: str | None = Field(
         default=None,
         description="the authors' public code, if any (scalebench's own implementation is linked too)",
@@ -160,9 +165,17 @@ class ModelCard(BaseModel):
     )
     notes: str = ""
 
+    @model_validator(mode="after")
+    def _bibtex_of_key(self) -> ModelCard:
+        if self.bibtex is None and self.bibtex_key in BIBTEX:
+            self.bibtex = BIBTEX[self.bibtex_key]
+        return self
+
 
 #: The datasets a card's ``dataset_configs`` may name (the dataset names of the builds).
 DATASET_CONFIG_KEYS = ("fashion-mnist", "cifar10", "stl10")
+#: ``dataset_configs`` of a model whose default config suits every dataset as it is.
+EVERY_DATASET_AS_IS: dict[str, dict[str, Any]] = {key: {} for key in DATASET_CONFIG_KEYS}
 
 _REGISTRY: dict[str, tuple[ModelBuilder, ModelCard]] = {}
 _RULES: dict[str, dict[str, ConfigRule]] = {}

@@ -53,7 +53,6 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice, check_shape
 from scalebench.models.baselines import GLOBAL_POOLS, _check_channels
-from scalebench.models.bibtex import BIBTEX
 from scalebench.models.registry import (
     MAX_LAYERS,
     CardRecipe,
@@ -578,6 +577,12 @@ _UNVERIFIED_TRAINING = CardRecipe(
     ],
 )
 
+
+def _sesn_stl_scales_on_rgb(scales: Sequence[float]) -> dict[str, dict[str, Any]]:
+    """``dataset_configs``: the default scales on Fashion-MNIST, the sesn STL-10 scales on CIFAR-10 and STL-10."""
+    return {"fashion-mnist": {}, "cifar10": {"scales": list(scales)}, "stl10": {"scales": list(scales)}}
+
+
 register_model(
     ModelCard(
         name="si_convnet",
@@ -588,23 +593,15 @@ register_model(
             "NIPS 2014 Deep Learning and Representation Learning Workshop (arXiv 1412.5104)"
         ),
         bibtex_key="kanazawa2014locally",
-        bibtex=BIBTEX["kanazawa2014locally"],
         arxiv="1412.5104",
         code_url="https://github.com/akanazawa/si-convnet",
         licence="MIT (re-implementations consulted: ISosnovik/sesn, taltstidl/scale-equivariant-cnn); "
         "the authors' Caffe code has no licence file and was not read",
         default_config=builder_defaults(SIConvNet),
         quick_config=_QUICK,
-        dataset_configs={
-            "fashion-mnist": {},
-            "cifar10": {"scales": list(SESN_STL_SCALES_SI_CONVNET)},
-            "stl10": {"scales": list(SESN_STL_SCALES_SI_CONVNET)},
-        },
-        input_size=(1, 72, 72),
-        num_classes=10,
+        dataset_configs=_sesn_stl_scales_on_rgb(SESN_STL_SCALES_SI_CONVNET),
         num_params=21_114,
         scale_covariant=False,
-        scale_invariant=False,
         reports_scale_selection=False,
         paper_training=_UNVERIFIED_TRAINING,
         notes=(
@@ -641,23 +638,15 @@ register_model(
             "networks, arXiv 1411.6369"
         ),
         bibtex_key="xu2014scale",
-        bibtex=BIBTEX["xu2014scale"],
         arxiv="1411.6369",
         code_url=None,
         licence="MIT (re-implementations consulted: ISosnovik/sesn, taltstidl/scale-equivariant-cnn); "
         "no official code",
         default_config=builder_defaults(SiCNN),
         quick_config=_QUICK,
-        dataset_configs={
-            "fashion-mnist": {},
-            "cifar10": {"scales": list(SESN_STL_SCALES_SICNN)},
-            "stl10": {"scales": list(SESN_STL_SCALES_SICNN)},
-        },
-        input_size=(1, 72, 72),
-        num_classes=10,
+        dataset_configs=_sesn_stl_scales_on_rgb(SESN_STL_SCALES_SICNN),
         num_params=22_010,
         scale_covariant=False,
-        scale_invariant=False,
         reports_scale_selection=True,
         paper_training=_UNVERIFIED_TRAINING,
         notes=(

@@ -52,7 +52,14 @@ from scalebench.checks import ScalebenchError, check_choice, check_shape
 from scalebench.models.baselines import CNN_RULES, PlainCNN
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import SCALE_POOLINGS, winning_scale_channel
-from scalebench.models.registry import CardRecipe, ConfigRule, ModelCard, builder_defaults, register_model
+from scalebench.models.registry import (
+    EVERY_DATASET_AS_IS,
+    CardRecipe,
+    ConfigRule,
+    ModelCard,
+    builder_defaults,
+    register_model,
+)
 from scalebench.models.rescaling_peers import (
     INTERPOLATIONS,
     PADDINGS,
@@ -106,16 +113,18 @@ class _ScaleChannelHead(nn.Module):
 
 
 class FoveatedScaleChannelNet(_ScaleChannelHead):
-    """FovMax (``scale_pooling="max"``) or FovAvg (``"avg"``): see the module docstring.
+    """Foveated scale channels (see the module docstring), pooled by the subclass's ``SCALE_POOLING``:
+    :class:`FovMax` or :class:`FovAvg`.
 
     Channels are folded into the batch, so the base net (and its batch norm) runs once on S x B crops."""
+
+    SCALE_POOLING: str
 
     def __init__(
         self,
         *,
         num_classes: int,
         in_channels: int,
-        scale_pooling: str,
         widths: Sequence[int] = (16, 16, 24, 24, 32),
         pool_after: Sequence[int] = (1, 3),
         global_pool: str = "avg",
@@ -127,7 +136,7 @@ class FoveatedScaleChannelNet(_ScaleChannelHead):
         padding: str = "zeros",
     ) -> None:
         super().__init__()
-        self.scale_pooling = check_choice(scale_pooling, "scale_pooling", SCALE_POOLINGS)
+        self.scale_pooling = check_choice(self.SCALE_POOLING, "scale_pooling", SCALE_POOLINGS)
         self.factors = _check_factors(channel_factors, "channel_factors")
         if not 0 < float(fovea_fraction) <= 4:
             raise ScalebenchError(f"fovea_fraction must be in (0, 4], got {fovea_fraction!r}.")
@@ -172,6 +181,18 @@ class FoveatedScaleChannelNet(_ScaleChannelHead):
         crops = self.channel_inputs(x)
         s, b = crops.shape[:2]
         return self.base(crops.flatten(0, 1)).reshape(s, b, -1)
+
+
+class FovMax(FoveatedScaleChannelNet):
+    """FovMax (Jansson & Lindeberg 2022): foveated scale channels, max over channels of the class scores."""
+
+    SCALE_POOLING = "max"
+
+
+class FovAvg(FoveatedScaleChannelNet):
+    """FovAvg (Jansson & Lindeberg 2022): foveated scale channels, average over channels of the class scores."""
+
+    SCALE_POOLING = "avg"
 
 
 class InputPyramidNet(_ScaleChannelHead):
@@ -239,52 +260,6 @@ class InputPyramidNet(_ScaleChannelHead):
 
 # ---------------------------------------------------------------------------------------------------------
 # registration
-
-
-def fovmax(
-    *,
-    num_classes: int,
-    in_channels: int,
-    widths: Sequence[int] = (16, 16, 24, 24, 32),
-    pool_after: Sequence[int] = (1, 3),
-    global_pool: str = "avg",
-    channel_factors: Sequence[float] = DEFAULT_CHANNEL_FACTORS,
-    fovea_fraction: float = 0.5,
-    interpolation: str = "bilinear",
-    antialias: bool = True,
-    align_corners: bool = False,
-    padding: str = "zeros",
-) -> FoveatedScaleChannelNet:
-    """FovMax (Jansson & Lindeberg 2022): foveated scale channels, max over channels of the class scores."""
-    return FoveatedScaleChannelNet(
-        num_classes=num_classes, in_channels=in_channels, scale_pooling="max", widths=widths,
-        pool_after=pool_after, global_pool=global_pool, channel_factors=channel_factors,
-        fovea_fraction=fovea_fraction, interpolation=interpolation, antialias=antialias,
-        align_corners=align_corners, padding=padding,
-    )  # fmt: skip
-
-
-def fovavg(
-    *,
-    num_classes: int,
-    in_channels: int,
-    widths: Sequence[int] = (16, 16, 24, 24, 32),
-    pool_after: Sequence[int] = (1, 3),
-    global_pool: str = "avg",
-    channel_factors: Sequence[float] = DEFAULT_CHANNEL_FACTORS,
-    fovea_fraction: float = 0.5,
-    interpolation: str = "bilinear",
-    antialias: bool = True,
-    align_corners: bool = False,
-    padding: str = "zeros",
-) -> FoveatedScaleChannelNet:
-    """FovAvg (Jansson & Lindeberg 2022): foveated scale channels, average over channels of the class scores."""
-    return FoveatedScaleChannelNet(
-        num_classes=num_classes, in_channels=in_channels, scale_pooling="avg", widths=widths,
-        pool_after=pool_after, global_pool=global_pool, channel_factors=channel_factors,
-        fovea_fraction=fovea_fraction, interpolation=interpolation, antialias=antialias,
-        align_corners=align_corners, padding=padding,
-    )  # fmt: skip
 
 
 _BASE_RULES = {k: CNN_RULES[k] for k in ("widths", "pool_after", "global_pool")}
@@ -363,8 +338,8 @@ def _fov_notes(pool: str) -> str:
 
 
 for _name, _display, _builder, _pool in (
-    ("fovmax", "FovMax", fovmax, "Max"),
-    ("fovavg", "FovAvg", fovavg, "Average"),
+    ("fovmax", "FovMax", FovMax, "Max"),
+    ("fovavg", "FovAvg", FovAvg, "Average"),
 ):
     register_model(
         ModelCard(
@@ -380,8 +355,6 @@ for _name, _display, _builder, _pool in (
             default_config=builder_defaults(_builder),
             quick_config=_QUICK,
             dataset_configs=_FOV_DATASETS,
-            input_size=(1, 72, 72),
-            num_classes=10,
             num_params=21_114,
             scale_covariant=True,
             scale_invariant=True,
@@ -403,18 +376,14 @@ register_model(
             "IJCNN 2023 (arXiv 2211.10288): the 'ensemble' model"
         ),
         bibtex_key="altstidl2023just",
-        bibtex=BIBTEX["altstidl2023just"],
         arxiv="2211.10288",
         code_url="https://github.com/taltstidl/scale-equivariant-cnn",
         licence="MIT (taltstidl/scale-equivariant-cnn, consulted for facts only)",
         default_config=builder_defaults(InputPyramidNet),
         quick_config=_QUICK,
-        dataset_configs={"fashion-mnist": {}, "cifar10": {}, "stl10": {}},
-        input_size=(1, 72, 72),
-        num_classes=10,
+        dataset_configs=EVERY_DATASET_AS_IS,
         num_params=21_114,
         scale_covariant=False,
-        scale_invariant=False,
         reports_scale_selection=True,
         paper_training=STIR_TRAINING,
         notes=(

@@ -47,13 +47,14 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from scalebench.checks import ScalebenchError, check_choice
-from scalebench.models.bibtex import BIBTEX
 from scalebench.models.registry import (
+    EVERY_DATASET_AS_IS,
     MAX_LAYERS,
     PROBABILITY,
     CardRecipe,
@@ -283,11 +284,30 @@ SESN_MNIST_TRAINING = CardRecipe(
     unverified=[],
 )
 
+
+def sesn_protocol_card(builder: Any, *, bibtex_key: str, training_source: str, **fields: Any) -> ModelCard:
+    """A card with the fields SESN, DISCO and DSS share: bibtex by key, the builder's defaults as the config of
+    every dataset, scale covariant with scale selection, and the SESN authors' MNIST-scale recipe
+    (:data:`SESN_MNIST_TRAINING`) with the source it was read from."""
+    return ModelCard(
+        bibtex_key=bibtex_key,
+        default_config=builder_defaults(builder),
+        dataset_configs=EVERY_DATASET_AS_IS,
+        scale_covariant=True,
+        reports_scale_selection=True,
+        paper_training=SESN_MNIST_TRAINING.model_copy(update={"source": training_source}),
+        **fields,
+    )
+
+
 #: The quick (lite-track) config: the default scales, kernels, basis and depth; widths 8-16-24, 32 hidden units.
 SESN_QUICK: dict[str, object] = {"widths": (8, 16, 24), "hidden": 32}
 
 register_model(
-    ModelCard(
+    sesn_protocol_card(
+        SESN,
+        bibtex_key="sosnovik2020sesn",
+        training_source=SESN_MNIST_TRAINING.source,
         name="sesn",
         display_name="SESN",
         family="sesn",
@@ -295,21 +315,11 @@ register_model(
             "I. Sosnovik, M. Szmaja, A. Smeulders (2020), Scale-equivariant steerable networks, "
             "International Conference on Learning Representations (ICLR 2020)"
         ),
-        bibtex_key="sosnovik2020sesn",
-        bibtex=BIBTEX["sosnovik2020sesn"],
         arxiv="1910.11093",
         code_url="https://github.com/ISosnovik/sesn",
         licence="MIT (ISosnovik/sesn, read for facts only; scalebench's code is its own)",
-        default_config=builder_defaults(SESN),
         quick_config=SESN_QUICK,
-        dataset_configs={"fashion-mnist": {}, "cifar10": {}, "stl10": {}},
-        input_size=(1, 72, 72),
-        num_classes=10,
         num_params=421_589,
-        scale_covariant=True,
-        scale_invariant=False,
-        reports_scale_selection=True,
-        paper_training=SESN_MNIST_TRAINING,
         notes=(
             "Re-implementation from the paper and the facts of ISosnovik/sesn (MIT): models/impl/ses_basis.py "
             "(Hermite x Gaussian basis A/B, support int(k s / s_max)//2*2+1, normalised by the smallest scale), "

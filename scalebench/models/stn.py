@@ -32,8 +32,8 @@ from torch import Tensor, nn
 
 from scalebench.checks import check_choice, check_shape
 from scalebench.models.baselines import CNN_RULES, PlainCNN, _check_channels
-from scalebench.models.bibtex import BIBTEX
 from scalebench.models.registry import (
+    EVERY_DATASET_AS_IS,
     ConfigRule,
     ModelCard,
     builder_defaults,
@@ -133,18 +133,14 @@ register_model(
             "NeurIPS 2015 (arXiv 1506.02025)"
         ),
         bibtex_key="jaderberg2015spatial",
-        bibtex=BIBTEX["jaderberg2015spatial"],
         arxiv="1506.02025",
         code_url=None,
         licence="MIT (STIR's SpatialTransformModel, taltstidl/scale-equivariant-cnn, consulted for facts only)",
         default_config=builder_defaults(SpatialTransformerCNN),
         quick_config={"widths": (8, 8, 12, 12), "loc_widths": (4, 8), "loc_hidden": 16},
-        dataset_configs={"fashion-mnist": {}, "cifar10": {}, "stl10": {}},
-        input_size=(1, 72, 72),
-        num_classes=10,
+        dataset_configs=EVERY_DATASET_AS_IS,
         num_params=30_784,
         scale_covariant=False,
-        scale_invariant=False,
         reports_scale_selection=False,
         paper_training=STIR_TRAINING,
         notes=(

@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
-from scalebench.models.bibtex import BIBTEX
 from scalebench.models.njet import NJET_RULES, NJetConv2d
 from scalebench.models.registry import CardRecipe, ConfigRule, ModelCard, channels_rule, register_model
 
@@ -212,7 +211,6 @@ def _card(name: str, family: str, default: dict, num_params: int, notes: str) ->
         display_name={"unet": "U-Net", "njet-unet": "N-Jet U-Net"}.get(name),
         bibtex_key=_BIBTEX,
         arxiv=_ARXIV,
-        bibtex=BIBTEX[_BIBTEX],
         code_url="https://github.com/SilviaLauraPintea/N-JetNet",
         default_config=default,
         quick_config={"width": 4},
