@@ -43,8 +43,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+import scalebench.models.scalespace as ss
 from scalebench.checks import ScalebenchError, check_choice, check_positive, check_shape
-from scalebench.models import scalespace as ss
 from scalebench.models.covariance import channel_shift, shifted_channel_error
 from scalebench.models.registry import PROBABILITY, ConfigRule
 

@@ -2,8 +2,9 @@
 metrics and its I/O.
 
 Every layer above reads results through this package: the protocol writes them, the leaderboard validates,
-stores and ranks them, the figures draw them. It depends on nothing of scalebench but ``checks`` and
-``fileio``.
+stores and ranks them, the figures draw them. It depends on nothing of scalebench but ``checks``, ``fileio``
+and the one scale identity (``datasets_builders.scales``), and it imports no package whose ``__init__`` imports
+it back (``tests/test_package.py`` checks the import graph for circles).
 """
 
 from scalebench.results import metrics

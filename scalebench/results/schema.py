@@ -37,10 +37,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+import scalebench.results.metrics as metrics
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.scales import same_scale, same_scales
 from scalebench.fileio import config_hash
-from scalebench.results import metrics
 
 #: Bump the major number for changes that old readers cannot read, the minor for added optional fields.
 #: 1.1 added ``model.train_flops_per_image``, ``model.inference_flops_per_image`` and ``verification``;
