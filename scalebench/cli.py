@@ -570,6 +570,10 @@ def sweep_group() -> None:
 @_AMP_OPTION
 @click.option("--limit", type=int, default=None, help="At most N images per split (smoke sweep).")
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--model-config", "model_config", multiple=True, metavar="KEY=VALUE",
+              help="Model config override for every job (e.g. multires=true); part of each run's identity.")  # fmt: skip
+@click.option("--test-channels", default=None, metavar="dense[:F]",
+              help="Test every job's trained weights on an F times finer scale-channel grid as well (see evaluate).")  # fmt: skip
 @_ROOT_OPTION
 @_PROGRESS_OPTION
 @click.option("--slurm-config", type=_FILE, help="YAML file of Slurm options (keys as the flags below, with underscores).")  # fmt: skip
@@ -582,9 +586,11 @@ def sweep_group() -> None:
               help="Skip the jobs whose results are already in this leaderboard store (e.g. results/).")  # fmt: skip
 @_SWEEP_OPTION
 def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, preset, launcher, parallel, device,
-                     amp, limit, epochs, root, progress, slurm_config, skip_stored, sweep_dir, **slurm_flags) -> None:  # fmt: skip
+                     amp, limit, epochs, model_config, test_channels, root, progress, slurm_config, skip_stored,
+                     sweep_dir, **slurm_flags) -> None:  # fmt: skip
     """Launch every job of the grid that is not done (interrupted ones resume from their last epoch); the local
     launcher waits for the jobs and shows how many are finished (--progress), each job logging to its own file."""
+    from scalebench.benchmark.config import parse_model_config
     from scalebench.checks import parse_int_list
     from scalebench.sweep import launch, slurm_options
 
@@ -598,6 +604,7 @@ def sweep_launch_cmd(models, datasets, seeds, train_scales, train_scale_root, pr
         seeds=parse_int_list(seeds, "--seeds"), root=root, preset=preset, device=device, amp=amp, limit=limit,
         train_scales=train_scales.split(",") if train_scales is not None else None,
         recipe_overrides={"epochs": epochs} if epochs else {}, skip_stored=skip_stored,
+        model_config_overrides=parse_model_config(model_config), test_channels=test_channels,
         launcher_options={"parallel": parallel, "progress": progress,
                           "slurm": slurm_options(slurm_config, **slurm_flags) if launcher == "slurm" else None},
     )  # fmt: skip

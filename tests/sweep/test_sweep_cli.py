@@ -46,3 +46,29 @@ def test_train_scale_root_says_what_replaced_it(tmp_path):
     assert res.exit_code == 1 and "Traceback" not in res.output
     (line,) = res.output.splitlines()
     assert line.startswith("Error: --train-scale-root was removed") and "--train-scales" in line
+
+
+def test_model_config_and_test_channels_reach_every_job_and_its_identity(sweep_home, tmp_path):
+    """``--model-config`` sweeps a variant (its runs get ids of their own, the plain grid keeps its ids);
+    ``--test-channels`` gives the densified runs; a key one model lacks is one error naming it."""
+    import json
+
+    home, _ = sweep_home
+    grid = ["--models", "cnn", "--datasets", "cifar10", "--seeds", "0", "--root", str(home), "--launcher", "debug"]
+
+    def job_ids(out, *extra):
+        res = _run("sweep", "launch", *grid, "--out", str(tmp_path / out), *extra)
+        assert res.exit_code == 0, res.output
+        return sorted(json.loads((tmp_path / out / "sweep.json").read_text())["jobs"])
+
+    plain = job_ids("plain")
+    wide = job_ids("wide", "--model-config", "widths=[4, 4, 4, 4]", "--model-config", "dropout=0.1")
+    assert len(wide) == 1 and wide != plain and job_ids("plain") == plain
+    config = json.loads((tmp_path / "wide" / "sweep.json").read_text())["jobs"][wide[0]]
+    assert config["model_config_overrides"] == {"widths": [4, 4, 4, 4], "dropout": 0.1}
+    res = CliRunner().invoke(main, ["sweep", "launch", *grid, "--out", str(tmp_path / "bad"),
+                                    "--model-config", "multires=true"])  # fmt: skip
+    assert res.exit_code == 1 and "Unknown config key 'multires' for model 'cnn'" in res.output
+    res = CliRunner().invoke(main, ["sweep", "launch", *grid, "--out", str(tmp_path / "dense"),
+                                    "--test-channels", "dense"])  # fmt: skip
+    assert res.exit_code == 1 and "Traceback" not in res.output  # the plain cnn has no scale channels
