@@ -514,6 +514,7 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
     def command(results, store, dataset, train_scale, out, title, label) -> None:
         from scalebench.figures.curves import plot_curves
         from scalebench.figures.selection import plot_selection
+        from scalebench.figures.summary import plot_summary
         from scalebench.leaderboard.store import load_for_plot
 
         labels = {}
@@ -526,7 +527,7 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
             labels[key] = name
         runs = load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale,
                              selection=plot == "plot_selection")  # fmt: skip
-        draw = {"plot_curves": plot_curves, "plot_selection": plot_selection}[plot]
+        draw = {"plot_curves": plot_curves, "plot_selection": plot_selection, "plot_summary": plot_summary}[plot]
         paths = draw(runs, out, title=title, labels=labels)
         click.echo("wrote " + ", ".join(str(p) for p in paths))
 
@@ -542,6 +543,11 @@ plot_selection_cmd = _plot_command(
     "selection",
     "plot_selection",
     "Scale-selection heatmaps side by side (counts pooled over seeds, Spearman ρ per panel).",
+)
+plot_summary_cmd = _plot_command(
+    "summary",
+    "plot_summary",
+    "The field at a glance: each configuration's mean accuracy and worst / train-scale ratio, best first.",
 )
 
 

@@ -7,11 +7,13 @@
   mean ± sample std band over two or more seeds; the figure of one run, of several seeds, of the demo, of the
   paper (``scalebench plot curves``) and the segmentation mIoU curve.
 - :mod:`scalebench.figures.selection`: scale-selection heatmaps, one panel per configuration.
+- :mod:`scalebench.figures.summary`: the field at a glance (``scalebench plot summary``): one row per
+  configuration, mean accuracy and worst / train-scale ratio, mean ± sd over seeds, best first.
 - :mod:`scalebench.figures.segmentation`: what only segmentation has (learned σ per N-Jet layer, triptychs).
 
 The package reads results through :mod:`scalebench.results` and depends on nothing else of scalebench but
 ``checks`` and ``fileio``; running a model (to get the images of a triptych) is the caller's job. Tables are
-pandas data frames in long format; heatmaps are drawn by seaborn; every figure is drawn through matplotlib's
+pandas data frames in long format; heatmaps and the summary's points are drawn by seaborn; every figure is drawn through matplotlib's
 object API (no pyplot state) and written with fixed metadata, so that the same numbers give the same bytes.
 
 Not here yet: figures of the training history (loss and validation score per epoch).

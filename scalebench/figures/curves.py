@@ -142,7 +142,7 @@ def _caller_groups(
     }
 
 
-def _one_configuration(label: str, runs: Sequence[AnyRunResult]) -> None:
+def check_one_configuration(label: str, runs: Sequence[AnyRunResult]) -> None:
     """The runs of one curve are seeds of one configuration: one :func:`seedless_config_hash`, which covers
     the test scales, so that the seeds share their x values."""
     if not runs:
@@ -161,7 +161,7 @@ def scores_table(groups: Mapping[str, Sequence[AnyRunResult]]) -> pd.DataFrame:
     and the score. A curve's runs must be the seeds of one configuration."""
     rows = []
     for curve, (label, runs) in enumerate(groups.items()):
-        _one_configuration(label, runs)
+        check_one_configuration(label, runs)
         first = runs[0]
         key = train_key(first)
         config = {
@@ -225,7 +225,7 @@ def _one(values: set, what: str, fix: str) -> object:
     return next(iter(values))
 
 
-def _checked(
+def labelled_groups(
     runs: Runs, metric: Metric, labels: Mapping[str, str] | None
 ) -> tuple[dict[str, list[AnyRunResult]], tuple[float, ...] | None]:
     """The labelled groups of a figure and their one training set (None where curves differ in it)."""
@@ -249,7 +249,7 @@ def curves_figure(
 ) -> Figure:
     """The figure of :func:`plot_curves` (see there), without writing it."""
     spec = _metric(metric)
-    groups, train = _checked(runs, spec, labels)
+    groups, train = labelled_groups(runs, spec, labels)
     return _draw(groups, curve_table(groups), train, spec, title)
 
 
@@ -318,7 +318,7 @@ def plot_curves(
     and test scale: the :func:`curve_table`); returns their paths in that order.
     """
     spec = _metric(metric)
-    groups, train = _checked(runs, spec, labels)
+    groups, train = labelled_groups(runs, spec, labels)
     table = curve_table(groups)
     fig = _draw(groups, table, train, spec, title)
     renamed = {"mean": f"mean_{spec.column}", "std": f"std_{spec.column}"}

@@ -37,6 +37,8 @@ def test_submit_build_validate_plot(tmp_path, known_test_build):
         "sel.png",
         "sel.svg",
     ]
+    res = runner.invoke(main, ["plot", "summary", *files, "--out", str(tmp_path / "fig" / "summary")])
+    assert res.exit_code == 0 and (tmp_path / "fig" / "summary.csv").is_file(), res.output
     res = runner.invoke(main, ["plot", "curves", "--store", str(store), "--dataset", "fashion-mnist"])
     assert res.exit_code == 1 and "problem" in res.output  # the store lost an entry: no figure from it
 

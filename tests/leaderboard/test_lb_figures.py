@@ -296,3 +296,31 @@ def test_every_figure_drawn_twice_gives_the_same_bytes(tmp_path):
     assert {p.suffix for p in files[0]} == {".png", ".svg", ".pdf", ".csv"}
     for a, b in zip(*files, strict=True):
         assert a.name == b.name and a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_summary_ranks_configurations_and_marks_augmented_training(tmp_path):
+    """One row per configuration, best mean accuracy first, mean ± sd over seeds in the CSV (recomputed), the
+    augmented run labelled as such and drawn with open markers; the same runs give the same bytes."""
+    from scalebench.figures.summary import SUMMARY_COLUMNS, plot_summary, summary_figure
+
+    runs = _runs()
+    aug = make_run([90] * 9, seed=0, model="resnet20")
+    recipe = {**aug.training.recipe, "scale_augmentation": [0.5, 2.0]}
+    runs.append(aug.model_copy(update={"training": aug.training.model_copy(update={"recipe": recipe})}))
+    paths = plot_summary(runs, tmp_path / "a" / "summary")
+    assert [p.name for p in paths] == ["summary.pdf", "summary.svg", "summary.png", "summary.csv"]
+    rows = list(csv.DictReader(paths[3].read_text().splitlines()))
+    assert tuple(rows[0]) == SUMMARY_COLUMNS
+    assert [r["model"] for r in rows] == ["resnet20", "cnn", "cnn", "gaussdernet", "gaussdernet", "gaussdernet"]
+    assert "(scale-augmented training)" in rows[0]["label"] and rows[0]["augmented"] == "True"
+    gd = [r for r in runs if r.model.name == "gaussdernet"]
+    assert [float(r["mean_accuracy"]) for r in rows[3:]] == [r.summary.mean_accuracy for r in gd]
+    fig = summary_figure(runs)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0].startswith("resnet20 (scale-augmented training)") and "(n = 3 seeds)" in labels[2]
+    faces = {line.get_markerfacecolor() for line in fig.axes[0].get_lines() if line.get_marker() == "o"}
+    assert "white" in faces and len(faces) > 1
+    again = plot_summary(runs, tmp_path / "b" / "summary")
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+    with pytest.raises(ScalebenchError, match="training scales"):
+        plot_summary([*runs, make_run(seed=5, model="cnn", train_scale=2.0)], tmp_path / "c")
