@@ -33,13 +33,12 @@ from matplotlib.figure import Figure
 
 from scalebench.checks import ScalebenchError
 from scalebench.figures.style import (
-    LINESTYLES,
     PAPER_FORMATS,
     RC,
     builds_label,
+    curve_styles,
     legend_labels,
     legend_outside,
-    model_colour,
     run_ids,
     save_figure,
     scale_axis,
@@ -264,13 +263,10 @@ def _draw(
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(4.8, 3.3))
         ax = fig.add_subplot()
-        used: dict[str, int] = {}
-        for (label, members), (_, rows) in zip(
-            groups.items(), table.groupby("curve", sort=False), strict=True
+        styles = curve_styles([members[0].model.name for members in groups.values()])
+        for (label, members), (_, rows), (colour, style) in zip(
+            groups.items(), table.groupby("curve", sort=False), styles, strict=True
         ):
-            colour = model_colour(members[0].model.name)
-            style = LINESTYLES[used.get(colour, 0) % len(LINESTYLES)]
-            used[colour] = used.get(colour, 0) + 1
             ax.plot(
                 rows["scale"],
                 rows["mean"],

@@ -7,8 +7,9 @@ and the labels (builds, models, configurations, seeds).
 - One resolution (:data:`DPI`, 300) and one test-scale axis (:func:`scale_axis`: log2, ticked at the test
   scales with :data:`SCALE_FORMAT`).
 - Colours: the colour-blind-safe palette of Okabe & Ito (2008, "Color universal design", J*FLY), one fixed
-  colour per model name (:func:`model_colour`, also used by the leaderboard site); a later curve of the same
-  colour is dashed, then dotted (:data:`LINESTYLES`).
+  colour per model name (:func:`model_colour`, also used by the leaderboard site), moved within one figure to a
+  colour no other model of it has while one is free (:func:`curve_styles`); a later curve of the same colour is
+  dashed, then dotted (:data:`LINESTYLES`).
 - Labels: legends name models by their card's display name and tell configurations of one model apart by how
   they differ from the card's defaults, never by a hash (:func:`legend_labels`); legends sit outside the axes
   (:func:`legend_outside`); titles name the dataset build (:func:`build_label`) and the seeds
@@ -99,6 +100,35 @@ def model_colour(name: str) -> str:
     """
     digest = int(hashlib.sha256(name.encode()).hexdigest(), 16)
     return OKABE_ITO[digest % len(OKABE_ITO)]
+
+
+def curve_styles(models: Sequence[str]) -> list[tuple[str, str]]:
+    """(colour, line style) of each curve of one figure, given the model name of each curve.
+
+    A model keeps its fixed colour (:func:`model_colour`) unless another model of the figure already has it;
+    it then takes the first palette colour no model of the figure uses yet, so that up to eight models get
+    eight colours. Curves that share a colour (configurations of one model, or models beyond the eighth) are
+    told apart by line style (:data:`LINESTYLES`), in order.
+
+    Example:
+        >>> [c for c, _ in curve_styles(["a", "a", "b"])][:2] == [model_colour("a")] * 2
+        True
+        >>> [style for _, style in curve_styles(["a", "a"])]
+        ['-', '--']
+    """
+    colour_of: dict[str, str] = {}
+    for model in dict.fromkeys(models):
+        taken = set(colour_of.values())
+        free = [c for c in OKABE_ITO if c not in taken]
+        preferred = model_colour(model)
+        colour_of[model] = preferred if preferred not in taken or not free else free[0]
+    used: dict[str, int] = {}
+    styles = []
+    for model in models:
+        colour = colour_of[model]
+        styles.append((colour, LINESTYLES[used.get(colour, 0) % len(LINESTYLES)]))
+        used[colour] = used.get(colour, 0) + 1
+    return styles
 
 
 # --- labels: builds, models, seeds ------------------------------------------------------------------------

@@ -324,3 +324,16 @@ def test_summary_ranks_configurations_and_marks_augmented_training(tmp_path):
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
     with pytest.raises(ScalebenchError, match="training scales"):
         plot_summary([*runs, make_run(seed=5, model="cnn", train_scale=2.0)], tmp_path / "c")
+
+
+def test_eight_models_of_one_figure_get_eight_colours():
+    """Fixed colours are kept while they are free; a clash moves the later model to a free colour, and only a
+    ninth model (or a second configuration of one model) shares a colour, with another line style."""
+    from scalebench.figures.style import OKABE_ITO, curve_styles
+
+    names = ["cnn", "gaussdernet", "resnet20", "resnet32", "njetnet_nin", "njetnet_resnet32", "sesn", "disco"]
+    styles = curve_styles(names)
+    assert len({c for c, _ in styles}) == 8 and {s for _, s in styles} == {"-"}
+    assert styles[0][0] == model_colour("cnn")
+    more = curve_styles([*names, "dss", "cnn"])
+    assert set(more) <= {(c, s) for c in OKABE_ITO for s in ("-", "--")} and len(set(more)) == 10
