@@ -453,6 +453,8 @@ class ClassificationResult(RunRecord):
                     f"test_channels factor {factor} over {len(trained)} trained channels needs a scale "
                     f"selection over {factor * (len(trained) - 1) + 1} channels"
                 )
+        if self.limit is not None and self.dataset.train_size > self.limit:
+            raise ValueError(f"limit {self.limit} but train_size {self.dataset.train_size}")
 
     def trained_channel_ratio(self) -> float | None:
         """The ratio of neighbouring trained scale channels (None without scale selection)."""
@@ -469,8 +471,6 @@ class ClassificationResult(RunRecord):
             return None
         accs = [r.accuracy for r in self.per_scale]
         return metrics.scale_ripple(self.scales, accs, self.dataset.train_scale, ratio)
-        if self.limit is not None and self.dataset.train_size > self.limit:
-            raise ValueError(f"limit {self.limit} but train_size {self.dataset.train_size}")
 
 
 def build_summary(per_scale: list[ClassificationScaleResult], train_scale: float) -> Summary:

@@ -150,6 +150,9 @@ def test_schema_errors_name_the_field():
     doc = _doc()
     doc["schema_version"] = "2.0"
     _reject(doc, "schema_version '2.0'")
+    doc = _doc()  # a smoke run that claims more training images than its limit lets it read
+    doc["limit"] = 100
+    _reject(doc, "limit 100 but train_size 50000")
 
 
 def test_non_finite_numbers_are_rejected():
