@@ -105,6 +105,22 @@ def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> tor
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
 
 
+def model_to_device(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
+    """``model`` on ``device``, its 4-D parameters and buffers channels-last when asked.
+
+    ``Module.to(memory_format=torch.channels_last)`` refuses a model with any 5-D tensor (DSS keeps its
+    scale-convolution kernels as (out, in, scales, k, k)), so only the 4-D tensors are converted, in place, as
+    ``Module.to`` itself would convert them; a model's function does not depend on the memory format.
+    """
+    model = model.to(device)
+    if channels_last:
+        with torch.no_grad():
+            for t in [*model.parameters(), *model.buffers()]:
+                if t.dim() == 4:
+                    t.data = t.data.contiguous(memory_format=torch.channels_last)
+    return model
+
+
 def chunks(n: int, size: int | None) -> list[slice]:
     """Slices of at most ``size`` (all of ``n`` when None): the micro-batches of a batch.
 

@@ -73,6 +73,7 @@ from scalebench.benchmark.engine import (
     learning_rate,
     limited,
     make_optimizer,
+    model_to_device,
     run_files,
     select_device,
     state_snapshot,
@@ -299,8 +300,7 @@ def _run_dense(s: Setup, d: Dist, custom: Custom | None) -> RunOutcome:
     trained = _seeded_model(s)
     dense = densify(s.resolved.name, s.model_config, trained, factor, num_classes=s.built.num_classes,
                     in_channels=s.built.channels)  # fmt: skip
-    fmt = {"memory_format": torch.channels_last} if s.task.channels_last else {}
-    dense = dense.to(s.device, **fmt)
+    dense = model_to_device(dense, s.device, s.task.channels_last)
     loop = Loop(s.recipe, s.device, seed=s.config.seed, amp=s.config.amp, channels_last=s.task.channels_last,
                 workers=s.config.num_workers, d=d)  # fmt: skip
     with Progress(s.config.progress if d.main else "none") as progress:
@@ -335,8 +335,7 @@ def _model(s: Setup, d: Dist) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     model = _seeded_model(s)
     if s.resolved.source.kind != "zoo":  # zoo models are tested by the test suite instead
         check_model(model, s.resolved.source.reference, s.card, s.built, s.task)
-    fmt = {"memory_format": torch.channels_last} if s.task.channels_last else {}
-    model = model.to(s.device, **fmt)
+    model = model_to_device(model, s.device, s.task.channels_last)
     optimizer = make_optimizer(model, s.recipe)
     if s.custom is not None and s.custom.optimizer is not None:
         optimizer = s.custom.optimizer(model.parameters())

@@ -43,6 +43,7 @@ from scalebench.benchmark.engine import (
     Loop,
     check_state_unchanged,
     environment_info,
+    model_to_device,
     select_device,
     state_snapshot,
 )
@@ -219,7 +220,7 @@ def _restored_model(
 
         model = densify(result.model.name, result.model.config, model, dense.factor,
                         num_classes=result.dataset.num_classes, in_channels=result.dataset.channels)  # fmt: skip
-    model = model.to(dev, **({"memory_format": torch.channels_last} if channels_last else {}))
+    model = model_to_device(model, dev, channels_last)
     return model.eval()
 
 

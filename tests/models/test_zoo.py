@@ -154,3 +154,18 @@ def test_both_cifar_resnets_check_depth_and_width_in_one_place(name: str, label:
         cifar_resnet_plan(8, 0, name=label)
     model = create_model(name, depth=14, width=2)
     assert [b.conv2.out_channels for b in model.blocks] == [2, 2, 4, 4, 8, 8]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_protocol_can_put_every_model_on_its_device_channels_last(name: str):
+    """The protocol moves each model with ``model_to_device`` (channels-last on the classification task); a
+    model with a 5-D kernel (DSS) must survive it, and the output must not depend on the memory format."""
+    from scalebench.benchmark.engine import model_to_device
+
+    model = _quick(name).eval()
+    x = _tiny_input(name)
+    with torch.no_grad():
+        plain = model(x)
+        moved = model_to_device(model, torch.device("cpu"), channels_last=True)
+        out = moved(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(out, plain, rtol=1e-4, atol=1e-5)
