@@ -57,7 +57,7 @@ from scalebench.benchmark.checkpoint import (
     restore_run_state,
     save_epoch_checkpoint,
 )
-from scalebench.benchmark.config import EvalConfig, Recipe, resolve_recipe, run_identity
+from scalebench.benchmark.config import EvalConfig, Recipe, make_config, resolve_recipe, run_identity
 from scalebench.benchmark.distributed import Dist, init_distributed, wrap
 from scalebench.benchmark.engine import (
     DONE,
@@ -95,7 +95,7 @@ from scalebench.fileio import config_hash, file_digest, write_json_atomic
 from scalebench.models.densify import dense_config, densify, parse_test_channels
 from scalebench.results import AnyRunResult, Timings, load_results, save_results, train_key
 
-__all__ = ["DONE", "RunOutcome", "Setup", "format_summary", "resolve_run", "run", "run_seeds"]
+__all__ = ["DONE", "RunOutcome", "Setup", "densify_run", "format_summary", "resolve_run", "run", "run_seeds"]
 
 
 @dataclass
@@ -167,7 +167,7 @@ class _Training:
 # Resolution and checks (every bad input fails here, before any training)
 
 
-def _setup(config: EvalConfig, custom: Custom | None = None) -> Setup:
+def _setup(config: EvalConfig, custom: Custom | None = None, extra: dict[str, Any] | None = None) -> Setup:
     from scalebench.datasets_builders import open_build  # looked up at call time: tests patch it there
     from scalebench.models.external import structure_sha256
     from scalebench.models.registry import create_meta_model, resolve_model, validate_model_config
@@ -211,6 +211,7 @@ def _setup(config: EvalConfig, custom: Custom | None = None) -> Setup:
     if factor > 1:  # the same training, tested on a densified channel grid: another run of its own
         dense_config(name, model_config, factor)  # a model without a channel grid is an error now
         identity["test_channels"] = factor
+    identity.update(extra or {})
     run_hash = config_hash(identity)
     train = "" if default else f"__train{key_text(key)}"
     dense = f"__dense{factor}" if factor > 1 else ""
@@ -278,13 +279,14 @@ def run(config: EvalConfig, *, custom: Custom | None = None) -> RunOutcome:
     return RunOutcome(s.run_dir, result, run_files(s.run_dir), run_hash=s.run_hash)
 
 
-def _run_dense(s: Setup, d: Dist, custom: Custom | None) -> RunOutcome:
-    """The trained-grid run of the same config (trained now, or reused), its best weights tested on the
-    densified channel grid (:mod:`scalebench.models.densify`): a run directory of its own, holding a copy of
-    the checkpoint, whose results record the training of the trained-grid run and ``test_channels``."""
+def _run_dense(s: Setup, d: Dist, custom: Custom | None, base: RunOutcome | None = None) -> RunOutcome:
+    """The trained-grid run of the same config (trained now, or reused; or ``base``, a finished run given by
+    :func:`densify_run`), its best weights tested on the densified channel grid
+    (:mod:`scalebench.models.densify`): a run directory of its own, holding a copy of the checkpoint, whose
+    results record the training of the trained-grid run and ``test_channels``."""
     import shutil
 
-    base = run(s.config.model_copy(update={"test_channels": None}), custom=custom)
+    base = base or run(s.config.model_copy(update={"test_channels": None}), custom=custom)
     if base.result is None:  # stopped early: nothing to test yet
         return base
     factor = int(s.identity["test_channels"])
@@ -318,6 +320,89 @@ def _run_dense(s: Setup, d: Dist, custom: Custom | None) -> RunOutcome:
             write_done(s.run_dir)
     d.barrier()
     return RunOutcome(s.run_dir, result, run_files(s.run_dir) if d.main else {}, run_hash=s.run_hash)
+
+
+def densify_run(
+    trained: str | Path,
+    factor: int = 2,
+    *,
+    out: str | Path | None = None,
+    root: str | Path | None = None,
+    device: str = "auto",
+    progress: str = "auto",
+) -> RunOutcome:
+    """Test a finished run's best weights on an F times denser scale-channel grid, whatever code trained it.
+
+    ``trained``: a finished run folder (``results.json``, ``best.safetensors``, ``done``) of a zoo model with a
+    scale-channel grid. Its recorded model, config, build, training set, seed, test scales, preset and recipe
+    become the run's config; the current code must resolve them to the same config and recipe, build the same
+    parameters (the checkpoint loads strictly), and reproduce the recorded count at the training scale with the
+    trained grid, or nothing is written. The densified run goes to ``out`` (default: beside ``trained``), named
+    and hashed like ``evaluate --test-channels dense:F`` plus the trained checkpoint's sha256, so it is never
+    mistaken for a densified run of a model trained by this code.
+    """
+    trained = Path(trained)
+    result = load_results(check_done(trained), tasks=("classification",))
+    best = trained / BEST
+    if not best.is_file() or file_digest(best, "sha256") != result.checkpoint_sha256:
+        raise ScalebenchError(
+            f"{best} is missing or is not the checkpoint {trained / 'results.json'} records (sha256 "
+            f"{result.checkpoint_sha256[:12]}...); densify needs the run's own best checkpoint."
+        )
+    source = result.model.source
+    if source is not None and source.kind not in ("zoo", "entry_point"):
+        raise ScalebenchError(
+            f"{trained} is a run of {source.reference}; densify a model of your own with `scalebench evaluate "
+            f"--model {source.reference} --test-channels dense:{factor}` (it reuses the trained run)."
+        )
+    config = make_config(
+        model=result.model.name, dataset=result.dataset.build_id, preset=result.training.preset,
+        seed=result.seed, limit=result.limit, scales=list(result.scales), train_scale=list(train_key(result)),
+        model_config_overrides=dict(result.model.config), recipe_overrides=dict(result.training.recipe),
+        test_channels=f"dense:{factor}", out=Path(out) if out is not None else trained.parent, root=root,
+        device=device, progress=progress,
+    )  # fmt: skip
+    s = _setup(config, extra={"trained_checkpoint_sha256": result.checkpoint_sha256})
+    _same_resolution(s, result, trained)
+    if (s.run_dir / DONE).is_file():
+        results = load_results(check_done(s.run_dir), tasks=(s.task.name,))
+        return RunOutcome(s.run_dir, results, run_files(s.run_dir), reused=True, run_hash=s.run_hash)
+    _reproduces(s, result, best)
+    return _run_dense(s, Dist(), None, base=RunOutcome(trained, result))
+
+
+def _same_resolution(s: Setup, result: AnyRunResult, trained: Path) -> None:
+    """The current code resolves the recorded run to the recorded config and recipe."""
+    for what, now, then in (("model config", s.model_config, result.model.config),
+                            ("recipe", s.recipe.record(), result.training.recipe)):  # fmt: skip
+        if config_hash(now) != config_hash(then):
+            raise ScalebenchError(
+                f"This scalebench resolves {trained / 'results.json'} to another {what} ({now} instead of the "
+                f"recorded {then}); densify it with the scalebench version that trained it."
+            )
+
+
+def _reproduces(s: Setup, result: AnyRunResult, best: Path) -> None:
+    """The trained grid, with the current code and the run's weights, scores what the run recorded at its
+    training scale (the same count of correct images): the function the weights compute has not changed."""
+    model = _seeded_model(s)
+    load_weights(model, best)
+    model = model_to_device(model, s.device, s.task.channels_last).eval()
+    scale = result.dataset.train_scale
+    (i,) = [k for k, t in enumerate(result.scales) if same_scales((t,), (scale,))]
+    ds = s.built.dataset("test", result.scales[i])
+    loop = Loop(s.recipe, s.device, seed=s.config.seed, channels_last=s.task.channels_last,
+                workers=s.config.num_workers)  # fmt: skip
+    with Progress(s.config.progress) as progress:
+        loop.progress = progress
+        record, _ = s.task.evaluate(model, ds, scale, n=limited(ds, s.config.limit), loop=loop, build=s.built,
+                                    extras=s.task.extras(model, s.card), label="re-testing the trained grid")  # fmt: skip
+    if record.correct != result.per_scale[i].correct:
+        raise ScalebenchError(
+            f"With this code the weights of {best.parent} get {record.correct} test images right at the training "
+            f"scale, where the run recorded {result.per_scale[i].correct}; the model computes another function "
+            "now. Densify the run with the scalebench version that trained it."
+        )
 
 
 def _seeded_model(s: Setup) -> torch.nn.Module:

@@ -93,3 +93,56 @@ def test_a_ripple_that_is_not_the_recomputed_one_is_refused():
     data["scale_selection"]["ripple"] = 0.5  # ...another one is not
     with pytest.raises(ValueError, match="ripple"):
         ClassificationResult.model_validate(data)
+
+
+@pytest.mark.slow
+def test_a_stored_run_densifies_without_training_and_checks_it_is_the_same_function(tiny_build, tmp_path):
+    """``densify_run`` (``scalebench densify``): a finished run folder, whatever code trained it, tested on the
+    denser grid in a run folder of its own whose identity names the trained checkpoint; a checkpoint that is not
+    the recorded one, or a record the code no longer reproduces, is one error and writes nothing."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from scalebench.benchmark.protocol import densify_run
+    from scalebench.cli import main
+
+    root, built = tiny_build
+    (trained,) = scalebench.evaluate("gaussdernet", dataset=built.build_id, root=root, out=tmp_path / "runs",
+                                     device="cpu", progress="none", epochs=1, batch_size=10,
+                                     model_config={"widths": [4, 4, 4]})  # fmt: skip
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    outcome = densify_run(run_dir, 2, out=tmp_path / "dense", root=root, device="cpu", progress="none")
+    dense = outcome.result
+    assert "__dense2__" in outcome.run_dir.name and dense.checkpoint_sha256 == trained.checkpoint_sha256
+    assert dense.training == trained.training and dense.test_channels.factor == 2
+    identity = json.loads((outcome.run_dir / "config.json").read_text())
+    assert identity["trained_checkpoint_sha256"] == trained.checkpoint_sha256
+    assert densify_run(run_dir, 2, out=tmp_path / "dense", root=root, device="cpu", progress="none").reused
+    report = verify_run(outcome.run_dir / "results.json", outcome.run_dir / "best.safetensors", root=root,
+                        device="cpu", progress="none")  # fmt: skip
+    assert report.verified is not None and report.mismatches == []
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(run_dir, tampered)
+    data = json.loads((tampered / "results.json").read_text())
+    (i,) = [k for k, s in enumerate(data["per_scale"]) if s["scale"] == 1.0]
+    row = data["per_scale"][i]
+    row["correct"] = (row["correct"] + 1) % (row["total"] + 1)
+    row["accuracy"] = row["correct"] / row["total"]
+    from scalebench.results import metrics
+
+    accs = [r["accuracy"] for r in data["per_scale"]]
+    data["summary"] = dict(metrics.summarize([r["scale"] for r in data["per_scale"]], accs, 1.0).__dict__)
+    data["scale_selection"]["ripple"] = None
+    from scalebench.benchmark.engine import write_done
+
+    (tampered / "results.json").write_text(json.dumps(data))
+    write_done(tampered)
+    res = CliRunner().invoke(main, ["densify", str(tampered), "--root", str(root), "--device", "cpu",
+                                    "--progress", "none", "--out", str(tmp_path / "bad")])  # fmt: skip
+    assert res.exit_code == 1 and "computes another function" in res.output, res.output
+    (tampered / "best.safetensors").write_bytes(b"not the checkpoint")
+    res = CliRunner().invoke(main, ["densify", str(tampered), "--root", str(root), "--out", str(tmp_path / "bad")])
+    assert res.exit_code == 1 and "is not the checkpoint" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "bad").exists()
