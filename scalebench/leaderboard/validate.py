@@ -116,7 +116,6 @@ class KnownBuild:
 def known_builds() -> tuple[KnownBuild, ...]:
     """The canonical builds recorded by the datasets package (specs whose ``known_manifest_sha256`` is set).
 
-    A spec may also list older accepted builds as ``known_manifests``: a mapping version -> manifest sha256.
     A spec's ``known_lite_manifest_sha256`` is its canonical lite build (track ``lite``).
     The segmentation set's canonical build is ``KNOWN_MANIFEST_SHA256`` of
     :mod:`scalebench.datasets_builders.segmentation` (with its four training sets and test scales 1..4).
@@ -129,20 +128,17 @@ def known_builds() -> tuple[KnownBuild, ...]:
 
     out: list[KnownBuild] = []
     for name, spec in sorted(DATASETS.items()):
-        pairs: dict[str, str] = {}
-        if getattr(spec, "known_manifest_sha256", None):
-            pairs[GENERATOR_VERSION] = spec.known_manifest_sha256
-        pairs.update(dict(getattr(spec, "known_manifests", None) or {}))
         scales = tuple(float(s) for s in spec.test_scales)
-        for version, sha in sorted(pairs.items()):
-            out.append(KnownBuild(name, version, sha, scales, float(spec.train_scale),
-                                  build_id=build_id_for(name), **sizes(spec.split_sizes)))  # fmt: skip
-        lite = getattr(spec, "known_lite_manifest_sha256", None)
+        if spec.known_manifest_sha256:
+            out.append(KnownBuild(name, GENERATOR_VERSION, spec.known_manifest_sha256, scales,
+                                  float(spec.train_scale), build_id=build_id_for(name),
+                                  **sizes(spec.split_sizes)))  # fmt: skip
+        lite = spec.known_lite_manifest_sha256
         if lite:
             out.append(KnownBuild(name, GENERATOR_VERSION, lite, scales, float(spec.train_scale),
                                   track="lite", build_id=build_id_for(name, lite=True),
                                   **sizes(spec.lite_sizes)))  # fmt: skip
-    seg_sha = getattr(seg, "KNOWN_MANIFEST_SHA256", None)
+    seg_sha = seg.KNOWN_MANIFEST_SHA256
     if seg_sha:
         train_sets = tuple(tuple(float(s) for s in t) for t in seg.TRAIN_SETS)
         scales = tuple(float(s) for s in seg.DEFAULT_TEST_SCALES)
