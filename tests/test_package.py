@@ -138,3 +138,17 @@ def test_the_import_graph_has_no_circles():
     for name in sorted(graph):
         if name not in state:
             visit(name, [])
+
+
+def test_no_function_is_over_80_lines():
+    """Long functions hide several steps: each function of the package fits in 80 lines (docstring included)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "scalebench"
+    long = [
+        f"{path.relative_to(root.parent)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in sorted(root.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 80
+    ]
+    assert long == []
