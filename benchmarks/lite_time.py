@@ -31,14 +31,17 @@ import torch
 
 from scalebench.benchmark.config import resolve_recipe
 from scalebench.benchmark.engine import make_optimizer, model_to_device
+from scalebench.datasets_builders import DATASETS
 from scalebench.models import create_model, get_model_card, list_models
 from scalebench.models.registry import validate_model_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/timing.py
 from timing import tune_allocator
 
-#: The lite Fashion-MNIST build (``docs/datasets.md``): images per split, test scales, canvas.
-LITE = {"train": 4000, "val": 1000, "test": 1000, "scales": 9, "canvas": 72, "channels": 1, "classes": 10}
+#: The dataset of the lite board; its lite split sizes, test scales, canvas and classes come from its spec.
+SPEC = DATASETS["fashion-mnist"]
+LITE = {**SPEC.lite_sizes, "scales": len(SPEC.test_scales), "canvas": SPEC.canvas[0], "channels": SPEC.channels,
+        "classes": SPEC.num_classes}  # fmt: skip
 
 
 def _best(fn, repeats: int) -> float:

@@ -320,13 +320,9 @@ def _scale_augment(
     lo, hi = recipe.scale_augmentation or (1.0, 1.0)
     logs = torch.empty(x.shape[0]).uniform_(math.log(lo), math.log(hi), generator=gen)
     factors = logs.exp().tolist()
-    mode, smooth = (
-        recipe.scale_augmentation_interpolation,
-        recipe.scale_augmentation_interpolation != "nearest",
-    )
-    x = torch.cat(
-        [zoom_keep_size(img[None], f, mode=mode, antialias=smooth) for img, f in zip(x, factors, strict=True)]
-    )
+    mode = recipe.scale_augmentation_interpolation
+    x = torch.cat([zoom_keep_size(img[None], f, mode=mode, antialias=mode != "nearest")
+                   for img, f in zip(x, factors, strict=True)])  # fmt: skip
     if y.dim() == 3:
         y = torch.cat([zoom_keep_size(m[None, None].float(), f, mode="nearest")[0].to(y.dtype)
                        for m, f in zip(y, factors, strict=True)])  # fmt: skip

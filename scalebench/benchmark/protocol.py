@@ -88,7 +88,7 @@ from scalebench.benchmark.tasks import Task, task_of
 from scalebench.benchmark.tensorboard import epoch_writer, log_epoch
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.builds import key_text
-from scalebench.datasets_builders.scales import match_scales, same_scales
+from scalebench.datasets_builders.scales import match_scales, same_scale, same_scales
 from scalebench.figures.curves import plot_curves
 from scalebench.figures.style import RUN_FORMATS
 from scalebench.fileio import config_hash, file_digest, write_json_atomic
@@ -246,9 +246,9 @@ def run(config: EvalConfig, *, custom: Custom | None = None) -> RunOutcome:
     d = Dist()
     if config.distributed:
         d, s.device = init_distributed(s.device)
-    if (s.run_dir / DONE).is_file():
-        results = load_results(check_done(s.run_dir), tasks=(s.task.name,))
-        return RunOutcome(s.run_dir, results, run_files(s.run_dir), reused=True, run_hash=s.run_hash)
+    reused = _finished(s)
+    if reused is not None:
+        return reused
     if "test_channels" in s.identity:
         return _run_dense(s, d, custom)
     state = read_run_state(
@@ -277,6 +277,14 @@ def run(config: EvalConfig, *, custom: Custom | None = None) -> RunOutcome:
         write_done(s.run_dir)
     d.barrier()
     return RunOutcome(s.run_dir, result, run_files(s.run_dir), run_hash=s.run_hash)
+
+
+def _finished(s: Setup) -> RunOutcome | None:
+    """The run already finished in ``s.run_dir`` (its ``done`` marker matching ``results.json``), or None."""
+    if not (s.run_dir / DONE).is_file():
+        return None
+    results = load_results(check_done(s.run_dir), tasks=(s.task.name,))
+    return RunOutcome(s.run_dir, results, run_files(s.run_dir), reused=True, run_hash=s.run_hash)
 
 
 def _run_dense(s: Setup, d: Dist, custom: Custom | None, base: RunOutcome | None = None) -> RunOutcome:
@@ -364,9 +372,9 @@ def densify_run(
     )  # fmt: skip
     s = _setup(config, extra={"trained_checkpoint_sha256": result.checkpoint_sha256})
     _same_resolution(s, result, trained)
-    if (s.run_dir / DONE).is_file():
-        results = load_results(check_done(s.run_dir), tasks=(s.task.name,))
-        return RunOutcome(s.run_dir, results, run_files(s.run_dir), reused=True, run_hash=s.run_hash)
+    reused = _finished(s)
+    if reused is not None:
+        return reused
     _reproduces(s, result, best)
     return _run_dense(s, Dist(), None, base=RunOutcome(trained, result))
 
@@ -389,7 +397,7 @@ def _reproduces(s: Setup, result: AnyRunResult, best: Path) -> None:
     load_weights(model, best)
     model = model_to_device(model, s.device, s.task.channels_last).eval()
     scale = result.dataset.train_scale
-    (i,) = [k for k, t in enumerate(result.scales) if same_scales((t,), (scale,))]
+    (i,) = [k for k, t in enumerate(result.scales) if same_scale(t, scale)]
     ds = s.built.dataset("test", result.scales[i])
     loop = Loop(s.recipe, s.device, seed=s.config.seed, channels_last=s.task.channels_last,
                 workers=s.config.num_workers)  # fmt: skip

@@ -13,7 +13,8 @@ or more seeds), in two panels that share the rows:
 
 Runs trained with scale augmentation (their recipe records ``scale_augmentation``: the board's augmented track)
 are drawn with open markers and say so in their label, so that they are never read as single-scale results.
-Rows, labels and colours follow :mod:`scalebench.figures.style` (:func:`~scalebench.figures.curves.group_runs`
+Rows, labels and colours (:func:`~scalebench.figures.style.curve_styles`, as in the curve figure of the same
+runs) follow :mod:`scalebench.figures.style` (:func:`~scalebench.figures.curves.group_runs`
 groups the seeds of one configuration); the table beside the figure (:func:`summary_table`, one row per run) is
 what it was drawn from. Seaborn draws the points and bars.
 """
@@ -34,7 +35,7 @@ from scalebench.figures.style import (
     PAPER_FORMATS,
     RC,
     builds_label,
-    model_colour,
+    curve_styles,
     save_figure,
     seeds_note,
     seeds_suffix,
@@ -98,7 +99,9 @@ def _draw(
     title: str | None,
 ) -> Figure:
     order = list(dict.fromkeys(table["label"]))
-    colours = {label: model_colour(model) for label, model in zip(table["label"], table["model"], strict=True)}
+    models = [runs[0].model.name for runs in groups.values()]  # the curve figure's order: the same colours
+    colour_of = {model: colour for model, (colour, _) in zip(models, curve_styles(models), strict=True)}
+    colours = {label: colour_of[model] for label, model in zip(table["label"], table["model"], strict=True)}
     augmented = dict(zip(table["label"], table["augmented"], strict=True))
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(7.2, 0.8 + 0.24 * len(order)), layout="constrained")
