@@ -492,6 +492,10 @@ DISCO_CARD = sesn_protocol_card(
     licence="MIT (ISosnovik/disco, read for facts only; scalebench's code and solved basis are its own)",
     quick_config=DISCO_QUICK,
     num_params=421_589,
+    densify_refusal="DISCO's basis is solved jointly over the whole scales list (its equivariance loss couples "
+    "every pair of scales), so inserting scales changes the kernels of the trained ones too: the trained channels "
+    "would compute other functions. Evaluate it with --test-channels trained, or train it with a denser scales "
+    "list (its basis is then solved for that list).",
     notes=(
         "Re-implementation from the paper and the facts of ISosnovik/disco (MIT): models/basis/disco.py "
         "(equivariance loss between all scale pairs, integer scales = dilated standard basis, free kernels "

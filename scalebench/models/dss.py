@@ -179,6 +179,9 @@ register_model(
         licence="MIT (danielewworrall/deep-scale-spaces and ISosnovik/sesn, read for facts only)",
         quick_config=DSS_QUICK,
         num_params=421_399,
+        densify_refusal="DSS dilates its kernels by the integer base^s at scale s; a channel between two would need "
+        "the dilation base^(s+1/2), which no dilation on the pixel grid gives. Evaluate it with --test-channels "
+        "trained; for a grid that densifies use sesn (its scales list).",
         notes=(
             "Re-implementation from the paper and the facts of danielewworrall/deep-scale-spaces (MIT; Dconv.py: "
             "Dconv2d = dilation base^s per output scale, scale slices s..s+K-1, padding d*(k//2), He init, no "

@@ -155,6 +155,16 @@ class ModelCard(BaseModel):
     reports_scale_selection: bool = Field(
         default=False, description="forward_with_selection() returns the winning scale channel"
     )
+    channel_grid: str | None = Field(
+        default=None,
+        description="the config key listing the scale channels a_0 < a_1 < ... of a network with weights shared "
+        "over them, which test-time densification refines (scalebench.models.densify; the GaussDer models' grid "
+        "is num_scale_channels and scale_ratio)",
+    )
+    densify_refusal: str | None = Field(
+        default=None,
+        description="why the scale channels cannot be densified at test time, and what to do instead",
+    )
     quick_training: CardRecipe = Field(
         default_factory=CardRecipe,
         description="recipe fields the 'quick' preset (the lite track) changes for this model, with 'source'",
@@ -192,6 +202,9 @@ def register_model(
     unknown = sorted(set(rules or {}) - set(card.default_config))
     if unknown:
         raise ValueError(f"Config rules for {card.name!r} name keys its card does not have: {unknown}.")
+    grid = card.default_config.get(card.channel_grid or "")
+    if card.channel_grid is not None and not isinstance(grid, list | tuple):
+        raise ValueError(f"channel_grid of {card.name!r} must name a list-valued key of its default_config.")
     for dataset, overrides in card.dataset_configs.items():
         bad = sorted(set(overrides) - set(card.default_config))
         if dataset not in DATASET_CONFIG_KEYS or bad:

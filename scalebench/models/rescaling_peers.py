@@ -603,6 +603,9 @@ register_model(
         num_params=21_114,
         scale_covariant=False,
         reports_scale_selection=False,
+        densify_refusal="SI-ConvNet takes the maximum over its scales inside every layer, so it has no scale "
+        "channels to add: a denser scales list changes every layer's output, i.e. the network. Evaluate it with "
+        "--test-channels trained, or train it with a denser scales list.",
         paper_training=_UNVERIFIED_TRAINING,
         notes=(
             "Unofficial re-implementation from the paper (Sect. 3: rescale the input to several scales, "
@@ -648,6 +651,9 @@ register_model(
         num_params=22_010,
         scale_covariant=False,
         reports_scale_selection=True,
+        densify_refusal="SiCNN's columns have batch norms of their own (statistics and affine parameters per "
+        "column), so a column between two trained ones would have no trained normalisation. Evaluate it with "
+        "--test-channels trained, or train it with a denser scales list.",
         paper_training=_UNVERIFIED_TRAINING,
         notes=(
             "Unofficial re-implementation from the paper (multi-column network whose columns share one set of "

@@ -359,6 +359,7 @@ for _name, _display, _builder, _pool in (
             scale_covariant=True,
             scale_invariant=True,
             reports_scale_selection=True,
+            channel_grid="channel_factors",
             paper_training=_JL_TRAINING,
             notes=_fov_notes(_pool),
         ),

@@ -320,6 +320,7 @@ register_model(
         licence="MIT (ISosnovik/sesn, read for facts only; scalebench's code is its own)",
         quick_config=SESN_QUICK,
         num_params=421_589,
+        channel_grid="scales",
         notes=(
             "Re-implementation from the paper and the facts of ISosnovik/sesn (MIT): models/impl/ses_basis.py "
             "(Hermite x Gaussian basis A/B, support int(k s / s_max)//2*2+1, normalised by the smallest scale), "

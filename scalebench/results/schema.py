@@ -457,11 +457,17 @@ class ClassificationResult(RunRecord):
             raise ValueError(f"limit {self.limit} but train_size {self.dataset.train_size}")
 
     def trained_channel_ratio(self) -> float | None:
-        """The ratio of neighbouring trained scale channels (None without scale selection)."""
+        r"""The ratio r of neighbouring trained scale channels when they form a geometric grid
+        :math:`\sigma_i = \sigma_0 r^i`, :math:`r = \sigma_1 / \sigma_0` (each :math:`\log_r(\sigma_i / \sigma_0)`
+        within 1e-3 of i, the tolerance of :func:`~scalebench.results.metrics.on_channel_grid`); None without
+        scale selection or for a list of channels that is not geometric (a peer's ``scales``: no single ratio)."""
         sel = self.scale_selection
         if sel is None or len(sel.channel_sigmas) < 2:
             return None
         sigmas = self.test_channels.trained_channel_sigmas if self.test_channels else sel.channel_sigmas
+        step = math.log(sigmas[1] / sigmas[0])
+        if any(abs(math.log(s / sigmas[0]) - i * step) > 1e-3 * abs(step) for i, s in enumerate(sigmas)):
+            return None
         return sigmas[1] / sigmas[0]
 
     def ripple(self) -> float | None:

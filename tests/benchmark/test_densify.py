@@ -53,6 +53,25 @@ def test_the_ripple_is_the_dip_between_channels_not_the_peak_at_the_training_sca
     assert scale_ripple([0.5, 1.0, 2.0], [0.5, 0.9, 0.5], 1.0, 2**0.5) is None
 
 
+def test_the_protocol_densifies_the_peers_with_a_channel_list_and_refuses_the_others(tmp_path, fake_built):
+    """``evaluate --test-channels dense`` resolves a densified run of FovMax and SESN (another run directory),
+    and refuses DISCO (basis solved over its whole scale list) and SESN with an inter-scale kernel before
+    anything is trained or written."""
+    from scalebench.benchmark.config import make_config
+    from scalebench.benchmark.protocol import resolve_run
+
+    common = {"dataset": "tiny", "out": tmp_path / "runs", "device": "cpu", "progress": "none"}
+    for name in ("fovmax", "sesn"):
+        _, trained = resolve_run(make_config(model=name, **common))
+        _, dense = resolve_run(make_config(model=name, test_channels="dense", **common))
+        assert "__dense2__" in dense.name and "__dense" not in trained.name
+    for name, overrides, reason in (("disco", {}, "jointly"), ("sesn", {"scale_kernel_size": 2}, "mixes")):
+        config = make_config(model=name, test_channels="dense", model_config_overrides=overrides, **common)
+        with pytest.raises(ScalebenchError, match=rf"'{name}'.*cannot be densified at test time.*{reason}"):
+            resolve_run(config)
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory):
     root = tmp_path_factory.mktemp("dense")
@@ -93,6 +112,23 @@ def test_a_ripple_that_is_not_the_recomputed_one_is_refused():
     data["scale_selection"]["ripple"] = 0.5  # ...another one is not
     with pytest.raises(ValueError, match="ripple"):
         ClassificationResult.model_validate(data)
+
+
+def test_the_ripple_is_defined_on_a_geometric_channel_grid_only():
+    """A peer's channel list need not be geometric: sigma_1 / sigma_0 is then no ratio of the grid, and the ripple
+    (on- against off-grid test scales) is undefined rather than computed for a grid the model does not have."""
+    from result_factories import make_run
+
+    counts = [[10 if j == min(k // 2, 4) else 0 for j in range(5)] for k in range(9)]
+
+    def run(sigmas):
+        return make_run([5, 4, 7, 6, 9, 6, 7, 4, 5], scales=SCALES, total=10, selection=counts, sigmas=sigmas)
+
+    for geometric in ([2 ** (j / 2) for j in range(5)], [round(2 ** (j / 2), 6) for j in range(5)]):
+        assert run(geometric).trained_channel_ratio() == pytest.approx(2**0.5)
+        assert run(geometric).ripple() == pytest.approx(0.2)
+    for listed in ([1.0, 2**0.5, 2.5, 3.0, 4.0], [2.0, 2.52, 3.17, 4.0, 5.04]):  # SESN's rounded steps
+        assert run(listed).trained_channel_ratio() is None and run(listed).ripple() is None
 
 
 @pytest.mark.slow
