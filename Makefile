@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest workers (pytest-xdist): two on the project's 2-core machine; `make test TEST_WORKERS=auto` uses every core,
+# `TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 
 # Large tensors are mmap'd and page-faulted on every allocation with glibc's defaults;
 # these tunables keep them in the heap (measured 2x per-image speed on 2 cores; docs/performance.md).
@@ -25,7 +28,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check scalebench tests benchmarks
-	@set +e; $(BIN)/python -m pytest -q; rc=$$?; \
+	@set +e; $(BIN)/python -m pytest -q -n $(TEST_WORKERS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests; this counts as a failure." >&2; exit 1; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
 	$(BIN)/scalebench leaderboard validate --store results --previous docs/leaderboard/leaderboard.json
