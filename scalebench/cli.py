@@ -531,12 +531,25 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
     @click.option("--out", type=click.Path(path_type=Path), default=Path(f"figures/{name}"), show_default=True,
                   help="Output stem: writes STEM.pdf, .svg, .png and .csv.")  # fmt: skip
     @click.option("--title", default=None)
+    @click.option(
+        "--models",
+        default=None,
+        metavar="NAMES",
+        help="Only these models: comma-separated names or fnmatch patterns, e.g. 'gaussder*,sesn'.",
+    )
+    @click.option(
+        "--presets-only",
+        is_flag=True,
+        help="Only each model's preset configuration (default or quick) on its trained channels: "
+        "leaves out --model-config variants and densified runs.",
+    )
     @click.option("--label", "label", multiple=True, metavar="KEY=NAME",
                   help="Legend name of a model (KEY: model name) or of one configuration (KEY: config hash, "
                        "or the start of one); repeatable.")  # fmt: skip
-    def command(results, store, dataset, train_scale, out, title, label) -> None:
+    def command(results, store, dataset, train_scale, out, title, models, presets_only, label) -> None:
         from scalebench.figures.curves import plot_curves
         from scalebench.figures.selection import plot_selection
+        from scalebench.figures.style import select_runs
         from scalebench.figures.summary import plot_summary
         from scalebench.leaderboard.store import load_for_plot
 
@@ -550,6 +563,8 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
             labels[key] = name
         runs = load_for_plot(results, store=store, dataset=dataset, train_scale=train_scale,
                              selection=plot == "plot_selection")  # fmt: skip
+        patterns = [m.strip() for m in (models or "").split(",") if m.strip()]
+        runs = select_runs(runs, models=patterns, presets_only=presets_only)
         draw = {"plot_curves": plot_curves, "plot_selection": plot_selection, "plot_summary": plot_summary}[plot]
         paths = draw(runs, out, title=title, labels=labels)
         click.echo("wrote " + ", ".join(str(p) for p in paths))

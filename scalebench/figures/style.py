@@ -247,6 +247,40 @@ def config_note(card: Mapping[str, Any], config: Mapping[str, Any]) -> str | Non
     return _keys_note(config, by_default)
 
 
+def select_runs(
+    runs: Sequence[AnyRunResult], *, models: Sequence[str] = (), presets_only: bool = False
+) -> list[AnyRunResult]:
+    """The runs of one figure: those of ``models`` (names or fnmatch patterns; all when empty) and, with
+    ``presets_only``, only each model's preset configurations (:func:`config_note` "default" or "quick") tested
+    on their trained channels, which leaves out ``--model-config`` variants and densified runs. A pattern that
+    matches no run, or a selection that keeps none, is one error naming the models there are.
+
+    Example:
+        >>> select_runs([], models=["gauss*"])  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        scalebench.checks.ScalebenchError: --models 'gauss*' matches no model ...
+    """
+    import fnmatch
+
+    have = sorted({r.model.name for r in runs})
+    for pattern in models:
+        if not fnmatch.filter(have, pattern):
+            raise ScalebenchError(f"--models {pattern!r} matches no model of these runs; they hold: {have}.")
+    chosen = [
+        r for r in runs
+        if (not models or any(fnmatch.fnmatchcase(r.model.name, p) for p in models))
+        and (not presets_only or (getattr(r, "test_channels", None) is None
+                                  and config_note(r.model.card, r.model.config) in ("default", "quick")))
+    ]  # fmt: skip
+    if not chosen:
+        raise ScalebenchError(
+            f"No run is left to plot after --models {','.join(models) or '*'}"
+            + (" --presets-only" if presets_only else "")
+            + f"; the runs hold: {have}."
+        )
+    return chosen
+
+
 def run_ids(run: AnyRunResult) -> tuple[str, ...]:
     """The keys that name ``run`` in a ``labels`` override: its model name, its seedless config hash (the
     CSVs' ``config_hash``) and its own ``model.config_hash``."""

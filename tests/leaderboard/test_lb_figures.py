@@ -16,7 +16,7 @@ from scalebench.cli import main
 from scalebench.figures.curves import RUN_CURVE_COLUMNS, curves_figure, group_runs, plot_curves
 from scalebench.figures.segmentation import sigmas_figure
 from scalebench.figures.selection import plot_selection, selection_figure
-from scalebench.figures.style import RUN_FORMATS, build_label, model_colour
+from scalebench.figures.style import RUN_FORMATS, build_label, model_colour, select_runs
 from scalebench.leaderboard import submit_runs
 from scalebench.leaderboard.store import load_for_plot
 from scalebench.results import seedless_config_hash
@@ -190,6 +190,30 @@ def test_legends_name_models_and_configs_never_hashes():
     assert "Fashion-MNIST lite (fashion-mnist-lite)" in sel.get_suptitle()
 
 
+def test_select_runs_by_model_pattern_and_preset(tmp_path):
+    runs = _three_configs()
+    gauss = select_runs(runs, models=["gauss*"])
+    assert {r.model.name for r in gauss} == {"gaussdernet"} and len(gauss) == 5
+    presets = select_runs(runs, presets_only=True)  # the CNN's widths are its card's defaults
+    notes = sorted(legend_texts(curves_figure(presets))[:-1])
+    assert notes == [
+        "GaussDerNet (default) (1 seed)",
+        "GaussDerNet (quick) (n = 3 seeds)",
+        "plain CNN (1 seed)",
+    ]
+    with pytest.raises(ScalebenchError, match=r"--models 'resnet\*' matches no model.*'cnn', 'gaussdernet'"):
+        select_runs(runs, models=["resnet*"])
+    files = [str(write_run(tmp_path / f"r{i}.json", r)) for i, r in enumerate(runs)]
+    out = tmp_path / "fig" / "curves"
+    res = CliRunner().invoke(main, ["plot", "curves", *files, "--models", "cnn, gaussdernet", "--presets-only",
+                                    "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((tmp_path / "fig" / "curves.csv").read_text().splitlines()))
+    assert {r["label"] for r in rows} == {"plain CNN", "GaussDerNet (quick)", "GaussDerNet (default)"}
+    res = CliRunner().invoke(main, ["plot", "curves", *files, "--models", "sesn", "--out", str(out)])
+    assert res.exit_code == 1 and "matches no model" in res.output and "Traceback" not in res.output
+
+
 def test_label_overrides_by_model_name_and_config_hash(tmp_path):
     runs = _three_configs()
     quick_hash = seedless_config_hash(runs[0])
@@ -311,7 +335,14 @@ def test_summary_ranks_configurations_and_marks_augmented_training(tmp_path):
     assert [p.name for p in paths] == ["summary.pdf", "summary.svg", "summary.png", "summary.csv"]
     rows = list(csv.DictReader(paths[3].read_text().splitlines()))
     assert tuple(rows[0]) == SUMMARY_COLUMNS
-    assert [r["model"] for r in rows] == ["resnet20", "cnn", "cnn", "gaussdernet", "gaussdernet", "gaussdernet"]
+    assert [r["model"] for r in rows] == [
+        "resnet20",
+        "cnn",
+        "cnn",
+        "gaussdernet",
+        "gaussdernet",
+        "gaussdernet",
+    ]
     assert "(scale-augmented training)" in rows[0]["label"] and rows[0]["augmented"] == "True"
     gd = [r for r in runs if r.model.name == "gaussdernet"]
     assert [float(r["mean_accuracy"]) for r in rows[3:]] == [r.summary.mean_accuracy for r in gd]
