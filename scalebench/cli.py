@@ -419,8 +419,8 @@ def _verify(results: Path, checkpoint: Path, **options) -> None:
 
 
 @main.command("densify")
-@click.argument("runs", nargs=-1, required=True, metavar="RUN_DIR...",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))  # fmt: skip
+@click.argument("runs", nargs=-1, required=True, metavar="RUN_DIR|STORED_JSON...",
+                type=click.Path(exists=True, path_type=Path))  # fmt: skip
 @click.option("--factor", type=int, default=2, show_default=True, help="F: the densified grid is F times finer.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where the densified runs go (default: beside each run).")  # fmt: skip
@@ -430,9 +430,10 @@ def _verify(results: Path, checkpoint: Path, **options) -> None:
 def densify_cmd(runs, factor, out, root, device, progress) -> None:
     """Test finished runs' best weights on an F times denser scale-channel grid (no training).
 
-    For runs trained by another scalebench version, or copied from elsewhere; a run this version trains is
-    densified by `evaluate --test-channels dense:F`. The current code must reproduce each run's count at its
-    training scale first. Each densified run is a run folder of its own, ready for `submit`.
+    For runs trained by another scalebench version, copied from elsewhere, or stored (a store's seed-N.json with
+    its seed-N.safetensors, with --out); a run this version trains is densified by `evaluate --test-channels
+    dense:F`. The current code must reproduce each run's count at its training scale first. Each densified run
+    is a run folder of its own, ready for `submit`.
     """
     from scalebench.benchmark.protocol import densify_run, format_summary
 

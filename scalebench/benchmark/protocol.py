@@ -287,9 +287,11 @@ def _finished(s: Setup) -> RunOutcome | None:
     return RunOutcome(s.run_dir, results, run_files(s.run_dir), reused=True, run_hash=s.run_hash)
 
 
-def _run_dense(s: Setup, d: Dist, custom: Custom | None, base: RunOutcome | None = None) -> RunOutcome:
+def _run_dense(
+    s: Setup, d: Dist, custom: Custom | None, base: RunOutcome | None = None, best: Path | None = None
+) -> RunOutcome:
     """The trained-grid run of the same config (trained now, or reused; or ``base``, a finished run given by
-    :func:`densify_run`), its best weights tested on the densified channel grid
+    :func:`densify_run` with its ``best`` checkpoint), its best weights tested on the densified channel grid
     (:mod:`scalebench.models.densify`): a run directory of its own, holding a copy of the checkpoint, whose
     results record the training of the trained-grid run and ``test_channels``."""
     import shutil
@@ -304,7 +306,7 @@ def _run_dense(s: Setup, d: Dist, custom: Custom | None, base: RunOutcome | None
             s.run_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(s.run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
             tmp = s.run_dir / f"{BEST}.tmp"
-            shutil.copyfile(base.run_dir / BEST, tmp)
+            shutil.copyfile(best or base.run_dir / BEST, tmp)
             tmp.replace(s.run_dir / BEST)
     d.barrier()
     trained = _seeded_model(s)
@@ -342,21 +344,17 @@ def densify_run(
     """Test a finished run's best weights on an F times denser scale-channel grid, whatever code trained it.
 
     ``trained``: a finished run folder (``results.json``, ``best.safetensors``, ``done``) of a zoo model with a
-    scale-channel grid. Its recorded model, config, build, training set, seed, test scales, preset and recipe
-    become the run's config; the current code must resolve them to the same config and recipe, build the same
-    parameters (the checkpoint loads strictly), and reproduce the recorded count at the training scale with the
-    trained grid, or nothing is written. The densified run goes to ``out`` (default: beside ``trained``), named
-    and hashed like ``evaluate --test-channels dense:F`` plus the trained checkpoint's sha256, so it is never
+    scale-channel grid, or a store entry (``results/<build>/<model>/<hash>/seed-N.json`` with its
+    ``seed-N.safetensors`` beside it: what a fresh clone holds). Its recorded model, config, build, training set,
+    seed, test scales, preset and recipe become the run's config; the current code must resolve them to the same
+    config and recipe, build the same parameters (the checkpoint loads strictly), and reproduce the recorded
+    count at the training scale with the trained grid, or nothing is written. The densified run goes to ``out``
+    (default: beside a run folder; a store entry needs ``out``, a store is only written by ``submit``), named and
+    hashed like ``evaluate --test-channels dense:F`` plus the trained checkpoint's sha256, so it is never
     mistaken for a densified run of a model trained by this code.
     """
     trained = Path(trained)
-    result = load_results(check_done(trained), tasks=("classification",))
-    best = trained / BEST
-    if not best.is_file() or file_digest(best, "sha256") != result.checkpoint_sha256:
-        raise ScalebenchError(
-            f"{best} is missing or is not the checkpoint {trained / 'results.json'} records (sha256 "
-            f"{result.checkpoint_sha256[:12]}...); densify needs the run's own best checkpoint."
-        )
+    result, best = _trained_run(trained, out)
     source = result.model.source
     if source is not None and source.kind not in ("zoo", "entry_point"):
         raise ScalebenchError(
@@ -376,7 +374,29 @@ def densify_run(
     if reused is not None:
         return reused
     _reproduces(s, result, best)
-    return _run_dense(s, Dist(), None, base=RunOutcome(trained, result))
+    return _run_dense(s, Dist(), None, base=RunOutcome(trained, result), best=best)
+
+
+def _trained_run(trained: Path, out: str | Path | None) -> tuple[AnyRunResult, Path]:
+    """The results and best checkpoint of a finished run folder or of a store entry (``seed-N.json`` beside
+    ``seed-N.safetensors``), after checking that the checkpoint is the one the results record."""
+    if trained.is_dir():
+        result = load_results(check_done(trained), tasks=("classification",))
+        best, results = trained / BEST, trained / "results.json"
+    else:
+        if out is None:
+            raise ScalebenchError(
+                f"{trained} is a results file; name where its densified run goes with --out (a store is only "
+                "written by `scalebench submit`)."
+            )
+        result, results = load_results(trained, tasks=("classification",)), trained
+        best = trained.with_suffix(".safetensors")
+    if not best.is_file() or file_digest(best, "sha256") != result.checkpoint_sha256:
+        raise ScalebenchError(
+            f"{best} is missing or is not the checkpoint {results} records (sha256 "
+            f"{result.checkpoint_sha256[:12]}...); densify needs the run's own best checkpoint."
+        )
+    return result, best
 
 
 def _same_resolution(s: Setup, result: AnyRunResult, trained: Path) -> None:
@@ -385,7 +405,7 @@ def _same_resolution(s: Setup, result: AnyRunResult, trained: Path) -> None:
                             ("recipe", s.recipe.record(), result.training.recipe)):  # fmt: skip
         if config_hash(now) != config_hash(then):
             raise ScalebenchError(
-                f"This scalebench resolves {trained / 'results.json'} to another {what} ({now} instead of the "
+                f"This scalebench resolves {trained} to another {what} ({now} instead of the "
                 f"recorded {then}); densify it with the scalebench version that trained it."
             )
 
@@ -407,7 +427,7 @@ def _reproduces(s: Setup, result: AnyRunResult, best: Path) -> None:
                                     extras=s.task.extras(model, s.card), label="re-testing the trained grid")  # fmt: skip
     if record.correct != result.per_scale[i].correct:
         raise ScalebenchError(
-            f"With this code the weights of {best.parent} get {record.correct} test images right at the training "
+            f"With this code the weights {best} get {record.correct} test images right at the training "
             f"scale, where the run recorded {result.per_scale[i].correct}; the model computes another function "
             "now. Densify the run with the scalebench version that trained it."
         )

@@ -159,6 +159,18 @@ def test_a_stored_run_densifies_without_training_and_checks_it_is_the_same_funct
                         device="cpu", progress="none")  # fmt: skip
     assert report.verified is not None and report.mismatches == []
 
+    # A store entry (seed-N.json beside seed-N.safetensors, what a fresh clone holds) densifies the same way.
+    entry = tmp_path / "store" / "gaussdernet" / "0123456789abcdef"
+    entry.mkdir(parents=True)
+    shutil.copy(run_dir / "results.json", entry / "seed-0.json")
+    shutil.copy(run_dir / "best.safetensors", entry / "seed-0.safetensors")
+    res = CliRunner().invoke(main, ["densify", str(entry / "seed-0.json"), "--root", str(root)])
+    assert res.exit_code == 1 and "--out" in res.output and "Traceback" not in res.output
+    stored = densify_run(entry / "seed-0.json", 2, out=tmp_path / "dense-stored", root=root, device="cpu",
+                         progress="none")  # fmt: skip
+    assert stored.result.per_scale == dense.per_scale and stored.run_dir.name == outcome.run_dir.name
+    assert sorted(p.name for p in entry.iterdir()) == ["seed-0.json", "seed-0.safetensors"]  # store untouched
+
     tampered = tmp_path / "tampered"
     shutil.copytree(run_dir, tampered)
     data = json.loads((tampered / "results.json").read_text())
