@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import itertools
 import json
 import math
 import time
@@ -69,7 +68,7 @@ from scalebench.models.registry import (
     ConfigRule,
     register_model,
 )
-from scalebench.models.scaleconv import ScaleConv, ScaleEquivariantCNN, ScaleLiftingConv
+from scalebench.models.scaleconv import ScaleEquivariantCNN, basis_scale_convs
 from scalebench.models.sesn import (
     MAX_KERNEL_SIZE,
     _check_odd,
@@ -432,12 +431,8 @@ class DISCO(ScaleEquivariantCNN):
             mult=basis_mult,
             max_order=basis_max_order,
         )
-        convs = [ScaleLiftingConv(in_channels, widths[0], psi)]
-        convs += [
-            ScaleConv(a, b, psi, scale_kernel_size=scale_kernel_size) for a, b in itertools.pairwise(widths)
-        ]
         super().__init__(
-            convs,
+            basis_scale_convs(in_channels, widths, psi, scale_kernel_size),
             widths,
             num_classes=num_classes,
             channel_sigmas=[round(basis_min_scale * s, 6) for s in check_scales(scales)],

@@ -39,6 +39,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Literal
@@ -365,6 +366,17 @@ class DilatedScaleConv(nn.Module):
             f"{self.in_channels}->{self.out_channels}, kernel_size={self.kernel_size}, "
             f"dilations={self.dilations}, scale_kernel_size={self.scale_kernel_size}"
         )
+
+
+def basis_scale_convs(
+    in_channels: int, widths: Sequence[int], basis: Tensor, scale_kernel_size: int = 1
+) -> list[nn.Module]:
+    """The scale convolutions of a network on one steerable basis (SESN, DISCO): a lifting convolution from the
+    image to ``widths[0]`` channels, then a scale convolution between each pair of consecutive widths."""
+    convs: list[nn.Module] = [ScaleLiftingConv(in_channels, widths[0], basis)]
+    for a, b in itertools.pairwise(widths):
+        convs.append(ScaleConv(a, b, basis, scale_kernel_size=scale_kernel_size))
+    return convs
 
 
 def scale_max_projection(x: Tensor) -> Tensor:

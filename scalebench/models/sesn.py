@@ -64,12 +64,7 @@ from scalebench.models.registry import (
     channels_rule,
     register_model,
 )
-from scalebench.models.scaleconv import (
-    SPATIAL_POOLS,
-    ScaleConv,
-    ScaleEquivariantCNN,
-    ScaleLiftingConv,
-)
+from scalebench.models.scaleconv import SPATIAL_POOLS, ScaleEquivariantCNN, basis_scale_convs
 from scalebench.models.scalespace import hermite_probabilists
 
 BASIS_KINDS: tuple[str, ...] = ("A", "B")
@@ -230,12 +225,8 @@ class SESN(ScaleEquivariantCNN):
         psi = sesn_basis(
             kernel_size, scales, effective_size, kind=basis, mult=basis_mult, max_order=basis_max_order
         )
-        convs = [ScaleLiftingConv(in_channels, widths[0], psi)]
-        convs += [
-            ScaleConv(a, b, psi, scale_kernel_size=scale_kernel_size) for a, b in itertools.pairwise(widths)
-        ]
         super().__init__(
-            convs,
+            basis_scale_convs(in_channels, widths, psi, scale_kernel_size),
             widths,
             num_classes=num_classes,
             channel_sigmas=check_scales(scales),
