@@ -78,7 +78,9 @@ def measure(name: str, steps: int, repeats: int) -> dict[str, float | str]:
                 (loss_fn(model(xs), ys) * len(ys) / len(y)).backward()
             optimizer.step()
 
-    xe = torch.randn(recipe.eval_batch_size, LITE["channels"], side, side).to(memory_format=torch.channels_last)
+    xe = torch.randn(recipe.eval_batch_size, LITE["channels"], side, side).to(
+        memory_format=torch.channels_last
+    )
 
     def evaluate() -> None:
         model.eval()
@@ -97,7 +99,9 @@ def measure(name: str, steps: int, repeats: int) -> dict[str, float | str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=None, help="comma-separated (default: every classification model)")
+    parser.add_argument(
+        "--models", default=None, help="comma-separated (default: every classification model)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps (or eval batches) per round")
     parser.add_argument("--repeats", type=int, default=2)
@@ -109,7 +113,9 @@ def main() -> None:
         n for n in list_models() if get_model_card(n).task == "classification"
     ]  # fmt: skip
     rows = []
-    print(f"{'model':<20} {'train img/s':>11} {'eval img/s':>10} {'lite run (min)':>14}  ({args.threads} threads)")
+    print(
+        f"{'model':<20} {'train img/s':>11} {'eval img/s':>10} {'lite run (min)':>14}  ({args.threads} threads)"
+    )
     for name in names:
         row = measure(name, args.steps, args.repeats)
         rows.append(row)

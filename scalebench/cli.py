@@ -421,7 +421,9 @@ def _verify(results: Path, checkpoint: Path, **options) -> None:
 @main.command("densify")
 @click.argument("runs", nargs=-1, required=True, metavar="RUN_DIR|STORED_JSON...",
                 type=click.Path(exists=True, path_type=Path))  # fmt: skip
-@click.option("--factor", type=int, default=2, show_default=True, help="F: the densified grid is F times finer.")
+@click.option(
+    "--factor", type=int, default=2, show_default=True, help="F: the densified grid is F times finer."
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where the densified runs go (default: beside each run).")  # fmt: skip
 @_ROOT_OPTION
@@ -566,7 +568,9 @@ def _plot_command(name: str, plot: str, help_text: str) -> click.Command:
                              selection=plot == "plot_selection")  # fmt: skip
         patterns = [m.strip() for m in (models or "").split(",") if m.strip()]
         runs = select_runs(runs, models=patterns, presets_only=presets_only)
-        draw = {"plot_curves": plot_curves, "plot_selection": plot_selection, "plot_summary": plot_summary}[plot]
+        draw = {"plot_curves": plot_curves, "plot_selection": plot_selection, "plot_summary": plot_summary}[
+            plot
+        ]
         paths = draw(runs, out, title=title, labels=labels)
         click.echo("wrote " + ", ".join(str(p) for p in paths))
 

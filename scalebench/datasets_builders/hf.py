@@ -137,7 +137,10 @@ def _card(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]])
     lines += ["task_categories:", "- image-classification", "tags:", "- scale-generalisation", "configs:"]
     lines += ["- config_name: default", "  default: true", "  data_files:"]
     for config, hf_split, _, _ in configs:  # every split and scale, each a split of the default configuration
-        lines += [f"  - split: {_default_split(config, hf_split)}", f"    path: {config}/{hf_split}-*.parquet"]
+        lines += [
+            f"  - split: {_default_split(config, hf_split)}",
+            f"    path: {config}/{hf_split}-*.parquet",
+        ]
     for config, hf_split, _, _ in configs:
         lines += [
             f"- config_name: {config}",

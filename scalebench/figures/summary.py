@@ -54,7 +54,15 @@ PANELS = (
 _ACCURACY = METRICS["accuracy"]
 
 #: CSV columns of the summary figure (one row per run).
-SUMMARY_COLUMNS = ("label", "model", "config_hash", "augmented", "seed", "mean_accuracy", "generalisation_ratio")
+SUMMARY_COLUMNS = (
+    "label",
+    "model",
+    "config_hash",
+    "augmented",
+    "seed",
+    "mean_accuracy",
+    "generalisation_ratio",
+)
 
 
 def _augmented(run: AnyRunResult) -> bool:
@@ -69,7 +77,9 @@ def summary_table(groups: Mapping[str, Sequence[AnyRunResult]]) -> pd.DataFrame:
     for label, runs in groups.items():
         check_one_configuration(label, runs)
         if getattr(runs[0], "task", "classification") != "classification":
-            raise ScalebenchError("The summary figure draws classification results; give a classification board.")
+            raise ScalebenchError(
+                "The summary figure draws classification results; give a classification board."
+            )
         tag = (" (scale-augmented training)" if _augmented(runs[0]) else "") + seeds_suffix(len(runs))
         rows += [
             {"label": label + tag, "model": r.model.name, "config_hash": seedless_config_hash(r),
@@ -81,12 +91,14 @@ def summary_table(groups: Mapping[str, Sequence[AnyRunResult]]) -> pd.DataFrame:
     order = table.groupby("label", sort=False)["mean_accuracy"].agg(lambda s: metrics.mean_std(s.tolist())[0])
     ranked = sorted(order.index, key=lambda label: (-order[label], label))
     rank = {label: i for i, label in enumerate(ranked)}
-    return table.sort_values(["label", "seed"], key=lambda c: c.map(rank) if c.name == "label" else c).reset_index(
-        drop=True
-    )
+    return table.sort_values(
+        ["label", "seed"], key=lambda c: c.map(rank) if c.name == "label" else c
+    ).reset_index(drop=True)
 
 
-def summary_figure(runs: Runs, *, title: str | None = None, labels: Mapping[str, str] | None = None) -> Figure:
+def summary_figure(
+    runs: Runs, *, title: str | None = None, labels: Mapping[str, str] | None = None
+) -> Figure:
     """The figure of :func:`plot_summary` (see there), without writing it."""
     groups, train = labelled_groups(runs, _ACCURACY, labels)
     return _draw(groups, summary_table(groups), train, title)

@@ -424,7 +424,9 @@ class ClassificationResult(RunRecord):
     per_scale: list[ClassificationScaleResult] = Field(min_length=1)
     summary: Summary
     scale_selection: ScaleSelection | None = None
-    equivariance: Equivariance | None = Field(default=None, description="scale-equivariance error (since 1.3)")
+    equivariance: Equivariance | None = Field(
+        default=None, description="scale-equivariance error (since 1.3)"
+    )
     test_channels: DenseChannels | None = Field(
         default=None, description="evaluated on a densified scale-channel grid (since 1.3)"
     )
@@ -444,7 +446,9 @@ class ClassificationResult(RunRecord):
                 )
             stated = self.scale_selection.ripple
             if stated is not None and not metrics.close(stated, self.ripple()):
-                raise ValueError(f"scale_selection.ripple {stated} differs from the recomputed {self.ripple()}")
+                raise ValueError(
+                    f"scale_selection.ripple {stated} differs from the recomputed {self.ripple()}"
+                )
         if self.test_channels is not None:
             sel = self.scale_selection
             trained, factor = self.test_channels.trained_channel_sigmas, self.test_channels.factor

@@ -191,6 +191,8 @@ def test_a_stored_run_densifies_without_training_and_checks_it_is_the_same_funct
                                     "--progress", "none", "--out", str(tmp_path / "bad")])  # fmt: skip
     assert res.exit_code == 1 and "computes another function" in res.output, res.output
     (tampered / "best.safetensors").write_bytes(b"not the checkpoint")
-    res = CliRunner().invoke(main, ["densify", str(tampered), "--root", str(root), "--out", str(tmp_path / "bad")])
+    res = CliRunner().invoke(
+        main, ["densify", str(tampered), "--root", str(root), "--out", str(tmp_path / "bad")]
+    )
     assert res.exit_code == 1 and "is not the checkpoint" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "bad").exists()

@@ -302,7 +302,9 @@ def test_dataset_configs_apply_per_dataset_then_quick_then_overrides(monkeypatch
     card = _card("toy_per_dataset", dataset_configs={"stl10": {"width": 8}, "cifar10": {"bias": False}})
 
     @register_model(card)
-    def toy_per_dataset(*, num_classes: int, in_channels: int, width: int = 4, bias: bool = True) -> nn.Module:
+    def toy_per_dataset(
+        *, num_classes: int, in_channels: int, width: int = 4, bias: bool = True
+    ) -> nn.Module:
         return nn.Conv2d(in_channels, width, 1, bias=bias)
 
     assert resolve_config("toy_per_dataset")["width"] == 4
@@ -332,7 +334,12 @@ def test_a_card_recipe_is_typed_and_checked_when_the_card_is_made():
             _card("toy_recipe", paper_training=bad)
     card = _card(
         "toy_recipe",
-        paper_training={"optimizer": "sgd", "lr": 0.1, "unverified": ["lr", "grid"], "facts": {"grid": [1, 2]}},
+        paper_training={
+            "optimizer": "sgd",
+            "lr": 0.1,
+            "unverified": ["lr", "grid"],
+            "facts": {"grid": [1, 2]},
+        },
         quick_training={"micro_batch_size": None, "source": "test"},
     )
     assert card.paper_training.fields() == {"optimizer": "sgd", "lr": 0.1}

@@ -54,7 +54,18 @@ def test_model_config_and_test_channels_reach_every_job_and_its_identity(sweep_h
     import json
 
     home, _ = sweep_home
-    grid = ["--models", "cnn", "--datasets", "cifar10", "--seeds", "0", "--root", str(home), "--launcher", "debug"]
+    grid = [
+        "--models",
+        "cnn",
+        "--datasets",
+        "cifar10",
+        "--seeds",
+        "0",
+        "--root",
+        str(home),
+        "--launcher",
+        "debug",
+    ]
 
     def job_ids(out, *extra):
         res = _run("sweep", "launch", *grid, "--out", str(tmp_path / out), *extra)

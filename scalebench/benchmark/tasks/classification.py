@@ -214,7 +214,9 @@ class ClassificationTask(Task):
             ripple = "" if sel.ripple is None else f"; ripple {100 * sel.ripple:.2f} points (trained grid)"
             dense = result.test_channels
             grid = "" if dense is None else f" on {dense.factor}x denser channels ({len(sel.channel_sigmas)})"
-            lines.append(f"  scale selection{grid}: Spearman rho {rho}, slope {slope} channels/octave{ripple}")
+            lines.append(
+                f"  scale selection{grid}: Spearman rho {rho}, slope {slope} channels/octave{ripple}"
+            )
         return lines
 
 
