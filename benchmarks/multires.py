@@ -1,7 +1,7 @@
 """Multi-resolution GaussDerNet: speed, memory and error against the full-resolution network, per subsampling rule.
 
 For the default GaussDerNet (8 scale channels, sigma0 0.71 .. 8, widths 16-16-24-24-32, 72 x 72, one input
-channel) and each ``multires_min_sigma`` tau given (the rule: channel i runs on the grid subsampled by the
+channel; ``--model gaussderresnet`` or ``gaussderresnet_dw``: that model's default config) and each ``multires_min_sigma`` tau given (the rule: channel i runs on the grid subsampled by the
 largest power of two f with its first-layer sigma still >= tau pixels there;
 :func:`scalebench.models.gaussder.multires_groups`), measured in one process, interleaved with the
 full-resolution network (the reference):
@@ -17,7 +17,8 @@ full-resolution network (the reference):
 
 Usage:
 
-    .venv/bin/python benchmarks/multires.py [--taus 0.75,1,1.5,2] [--batch 8] [--repeats 3] [--json out.json]
+    .venv/bin/python benchmarks/multires.py [--model gaussdernet] [--taus 0.75,1,1.5,2] [--batch 8] [--repeats 3]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from scalebench.models import create_model
 from scalebench.models.gaussder import scale_covariance_error, scale_test_image
 
 
-def _model(tau: float | None) -> torch.nn.Module:
+def _model(tau: float | None, name: str = "gaussdernet") -> torch.nn.Module:
     torch.manual_seed(0)
     extra = {} if tau is None else {"multires": True, "multires_min_sigma": tau}
-    return create_model("gaussdernet", num_classes=10, in_channels=1, **extra)
+    return create_model(name, num_classes=10, in_channels=1, **extra)
 
 
 def _step_times(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
@@ -70,11 +71,11 @@ def _images(n: int) -> torch.Tensor:
         return torch.cat([scale_test_image(72, s) for s in (0.7, 1.0, 1.4, 2.0)])
 
 
-def _peak_rss_mb(tau: float | None, batch: int) -> float:
+def _peak_rss_mb(tau: float | None, batch: int, name: str) -> float:
     code = (
         "import torch, torch.nn.functional as F, sys; sys.path.insert(0, 'benchmarks');"
         "from multires import _model; torch.set_num_threads(2);"
-        f"m = _model({tau!r}); x = torch.randn({batch}, 1, 72, 72); y = torch.randint(0, 10, ({batch},));"
+        f"m = _model({tau!r}, {name!r}); x = torch.randn({batch}, 1, 72, 72); y = torch.randint(0, 10, ({batch},));"
         "F.cross_entropy(m(x), y).backward();"
         "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
@@ -84,6 +85,7 @@ def _peak_rss_mb(tau: float | None, batch: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="gaussdernet", help="gaussdernet, gaussderresnet or gaussderresnet_dw")
     ap.add_argument("--taus", default="0.75,1,1.5,2")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
@@ -92,7 +94,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     taus = [None] + [float(t) for t in args.taus.split(",")]
-    models = {tau: _model(tau) for tau in taus}
+    models = {tau: _model(tau, args.model) for tau in taus}
     x, y = torch.randn(args.batch, 1, 72, 72), torch.randint(0, 10, (args.batch,))
     best = {tau: [float("inf")] * 4 for tau in taus}
     for m in models.values():  # warm-up: first calls allocate
@@ -126,7 +128,7 @@ def main() -> None:
             "infer_speedup": best[None][1] / best[tau][1],
             "train_speedup_cpu_time": best[None][2] / best[tau][2],
             "infer_speedup_cpu_time": best[None][3] / best[tau][3],
-            "peak_rss_mb": _peak_rss_mb(tau, args.batch),
+            "peak_rss_mb": _peak_rss_mb(tau, args.batch, args.model),
             "logit_error_per_channel": group_err,
             "covariance_pairs_0_5": [round(float(v), 4) for v in cov],
         }

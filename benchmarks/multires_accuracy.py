@@ -1,8 +1,9 @@
-"""Multi-resolution mode at test time: the accuracy of trained full-resolution GaussDerNets computed per rule.
+"""Multi-resolution mode at test time: the accuracy of trained full-resolution GaussDer(Res)Nets computed per rule.
 
 The multi-resolution mode is a way of computing the same network (the same weights; ``docs/models.md``), so a
 GaussDerNet trained at full resolution can be tested in it without training again. For each finished run
-given (its ``results.json`` and ``best.safetensors``) and each ``multires_min_sigma`` tau, this script builds
+given (its ``results.json`` and ``best.safetensors``, or a store entry's ``seed-N.json`` and
+``seed-N.safetensors``) and each ``multires_min_sigma`` tau, this script builds
 the run's model with ``multires=true`` and that tau, loads the trained weights strictly, and tests it on every
 test scale of the run's build with :func:`scalebench.test` (eval mode, a state check around the test). The
 full-resolution network is tested again in the same process as the reference; it must reproduce the recorded
@@ -15,6 +16,7 @@ Usage:
 
     .venv/bin/python benchmarks/multires_accuracy.py outputs/sweep-lite/runs/gaussdernet__*/ \\
         [--taus 0.75,1,1.5,2] [--threads 2] [--json out.json]
+    .venv/bin/python benchmarks/multires_accuracy.py results/fashion-mnist-lite/gaussderresnet/*/seed-*.json
 """
 
 from __future__ import annotations
@@ -41,16 +43,23 @@ def _model(result: dict, tau: float | None) -> torch.nn.Module:
     return model
 
 
+def _files(run: Path) -> tuple[Path, Path]:
+    """(results, best weights) of a run folder, or of a store entry (seed-N.json beside seed-N.safetensors)."""
+    if run.is_dir():
+        return run / "results.json", run / "best.safetensors"
+    return run, run.with_suffix(".safetensors")
+
+
 def _test(run: Path, result: dict, tau: float | None, out: Path) -> dict:
     model = _model(result, tau)
-    load_weights(model, run / "best.safetensors")
+    load_weights(model, _files(run)[1])
     t0 = time.perf_counter()
     record = scalebench.test(
         model, dataset=result["dataset"]["build_id"], out=out, device="cpu", progress="none"
     )
     seconds = time.perf_counter() - t0
     return {
-        "run": run.name, "tau": tau, "seconds": round(seconds, 1),
+        "run": str(run), "tau": tau, "seconds": round(seconds, 1),
         "correct": [p.correct for p in record.per_scale],
         "mean_accuracy": record.summary.mean_accuracy, "generalisation_ratio": record.summary.generalisation_ratio,
     }  # fmt: skip
@@ -58,7 +67,8 @@ def _test(run: Path, result: dict, tau: float | None, out: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", type=Path, help="finished GaussDerNet run folders")
+    ap.add_argument("runs", nargs="+", type=Path,
+                    help="finished run folders, or store entries (seed-N.json), of the GaussDerNet or GaussDerResNet family")  # fmt: skip
     ap.add_argument("--taus", default="0.75,1,1.5,2")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
@@ -68,7 +78,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in args.runs:
-            result = json.loads((run / "results.json").read_text())
+            result = json.loads(_files(run)[0].read_text())
             recorded = [p["correct"] for p in result["per_scale"]]
             for tau in [None, *taus]:
                 row = _test(run, result, tau, Path(tmp))

@@ -37,13 +37,15 @@ from scalebench.models.gaussder import (
     GaussianDerivativeLayer,
     ScaleChannelConfig,
     ScaleChannelNetwork,
+    joint_batch_norm,
 )
 from scalebench.models.gaussdernet import QUICK_TRAINING
 from scalebench.models.registry import CardRecipe, ConfigRule, ModelCard, channels_rule, register_model
 
 
 class _GDConv(nn.Module):
-    """One Gaussian derivative layer, or its depthwise-separable form (depthwise GD layer + 1x1 conv)."""
+    """One Gaussian derivative layer, or its depthwise-separable form (depthwise GD layer + 1x1 conv).
+    ``kw`` holds the Gaussian derivative layer's settings, the multi-resolution group sigmas included."""
 
     def __init__(self, cin: int, cout: int, sigmas: list[float], depthwise: bool, **kw: Any) -> None:
         super().__init__()
@@ -55,21 +57,32 @@ class _GDConv(nn.Module):
             self.gd = GaussianDerivativeLayer(cin, cout, sigmas, **kw)
             self.pointwise = nn.Identity()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.pointwise(self.gd(x))
+    def forward(self, x: Tensor, group: int | None = None) -> Tensor:
+        return self.pointwise(self.gd(x, group=group))
 
 
 class GaussDerResidualBlock(nn.Module):
-    """out = ReLU(BN(GD2(ReLU(BN(GD1(x))))) + skip(x)); skip is pointwise, so it acts within each scale channel."""
+    """out = ReLU(BN(GD2(ReLU(BN(GD1(x))))) + skip(x)); skip is pointwise, so it acts within each scale channel.
+
+    ``groups1`` / ``groups2``: the multi-resolution group settings of GD1 / GD2
+    (:meth:`~scalebench.models.gaussder.ScaleChannelNetwork.group_layer_kwargs`)."""
 
     def __init__(
-        self, cin: int, cout: int, sigmas1: list[float], sigmas2: list[float], depthwise: bool, **kw: Any
+        self,
+        cin: int,
+        cout: int,
+        sigmas1: list[float],
+        sigmas2: list[float],
+        depthwise: bool,
+        groups1: dict[str, Any] | None = None,
+        groups2: dict[str, Any] | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__()
         momentum = kw.pop("bn_momentum", 0.1)
-        self.conv1 = _GDConv(cin, cout, sigmas1, depthwise, **kw)
+        self.conv1 = _GDConv(cin, cout, sigmas1, depthwise, **(groups1 or {}), **kw)
         self.bn1 = nn.BatchNorm2d(cout, momentum=momentum)
-        self.conv2 = _GDConv(cout, cout, sigmas2, depthwise, **kw)
+        self.conv2 = _GDConv(cout, cout, sigmas2, depthwise, **(groups2 or {}), **kw)
         self.bn2 = nn.BatchNorm2d(cout, momentum=momentum)
         self.skip: nn.Module = (
             nn.Identity()
@@ -80,6 +93,18 @@ class GaussDerResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         y = torch.relu(self.bn1(self.conv1(x)))
         return torch.relu(self.bn2(self.conv2(y)) + self.skip(x))
+
+    def forward_groups(self, xs: list[Tensor]) -> list[Tensor]:
+        """The multi-resolution mode: the block on each group's own grid, every batch norm with statistics over
+        all groups together (:func:`~scalebench.models.gaussder.joint_batch_norm`)."""
+        ys = [torch.relu(y) for y in joint_batch_norm(self.bn1, [self.conv1(x, g) for g, x in enumerate(xs)])]
+        zs = joint_batch_norm(self.bn2, [self.conv2(y, g) for g, y in enumerate(ys)])
+        if isinstance(self.skip, nn.Sequential):
+            conv, bn = self.skip
+            skips = joint_batch_norm(bn, [conv(x) for x in xs])
+        else:
+            skips = xs
+        return [torch.relu(z + k) for z, k in zip(zs, skips, strict=True)]
 
 
 class GaussDerResNet(ScaleChannelNetwork):
@@ -113,13 +138,10 @@ class GaussDerResNet(ScaleChannelNetwork):
         super().__init__(
             ScaleChannelConfig.from_kwargs(**scale_channels), in_channels=in_channels, num_layers=layers
         )
-        if self.multires:
-            raise ScalebenchError(
-                "multires=true is implemented for gaussdernet only so far; set multires=false for the "
-                "GaussDerResNet family."
-            )
         kw = self.layer_kwargs
-        self.stem = GaussianDerivativeLayer(int(in_channels), int(stem_width), self.layer_sigmas(0), **kw)
+        self.stem = GaussianDerivativeLayer(
+            int(in_channels), int(stem_width), self.layer_sigmas(0), **self.group_layer_kwargs(0), **kw
+        )
         self.stem_bn = nn.BatchNorm2d(int(stem_width), momentum=self.bn_momentum)
         blocks = []
         cin, depth = int(stem_width), 1
@@ -132,13 +154,17 @@ class GaussDerResNet(ScaleChannelNetwork):
                         self.layer_sigmas(depth),
                         self.layer_sigmas(depth + 1),
                         depthwise,
+                        self.group_layer_kwargs(depth),
+                        self.group_layer_kwargs(depth + 1),
                         bn_momentum=self.bn_momentum,
                         **kw,
                     )
                 )
                 cin, depth = w, depth + 2
         self.blocks = nn.ModuleList(blocks)
-        self.head = GaussianDerivativeLayer(cin, int(num_classes), self.layer_sigmas(depth), bias=True, **kw)
+        self.head = GaussianDerivativeLayer(
+            cin, int(num_classes), self.layer_sigmas(depth), bias=True, **self.group_layer_kwargs(depth), **kw
+        )
 
     def features(self, x: Tensor) -> list[Tensor]:
         x = torch.relu(self.stem_bn(self.stem(x)))
@@ -146,6 +172,17 @@ class GaussDerResNet(ScaleChannelNetwork):
         for block in self.blocks:
             x = block(x)
             out.append(x)
+        return out
+
+    def features_groups(self, xs: list[Tensor]) -> list[list[Tensor]]:
+        """The multi-resolution mode: the stem and every block on each group's own grid (skips stay within a
+        group, so no resampling is needed anywhere)."""
+        stem = [self.stem(x, group=g) for g, x in enumerate(xs)]
+        xs = [torch.relu(y) for y in joint_batch_norm(self.stem_bn, stem)]
+        out = [xs]
+        for block in self.blocks:
+            xs = block.forward_groups(xs)
+            out.append(xs)
         return out
 
 
