@@ -127,14 +127,15 @@ def launch_local(sweep_dir: str | Path, jobs: Sequence[Job], options: dict[str, 
     parallel = parallel_option(options)
     report = LaunchReport()
     queue = list(split_jobs(sweep_dir, jobs, report))
-    env = dict(os.environ)
+    argv, env = worker_command()
     if "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))
     lock = threading.Lock()
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "scalebench.sweep.worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, env=env, text=True, bufsize=1)  # fmt: skip
+        return subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, bufsize=1
+        )
 
     def slot() -> None:
         worker: subprocess.Popen | None = None
@@ -184,6 +185,19 @@ def launch_local(sweep_dir: str | Path, jobs: Sequence[Job], options: dict[str, 
         if threads:
             bar.end(f"{len(report.failed)} failed")
     return report
+
+
+def worker_command() -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of a local worker: it imports the scalebench this launcher runs, whatever the
+    working directory holds (``python -P`` leaves the working directory off ``sys.path``, which ``-m`` would put
+    first; the launcher's package folder goes first on ``PYTHONPATH``). Otherwise a checkout in the working
+    directory would train the jobs with other code than the code that resolved them."""
+    import scalebench
+
+    root = str(Path(scalebench.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    return [sys.executable, "-P", "-m", "scalebench.sweep.worker"], env
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -167,3 +168,21 @@ def test_delete_incomplete_removes_stopped_and_failed_runs_only(sweep_home, tmp_
     assert not jobs[0].run_dir.exists() and read_record(tmp_path, jobs[0].job_id) is None
     assert read_record(tmp_path, jobs[1].job_id) is None
     assert {r.state for r in sweep_status(tmp_path)} == {"pending"}
+
+
+def test_a_local_worker_imports_the_launchers_scalebench_whatever_the_working_directory_holds(tmp_path):
+    """A checkout of another scalebench in the working directory (``python -m`` would put it first on sys.path)
+    must not be what the workers run: the jobs were resolved by the launcher's code."""
+    import subprocess
+
+    import scalebench
+    from scalebench.sweep.launchers import worker_command
+
+    decoy = tmp_path / "scalebench"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy was imported')\n")
+    argv, env = worker_command()
+    assert argv[-2:] == ["-m", "scalebench.sweep.worker"]
+    probe = [*argv[:-2], "-c", "import scalebench; print(scalebench.__file__)"]
+    out = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(Path(scalebench.__file__).resolve())
