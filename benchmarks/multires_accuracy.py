@@ -34,6 +34,7 @@ import torch
 import scalebench
 from scalebench.benchmark.checkpoint import load_weights
 from scalebench.models import create_model
+from scalebench.results import stored_checkpoint
 
 
 def _model(result: dict, tau: float | None) -> torch.nn.Module:
@@ -47,7 +48,7 @@ def _files(run: Path) -> tuple[Path, Path]:
     """(results, best weights) of a run folder, or of a store entry (seed-N.json beside seed-N.safetensors)."""
     if run.is_dir():
         return run / "results.json", run / "best.safetensors"
-    return run, run.with_suffix(".safetensors")
+    return run, stored_checkpoint(run)
 
 
 def _test(run: Path, result: dict, tau: float | None, out: Path) -> dict:

@@ -93,7 +93,7 @@ from scalebench.figures.curves import plot_curves
 from scalebench.figures.style import RUN_FORMATS
 from scalebench.fileio import config_hash, file_digest, write_json_atomic
 from scalebench.models.densify import dense_config, densify, parse_test_channels
-from scalebench.results import AnyRunResult, Timings, load_results, save_results, train_key
+from scalebench.results import AnyRunResult, Timings, load_results, save_results, stored_checkpoint, train_key
 
 __all__ = ["DONE", "RunOutcome", "Setup", "densify_run", "format_summary", "resolve_run", "run", "run_seeds"]
 
@@ -390,7 +390,7 @@ def _trained_run(trained: Path, out: str | Path | None) -> tuple[AnyRunResult, P
                 "written by `scalebench submit`)."
             )
         result, results = load_results(trained, tasks=("classification",)), trained
-        best = trained.with_suffix(".safetensors")
+        best = stored_checkpoint(trained)
     if not best.is_file() or file_digest(best, "sha256") != result.checkpoint_sha256:
         raise ScalebenchError(
             f"{best} is missing or is not the checkpoint {results} records (sha256 "

@@ -49,6 +49,7 @@ from scalebench.results import (
     load_results,
     read_results_bytes,
     results_to_json,
+    stored_checkpoint,
 )
 
 INDEX_NAME = "index.json"
@@ -401,7 +402,7 @@ MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 def checkpoint_path(rel: PurePosixPath) -> PurePosixPath:
     """Where the store keeps the best checkpoint of the run at ``rel``: beside it, ``seed-<n>.safetensors``."""
-    return rel.with_suffix(".safetensors")
+    return stored_checkpoint(rel)
 
 
 def add_checkpoints(store: str | Path, items: Sequence[tuple[PurePosixPath, str | Path]]) -> list[Path]:

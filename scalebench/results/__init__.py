@@ -18,6 +18,7 @@ from scalebench.results.io import (
     results_json_schema,
     results_to_json,
     save_results,
+    stored_checkpoint,
 )
 from scalebench.results.recipe import Recipe, validate_recipe
 from scalebench.results.schema import (
@@ -100,6 +101,7 @@ __all__ = [
     "results_to_json",
     "save_results",
     "seedless_config_hash",
+    "stored_checkpoint",
     "train_key",
     "validate_recipe",
 ]

@@ -4,8 +4,8 @@ JSON Schema of both tasks exported to ``docs/results-schema.json``."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Any
+from pathlib import Path, PurePath
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -102,6 +102,15 @@ def load_results(path: str | Path, *, tasks: tuple[str, ...] = ("classification"
 def results_to_json(result: AnyRunResult) -> str:
     """Canonical JSON text of a result (sorted keys, no NaN), as written to disk."""
     return json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+_P = TypeVar("_P", bound=PurePath)
+
+
+def stored_checkpoint(results_file: _P) -> _P:
+    """Where a stored run's best checkpoint lives: beside its results file, ``seed-<n>.json`` ->
+    ``seed-<n>.safetensors`` (the store's layout)."""
+    return results_file.with_suffix(".safetensors")
 
 
 def save_results(result: AnyRunResult, path: str | Path) -> Path:
