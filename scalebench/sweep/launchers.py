@@ -190,13 +190,20 @@ def launch_local(sweep_dir: str | Path, jobs: Sequence[Job], options: dict[str, 
 def worker_command() -> tuple[list[str], dict[str, str]]:
     """The argv and environment of a local worker: it imports the scalebench this launcher runs, whatever the
     working directory holds (``python -P`` leaves the working directory off ``sys.path``, which ``-m`` would put
-    first; the launcher's package folder goes first on ``PYTHONPATH``). Otherwise a checkout in the working
-    directory would train the jobs with other code than the code that resolved them."""
+    first; the launcher's package folder goes first on ``PYTHONPATH`` unless it is an installation's
+    site-packages, which the worker finds anyway and which must not move ahead of the standard library).
+    Otherwise a checkout in the working directory would train the jobs with other code than the code that
+    resolved them."""
+    import site
+
     import scalebench
 
     root = str(Path(scalebench.__file__).resolve().parent.parent)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    if root not in {str(Path(p).resolve()) for p in site.getsitepackages()}:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+        )
     return [sys.executable, "-P", "-m", "scalebench.sweep.worker"], env
 
 

@@ -186,3 +186,16 @@ def test_a_local_worker_imports_the_launchers_scalebench_whatever_the_working_di
     probe = [*argv[:-2], "-c", "import scalebench; print(scalebench.__file__)"]
     out = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(Path(scalebench.__file__).resolve())
+
+
+def test_a_worker_of_an_installed_scalebench_keeps_site_packages_behind_the_standard_library(monkeypatch):
+    import site
+
+    import scalebench
+    from scalebench.sweep.launchers import worker_command
+
+    root = str(Path(scalebench.__file__).resolve().parent.parent)
+    monkeypatch.setattr(site, "getsitepackages", lambda: [root])
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    argv, env = worker_command()
+    assert argv[1] == "-P" and env["PYTHONPATH"] == "/elsewhere"
