@@ -47,7 +47,7 @@ def doc_commands() -> list[tuple[str, str]]:
     found = []
     for doc in DOCS:
         for line in code_lines(doc.read_text(encoding="utf-8")):
-            line = re.sub(r"^(\$ |\.venv/bin/)", "", line)
+            line = re.sub(r"^(\$ |\.venv/bin/|([A-Z_]+=\S* )+)", "", line)  # prompt, venv path, VAR=value
             if line.startswith("scalebench ") and not ABBREVIATED.search(line):
                 found.append((doc.name, line))
         for span in re.findall(r"`(scalebench [^`]+)`", doc.read_text(encoding="utf-8")):  # inline code
@@ -88,3 +88,12 @@ def test_a_documented_command_parses(doc: str, line: str):
             pytest.fail(f"{doc}: `{line}`: {e.format_message()}")
         assert sub is not None, f"{doc}: `{line}`: no such command {rest[0]!r}"
         command = sub
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
+def test_the_docs_name_no_file_outside_the_repository_and_no_issue(doc: Path):
+    """The docs travel with the package: they point at no development machine's files or issue tracker."""
+    text = doc.read_text(encoding="utf-8")
+    for pattern in (r"/work/", r"\.\./shared", r"\b[Ii]ssues? #?\d+"):
+        hits = [line for line in text.splitlines() if re.search(pattern, line)]
+        assert not hits, f"{doc.name} names {pattern!r}: {hits[:3]}"
