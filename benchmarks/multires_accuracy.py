@@ -33,31 +33,21 @@ import torch
 
 import scalebench
 from scalebench.benchmark.checkpoint import load_weights
+from scalebench.benchmark.protocol import trained_run
 from scalebench.models import create_model
-from scalebench.results import stored_checkpoint
 
 
-def _model(result: dict, tau: float | None) -> torch.nn.Module:
+def _model(result, tau: float | None) -> torch.nn.Module:
     extra = {} if tau is None else {"multires": True, "multires_min_sigma": tau}
-    model = create_model(result["model"]["name"], num_classes=result["dataset"]["num_classes"],
-                         in_channels=result["dataset"]["channels"], **result["model"]["config"], **extra)  # fmt: skip
-    return model
+    return create_model(result.model.name, num_classes=result.dataset.num_classes,
+                        in_channels=result.dataset.channels, **result.model.config, **extra)  # fmt: skip
 
 
-def _files(run: Path) -> tuple[Path, Path]:
-    """(results, best weights) of a run folder, or of a store entry (seed-N.json beside seed-N.safetensors)."""
-    if run.is_dir():
-        return run / "results.json", run / "best.safetensors"
-    return run, stored_checkpoint(run)
-
-
-def _test(run: Path, result: dict, tau: float | None, out: Path) -> dict:
+def _test(run: Path, result, best: Path, tau: float | None, out: Path) -> dict:
     model = _model(result, tau)
-    load_weights(model, _files(run)[1])
+    load_weights(model, best)
     t0 = time.perf_counter()
-    record = scalebench.test(
-        model, dataset=result["dataset"]["build_id"], out=out, device="cpu", progress="none"
-    )
+    record = scalebench.test(model, dataset=result.dataset.build_id, out=out, device="cpu", progress="none")
     seconds = time.perf_counter() - t0
     return {
         "run": str(run), "tau": tau, "seconds": round(seconds, 1),
@@ -79,10 +69,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in args.runs:
-            result = json.loads(_files(run)[0].read_text())
-            recorded = [p["correct"] for p in result["per_scale"]]
+            result, best = trained_run(run)  # the checkpoint must be the one the results record
+            recorded = [p.correct for p in result.per_scale]
             for tau in [None, *taus]:
-                row = _test(run, result, tau, Path(tmp))
+                row = _test(run, result, best, tau, Path(tmp))
                 if tau is None and row["correct"] != recorded:
                     sys.exit(f"{run}: the full-resolution test gives {row['correct']}, recorded {recorded}.")
                 rows.append(row)

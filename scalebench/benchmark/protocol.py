@@ -95,7 +95,17 @@ from scalebench.fileio import config_hash, file_digest, write_json_atomic
 from scalebench.models.densify import dense_config, densify, parse_test_channels
 from scalebench.results import AnyRunResult, Timings, load_results, save_results, stored_checkpoint, train_key
 
-__all__ = ["DONE", "RunOutcome", "Setup", "densify_run", "format_summary", "resolve_run", "run", "run_seeds"]
+__all__ = [
+    "DONE",
+    "RunOutcome",
+    "Setup",
+    "densify_run",
+    "format_summary",
+    "resolve_run",
+    "run",
+    "run_seeds",
+    "trained_run",
+]
 
 
 @dataclass
@@ -354,7 +364,12 @@ def densify_run(
     mistaken for a densified run of a model trained by this code.
     """
     trained = Path(trained)
-    result, best = _trained_run(trained, out)
+    if not trained.is_dir() and out is None:
+        raise ScalebenchError(
+            f"{trained} is a results file; name where its densified run goes with --out (a store is only "
+            "written by `scalebench submit`)."
+        )
+    result, best = trained_run(trained)
     source = result.model.source
     if source is not None and source.kind not in ("zoo", "entry_point"):
         raise ScalebenchError(
@@ -377,24 +392,21 @@ def densify_run(
     return _run_dense(s, Dist(), None, base=RunOutcome(trained, result), best=best)
 
 
-def _trained_run(trained: Path, out: str | Path | None) -> tuple[AnyRunResult, Path]:
-    """The results and best checkpoint of a finished run folder or of a store entry (``seed-N.json`` beside
-    ``seed-N.safetensors``), after checking that the checkpoint is the one the results record."""
+def trained_run(trained: str | Path) -> tuple[AnyRunResult, Path]:
+    """The results and best checkpoint of a finished classification run folder (``results.json``,
+    ``best.safetensors``, ``done``) or of a store entry (``seed-N.json`` beside ``seed-N.safetensors``), after
+    checking that the checkpoint is the one the results record (sha256)."""
+    trained = Path(trained)
     if trained.is_dir():
         result = load_results(check_done(trained), tasks=("classification",))
         best, results = trained / BEST, trained / "results.json"
     else:
-        if out is None:
-            raise ScalebenchError(
-                f"{trained} is a results file; name where its densified run goes with --out (a store is only "
-                "written by `scalebench submit`)."
-            )
         result, results = load_results(trained, tasks=("classification",)), trained
         best = stored_checkpoint(trained)
     if not best.is_file() or file_digest(best, "sha256") != result.checkpoint_sha256:
         raise ScalebenchError(
             f"{best} is missing or is not the checkpoint {results} records (sha256 "
-            f"{result.checkpoint_sha256[:12]}...); densify needs the run's own best checkpoint."
+            f"{result.checkpoint_sha256[:12]}...); a trained run is used only with its own best checkpoint."
         )
     return result, best
 
