@@ -19,7 +19,6 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +192,3 @@ def callable_info(fn: Callable | None) -> dict[str, Any] | None:
         sha = None
     return {"name": name[:300], "sha256": sha}
 
-
-def utc_now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()

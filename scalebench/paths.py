@@ -1,7 +1,8 @@
 """Where scalebench keeps data and outputs.
 
-Default home: ``~/.cache/scalebench``; override with the environment variable ``SCALEBENCH_HOME`` or the
-``--root`` option of the CLI. Raw datasets may come from a read-only offline mirror given by ``--raw-dir``
+Default home: ``$XDG_CACHE_HOME/scalebench`` when ``XDG_CACHE_HOME`` is set to an absolute path (the XDG Base
+Directory specification ignores a relative one), else ``~/.cache/scalebench``; override with the environment
+variable ``SCALEBENCH_HOME`` or the ``--root`` option of the CLI. Raw datasets may come from a read-only offline mirror given by ``--raw-dir``
 or ``SCALEBENCH_RAW_DIR`` (torchvision's layout); scalebench never writes into that mirror.
 """
 
@@ -14,13 +15,16 @@ from scalebench.checks import ScalebenchError
 
 
 def scalebench_home(root: str | Path | None = None) -> Path:
-    """The root folder for built datasets and caches: ``root``, else ``$SCALEBENCH_HOME``, else ``~/.cache/scalebench``."""
+    """The root folder for built datasets and caches: ``root``, else ``$SCALEBENCH_HOME``, else
+    ``$XDG_CACHE_HOME/scalebench`` (an absolute ``XDG_CACHE_HOME`` only), else ``~/.cache/scalebench``."""
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get("SCALEBENCH_HOME")
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "scalebench"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    cache = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return cache / "scalebench"
 
 
 def datasets_dir(root: str | Path | None = None) -> Path:

@@ -45,6 +45,13 @@ def test_home_and_raw_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("SCALEBENCH_HOME", str(tmp_path / "h"))
     assert scalebench_home() == tmp_path / "h"
     assert scalebench_home(tmp_path / "r") == tmp_path / "r"
+    monkeypatch.delenv("SCALEBENCH_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert scalebench_home() == tmp_path / "xdg" / "scalebench"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as the XDG specification says
+    assert scalebench_home() == Path.home() / ".cache" / "scalebench"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert scalebench_home() == Path.home() / ".cache" / "scalebench"
     monkeypatch.delenv("SCALEBENCH_RAW_DIR", raising=False)
     assert raw_mirror_dir() is None
     with pytest.raises(ScalebenchError, match="does not exist"):
