@@ -191,4 +191,3 @@ def callable_info(fn: Callable | None) -> dict[str, Any] | None:
     except (OSError, TypeError):
         sha = None
     return {"name": name[:300], "sha256": sha}
-

@@ -199,6 +199,15 @@ def limited(ds: Any, limit: int | None) -> int:
     return min(n, limit) if limit is not None else n
 
 
+def missing_classes(ds: Any, n: int) -> list[int]:
+    """The classes of a classification split (``ds.labels``, one per image) absent from its first ``n`` images:
+    what ``--limit`` (the first N images, not a stratified sample) leaves out. Empty for other datasets."""
+    labels = getattr(ds, "labels", None)
+    if labels is None or np.ndim(labels) != 1 or n >= len(labels):
+        return []
+    return sorted(set(np.unique(labels).tolist()) - set(np.unique(labels[:n]).tolist()))
+
+
 class Custom:
     """A non-standard training (Python API): ``loss(logits, target) -> mean loss`` replaces the task's loss,
     ``optimizer(params) -> optimizer`` the recipe's optimizer, and ``scheduler(optimizer) -> scheduler`` the

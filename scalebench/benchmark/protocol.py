@@ -73,6 +73,7 @@ from scalebench.benchmark.engine import (
     learning_rate,
     limited,
     make_optimizer,
+    missing_classes,
     model_to_device,
     run_files,
     select_device,
@@ -503,6 +504,12 @@ def _train(
     tr = _Training(n_train=limited(train_ds, config.limit), n_val=limited(val_ds, config.limit))
     if tr.n_train == 0 or tr.n_val == 0:
         raise ScalebenchError(f"Dataset {s.built.build_id!r} has an empty train or val split; rebuild it.")
+    for split, ds, n in (("training", train_ds, tr.n_train), ("validation", val_ds, tr.n_val)):
+        if missing := missing_classes(ds, n):
+            progress.log(
+                f"warning: --limit {config.limit} keeps the first {n} {split} images, which hold no image of "
+                f"class(es) {missing}; raise --limit, or build a smaller stratified set (datasets build --lite)"
+            )
     loss_fn = task.make_loss(s.built, train_ds, tr.n_train, s.recipe, s.device)
     if s.custom is not None and s.custom.loss is not None:
         loss_fn = CustomLoss(s.custom.loss)

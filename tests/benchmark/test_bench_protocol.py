@@ -335,3 +335,21 @@ def test_the_task_is_the_builds_and_a_training_set_other_than_the_default_names_
     other_hash, other = resolve_run(_config(tmp_path, train_scale=[2.0]))
     assert other.name == f"_bench_tiny_sc__tiny__train2__seed0__{other_hash}" and other_hash != run_hash
     assert resolve_run(_config(tmp_path, train_scale=[1.0])) == (run_hash, run_dir)  # the default set, named
+
+
+def test_a_limit_that_leaves_out_classes_is_reported(tmp_path, fake_built):
+    from scalebench.benchmark.engine import missing_classes
+    from scalebench.cli import main
+
+    train = fake_built.dataset("train")
+    assert (
+        missing_classes(train, 1) == [1]
+        and missing_classes(train, 2) == []
+        and missing_classes(train, 99) == []
+    )
+    args = ["evaluate", "--model", "_bench_tiny", "--dataset", "tiny", "--device", "cpu", "--epochs", "1",
+            "--batch-size", "8", "--scales", "1", "--out", str(tmp_path), "--limit", "1", "--progress", "plain"]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    warned = [line for line in res.output.splitlines() if "warning: --limit 1" in line]
+    assert len(warned) == 2 and "class(es) [1]" in warned[0] and "training" in warned[0], res.output
