@@ -89,12 +89,25 @@ def stored_run_hashes(store: str | Path) -> set[str]:
     return hashes
 
 
+def _epochs(r: JobStatus) -> str:
+    """Epochs done, of the recipe's (``4/6``), as far as the run folder tells."""
+    if r.epoch is None:
+        return "" if r.epochs is None else f"0/{r.epochs}"
+    return str(r.epoch) if r.epochs is None else f"{r.epoch}/{r.epochs}"
+
+
+def _left(r: JobStatus) -> str | None:
+    """For a running job: its training time still to come at the pace of its epochs so far."""
+    left = r.seconds_left if r.state == "running" else None
+    return None if left is None else f"(about {left / 60:.0f} min of training left)"
+
+
 def format_status(rows: Sequence[JobStatus], rich: bool = False) -> Any:
     """The ``sweep status`` table: a rich Table (``rich=True``) or plain tab-separated text, then the counts."""
-    header = ("state", "job", "epoch", "log / detail")
+    header = ("state", "job", "epochs done", "log / detail")
     body = [
-        (r.state, r.job.job_id, "" if r.epoch is None else str(r.epoch),
-         " ".join(x for x in (r.log if r.state == "failed" else None, r.detail) if x))
+        (r.state, r.job.job_id, _epochs(r),
+         " ".join(x for x in (r.log if r.state == "failed" else None, r.detail, _left(r)) if x))
         for r in rows
     ]  # fmt: skip
     counts = ", ".join(f"{sum(r.state == s for r in rows)} {s}" for s in STATES)

@@ -38,6 +38,7 @@ lies inside
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -320,10 +321,29 @@ class JobStatus:
     epoch: int | None
     log: str | None
     detail: str
+    epochs: int | None = None  # the recipe's epochs (the run's config.json), once the run has started
+    train_seconds: float | None = None  # training time of the epochs done (the run's state.json)
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Training time still to come at the mean pace of the epochs done (None before the first epoch)."""
+        if not self.epoch or self.epochs is None or self.train_seconds is None:
+            return None
+        return max(0, self.epochs - self.epoch) * self.train_seconds / self.epoch
 
 
 def job_state(sweep_dir: str | Path, job: Job) -> JobStatus:
     """The state of one job, read from disk (see the module docstring)."""
+    status = _job_state(sweep_dir, job)
+    epochs = seconds = None
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
+        epochs = int(json.loads((job.run_dir / "config.json").read_text())["recipe"]["epochs"])
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
+        seconds = float(json.loads((job.run_dir / STATE).read_text())["train_seconds"])
+    return dataclasses.replace(status, epochs=epochs, train_seconds=seconds)
+
+
+def _job_state(sweep_dir: str | Path, job: Job) -> JobStatus:
     epoch = None
     with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
         epoch = int(json.loads((job.run_dir / STATE).read_text())["epoch"])
