@@ -2,8 +2,9 @@
 
 Default home: ``$XDG_CACHE_HOME/scalebench`` when ``XDG_CACHE_HOME`` is set to an absolute path (the XDG Base
 Directory specification ignores a relative one), else ``~/.cache/scalebench``; override with the environment
-variable ``SCALEBENCH_HOME`` or the ``--root`` option of the CLI. Raw datasets may come from a read-only offline mirror given by ``--raw-dir``
-or ``SCALEBENCH_RAW_DIR`` (torchvision's layout); scalebench never writes into that mirror.
+variable ``SCALEBENCH_HOME`` or the ``--root`` option of the CLI. Raw datasets may come from a read-only
+offline mirror given by ``--raw-dir`` or ``SCALEBENCH_RAW_DIR`` (torchvision's layout); scalebench never
+writes into that mirror.
 """
 
 from __future__ import annotations
