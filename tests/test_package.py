@@ -159,3 +159,23 @@ def test_no_function_is_over_80_lines():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 80
     ]
     assert long == []
+
+
+def test_no_task_is_recognised_by_its_build_id():
+    """A build's task is its manifest's ``format`` and a results file's is its ``task`` field: outside the
+    builders (which pick a builder by the dataset's name), nothing tests a name for a segmentation marker."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "scalebench"
+    literal = re.compile(r"""(startswith|endswith)\(\s*["'][^"']*seg|["'][^"']*-seg[^"']*["']\s*(==|!=|in\b)|"""
+                         r"""(==|!=|\bin)\s*["'][^"']*-seg|SEGMENTATION_DATASET""")  # fmt: skip
+    hits = [
+        f"{path.relative_to(root)}:{i}: {line.strip()}"
+        for path in sorted(root.rglob("*.py"))
+        if "datasets_builders" not in path.parts
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert hits == []
+    assert literal.search('if build_id.startswith("fashion-mnist-seg"):')  # the pattern does find routing
+    assert literal.search('seg = "-seg" in build_id')
