@@ -99,7 +99,9 @@ def _epochs(r: JobStatus) -> str:
 def _left(r: JobStatus) -> str | None:
     """For a running job: its training time still to come at the pace of its epochs so far."""
     left = r.seconds_left if r.state == "running" else None
-    return None if left is None else f"(about {left / 60:.0f} min of training left)"
+    if left is None:
+        return None
+    return "(trained; testing)" if left == 0 else f"(about {max(1, round(left / 60))} min of training left)"
 
 
 def format_status(rows: Sequence[JobStatus], rich: bool = False) -> Any:

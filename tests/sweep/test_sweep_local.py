@@ -168,6 +168,7 @@ def test_delete_incomplete_removes_stopped_and_failed_runs_only(sweep_home, tmp_
     assert rows[0].epochs == 2 and rows[0].train_seconds > 0 and "\t1/2\t" in format_status(rows)
     running = dataclasses.replace(rows[0], state="running", train_seconds=300.0)  # 5 min an epoch, 1 to go
     assert running.seconds_left == 300.0 and "about 5 min of training left" in format_status([running])
+    assert "(trained; testing)" in format_status([dataclasses.replace(running, epoch=2)])
     assert delete_incomplete(tmp_path) == jobs
     assert not jobs[0].run_dir.exists() and read_record(tmp_path, jobs[0].job_id) is None
     assert read_record(tmp_path, jobs[1].job_id) is None
