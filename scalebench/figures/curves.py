@@ -8,8 +8,10 @@ formats differ between them.
 
 - Each curve is the mean over the seeds of one configuration (the runs that share
   :func:`scalebench.results.seedless_config_hash`), with a band of ± 1 sample standard deviation (ddof = 1)
-  only when it has two or more seeds (:func:`scalebench.results.metrics.mean_std` over the seeds, grouped by
-  pandas in :func:`curve_table`, which is also the CSV beside the figure).
+  when it has two or more seeds (:func:`scalebench.results.metrics.mean_std` over the seeds, grouped by
+  pandas in :func:`curve_table`, which is also the CSV beside the figure). An accuracy curve of one seed gets
+  the 95 % Wilson interval of each accuracy instead (:func:`scalebench.results.metrics.wilson_interval`: the
+  uncertainty from the test set's size), and an accuracy figure a dotted chance line at 1 / classes.
 - The x axis is the test scale on a log2 axis (:func:`scalebench.figures.style.scale_axis`), y the score in
   [0, 1]; when every curve shares one training scale it is dashed. Accuracy curves need one training scale per
   figure; mIoU curves may compare training sets (Pintea et al., 2021, "Resolution learning in deep
@@ -62,11 +64,16 @@ class Metric:
     title: str
     #: True: all curves of a figure share one training scale (else an error); False: they may differ
     one_training_set: bool
+    #: True: a proportion of test images (correct / total): a one-seed curve gets its 95 % Wilson interval as
+    #: its band, and the figure a chance line at 1 / number of classes
+    proportion: bool = False
 
 
 #: The metrics a curve figure draws, by name.
 METRICS = {
-    "accuracy": Metric("accuracy", "accuracy", "Scale generalisation", one_training_set=True),
+    "accuracy": Metric(
+        "accuracy", "accuracy", "Scale generalisation", one_training_set=True, proportion=True
+    ),
     "miou": Metric("iou", "mIoU (object classes)", "mIoU against object scale", one_training_set=False),
 }
 
@@ -259,7 +266,7 @@ def _draw(
     spec: Metric,
     title: str | None,
 ) -> Figure:
-    """Mean per curve (a ± std band over two or more seeds), the training scale dashed, legend outside."""
+    """Mean per curve (its band: :func:`_band`), the training scale dashed, chance dotted, legend outside."""
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(4.8, 3.3))
         ax = fig.add_subplot()
@@ -277,19 +284,35 @@ def _draw(
                 color=colour,
                 label=label + seeds_suffix(len(members)),
             )
-            if len(members) > 1:
-                low, high = rows["mean"] - rows["std"], rows["mean"] + rows["std"]
-                ax.fill_between(rows["scale"], low, high, color=colour, alpha=0.2, linewidth=0)
+            band = _band(members, rows, spec)
+            if band is not None:
+                ax.fill_between(rows["scale"], *band, color=colour, alpha=0.2, linewidth=0)
         if train is not None and len(train) == 1:
             ax.axvline(train[0], color="0.4", ls="--", lw=0.8, label="training scale")
+        classes = {r.dataset.num_classes for g in groups.values() for r in g} if spec.proportion else set()
+        if len(classes) == 1:
+            k = classes.pop()
+            ax.axhline(1 / k, color="0.6", ls=":", lw=0.8, label=f"chance (1/{k})")
         scale_axis(ax, sorted(set(table["scale"])), ylabel=spec.axis)
         legend_outside(ax)
         what = next(iter(groups)) if len(groups) == 1 else spec.title
         trained = f"trained at s = {train_label(train)}; " if train is not None else ""
         counts = [len(g) for g in groups.values()]
         runs = [r for g in groups.values() for r in g]
-        ax.set_title(title or f"{what}, {builds_label(runs)}\n{trained}{seeds_note(counts)}", fontsize=8)
+        note = seeds_note(counts, interval=spec.proportion)
+        ax.set_title(title or f"{what}, {builds_label(runs)}\n{trained}{note}", fontsize=8)
     return fig
+
+
+def _band(members: Sequence[AnyRunResult], rows: pd.DataFrame, spec: Metric) -> tuple[list, list] | None:
+    """A curve's band: ± 1 std over two or more seeds; for one seed of a proportion, its 95 % Wilson interval
+    per test scale (:func:`scalebench.results.metrics.wilson_interval`); else none."""
+    if len(members) > 1:
+        return list(rows["mean"] - rows["std"]), list(rows["mean"] + rows["std"])
+    if not spec.proportion:
+        return None
+    bounds = [metrics.wilson_interval(p.correct, p.total) for p in members[0].per_scale]
+    return [lo for lo, _ in bounds], [hi for _, hi in bounds]
 
 
 def plot_curves(

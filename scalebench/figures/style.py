@@ -396,18 +396,26 @@ def seeds_suffix(n: int) -> str:
     return f" (n = {n} seeds)" if n > 1 else " (1 seed)"
 
 
-def seeds_note(counts: Sequence[int]) -> str:
-    """What a title says about the seeds of its curves: "± std" only where some curve has two or more.
+def seeds_note(counts: Sequence[int], *, interval: bool = False) -> str:
+    """What a title says about the seeds of its curves: "± std" only where some curve has two or more, and
+    with ``interval`` (a one-seed accuracy curve's band) the 95 % Wilson interval where a curve has one.
 
     Example:
         >>> seeds_note([3]), seeds_note([1]), seeds_note([1, 1]), seeds_note([3, 1])
         ('mean ± std over 3 seeds', '1 seed', '1 seed each', 'mean ± std over seeds where n ≥ 2')
+        >>> seeds_note([1], interval=True), seeds_note([3, 1], interval=True)
+        ('1 seed, band: 95 % Wilson interval', 'mean ± std where n ≥ 2, else 95 % Wilson interval')
     """
     if all(n <= 1 for n in counts):
-        return "1 seed" if len(counts) == 1 else "1 seed each"
+        note = "1 seed" if len(counts) == 1 else "1 seed each"
+        return f"{note}, band: 95 % Wilson interval" if interval else note
     if len(set(counts)) == 1:
         return f"mean ± std over {counts[0]} seeds"
-    return "mean ± std over seeds where n ≥ 2"
+    return (
+        "mean ± std where n ≥ 2, else 95 % Wilson interval"
+        if interval
+        else "mean ± std over seeds where n ≥ 2"
+    )
 
 
 # --- axes, saving, tables ---------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ winning channel (the channel holding the maximal logit) was channel ``j`` with s
 - ``selection_slope``: least-squares slope of the mean winning channel index against ``log2(test scale)``,
   in channels per octave (perfect covariance with a √2 channel spacing gives 2.0).
 
+Uncertainty of one run: ``wilson_interval(correct, total)``, the 95 % Wilson score interval of an accuracy
+from its test-set size (drawn around single-seed curves, where no spread over seeds exists).
+
 Sampling ripple (scale-channel models with channel ratio ``r``): a test scale ``s`` is *on the channel grid*
 when ``log_r(s / s0)`` is an integer (the object then meets a channel as it met one at ``s0``), else *off* it.
 
@@ -249,6 +252,28 @@ def selection_slope(test_scales: Sequence[float], counts: Sequence[Sequence[int]
     if denom <= 0:
         return None
     return float((tc * (mean_idx - mean_idx.mean())).sum() / denom)
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    r"""Wilson score interval of a binomial proportion (Wilson, 1927, "Probable inference, the law of succession,
+    and statistical inference", J. Am. Stat. Assoc. 22(158): 209-212); ``z`` = 1.96 gives 95 %.
+
+    With :math:`\hat p = k / n`: centre :math:`(\hat p + z^2/2n) / (1 + z^2/n)`, half-width
+    :math:`z \sqrt{\hat p (1 - \hat p)/n + z^2/4n^2} / (1 + z^2/n)`. Unlike the normal approximation it
+    stays inside [0, 1] and is not empty at k = 0 or k = n. The uncertainty of one run's accuracy from its
+    finite test set (not the spread over seeds).
+
+    Example:
+        >>> [round(v, 4) for v in wilson_interval(80, 100)]
+        [0.7112, 0.8666]
+    """
+    if total <= 0 or not 0 <= correct <= total:
+        raise ScalebenchError(f"Need 0 <= correct <= total and total > 0, got {correct} of {total}.")
+    p, z2 = correct / total, z * z
+    denom = 1 + z2 / total
+    centre = (p + z2 / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

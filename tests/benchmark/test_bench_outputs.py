@@ -117,16 +117,21 @@ def test_build_label(name, build_id, embedded, limit, expected):
     assert build_label({"name": name, "build_id": build_id, "embedded": embedded}, limit) == expected
 
 
-def test_one_seed_curve_names_the_model_and_build_without_a_band(tmp_path):
+def test_one_seed_curve_names_the_model_and_build_with_its_wilson_band(tmp_path):
+    from scalebench.results.metrics import wilson_interval
+
     run = _as(make_result(), card=CARD, build_id="fashion-mnist-lite")
     fig = curves_figure([run])
     texts = figure_texts(fig)
     assert not any("±" in t for t in texts), texts
-    assert not fig.axes[0].collections  # no std band
+    (band,) = fig.axes[0].collections  # no std over one seed: the 95 % Wilson interval of each accuracy
+    low = sorted(band.get_paths()[0].vertices[:, 1])[0]
+    assert low == pytest.approx(min(wilson_interval(p.correct, p.total)[0] for p in run.per_scale))
     legend = legend_texts(fig)
-    assert legend == ["GaussDerNet (1 seed)", "training scale"]
+    assert legend == ["GaussDerNet (1 seed)", "training scale", f"chance (1/{run.dataset.num_classes})"]
     title = fig.axes[0].get_title()
     assert build_label(run.dataset) in title and "lite" in title and "1 seed" in title
+    assert "95 % Wilson interval" in title
     assert not any(run.model.config_hash in t or seedless_config_hash(run) in t for t in texts)
     assert legend_is_outside(fig)
     png, _, _ = plot_curves([run], tmp_path / "curve", **RUN)
@@ -168,7 +173,7 @@ def test_comparison_names_models_by_display_name_outside_the_axes(tmp_path):
     groups = {r.model.name: [r] for r in runs}  # as `make demo` gives them
     fig = curves_figure(groups)
     legend = legend_texts(fig)
-    assert legend == ["GaussDerNet (1 seed)", "plain CNN (1 seed)", "training scale"]
+    assert legend == ["GaussDerNet (1 seed)", "plain CNN (1 seed)", "training scale", "chance (1/10)"]
     assert "Fashion-MNIST embedded demo subset (fashion-mnist-embedded)" in fig.axes[0].get_title()
     assert not any("±" in t for t in figure_texts(fig))
     assert legend_is_outside(fig)

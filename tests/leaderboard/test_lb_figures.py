@@ -170,8 +170,8 @@ def test_legends_name_models_and_configs_never_hashes():
     runs = _three_configs()
     fig = curves_figure(runs)
     legend = legend_texts(fig)  # order: by model name, then config hash
-    assert legend[0] == "plain CNN (1 seed)" and legend[-1] == "training scale"
-    assert set(legend[1:-1]) == {
+    assert legend[0] == "plain CNN (1 seed)" and legend[-2:] == ["training scale", "chance (1/10)"]
+    assert set(legend[1:-2]) == {
         "GaussDerNet (quick) (n = 3 seeds)",
         "GaussDerNet (default) (1 seed)",
         "GaussDerNet (quick, sigma0=1) (1 seed)",
@@ -195,7 +195,7 @@ def test_select_runs_by_model_pattern_and_preset(tmp_path):
     gauss = select_runs(runs, models=["gauss*"])
     assert {r.model.name for r in gauss} == {"gaussdernet"} and len(gauss) == 5
     presets = select_runs(runs, presets_only=True)  # the CNN's widths are its card's defaults
-    notes = sorted(legend_texts(curves_figure(presets))[:-1])
+    notes = sorted(legend_texts(curves_figure(presets))[:-2])  # less "training scale" and "chance (1/10)"
     assert notes == [
         "GaussDerNet (default) (1 seed)",
         "GaussDerNet (quick) (n = 3 seeds)",
@@ -242,13 +242,13 @@ def test_cli_plot_curves_takes_label_options(tmp_path):
     assert res.exit_code == 1 and "KEY=NAME" in res.output and "Traceback" not in res.output
 
 
-def test_one_seed_has_no_band_and_no_plus_minus():
+def test_one_seed_has_a_wilson_band_and_no_plus_minus():
     runs = [_as(make_run(seed=0), GAUSS), _as(make_run(seed=0, model="cnn"), CNN)]
     fig = curves_figure(runs)
     texts = figure_texts(fig)
     assert not any("±" in t for t in texts), texts
-    assert not fig.axes[0].collections  # no std band
-    assert "1 seed each" in fig.axes[0].get_title()
+    assert len(fig.axes[0].collections) == 2  # no std over one seed: each curve's 95 % Wilson interval
+    assert "1 seed each, band: 95 % Wilson interval" in fig.axes[0].get_title()
     three = curves_figure([_as(make_run(seed=s), GAUSS) for s in range(3)])
     assert "mean ± std over 3 seeds" in three.axes[0].get_title() and len(three.axes[0].collections) == 1
 
