@@ -66,7 +66,9 @@ def test_the_docs_show_commands():
 @pytest.mark.parametrize(("doc", "line"), COMMANDS, ids=[f"{d}:{i}" for i, (d, _) in enumerate(COMMANDS)])
 def test_a_documented_command_parses(doc: str, line: str):
     line = re.sub(r"\[(--[^\]]*)\]", r"\1", line)  # an optional part shown in brackets: [--opt VALUE]
-    args = [a for a in shlex.split(line, comments=True)[1:] if a != "&"]
+    args = shlex.split(line, comments=True)[1:]
+    ends = [i for i, a in enumerate(args) if a in ("&", "&&", ";", "|", "||")]
+    args = args[: ends[0]] if ends else args  # this command only, not the shell's next one
     command: click.Command = main
     ctx = None
     while True:
