@@ -22,7 +22,7 @@ def test_sweep_cli_debug_launch_status_delete_collect(sweep_home, tmp_path):
     assert len(commands) == 4 and "0 launched" in res.output
 
     res = _run("sweep", "status", "--out", str(out))
-    assert res.exit_code == 0 and res.output.splitlines()[0] == "state\tjob\tepoch\tlog / detail"
+    assert res.exit_code == 0 and res.output.splitlines()[0] == "state\tjob\tepochs done\tlog / detail"
     assert "4 pending, 0 running, 0 done, 0 failed" in res.output
 
     res = _run("sweep", "delete-incomplete", "--out", str(out))
