@@ -57,6 +57,20 @@ def _check_channels(channels: Sequence[int], name: str) -> list[int]:
     return out
 
 
+def check_layout(
+    widths: Sequence[int], pool_after: Sequence[int], global_pool: str
+) -> tuple[list[int], set[int], str]:
+    """The checked layout of a plain-CNN-shaped network: its widths (positive integers), the indices of the
+    layers followed by 2x2 max pooling (each within the widths) and its global pooling (:data:`GLOBAL_POOLS`)."""
+    channels = _check_channels(widths, "widths")
+    bad = [i for i in pool_after if not 0 <= int(i) < len(channels)]
+    if bad:
+        raise ScalebenchError(
+            f"pool_after lists layer indices {bad} outside 0..{len(channels) - 1} (one per entry of widths)."
+        )
+    return channels, {int(i) for i in pool_after}, check_choice(global_pool, "global_pool", GLOBAL_POOLS)
+
+
 class PlainCNN(nn.Module):
     """3x3 conv + BN + ReLU layers, optional 2x2 max pooling, a 3x3 class layer and global pooling.
 
@@ -74,18 +88,12 @@ class PlainCNN(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        channels = _check_channels(widths, "widths")
-        bad = [i for i in pool_after if not 0 <= int(i) < len(channels)]
-        if bad:
-            raise ScalebenchError(
-                f"pool_after lists layer indices {bad} outside 0..{len(channels) - 1} (one per entry of widths)."
-            )
-        self.global_pool = check_choice(global_pool, "global_pool", GLOBAL_POOLS)
+        channels, pools, self.global_pool = check_layout(widths, pool_after, global_pool)
         layers: list[nn.Module] = []
         prev = in_channels
         for i, c in enumerate(channels):
             layers += [nn.Conv2d(prev, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
-            if i in {int(p) for p in pool_after}:
+            if i in pools:
                 layers.append(nn.MaxPool2d(2, ceil_mode=True))
             prev = c
         if dropout > 0:

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice, check_shape
-from scalebench.models.baselines import GLOBAL_POOLS, _check_channels
+from scalebench.models.baselines import GLOBAL_POOLS, check_layout
 from scalebench.models.registry import (
     MAX_LAYERS,
     CardRecipe,
@@ -194,15 +194,6 @@ def check_scales(scales: Any, named: dict[str, tuple[float, ...]], name: str = "
     return out
 
 
-def _check_pool_after(pool_after: Sequence[int], num_layers: int) -> set[int]:
-    bad = [i for i in pool_after if not 0 <= int(i) < num_layers]
-    if bad:
-        raise ScalebenchError(
-            f"pool_after lists layer indices {bad} outside 0..{num_layers - 1} (one per entry of widths)."
-        )
-    return {int(i) for i in pool_after}
-
-
 def _check_kernel_size(k: int) -> int:
     if int(k) != k or k < 1 or k % 2 == 0:
         raise ScalebenchError(f"kernel_size must be an odd positive integer, got {k!r}.")
@@ -286,9 +277,7 @@ class SIConvNet(nn.Module):
         padding: str = "zeros",
     ) -> None:
         super().__init__()
-        channels = _check_channels(widths, "widths")
-        pools = _check_pool_after(pool_after, len(channels))
-        self.global_pool = check_choice(global_pool, "global_pool", GLOBAL_POOLS)
+        channels, pools, self.global_pool = check_layout(widths, pool_after, global_pool)
         k = _check_kernel_size(kernel_size)
         self.scales = check_scales(scales, SI_CONVNET_SCALE_SETS)
         check_interpolation(interpolation, antialias)
@@ -470,9 +459,7 @@ class SiCNN(nn.Module):
         kernel_norm: str = "area",
     ) -> None:
         super().__init__()
-        channels = _check_channels(widths, "widths")
-        self.pools = _check_pool_after(pool_after, len(channels))
-        self.global_pool = check_choice(global_pool, "global_pool", GLOBAL_POOLS)
+        channels, self.pools, self.global_pool = check_layout(widths, pool_after, global_pool)
         k = _check_kernel_size(kernel_size)
         self.scales = check_scales(scales, SICNN_SCALE_SETS)
         check_choice(kernel_interpolation, "kernel_interpolation", KERNEL_INTERPOLATIONS)
