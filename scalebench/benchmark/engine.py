@@ -49,6 +49,8 @@ from scalebench.results import AnyRunResult, Environment
 from scalebench.results.recipe import Recipe
 
 DONE = "done"
+#: The run's identity (run hash, model, config, recipe, build, scales, seed), written when it starts.
+CONFIG = "config.json"
 
 
 # ---------------------------------------------------------------------------------------------------------

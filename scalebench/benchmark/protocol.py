@@ -60,6 +60,7 @@ from scalebench.benchmark.checkpoint import (
 from scalebench.benchmark.config import EvalConfig, Recipe, make_config, resolve_recipe, run_identity
 from scalebench.benchmark.distributed import Dist, init_distributed, wrap
 from scalebench.benchmark.engine import (
+    CONFIG,
     DONE,
     Custom,
     CustomLoss,
@@ -315,7 +316,7 @@ def _run_dense(
     if d.main:
         with writing(s.run_dir):
             s.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(s.run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
+            write_json_atomic(s.run_dir / CONFIG, {"run_hash": s.run_hash, **s.identity})
             tmp = s.run_dir / f"{BEST}.tmp"
             shutil.copyfile(best or base.run_dir / BEST, tmp)
             tmp.replace(s.run_dir / BEST)
@@ -472,7 +473,7 @@ def _model(s: Setup, d: Dist) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     if d.main:  # only now: a config that cannot be built leaves no run directory behind
         with writing(s.run_dir):
             s.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(s.run_dir / "config.json", {"run_hash": s.run_hash, **s.identity})
+            write_json_atomic(s.run_dir / CONFIG, {"run_hash": s.run_hash, **s.identity})
     return model, optimizer
 
 

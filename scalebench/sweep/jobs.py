@@ -56,7 +56,7 @@ from typing import Any
 from scalebench.allocator import tune_cpu_allocator
 from scalebench.benchmark.checkpoint import STATE
 from scalebench.benchmark.config import EvalConfig, make_config
-from scalebench.benchmark.engine import DONE
+from scalebench.benchmark.engine import CONFIG, DONE
 from scalebench.benchmark.protocol import resolve_run, run
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_json_atomic
@@ -334,19 +334,20 @@ class JobStatus:
 
 def job_state(sweep_dir: str | Path, job: Job) -> JobStatus:
     """The state of one job, read from disk (see the module docstring)."""
-    status = _job_state(sweep_dir, job)
-    epochs = seconds = None
+    state = epoch = epochs = seconds = None
+    with contextlib.suppress(FileNotFoundError, ValueError):  # read once: the epoch and the training time
+        state = json.loads((job.run_dir / STATE).read_text())
+    with contextlib.suppress(ValueError, KeyError):
+        epoch = None if state is None else int(state["epoch"])
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        seconds = None if state is None else float(state["train_seconds"])
     with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
-        epochs = int(json.loads((job.run_dir / "config.json").read_text())["recipe"]["epochs"])
-    with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
-        seconds = float(json.loads((job.run_dir / STATE).read_text())["train_seconds"])
+        epochs = int(json.loads((job.run_dir / CONFIG).read_text())["recipe"]["epochs"])
+    status = _job_state(sweep_dir, job, epoch)
     return dataclasses.replace(status, epochs=epochs, train_seconds=seconds)
 
 
-def _job_state(sweep_dir: str | Path, job: Job) -> JobStatus:
-    epoch = None
-    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
-        epoch = int(json.loads((job.run_dir / STATE).read_text())["epoch"])
+def _job_state(sweep_dir: str | Path, job: Job, epoch: int | None) -> JobStatus:
     record = read_record(sweep_dir, job.job_id) or {}
     log = record.get("log")
     if job.done:
