@@ -1,8 +1,9 @@
 """Test-time densification measured on finished runs: ripple, accuracy, selection slope and inference cost.
 
 For each run given (a finished ``scalebench evaluate`` run folder of a scale-channel network, with its
-``results.json`` and ``best.safetensors``, or a store entry's ``seed-N.json`` beside ``seed-N.safetensors``), the trained weights are tested on every recorded test scale twice,
-in one process, with the classification task's own evaluation (:mod:`scalebench.benchmark.tasks`):
+``results.json`` and ``best.safetensors``, or a store entry's ``seed-N.json`` beside ``seed-N.safetensors``:
+:func:`scalebench.benchmark.protocol.trained_run`), the trained weights are tested on every recorded test scale
+twice, in one process, with the classification task's own evaluation (:mod:`scalebench.benchmark.tasks`):
 
 - on the trained channel grid (the reference; its counts must equal the recorded ones, checked);
 - on the grid densified ``--factor`` times (:func:`scalebench.models.densify.densify`).

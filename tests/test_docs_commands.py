@@ -46,11 +46,12 @@ def code_lines(text: str) -> list[str]:
 def doc_commands() -> list[tuple[str, str]]:
     found = []
     for doc in DOCS:
-        for line in code_lines(doc.read_text(encoding="utf-8")):
+        text = doc.read_text(encoding="utf-8")
+        for line in code_lines(text):
             line = re.sub(r"^(\$ |\.venv/bin/|([A-Z_]+=\S* )+)", "", line)  # prompt, venv path, VAR=value
             if line.startswith("scalebench ") and not ABBREVIATED.search(line):
                 found.append((doc.name, line))
-        for span in re.findall(r"`(scalebench [^`]+)`", doc.read_text(encoding="utf-8")):  # inline code
+        for span in re.findall(r"`(scalebench [^`]+)`", text):  # inline code
             if not ABBREVIATED.search(span):
                 found.append((doc.name, " ".join(span.split())))
     return found
