@@ -29,11 +29,13 @@ Reference:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.registry import (
     MAX_CHANNELS,
     MAX_LAYERS,
@@ -48,6 +50,13 @@ from scalebench.models.registry import (
 
 GLOBAL_POOLS: tuple[str, ...] = ("avg", "max")
 
+#: Valid values of the layout keywords of :func:`check_layout` (checked by the registry before anything is built).
+LAYOUT_RULES: dict[str, ConfigRule] = {
+    "widths": channels_rule(),
+    "pool_after": ConfigRule(low=0, high=MAX_LAYERS - 1, min_items=0),
+    "global_pool": ConfigRule(choices=GLOBAL_POOLS),
+}
+
 
 def _check_channels(channels: Sequence[int], name: str) -> list[int]:
     bad = isinstance(channels, (str, bytes)) or not hasattr(channels, "__iter__")
@@ -58,10 +67,17 @@ def _check_channels(channels: Sequence[int], name: str) -> list[int]:
 
 
 def check_layout(
-    widths: Sequence[int], pool_after: Sequence[int], global_pool: str
+    *,
+    widths: Sequence[int] = (16, 16, 24, 24, 32),
+    pool_after: Sequence[int] = (1, 3),
+    global_pool: str = "avg",
 ) -> tuple[list[int], set[int], str]:
     """The checked layout of a plain-CNN-shaped network: its widths (positive integers), the indices of the
-    layers followed by 2x2 max pooling (each within the widths) and its global pooling (:data:`GLOBAL_POOLS`)."""
+    layers followed by 2x2 max pooling (each within the widths) and its global pooling (:data:`GLOBAL_POOLS`).
+
+    Its keywords, with their defaults (the registered ``cnn``'s: the widths of the default GaussDerNet, pooling
+    after layers 1 and 3), are the layout config of every plain-CNN-shaped network of the zoo, which takes them
+    through :func:`~scalebench.models.keywords.takes_keywords_of`."""
     channels = _check_channels(widths, "widths")
     bad = [i for i in pool_after if not 0 <= int(i) < len(channels)]
     if bad:
@@ -71,24 +87,14 @@ def check_layout(
     return channels, {int(i) for i in pool_after}, check_choice(global_pool, "global_pool", GLOBAL_POOLS)
 
 
+@takes_keywords_of(check_layout)
 class PlainCNN(nn.Module):
-    """3x3 conv + BN + ReLU layers, optional 2x2 max pooling, a 3x3 class layer and global pooling.
+    """3x3 conv + BN + ReLU layers, optional 2x2 max pooling, a 3x3 class layer and global pooling; the layout
+    keywords (``widths``, ``pool_after``, ``global_pool``) are those of :func:`check_layout`."""
 
-    The defaults are those of the registered ``cnn`` (the widths of the default GaussDerNet, pooling after
-    layers 1 and 3)."""
-
-    def __init__(
-        self,
-        *,
-        num_classes: int,
-        in_channels: int,
-        widths: Sequence[int] = (16, 16, 24, 24, 32),
-        pool_after: Sequence[int] = (1, 3),
-        global_pool: str = "avg",
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, *, num_classes: int, in_channels: int, dropout: float = 0.0, **layout: Any) -> None:
         super().__init__()
-        channels, pools, self.global_pool = check_layout(widths, pool_after, global_pool)
+        channels, pools, self.global_pool = check_layout(**layout)
         layers: list[nn.Module] = []
         prev = in_channels
         for i, c in enumerate(channels):
@@ -140,12 +146,7 @@ _CNN_CARD = ModelCard(
 
 
 #: Valid values of the ``cnn`` config (checked by the registry before anything is built).
-CNN_RULES: dict[str, ConfigRule] = {
-    "widths": channels_rule(),
-    "pool_after": ConfigRule(low=0, high=MAX_LAYERS - 1, min_items=0),
-    "global_pool": ConfigRule(choices=GLOBAL_POOLS),
-    "dropout": PROBABILITY,
-}
+CNN_RULES: dict[str, ConfigRule] = {**LAYOUT_RULES, "dropout": PROBABILITY}
 
 cnn = register_model(_CNN_CARD, rules=CNN_RULES)(PlainCNN)
 """Plain CNN baseline (see the module docstring; registered builder: the class itself)."""

@@ -52,14 +52,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice, check_shape
-from scalebench.models.baselines import GLOBAL_POOLS, check_layout
+from scalebench.models.baselines import LAYOUT_RULES, check_layout
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.registry import (
-    MAX_LAYERS,
     CardRecipe,
     ConfigRule,
     ModelCard,
     builder_defaults,
-    channels_rule,
     register_model,
 )
 
@@ -257,27 +256,27 @@ class SIConv2d(nn.Conv2d):
         return f"{super().extra_repr()}, scales={[round(s, 3) for s in self.scales]}, {self.zoom}"
 
 
+@takes_keywords_of(check_layout)
 class SIConvNet(nn.Module):
     """SI-ConvNet in the layout of the zoo's plain ``cnn``: [SIConv2d -> BN -> ReLU (-> 2x2 max pool)] per width,
-    a plain 3x3 class layer (with bias) and global pooling (see the module docstring)."""
+    a plain 3x3 class layer (with bias) and global pooling (see the module docstring); the layout keywords are
+    those of :func:`~scalebench.models.baselines.check_layout`."""
 
     def __init__(
         self,
         *,
         num_classes: int,
         in_channels: int,
-        widths: Sequence[int] = (16, 16, 24, 24, 32),
-        pool_after: Sequence[int] = (1, 3),
-        global_pool: str = "avg",
         kernel_size: int = 3,
         scales: Any = FACTOR4_SCALES,
         interpolation: str = "bilinear",
         align_corners: bool = False,
         antialias: bool = False,
         padding: str = "zeros",
+        **layout: Any,
     ) -> None:
         super().__init__()
-        channels, pools, self.global_pool = check_layout(widths, pool_after, global_pool)
+        channels, pools, self.global_pool = check_layout(**layout)
         k = _check_kernel_size(kernel_size)
         self.scales = check_scales(scales, SI_CONVNET_SCALE_SETS)
         check_interpolation(interpolation, antialias)
@@ -436,10 +435,12 @@ class ColumnBatchNorm(nn.Module):
         return y.reshape(b, s, c, h, w).permute(1, 0, 2, 3, 4)
 
 
+@takes_keywords_of(check_layout)
 class SiCNN(nn.Module):
     """SiCNN (Xu et al. 2014) in the layout of the zoo's plain ``cnn``: S columns, each [kernel-rescaled conv ->
     BN (per column) -> ReLU (-> 2x2 max pool)] per width, then the rescaled 3x3 class layer and global pooling;
-    the class scores are max-pooled over columns (see the module docstring).
+    the class scores are max-pooled over columns (see the module docstring). The layout keywords are those of
+    :func:`~scalebench.models.baselines.check_layout`.
 
     ``channel_sigmas`` are the column scales (a column whose kernels are s times larger suits objects s times
     larger); ``scale_channel_logits`` gives the columns' scores (S, B, K).
@@ -450,16 +451,14 @@ class SiCNN(nn.Module):
         *,
         num_classes: int,
         in_channels: int,
-        widths: Sequence[int] = (16, 16, 24, 24, 32),
-        pool_after: Sequence[int] = (1, 3),
-        global_pool: str = "avg",
         kernel_size: int = 3,
         scales: Any = FACTOR4_SCALES,
         kernel_interpolation: str = "bilinear",
         kernel_norm: str = "area",
+        **layout: Any,
     ) -> None:
         super().__init__()
-        channels, self.pools, self.global_pool = check_layout(widths, pool_after, global_pool)
+        channels, self.pools, self.global_pool = check_layout(**layout)
         k = _check_kernel_size(kernel_size)
         self.scales = check_scales(scales, SICNN_SCALE_SETS)
         check_choice(kernel_interpolation, "kernel_interpolation", KERNEL_INTERPOLATIONS)
@@ -511,12 +510,7 @@ SICNN_SCALE_SETS: dict[str, tuple[float, ...]] = {
 # ---------------------------------------------------------------------------------------------------------
 # registration
 
-_COMMON_RULES: dict[str, ConfigRule] = {
-    "widths": channels_rule(),
-    "pool_after": ConfigRule(low=0, high=MAX_LAYERS - 1, min_items=0),
-    "global_pool": ConfigRule(choices=GLOBAL_POOLS),
-    "kernel_size": ConfigRule(low=1, high=15),
-}
+_COMMON_RULES: dict[str, ConfigRule] = {**LAYOUT_RULES, "kernel_size": ConfigRule(low=1, high=15)}
 
 SI_CONVNET_RULES: dict[str, ConfigRule] = {
     **_COMMON_RULES,

@@ -49,9 +49,10 @@ import torch
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_choice, check_shape
-from scalebench.models.baselines import CNN_RULES, PlainCNN
+from scalebench.models.baselines import LAYOUT_RULES, PlainCNN, check_layout
 from scalebench.models.bibtex import BIBTEX
 from scalebench.models.gaussder import SCALE_POOLINGS, winning_scale_channel
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.registry import (
     EVERY_DATASET_AS_IS,
     CardRecipe,
@@ -112,11 +113,13 @@ class _ScaleChannelHead(nn.Module):
         return self._pool(per), winning_scale_channel(per.detach())
 
 
+@takes_keywords_of(check_layout)
 class FoveatedScaleChannelNet(_ScaleChannelHead):
     """Foveated scale channels (see the module docstring), pooled by the subclass's ``SCALE_POOLING``:
     :class:`FovMax` or :class:`FovAvg`.
 
-    Channels are folded into the batch, so the base net (and its batch norm) runs once on S x B crops."""
+    Channels are folded into the batch, so the base net (and its batch norm) runs once on S x B crops. The
+    base net's layout keywords are those of :func:`~scalebench.models.baselines.check_layout`."""
 
     SCALE_POOLING: str
 
@@ -125,15 +128,13 @@ class FoveatedScaleChannelNet(_ScaleChannelHead):
         *,
         num_classes: int,
         in_channels: int,
-        widths: Sequence[int] = (16, 16, 24, 24, 32),
-        pool_after: Sequence[int] = (1, 3),
-        global_pool: str = "avg",
         channel_factors: Sequence[float] = DEFAULT_CHANNEL_FACTORS,
         fovea_fraction: float = 0.5,
         interpolation: str = "bilinear",
         antialias: bool = True,
         align_corners: bool = False,
         padding: str = "zeros",
+        **layout: Any,
     ) -> None:
         super().__init__()
         self.scale_pooling = check_choice(self.SCALE_POOLING, "scale_pooling", SCALE_POOLINGS)
@@ -144,10 +145,7 @@ class FoveatedScaleChannelNet(_ScaleChannelHead):
         self.interpolation = check_interpolation(interpolation, antialias)
         self.antialias, self.align_corners = bool(antialias), bool(align_corners)
         self.padding = check_choice(padding, "padding", PADDINGS)
-        self.base = PlainCNN(
-            num_classes=num_classes, in_channels=in_channels, widths=widths, pool_after=pool_after,
-            global_pool=global_pool,
-        )  # fmt: skip
+        self.base = PlainCNN(num_classes=num_classes, in_channels=in_channels, **layout)
 
     @property
     def channel_sigmas(self) -> list[float]:
@@ -195,25 +193,25 @@ class FovAvg(FoveatedScaleChannelNet):
     SCALE_POOLING = "avg"
 
 
+@takes_keywords_of(check_layout, global_pool="max")
 class InputPyramidNet(_ScaleChannelHead):
     """Input-pyramid ensemble (STIR's ``EnsembleModel``): the shared base net on every pyramid level, the whole
     image resized by ``level_ratio ** -l`` for l in ``levels``; mean (or max) of the class scores. The base net
-    pools globally by max (STIR's), so that a level's scores do not depend on its canvas area."""
+    pools globally by max (STIR's), so that a level's scores do not depend on its canvas area; its other layout
+    keywords are those of :func:`~scalebench.models.baselines.check_layout`."""
 
     def __init__(
         self,
         *,
         num_classes: int,
         in_channels: int,
-        widths: Sequence[int] = (16, 16, 24, 24, 32),
-        pool_after: Sequence[int] = (1, 3),
-        global_pool: str = "max",
         levels: Sequence[int] = (0, 1, 2),
         level_ratio: float = 2.0,
         scale_pooling: str = "avg",
         interpolation: str = "bilinear",
         antialias: bool = True,
         align_corners: bool = False,
+        **layout: Any,
     ) -> None:
         super().__init__()
         self.levels = [int(v) for v in levels]
@@ -225,10 +223,7 @@ class InputPyramidNet(_ScaleChannelHead):
         self.scale_pooling = check_choice(scale_pooling, "scale_pooling", SCALE_POOLINGS)
         self.interpolation = check_interpolation(interpolation, antialias)
         self.antialias, self.align_corners = bool(antialias), bool(align_corners)
-        self.base = PlainCNN(
-            num_classes=num_classes, in_channels=in_channels, widths=widths, pool_after=pool_after,
-            global_pool=global_pool,
-        )  # fmt: skip
+        self.base = PlainCNN(num_classes=num_classes, in_channels=in_channels, **layout)
 
     @property
     def channel_sigmas(self) -> list[float]:
@@ -262,16 +257,15 @@ class InputPyramidNet(_ScaleChannelHead):
 # registration
 
 
-_BASE_RULES = {k: CNN_RULES[k] for k in ("widths", "pool_after", "global_pool")}
 FOVEATED_RULES: dict[str, ConfigRule] = {
-    **_BASE_RULES,
+    **LAYOUT_RULES,
     "channel_factors": ConfigRule(low=1 / 64, high=64, max_items=MAX_CHANNELS_S),
     "fovea_fraction": ConfigRule(low=0, low_open=True, high=4),
     "interpolation": ConfigRule(choices=INTERPOLATIONS),
     "padding": ConfigRule(choices=PADDINGS),
 }
 PYRAMID_RULES: dict[str, ConfigRule] = {
-    **_BASE_RULES,
+    **LAYOUT_RULES,
     "levels": ConfigRule(low=-4, high=8, max_items=13),
     "level_ratio": ConfigRule(low=1, low_open=True, high=4),
     "scale_pooling": ConfigRule(choices=SCALE_POOLINGS),

@@ -25,13 +25,15 @@ CNN of the same budget (widths 20-20-29-29-39, 30,542 parameters).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import check_choice, check_shape
-from scalebench.models.baselines import CNN_RULES, PlainCNN, _check_channels
+from scalebench.models.baselines import LAYOUT_RULES, PlainCNN, _check_channels, check_layout
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.registry import (
     EVERY_DATASET_AS_IS,
     ConfigRule,
@@ -50,23 +52,23 @@ SAMPLING_PADDINGS: tuple[str, ...] = ("zeros", "border", "reflection")
 IDENTITY_THETA: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
+@takes_keywords_of(check_layout)
 class SpatialTransformerCNN(nn.Module):
-    """Localisation net -> affine_grid -> grid_sample -> plain CNN (see the module docstring)."""
+    """Localisation net -> affine_grid -> grid_sample -> plain CNN (see the module docstring), whose layout
+    keywords are those of :func:`~scalebench.models.baselines.check_layout`."""
 
     def __init__(
         self,
         *,
         num_classes: int,
         in_channels: int,
-        widths: Sequence[int] = (16, 16, 24, 24, 32),
-        pool_after: Sequence[int] = (1, 3),
-        global_pool: str = "avg",
         loc_widths: Sequence[int] = (8, 16),
         loc_pool: int = 4,
         loc_hidden: int = 32,
         sampling: str = "bilinear",
         sampling_padding: str = "zeros",
         align_corners: bool = False,
+        **layout: Any,
     ) -> None:
         super().__init__()
         loc = _check_channels(loc_widths, "loc_widths")
@@ -93,10 +95,7 @@ class SpatialTransformerCNN(nn.Module):
         with torch.no_grad():
             self.theta.weight.zero_()
             self.theta.bias.copy_(torch.tensor(IDENTITY_THETA))
-        self.classifier = PlainCNN(
-            num_classes=num_classes, in_channels=in_channels, widths=widths, pool_after=pool_after,
-            global_pool=global_pool,
-        )  # fmt: skip
+        self.classifier = PlainCNN(num_classes=num_classes, in_channels=in_channels, **layout)
 
     def affine(self, x: Tensor) -> Tensor:
         """The predicted transformation theta (B, 2, 3) (the identity at initialisation)."""
@@ -115,7 +114,7 @@ class SpatialTransformerCNN(nn.Module):
 
 
 STN_RULES: dict[str, ConfigRule] = {
-    **{k: CNN_RULES[k] for k in ("widths", "pool_after", "global_pool")},
+    **LAYOUT_RULES,
     "loc_widths": channels_rule(),
     "loc_pool": ConfigRule(low=1, high=16),
     "loc_hidden": channels_rule(),
