@@ -58,12 +58,14 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from scalebench.checks import ScalebenchError
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.registry import (
     ConfigRule,
     register_model,
@@ -400,29 +402,25 @@ def disco_basis(
         return normalise_by_smallest_scale(basis).float()
 
 
+@takes_keywords_of(ScaleEquivariantCNN, exclude=("stem",))
 class DISCO(ScaleEquivariantCNN):
     """DISCO network of the zoo (see the module docstring); ``channel_sigmas`` = basis_min_scale x scales (pixels:
-    the Gaussian envelope of the widest basis functions at each scale)."""
+    the Gaussian envelope of the widest basis functions at each scale). The keywords of the layers and the head
+    are those of :class:`~scalebench.models.scaleconv.ScaleEquivariantCNN`."""
 
     def __init__(
         self,
         *,
         num_classes: int,
         in_channels: int,
-        widths: Sequence[int] = (32, 63, 95),
         scales: Sequence[float] = (1.0, 1.26, 1.59, 2.0),
         kernel_size: int = 15,
         effective_size: int = 7,
         basis_min_scale: float = 1.9,
         basis_mult: float = 1.5,
         basis_max_order: int = 4,
-        scale_kernel_size: int = 1,
-        pool_after: Sequence[int] = (0, 1),
-        global_pool: str = "max",
-        hidden: int = 256,
-        dropout: float = 0.7,
+        **head: Any,
     ) -> None:
-        widths = [int(w) for w in widths]
         psi = disco_basis(
             kernel_size,
             scales,
@@ -432,15 +430,11 @@ class DISCO(ScaleEquivariantCNN):
             max_order=basis_max_order,
         )
         super().__init__(
-            basis_scale_convs(in_channels, widths, psi, scale_kernel_size),
-            widths,
+            lambda widths, k: basis_scale_convs(in_channels, widths, psi, k),
             num_classes=num_classes,
             channel_sigmas=[round(basis_min_scale * s, 6) for s in check_scales(scales)],
-            pool_after=pool_after,
             spatial_pool="avg",
-            global_pool=global_pool,
-            hidden=hidden,
-            dropout=dropout,
+            **head,
         )
 
 

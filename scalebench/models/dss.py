@@ -37,12 +37,13 @@ from the input rather than in cascade (the code's way; the same up to truncation
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError, check_shape
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.registry import (
     MAX_LAYERS,
     PROBABILITY,
@@ -103,46 +104,41 @@ class GaussianLifting(nn.Module):
         return f"variances={[round(t, 4) for t in self.variances]}"
 
 
+@takes_keywords_of(ScaleEquivariantCNN, exclude=("stem",))
 class DSS(ScaleEquivariantCNN):
-    """DSS network of the zoo (see the module docstring)."""
+    """DSS network of the zoo (see the module docstring). The keywords of the layers and the head are those of
+    :class:`~scalebench.models.scaleconv.ScaleEquivariantCNN`."""
 
     def __init__(
         self,
         *,
         num_classes: int,
         in_channels: int,
-        widths: Sequence[int] = (32, 63, 95),
         num_scales: int = 4,
         base: int = 2,
         zero_scale: float = 0.25,
         kernel_size: int = 7,
-        scale_kernel_size: int = 1,
-        pool_after: Sequence[int] = (0, 1),
-        global_pool: str = "max",
-        hidden: int = 256,
-        dropout: float = 0.7,
+        **head: Any,
     ) -> None:
-        widths = [int(w) for w in widths]
         if not 1 <= int(num_scales) <= MAX_DSS_SCALES:
             raise ScalebenchError(f"num_scales must be in [1, {MAX_DSS_SCALES}], got {num_scales!r}.")
-        ins = [int(in_channels), *widths[:-1]]
-        convs = [
-            DilatedScaleConv(
-                i, o, kernel_size, num_scales, base=base, scale_kernel_size=scale_kernel_size, bias=False
-            )
-            for i, o in zip(ins, widths, strict=True)
-        ]
+
+        def convs(widths: list[int], scale_kernel_size: int) -> list[nn.Module]:
+            ins = [int(in_channels), *widths[:-1]]
+            return [
+                DilatedScaleConv(
+                    i, o, kernel_size, num_scales, base=base, scale_kernel_size=scale_kernel_size
+                )
+                for i, o in zip(ins, widths, strict=True)
+            ]
+
         super().__init__(
             convs,
-            widths,
             num_classes=num_classes,
             channel_sigmas=[zero_scale * base**s for s in range(int(num_scales))],
-            pool_after=pool_after,
             spatial_pool="max",
-            global_pool=global_pool,
-            hidden=hidden,
-            dropout=dropout,
             stem=GaussianLifting(num_scales, base=base, zero_scale=zero_scale),
+            **head,
         )
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
@@ -426,27 +426,35 @@ class ScaleEquivariantCNN(nn.Module):
     per-scale pooled features (ReLU, max over scales and the spatial max commute).
 
     Args:
-        convs: the scale convolutions; the first takes the (stem's) input, the others (B, C, S, H, W).
-        widths: output channels of each convolution.
+        convs: ``convs(widths, scale_kernel_size)`` makes the scale convolutions, one per width; the first takes
+            the (stem's) input, the others (B, C, S, H, W).
         channel_sigmas: the scale of each scale channel (what :attr:`channel_sigmas` reports).
+        spatial_pool: the pooling after the layers in ``pool_after``.
         stem: a parameter-free module applied first (None: the first conv lifts the image itself).
+
+    The keywords from ``widths`` on are the config that the SESN, DISCO and DSS networks share (with the
+    defaults of the authors' MNIST models); they take them through
+    :func:`~scalebench.models.keywords.takes_keywords_of`.
     """
 
     def __init__(
         self,
-        convs: Sequence[nn.Module],
-        widths: Sequence[int],
+        convs: Callable[[list[int], int], Sequence[nn.Module]],
         *,
         num_classes: int,
         channel_sigmas: Sequence[float],
+        spatial_pool: SpatialPool,
+        stem: nn.Module | None = None,
+        widths: Sequence[int] = (32, 63, 95),
+        scale_kernel_size: int = 1,
         pool_after: Sequence[int] = (0, 1),
-        spatial_pool: SpatialPool = "max",
         global_pool: SpatialPool = "max",
         hidden: int = 256,
         dropout: float = 0.7,
-        stem: nn.Module | None = None,
     ) -> None:
         super().__init__()
+        widths = [int(w) for w in widths]
+        convs = convs(widths, int(scale_kernel_size))
         if len(convs) != len(widths) or not convs:
             raise ScalebenchError(f"one width per convolution is needed, got {len(widths)} for {len(convs)}.")
         bad = [int(i) for i in pool_after if not 0 <= int(i) < len(widths) - 1]

@@ -53,6 +53,7 @@ import torch
 from torch import Tensor
 
 from scalebench.checks import ScalebenchError, check_choice
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.registry import (
     EVERY_DATASET_AS_IS,
     MAX_LAYERS,
@@ -200,41 +201,33 @@ def sesn_basis(
     return _sesn_basis(size, tuple(scales), effective_size, kind, float(mult), int(max_order)).clone()
 
 
+@takes_keywords_of(ScaleEquivariantCNN, exclude=("stem",))
 class SESN(ScaleEquivariantCNN):
-    """SESN network of the zoo (see the module docstring); ``channel_sigmas`` are the basis scales (pixels)."""
+    """SESN network of the zoo (see the module docstring); ``channel_sigmas`` are the basis scales (pixels). The
+    keywords of the layers and the head are those of :class:`~scalebench.models.scaleconv.ScaleEquivariantCNN`."""
 
     def __init__(
         self,
         *,
         num_classes: int,
         in_channels: int,
-        widths: Sequence[int] = (32, 63, 95),
         scales: Sequence[float] = (2.0, 2.52, 3.17, 4.0),
         kernel_size: int = 15,
         effective_size: int = 7,
         basis: str = "B",
         basis_mult: float = 1.5,
         basis_max_order: int = 4,
-        scale_kernel_size: int = 1,
-        pool_after: Sequence[int] = (0, 1),
-        global_pool: str = "max",
-        hidden: int = 256,
-        dropout: float = 0.7,
+        **head: Any,
     ) -> None:
-        widths = [int(w) for w in widths]
         psi = sesn_basis(
             kernel_size, scales, effective_size, kind=basis, mult=basis_mult, max_order=basis_max_order
         )
         super().__init__(
-            basis_scale_convs(in_channels, widths, psi, scale_kernel_size),
-            widths,
+            lambda widths, k: basis_scale_convs(in_channels, widths, psi, k),
             num_classes=num_classes,
             channel_sigmas=check_scales(scales),
-            pool_after=pool_after,
             spatial_pool="max",
-            global_pool=global_pool,
-            hidden=hidden,
-            dropout=dropout,
+            **head,
         )
 
 
