@@ -45,15 +45,12 @@ from torch import Tensor, nn
 from scalebench.checks import ScalebenchError, check_shape
 from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.registry import (
-    MAX_LAYERS,
-    PROBABILITY,
     ConfigRule,
-    channels_rule,
     register_model,
 )
-from scalebench.models.scaleconv import SPATIAL_POOLS, DilatedScaleConv, ScaleEquivariantCNN
+from scalebench.models.scaleconv import DilatedScaleConv, ScaleEquivariantCNN
 from scalebench.models.scalespace import discrete_gaussian_kernel1d, separable_smooth
-from scalebench.models.sesn import sesn_protocol_card
+from scalebench.models.sesn import head_rules, sesn_protocol_card
 
 #: Most scales of a DSS network: the dilation base^(S-1) must stay far below the canvas.
 MAX_DSS_SCALES = 8
@@ -143,16 +140,11 @@ class DSS(ScaleEquivariantCNN):
 
 
 DSS_RULES: dict[str, ConfigRule] = {
-    "widths": channels_rule(max_items=MAX_LAYERS),
+    **head_rules(MAX_DSS_SCALES),
     "num_scales": ConfigRule(low=1, high=MAX_DSS_SCALES),
     "base": ConfigRule(low=2, high=4),
     "zero_scale": ConfigRule(low=0, low_open=True, high=4),
     "kernel_size": ConfigRule(low=1, high=15),
-    "scale_kernel_size": ConfigRule(low=1, high=MAX_DSS_SCALES),
-    "pool_after": ConfigRule(low=0, high=MAX_LAYERS - 1, min_items=0),
-    "global_pool": ConfigRule(choices=SPATIAL_POOLS),
-    "hidden": ConfigRule(low=0, high=4096, limit="scalebench.models.registry.MAX_CHANNELS"),
-    "dropout": PROBABILITY,
 }
 
 DSS_QUICK: dict[str, object] = {"widths": (8, 16, 24), "hidden": 32}

@@ -207,7 +207,34 @@ def conv2d_same(
     return F.conv2d(x, weight, padding=dilation * (k // 2), dilation=dilation, groups=groups)
 
 
-class ScaleLiftingConv(nn.Module):
+class _BasisConv(nn.Module):
+    """What :class:`ScaleLiftingConv` and :class:`ScaleConv` hold alike: the checked ``method``, the channel
+    counts, the basis (S, F, k, k) as a buffer, the weights (O, I, *axes, F) (``kaiming_uniform_``, a = sqrt(5))
+    and the bias (zeros, or None)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        basis: Tensor,
+        axes: tuple[int, ...],
+        bias: bool,
+        method: str,
+    ) -> None:
+        super().__init__()
+        _check_basis(basis)
+        self.method = check_choice(method, "method", CONV_METHODS)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.register_buffer("basis", basis.detach().clone().float())
+        self.num_scales, self.num_functions, self.kernel_size = (int(n) for n in basis.shape[:3])
+        self.weight = nn.Parameter(
+            torch.empty(self.out_channels, self.in_channels, *axes, self.num_functions)
+        )
+        self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+
+class ScaleLiftingConv(_BasisConv):
     r"""Lifting convolution Z2 -> scale group with a fixed basis: (B, I, H, W) -> (B, O, S, H, W).
 
     :math:`y_{o,s} = b_o + \sum_{i,f} w_{o,i,f}\,(x_i \star \psi_{s,f})` (cross-correlation, zero padding
@@ -225,15 +252,7 @@ class ScaleLiftingConv(nn.Module):
         bias: bool = True,
         method: ConvMethod = "auto",
     ) -> None:
-        super().__init__()
-        _check_basis(basis)
-        self.method = check_choice(method, "method", CONV_METHODS)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.register_buffer("basis", basis.detach().clone().float())
-        self.num_scales, self.num_functions, self.kernel_size = (int(n) for n in basis.shape[:3])
-        self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, self.num_functions))
-        self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        super().__init__(in_channels, out_channels, basis, (), bias, method)
 
     def kernels(self) -> Tensor:
         """The synthesised kernels (O, S, I, k, k)."""
@@ -256,7 +275,7 @@ class ScaleLiftingConv(nn.Module):
         )
 
 
-class ScaleConv(nn.Module):
+class ScaleConv(_BasisConv):
     r"""Scale convolution scale group -> scale group with a fixed basis: (B, I, S, H, W) -> (B, O, S, H, W).
 
     :math:`y_{o,s} = b_o + \sum_{i,j,f} w_{o,i,j,f}\,(x_{i,s+j} \star \psi_{s,f})`, j = 0..K-1
@@ -274,20 +293,10 @@ class ScaleConv(nn.Module):
         bias: bool = True,
         method: ConvMethod = "auto",
     ) -> None:
-        super().__init__()
-        _check_basis(basis)
-        self.method = check_choice(method, "method", CONV_METHODS)
         if int(scale_kernel_size) < 1:
             raise ScalebenchError(f"scale_kernel_size must be >= 1, got {scale_kernel_size!r}.")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        super().__init__(in_channels, out_channels, basis, (int(scale_kernel_size),), bias, method)
         self.scale_kernel_size = int(scale_kernel_size)
-        self.register_buffer("basis", basis.detach().clone().float())
-        self.num_scales, self.num_functions, self.kernel_size = (int(n) for n in basis.shape[:3])
-        self.weight = nn.Parameter(
-            torch.empty(self.out_channels, self.in_channels, self.scale_kernel_size, self.num_functions)
-        )
-        self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     def kernels(self) -> Tensor:
         """The synthesised kernels (S, O, K, I, k, k)."""

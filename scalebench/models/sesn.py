@@ -231,20 +231,28 @@ class SESN(ScaleEquivariantCNN):
         )
 
 
-def scale_equivariant_rules(scales_rule: ConfigRule | None = None) -> dict[str, ConfigRule]:
-    """The config rules shared by the SESN and DISCO cards (widths, kernel, basis, head)."""
+def head_rules(max_scales: int) -> dict[str, ConfigRule]:
+    """The rules of the layer and head keywords of :class:`~scalebench.models.scaleconv.ScaleEquivariantCNN`
+    (shared by SESN, DISCO and DSS); a scale kernel spans at most ``max_scales`` scales."""
     return {
         "widths": channels_rule(max_items=MAX_LAYERS),
+        "scale_kernel_size": ConfigRule(low=1, high=max_scales),
+        "pool_after": ConfigRule(low=0, high=MAX_LAYERS - 1, min_items=0),
+        "global_pool": ConfigRule(choices=SPATIAL_POOLS),
+        "hidden": ConfigRule(low=0, high=4096, limit="scalebench.models.registry.MAX_CHANNELS"),
+        "dropout": PROBABILITY,
+    }
+
+
+def scale_equivariant_rules(scales_rule: ConfigRule | None = None) -> dict[str, ConfigRule]:
+    """The config rules shared by the SESN and DISCO cards (head, scales, kernel, basis)."""
+    return {
+        **head_rules(MAX_SCALES),
         "scales": scales_rule or ConfigRule(low=0, low_open=True, high=1024, max_items=MAX_SCALES),
         "kernel_size": ConfigRule(low=3, high=MAX_KERNEL_SIZE),
         "effective_size": ConfigRule(low=1, high=15),
         "basis_mult": ConfigRule(low=1, low_open=True, high=16),
         "basis_max_order": ConfigRule(low=0, high=12),
-        "scale_kernel_size": ConfigRule(low=1, high=MAX_SCALES),
-        "pool_after": ConfigRule(low=0, high=MAX_LAYERS - 1, min_items=0),
-        "global_pool": ConfigRule(choices=SPATIAL_POOLS),
-        "hidden": ConfigRule(low=0, high=4096, limit="scalebench.models.registry.MAX_CHANNELS"),
-        "dropout": PROBABILITY,
     }
 
 
