@@ -36,6 +36,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,7 @@ from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
 from scalebench.models.baselines import RESNET_RULES, cifar_resnet_plan
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.njet import NJET_RULES, NJetConv2d
 from scalebench.models.registry import (
     PROBABILITY,
@@ -94,22 +96,19 @@ class _NJetNetBase(nn.Module):
         return [float(m.sigma.detach()) for m in self.njet_layers()]
 
 
-def _njet_kwargs(order: int, k: float, size_rule: str, init_sigma: float, learn_sigma: bool) -> dict:
-    return {
-        "order": order,
-        "k": k,
-        "size_rule": size_rule,
-        "init_sigma": init_sigma,
-        "learn_sigma": learn_sigma,
-    }
+#: The keywords of :class:`~scalebench.models.njet.NJetConv2d` that are not the networks' config: the
+#: subsampling radius is set per layer (from the network's ``subsample_r``), the rest keep their defaults.
+_LAYER_ONLY = ("subsample_r", "alpha_std", "strategy")
 
 
 def _conv1x1_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
+@takes_keywords_of(NJetConv2d, exclude=_LAYER_ONLY)
 class NJetNiN(_NJetNetBase):
-    """Network-in-Network with N-Jet layers, as ``nin_shared_srf`` of the reference code (module docstring)."""
+    """Network-in-Network with N-Jet layers, as ``nin_shared_srf`` of the reference code (module docstring); the
+    N-Jet keywords (``order``, ``k``, ``size_rule``, ``init_sigma``, ``learn_sigma``) are the layer's."""
 
     def __init__(
         self,
@@ -117,14 +116,10 @@ class NJetNiN(_NJetNetBase):
         num_classes: int,
         in_channels: int,
         channels: Sequence[int] = (192, 160, 96, 192, 192, 192, 192, 192),
-        order: int = 2,
-        k: float = 2.0,
-        size_rule: str = "paper",
-        init_sigma: float = 1.0,
-        learn_sigma: bool = True,
         dropout: float = 0.5,
         safe_subsample: bool = False,
         subsample_r: float = 4.0,
+        **nj: Any,
     ) -> None:
         super().__init__()
         c = [int(v) for v in channels]
@@ -133,7 +128,6 @@ class NJetNiN(_NJetNetBase):
                 f"njetnet_nin channels must be 8 positive integers (N-Jet, 1x1, 1x1 per block, and the N-Jet "
                 f"and first 1x1 of the last block), got {list(channels)!r}."
             )
-        nj = _njet_kwargs(order, k, size_rule, init_sigma, learn_sigma)
         r = subsample_r if safe_subsample else None
 
         def njet(ci: int, co: int) -> list[nn.Module]:
@@ -182,8 +176,10 @@ class NJetBasicBlock(nn.Module):
         return F.relu(y + short)
 
 
+@takes_keywords_of(NJetConv2d, exclude=_LAYER_ONLY)
 class NJetResNet(_NJetNetBase):
-    """CIFAR ResNet-(6n+2) with N-Jet layers and safe subsampling at the two stage transitions."""
+    """CIFAR ResNet-(6n+2) with N-Jet layers and safe subsampling at the two stage transitions; the N-Jet keywords
+    are the layer's."""
 
     def __init__(
         self,
@@ -192,16 +188,11 @@ class NJetResNet(_NJetNetBase):
         in_channels: int,
         depth: int = 32,
         width: int = 16,
-        order: int = 2,
-        k: float = 2.0,
-        size_rule: str = "paper",
-        init_sigma: float = 1.0,
-        learn_sigma: bool = True,
         subsample_r: float = 4.0,
+        **nj: Any,
     ) -> None:
         super().__init__()
         plan = cifar_resnet_plan(depth, width, name="N-Jet ResNet")
-        nj = _njet_kwargs(order, k, size_rule, init_sigma, learn_sigma)
         self.stem = nn.Sequential(
             NJetConv2d(in_channels, width, **nj), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         )

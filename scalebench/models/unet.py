@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalebench.checks import ScalebenchError
+from scalebench.models.keywords import takes_keywords_of
 from scalebench.models.njet import NJET_RULES, NJetConv2d
 from scalebench.models.registry import CardRecipe, ConfigRule, ModelCard, channels_rule, register_model
 
@@ -92,19 +94,9 @@ class SameConv2d(nn.Conv2d):
 class _NJetBlockConv(nn.Module):
     """An N-Jet layer plus a bias: the drop-in for ``nn.Conv2d(c_in, c_out, k, padding="same")``."""
 
-    def __init__(
-        self, c_in: int, c_out: int, *, order: int, k: float, init_sigma: float, learn_sigma: bool
-    ) -> None:
+    def __init__(self, c_in: int, c_out: int, **njet: Any) -> None:
         super().__init__()
-        self.njet = NJetConv2d(
-            c_in,
-            c_out,
-            order=order,
-            k=k,
-            init_sigma=init_sigma,
-            learn_sigma=learn_sigma,
-            alpha_std=math.sqrt(2.0 / c_in),
-        )
+        self.njet = NJetConv2d(c_in, c_out, alpha_std=math.sqrt(2.0 / c_in), **njet)
         self.bias = nn.Parameter(torch.zeros(c_out))
 
     @property
@@ -115,8 +107,10 @@ class _NJetBlockConv(nn.Module):
         return self.njet(x) + self.bias.view(1, -1, 1, 1)
 
 
+@takes_keywords_of(NJetConv2d, exclude=("size_rule", "subsample_r", "alpha_std", "strategy"))
 class UNet(nn.Module):
-    """The small U-Net (module docstring). ``conv="njet"`` replaces every spatial convolution by an N-Jet layer.
+    """The small U-Net (module docstring). ``conv="njet"`` replaces every spatial convolution by an N-Jet layer,
+    whose keywords (``order``, ``k``, ``init_sigma``, ``learn_sigma``) are :class:`NJetConv2d`'s.
 
     Example:
         >>> net = UNet(num_classes=11, in_channels=1, levels=3, width=4)
@@ -133,10 +127,7 @@ class UNet(nn.Module):
         width: int = 64,
         kernel_size: int = 3,
         conv: str = "standard",
-        order: int = 2,
-        k: float = 2.0,
-        init_sigma: float = 1.0,
-        learn_sigma: bool = True,
+        **njet: Any,
     ) -> None:
         super().__init__()
         if levels < 1 or width < 1 or kernel_size < 1:
@@ -148,9 +139,7 @@ class UNet(nn.Module):
 
         def make(c_in: int, c_out: int) -> nn.Module:
             if conv == "njet":
-                return _NJetBlockConv(
-                    c_in, c_out, order=order, k=k, init_sigma=init_sigma, learn_sigma=learn_sigma
-                )
+                return _NJetBlockConv(c_in, c_out, **njet)
             return SameConv2d(c_in, c_out, self.kernel)
 
         widths = [width * 2**i for i in range(levels)]
