@@ -62,6 +62,7 @@ Reference:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -265,12 +266,12 @@ def njet_conv2d(
     """
     _check_njet_args(x, alphas, order)
     check_choice(strategy, "strategy", STRATEGIES)
-    if strategy == "dense" or (strategy == "auto" and x.is_cuda):
-        return njet_conv2d_dense(
-            x, alphas, sigma, order=order, k=k, size_rule=size_rule, subsample_r=subsample_r
-        )
-    c_in, c_out = alphas.shape[1], alphas.shape[2]
     radius = njet_radius(sigma, k, size_rule)
+    if strategy == "dense" or (strategy == "auto" and x.is_cuda):
+        basis = njet_basis2d(sigma, order, radius).to(dtype=x.dtype, device=x.device)
+        out = F.conv2d(x, torch.einsum("fco,fyx->ocyx", alphas.to(x.dtype), basis), padding=radius)
+        return out if subsample_r is None else safe_subsample(out, sigma, subsample_r)
+    c_in, c_out = alphas.shape[1], alphas.shape[2]
     taps = njet_basis1d(sigma, order, radius).to(dtype=x.dtype, device=x.device)
     indices = njet_basis_indices(order)
     if strategy == "auto":
@@ -301,29 +302,9 @@ def njet_conv2d(
     return out
 
 
-def njet_conv2d_dense(
-    x: Tensor,
-    alphas: Tensor,
-    sigma: float | Tensor,
-    *,
-    order: int = 2,
-    k: float = 2.0,
-    size_rule: SizeRule = "paper",
-    subsample_r: float | None = None,
-) -> Tensor:
-    """Reference N-Jet convolution with the dense (C_out, C_in, K, K) kernel, as the reference code does.
-
-    Same arguments and result as :func:`njet_conv2d`; costs K^2 multiply-adds per in/out pair. For tests and
-    the benchmark only.
-    """
-    _check_njet_args(x, alphas, order)
-    radius = njet_radius(sigma, k, size_rule)
-    basis = njet_basis2d(sigma, order, radius).to(dtype=x.dtype, device=x.device)
-    weight = torch.einsum("fco,fyx->ocyx", alphas.to(x.dtype), basis)
-    out = F.conv2d(x, weight, padding=radius)
-    if subsample_r is not None:
-        out = safe_subsample(out, sigma, subsample_r)
-    return out
+njet_conv2d_dense = functools.partial(njet_conv2d, strategy="dense")
+"""Reference N-Jet convolution with the dense (C_out, C_in, K, K) kernel, as the reference code does:
+:func:`njet_conv2d` with ``strategy="dense"`` (same arguments and result; K^2 multiply-adds per in/out pair)."""
 
 
 class NJetConv2d(nn.Module):
