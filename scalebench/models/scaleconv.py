@@ -435,8 +435,8 @@ class ScaleEquivariantCNN(nn.Module):
     per-scale pooled features (ReLU, max over scales and the spatial max commute).
 
     Args:
-        convs: ``convs(widths, scale_kernel_size)`` makes the scale convolutions, one per width; the first takes
-            the (stem's) input, the others (B, C, S, H, W).
+        make_convs: ``make_convs(widths, scale_kernel_size)`` makes the scale convolutions, one per width; the
+            first takes the (stem's) input, the others (B, C, S, H, W).
         channel_sigmas: the scale of each scale channel (what :attr:`channel_sigmas` reports).
         spatial_pool: the pooling after the layers in ``pool_after``.
         stem: a parameter-free module applied first (None: the first conv lifts the image itself).
@@ -448,7 +448,7 @@ class ScaleEquivariantCNN(nn.Module):
 
     def __init__(
         self,
-        convs: Callable[[list[int], int], Sequence[nn.Module]],
+        make_convs: Callable[[list[int], int], Sequence[nn.Module]],
         *,
         num_classes: int,
         channel_sigmas: Sequence[float],
@@ -463,7 +463,7 @@ class ScaleEquivariantCNN(nn.Module):
     ) -> None:
         super().__init__()
         widths = [int(w) for w in widths]
-        convs = convs(widths, int(scale_kernel_size))
+        convs = make_convs(widths, int(scale_kernel_size))
         if len(convs) != len(widths) or not convs:
             raise ScalebenchError(f"one width per convolution is needed, got {len(widths)} for {len(convs)}.")
         bad = [int(i) for i in pool_after if not 0 <= int(i) < len(widths) - 1]
