@@ -73,6 +73,7 @@ from scalebench.models.registry import (
 from scalebench.models.scaleconv import ScaleEquivariantCNN, basis_scale_convs
 from scalebench.models.sesn import (
     MAX_KERNEL_SIZE,
+    SESN,
     _check_odd,
     check_scales,
     multiscale_hermite_gaussian,
@@ -402,39 +403,31 @@ def disco_basis(
         return normalise_by_smallest_scale(basis).float()
 
 
-@takes_keywords_of(ScaleEquivariantCNN, exclude=("stem",))
+@takes_keywords_of(SESN, exclude=("basis",), scales=(1.0, 1.26, 1.59, 2.0))
 class DISCO(ScaleEquivariantCNN):
     """DISCO network of the zoo (see the module docstring); ``channel_sigmas`` = basis_min_scale x scales (pixels:
-    the Gaussian envelope of the widest basis functions at each scale). The keywords of the layers and the head
-    are those of :class:`~scalebench.models.scaleconv.ScaleEquivariantCNN`."""
+    the Gaussian envelope of the widest basis functions at each scale).
+
+    Its keywords are those of :class:`~scalebench.models.sesn.SESN` (DISCO is the SESN network on another basis,
+    Sosnovik et al. 2021), with the DISCO scales as the default and ``basis_min_scale`` (the scale of the
+    target Hermite functions) in place of SESN's basis kind."""
 
     def __init__(
-        self,
-        *,
-        num_classes: int,
-        in_channels: int,
-        scales: Sequence[float] = (1.0, 1.26, 1.59, 2.0),
-        kernel_size: int = 15,
-        effective_size: int = 7,
-        basis_min_scale: float = 1.9,
-        basis_mult: float = 1.5,
-        basis_max_order: int = 4,
-        **head: Any,
+        self, *, num_classes: int, in_channels: int, basis_min_scale: float = 1.9, **config: Any
     ) -> None:
-        psi = disco_basis(
-            kernel_size,
-            scales,
-            effective_size,
-            min_scale=basis_min_scale,
-            mult=basis_mult,
-            max_order=basis_max_order,
+        scales, size, effective = (
+            config.pop("scales"),
+            config.pop("kernel_size"),
+            config.pop("effective_size"),
         )
+        mult, order = config.pop("basis_mult"), config.pop("basis_max_order")
+        psi = disco_basis(size, scales, effective, min_scale=basis_min_scale, mult=mult, max_order=order)
         super().__init__(
             lambda widths, k: basis_scale_convs(in_channels, widths, psi, k),
             num_classes=num_classes,
             channel_sigmas=[round(basis_min_scale * s, 6) for s in check_scales(scales)],
             spatial_pool="avg",
-            **head,
+            **config,
         )
 
 

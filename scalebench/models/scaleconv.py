@@ -478,7 +478,9 @@ class ScaleEquivariantCNN(nn.Module):
         self.stem = stem
         self.convs = nn.ModuleList(convs)
         self.norms = nn.ModuleList(nn.BatchNorm3d(int(w)) for w in widths[:-1])
-        self._channel_sigmas = [float(s) for s in channel_sigmas]
+        self.channel_sigmas = [
+            float(s) for s in channel_sigmas
+        ]  # the scale of each scale channel (the card's)
         c = int(widths[-1])
         hidden = int(hidden)
         if hidden > 0:
@@ -495,13 +497,8 @@ class ScaleEquivariantCNN(nn.Module):
         self.head = nn.Sequential(*layers)
 
     @property
-    def channel_sigmas(self) -> list[float]:
-        """The scale of each scale channel (see the model's card)."""
-        return list(self._channel_sigmas)
-
-    @property
     def num_scales(self) -> int:
-        return len(self._channel_sigmas)
+        return len(self.channel_sigmas)
 
     def scale_features(self, x: Tensor) -> Tensor:
         """The last scale convolution's output (B, C, S, H', W'), before ReLU and the max-projection."""
