@@ -552,8 +552,28 @@ def _sesn_stl_scales_on_rgb(scales: Sequence[float]) -> dict[str, dict[str, Any]
     return {"fashion-mnist": {}, "cifar10": {"scales": list(scales)}, "stl10": {"scales": list(scales)}}
 
 
+def _peer_card(
+    builder: type[nn.Module], stl_scales: tuple[float, ...], licence_note: str, **fields: Any
+) -> ModelCard:
+    """A card with the fields the SI-ConvNet and SiCNN cards share: the re-implementations consulted (licence),
+    the builder's defaults as the config, the quick config, the sesn re-implementation's STL-10 scales on the
+    RGB builds, no scale covariance, and the recalled MNIST-scale protocol as the paper recipe."""
+    return ModelCard(
+        licence=f"MIT (re-implementations consulted: ISosnovik/sesn, taltstidl/scale-equivariant-cnn); {licence_note}",
+        default_config=builder_defaults(builder),
+        quick_config=_QUICK,
+        dataset_configs=_sesn_stl_scales_on_rgb(stl_scales),
+        scale_covariant=False,
+        paper_training=_UNVERIFIED_TRAINING,
+        **fields,
+    )
+
+
 register_model(
-    ModelCard(
+    _peer_card(
+        SIConvNet,
+        SESN_STL_SCALES_SI_CONVNET,
+        "the authors' Caffe code has no licence file and was not read",
         name="si_convnet",
         display_name="SI-ConvNet",
         family="si-convnet",
@@ -564,18 +584,11 @@ register_model(
         bibtex_key="kanazawa2014locally",
         arxiv="1412.5104",
         code_url="https://github.com/akanazawa/si-convnet",
-        licence="MIT (re-implementations consulted: ISosnovik/sesn, taltstidl/scale-equivariant-cnn); "
-        "the authors' Caffe code has no licence file and was not read",
-        default_config=builder_defaults(SIConvNet),
-        quick_config=_QUICK,
-        dataset_configs=_sesn_stl_scales_on_rgb(SESN_STL_SCALES_SI_CONVNET),
         num_params=21_114,
-        scale_covariant=False,
         reports_scale_selection=False,
         densify_refusal="SI-ConvNet takes the maximum over its scales inside every layer, so it has no scale "
         "channels to add: a denser scales list changes every layer's output, i.e. the network. Evaluate it with "
         "--test-channels trained, or train it with a denser scales list.",
-        paper_training=_UNVERIFIED_TRAINING,
         notes=(
             "Unofficial re-implementation from the paper (Sect. 3: rescale the input to several scales, "
             "convolve with the same kernel, rescale back, max over scales) in the layout of the zoo's plain cnn "
@@ -601,7 +614,10 @@ register_model(
 )(SIConvNet)
 
 register_model(
-    ModelCard(
+    _peer_card(
+        SiCNN,
+        SESN_STL_SCALES_SICNN,
+        "no official code",
         name="sicnn",
         display_name="SiCNN",
         family="sicnn",
@@ -612,18 +628,11 @@ register_model(
         bibtex_key="xu2014scale",
         arxiv="1411.6369",
         code_url=None,
-        licence="MIT (re-implementations consulted: ISosnovik/sesn, taltstidl/scale-equivariant-cnn); "
-        "no official code",
-        default_config=builder_defaults(SiCNN),
-        quick_config=_QUICK,
-        dataset_configs=_sesn_stl_scales_on_rgb(SESN_STL_SCALES_SICNN),
         num_params=22_010,
-        scale_covariant=False,
         reports_scale_selection=True,
         densify_refusal="SiCNN's columns have batch norms of their own (statistics and affine parameters per "
         "column), so a column between two trained ones would have no trained normalisation. Evaluate it with "
         "--test-channels trained, or train it with a denser scales list.",
-        paper_training=_UNVERIFIED_TRAINING,
         notes=(
             "Unofficial re-implementation from the paper (multi-column network whose columns share one set of "
             "filters, rescaled per column; max over columns) in the layout of the zoo's plain cnn. Each layer "
