@@ -15,9 +15,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-CHUNK = 1 << 20
 _UMASK = os.umask(0o022)  # read once (setting it is the only way); restored on the next line
 os.umask(_UMASK)
 
@@ -56,25 +55,16 @@ def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
         raise
 
 
-@contextlib.contextmanager
-def atomic_open(dest: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
-    """Open a temporary file for writing; it replaces ``dest`` only if the block finishes without error."""
-    binary = "b" in mode
-    with atomic_path(dest) as tmp, open(tmp, mode, encoding=None if binary else encoding) as fh:
-        yield fh
-        fh.flush()
-
-
 def write_text_atomic(dest: str | Path, text: str) -> None:
     """Write ``text`` to ``dest`` atomically."""
-    with atomic_open(dest, "w") as fh:
-        fh.write(text)
+    with atomic_path(dest) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_bytes_atomic(dest: str | Path, data: bytes) -> None:
     """Write ``data`` to ``dest`` atomically."""
-    with atomic_open(dest, "wb") as fh:
-        fh.write(data)
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_json_atomic(dest: str | Path, obj: Any, *, indent: int = 2) -> None:
@@ -84,12 +74,10 @@ def write_json_atomic(dest: str | Path, obj: Any, *, indent: int = 2) -> None:
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in 1 MiB chunks (md5 with ``usedforsecurity=False`` for FIPS machines)."""
+    """Hex digest of a file, read in chunks (md5 with ``usedforsecurity=False`` for FIPS machines)."""
     h = hashlib.new(algorithm, usedforsecurity=False) if algorithm == "md5" else hashlib.new(algorithm)
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, lambda: h).hexdigest()
 
 
 def config_hash(config: dict[str, Any], length: int = 12) -> str:

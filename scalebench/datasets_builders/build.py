@@ -36,6 +36,8 @@ from scalebench.datasets_builders.manifest import (
     SetPlan,
     array_record,
     build_id_for,
+    cap_sizes,
+    check_limit,
     run_build,
     write_array_chunked,
     write_set,
@@ -68,8 +70,7 @@ MANIFEST_FORMAT = "scalebench.rescaled-classification/1"
 
 
 def _sizes(spec: DatasetSpec, limit: int | None, embedded: bool, lite: bool = False) -> dict[str, int]:
-    full = dict(EMBEDDED_SIZES) if embedded else dict(spec.lite_sizes) if lite else dict(spec.split_sizes)
-    return {k: min(v, limit) if limit is not None else v for k, v in full.items()}
+    return cap_sizes(EMBEDDED_SIZES if embedded else spec.lite_sizes if lite else spec.split_sizes, limit)
 
 
 def _chunk_images(spec: DatasetSpec) -> int:
@@ -92,7 +93,7 @@ def _plan(
         separators=(",", ":"),
     )
     entry = {"role": role, "scale": scale, "scale_tag": scale_tag(scale)}
-    return SetPlan(role, f"{spec.file_prefix}_{kind}{scale_tag(scale)}.h5", sizes, config, entry)
+    return SetPlan(f"{spec.file_prefix}_{kind}{scale_tag(scale)}.h5", sizes, config, entry)
 
 
 def plan_sets(
@@ -254,7 +255,7 @@ def _write_set(
             arrays[f"y_{split}"] = array_record(y)
         return {
             "dataset": spec.name,
-            "role": plan.role,
+            "role": plan.entry["role"],
             "scale": float(scale),
             "scale_tag": scale_tag(scale),
             "canvas": list(spec.canvas),
@@ -342,11 +343,7 @@ def _check_options(
         raise ScalebenchError(
             "--lite is a fixed subset of the full raw files; it takes neither --embedded nor --limit."
         )
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-            raise ScalebenchError(f"--limit must be a positive integer, got {limit!r}.")
-        limit = int(limit)
-    return spec or DATASETS[name], limit
+    return spec or DATASETS[name], check_limit(limit)
 
 
 def build_dataset(

@@ -91,7 +91,8 @@ def export_hf(
     datasets.disable_progress_bars()  # one display, ours: no tqdm bar per shard
     with Progress(progress) as bar, contextlib.ExitStack() as undo:
         undo.callback(datasets.enable_progress_bars if bars else lambda: None)
-        bar.start(f"{build_id}: export {len(configs)} configurations", _images(built, configs))
+        total = sum(built.split_sizes[split] for *_, split in configs)  # the images to encode
+        bar.start(f"{build_id}: export {len(configs)} configurations", total)
         for config, hf_split, path, split in configs:
             folder = dest / config
             folder.mkdir(exist_ok=True)
@@ -119,12 +120,7 @@ def export_hf(
     return dest
 
 
-def _images(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]]) -> int:
-    """The number of images the configurations hold (the split sizes of the build)."""
-    return sum(built.split_sizes[split] for _, _, _, split in configs)
-
-
-def _default_split(config: str, hf_split: str) -> str:
+def _default_split(config: str) -> str:
     """The split name of a configuration in the ``default`` configuration: ``train``, ``validation``, ``test_<tag>``
     (and ``train_<tag>`` / ``validation_<tag>`` for other training scales)."""
     return config.replace("val", "validation", 1) if config.startswith("val") else config
@@ -138,7 +134,7 @@ def _card(built: ClassificationBuild, configs: list[tuple[str, str, Path, str]])
     lines += ["- config_name: default", "  default: true", "  data_files:"]
     for config, hf_split, _, _ in configs:  # every split and scale, each a split of the default configuration
         lines += [
-            f"  - split: {_default_split(config, hf_split)}",
+            f"  - split: {_default_split(config)}",
             f"    path: {config}/{hf_split}-*.parquet",
         ]
     for config, hf_split, _, _ in configs:

@@ -78,6 +78,31 @@ def build_id_for(name: str, *, limit: int | None = None, embedded: bool = False,
     return out + (f"-limit{limit}" if limit is not None else "")
 
 
+def check_limit(limit: Any) -> int | None:
+    """``--limit`` as an ``int`` (None: no limit). Anything but a positive integer (a bool, a float, a string) is
+    an error.
+
+    Example:
+        >>> check_limit(np.int64(500)), check_limit(None)
+        (500, None)
+    """
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ScalebenchError(f"--limit must be a positive integer, got {limit!r}.")
+    return int(limit)
+
+
+def cap_sizes(sizes: dict[str, int], limit: int | None) -> dict[str, int]:
+    """``sizes`` with each split cut to at most ``limit`` images (None: no limit).
+
+    Example:
+        >>> cap_sizes({"train": 50000, "test": 10}, 500)
+        {'train': 500, 'test': 10}
+    """
+    return {k: min(v, limit) if limit is not None else v for k, v in sizes.items()}
+
+
 def build_command(build_id: str) -> str:
     """The command that builds ``build_id`` (for a canvas other than the default, the Python call that does).
 
@@ -191,11 +216,10 @@ def check_stored_hashes(folder: Path, manifest: dict[str, Any], manifest_path: P
 
 @dataclass(frozen=True)
 class SetPlan:
-    """One HDF5 file of a build: its role (``train_val``: a training set and its validation set; ``test``), name,
-    images per split, ``config`` (the JSON text it stores and a re-run compares) and ``entry`` (its fields in
-    the manifest besides ``arrays``: role, scale or key and scales)."""
+    """One HDF5 file of a build: its name, images per split, ``config`` (the JSON text it stores and a re-run
+    compares) and ``entry`` (its fields in the manifest besides ``arrays``: ``role`` (``train_val``: a training
+    set and its validation set; ``test``), scale or key and scales)."""
 
-    role: str
     filename: str
     sizes: dict[str, int]
     config: str

@@ -50,6 +50,8 @@ from scalebench.datasets_builders.manifest import (
     SetPlan,
     array_record,
     build_id_for,
+    cap_sizes,
+    check_limit,
     run_build,
     write_set,
 )
@@ -212,11 +214,11 @@ def _plans(
     for t in TRAIN_SETS:
         key = train_set_key(t)
         name = f"fmnistseg_tr{tr}_vl{vl}_outsize{H}-{W}_sctr{key.replace('+', '-')}.h5"
-        plans.append(SetPlan("train_val", name, {"train": tr, "val": vl}, config,
+        plans.append(SetPlan(name, {"train": tr, "val": vl}, config,
                              {"role": "train_val", "key": key, "scales": list(t)}))  # fmt: skip
     for s in test_scales:
         name = f"fmnistseg_te{te}_outsize{H}-{W}_scte{scale_tag(s)}.h5"
-        plans.append(SetPlan("test", name, {"test": te}, config,
+        plans.append(SetPlan(name, {"test": te}, config,
                              {"role": "test", "key": scale_tag(s), "scales": [int(s)]}))  # fmt: skip
     return plans
 
@@ -251,7 +253,12 @@ def _write(plan: SetPlan, pools: dict, protocol: dict[str, Any], out_dir: Path, 
                 f.create_dataset(key, data=arr, **(kw if n and key[0] in "xy" else {}))
                 arrays[key] = array_record(arr)
             tick(n)
-        return {"dataset": NAME, "role": plan.role, "key": plan.entry["key"], "scales": json.dumps(scales)}
+        return {
+            "dataset": NAME,
+            "role": plan.entry["role"],
+            "key": plan.entry["key"],
+            "scales": json.dumps(scales),
+        }
 
     return write_set(out_dir, plan, "protocol", fill)
 
@@ -336,10 +343,8 @@ def build_segmentation(
                 f"{', '.join(train_set_key(t) for t in TRAIN_SETS)} of the protocol, and no other."
             )
     test_scales, canvas = _check_scales_and_canvas(scales, canvas)
-    if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
-        raise ScalebenchError(f"--limit must be a positive integer, got {limit!r}.")
-    base = dict(sizes or (EMBEDDED_SIZES if embedded else FULL_SIZES))
-    sizes_ = {k: min(v, limit) if limit is not None else v for k, v in base.items()}
+    limit = check_limit(limit)
+    sizes_ = cap_sizes(sizes or (EMBEDDED_SIZES if embedded else FULL_SIZES), limit)
     build_id = seg_build_id(limit=limit, embedded=embedded, canvas=canvas)
     out_dir = datasets_dir(root) / build_id
     spec = DATASETS["fashion-mnist"]

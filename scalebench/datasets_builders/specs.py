@@ -98,7 +98,6 @@ class DatasetSpec:
     notes: str = ""
     interpolation: str = "bicubic"
     antialias: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

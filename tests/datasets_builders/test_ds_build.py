@@ -332,6 +332,34 @@ def test_segmentation_reader_names_a_damaged_file(tmp_path):
         ds.read_batch([0])
 
 
+@pytest.mark.parametrize("bad", [5.0, "5", True, 0, -3, np.int64(0)])
+def test_both_builders_refuse_a_limit_that_is_not_a_positive_integer(tmp_path, fmnist, bad):
+    """One check for both builders: a float, a string or a bool is one clear error (the segmentation builder
+    used to accept ``5.0`` and ``"5"`` and fail later with a TypeError), before anything is written."""
+    from scalebench.datasets_builders import segmentation as seg
+
+    raw, _, spec = fmnist
+    message = f"--limit must be a positive integer, got {bad!r}."
+    with pytest.raises(ScalebenchError) as seg_err:
+        seg.build_segmentation(root=tmp_path / "home", embedded=True, limit=bad, progress=False)
+    with pytest.raises(ScalebenchError) as cls_err:
+        _build(tmp_path, raw, spec, limit=bad, scales=[1.0])
+    assert str(seg_err.value) == str(cls_err.value) == message
+    assert not (tmp_path / "home").exists()
+
+
+def test_both_builders_take_a_numpy_integer_limit(tmp_path, fmnist):
+    from scalebench.datasets_builders import segmentation as seg
+
+    raw, _, spec = fmnist
+    built = seg.build_segmentation(root=tmp_path / "a", embedded=True, limit=np.int64(1), progress=False)
+    same = seg.build_segmentation(root=tmp_path / "b", embedded=True, limit=1, progress=False)
+    assert built.build_id == "fashion-mnist-seg-embedded-limit1" and built.manifest["protocol"]["limit"] == 1
+    assert built.manifest_sha256 == same.manifest_sha256
+    cls = _build(tmp_path, raw, spec, limit=np.int64(7), scales=[1.0])
+    assert cls.build_id == "fashion-mnist-limit7" and cls.limit == 7 and len(cls.dataset("train")) == 7
+
+
 def test_build_lock_serialises_builds_of_one_id(tmp_path, fmnist):
     """D9: a build waits for the lock of its build folder, then re-reads and extends the manifest it finds."""
     import shutil
