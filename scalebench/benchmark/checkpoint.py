@@ -301,11 +301,6 @@ def read_run_state(
     if not state_path.is_file():
         return None
     raw = _json(state_path, str(state_path), f"delete {run_dir} to start over")
-    if not isinstance(raw, dict) or not {"epoch", "weights", "optimizer"} <= raw.keys():
-        raise ScalebenchError(
-            f"{state_path} is not a scalebench run state (an object with 'epoch', 'weights' and 'optimizer'); "
-            f"delete {run_dir} to start over."
-        )
     state = _validated(schema, raw, str(state_path), "a scalebench run state",
                        f"it is damaged: delete {run_dir} to start over")  # fmt: skip
     if not resume:

@@ -27,11 +27,11 @@ from scalebench.benchmark.engine import (
     write_done,
     writing,
 )
-from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.protocol import check_model
 from scalebench.benchmark.tasks import task_of
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import config_hash
+from scalebench.progress import Progress
 from scalebench.results import (
     ClassificationResult,
     DatasetInfo,

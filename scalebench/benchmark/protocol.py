@@ -85,7 +85,6 @@ from scalebench.benchmark.engine import (
     writing,
 )
 from scalebench.benchmark.equivariance import EQUIVARIANCE_IMAGES, measure_equivariance
-from scalebench.benchmark.progress import Progress, duration
 from scalebench.benchmark.tasks import Task, task_of
 from scalebench.benchmark.tensorboard import epoch_writer, log_epoch
 from scalebench.checks import ScalebenchError
@@ -95,6 +94,7 @@ from scalebench.figures.curves import plot_curves
 from scalebench.figures.style import RUN_FORMATS
 from scalebench.fileio import config_hash, file_digest, write_json_atomic
 from scalebench.models.densify import dense_config, densify, parse_test_channels
+from scalebench.progress import Progress, duration
 from scalebench.results import AnyRunResult, Timings, load_results, save_results, stored_checkpoint, train_key
 
 __all__ = [

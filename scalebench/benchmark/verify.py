@@ -47,11 +47,11 @@ from scalebench.benchmark.engine import (
     select_device,
     state_snapshot,
 )
-from scalebench.benchmark.progress import Progress
 from scalebench.benchmark.tasks import task_of
 from scalebench.checks import ScalebenchError, check_build_id
 from scalebench.datasets_builders.scales import match_scales
 from scalebench.fileio import file_digest
+from scalebench.progress import Progress
 from scalebench.results import ALL_TASKS, AnyRunResult, Verification, load_results, save_results, train_key
 from scalebench.results.recipe import Recipe, validate_recipe
 
@@ -89,7 +89,10 @@ def verify_run(
     results_path = Path(results_path)
     result = load_results(results_path, tasks=ALL_TASKS)
     rebuild_outside_model(result, results_path, trust=trust_model_code)
-    recipe = check_results_inputs(result, results_path)
+    # Every value verification uses is checked before anything is computed (see the module docstring, step 2).
+    check_build_id(result.dataset.build_id, f"{results_path}: dataset.build_id")
+    meta = _meta_model(result, results_path)
+    recipe = validate_recipe(result.training.recipe, source=f"{results_path}: training.recipe")
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ScalebenchError(
@@ -102,7 +105,7 @@ def verify_run(
             f"Checkpoint {checkpoint} has sha256 {sha}, but {results_path} records {result.checkpoint_sha256}; "
             "pass the best.safetensors of the run that wrote these results."
         )
-    check_fits(_meta_model(result, results_path), checkpoint_shapes(checkpoint), checkpoint)
+    check_fits(meta, checkpoint_shapes(checkpoint), checkpoint)
     dev = select_device(device)
     mismatches = _reevaluate(
         result, recipe, checkpoint, Path(root) if root is not None else None, dev, progress
@@ -122,21 +125,6 @@ def verify_run(
     dest = Path(out) if out is not None else results_path.with_name(stem + ".verified.json")
     save_results(verified, dest)
     return VerifyReport(results_path, verified, [], dest)
-
-
-def check_results_inputs(result: AnyRunResult, source: str | Path) -> Recipe:
-    """Check the values of a results file that verification would use, before anything is computed.
-
-    ``dataset.build_id`` must be a build id (not a path), ``model.config`` must pass
-    :func:`~scalebench.models.registry.validate_model_config` for the recorded classes and channels, and
-    ``training.recipe`` must pass :func:`~scalebench.results.recipe.validate_recipe`, which it returns.
-
-    Raises:
-        ScalebenchError: one message naming ``source``, the field and what is valid.
-    """
-    check_build_id(result.dataset.build_id, f"{source}: dataset.build_id")
-    _meta_model(result, source)
-    return validate_recipe(result.training.recipe, source=f"{source}: training.recipe")
 
 
 def rebuild_outside_model(result: AnyRunResult, source: str | Path, *, trust: bool) -> None:

@@ -162,24 +162,13 @@ def summarize_counts(
 
 def _average_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Ranks (1-based) of distinct ``values`` each repeated ``weights`` times; ties get their average rank."""
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values), dtype=np.float64)
-    start = 0.0
-    # Distinct values are expected (callers pass unique grid points), but equal values are merged anyway.
-    sorted_vals = values[order]
-    sorted_w = weights[order]
-    i = 0
-    while i < len(order):
-        j = i
-        group_w = 0.0
-        while j < len(order) and sorted_vals[j] == sorted_vals[i]:
-            group_w += sorted_w[j]
-            j += 1
-        avg = start + (group_w + 1.0) / 2.0
-        ranks[order[i:j]] = avg
-        start += group_w
-        i = j
-    return ranks
+    # Distinct values are expected (callers pass unique grid points), but equal values are merged anyway: a
+    # value of weight w above a total weight W below it ranks W + (w + 1) / 2. The sums run in the same order
+    # as a sequential loop over the sorted values (bincount in input order, cumsum from the smallest value).
+    _, inv = np.unique(values, return_inverse=True)
+    w = np.bincount(inv, weights=weights)
+    below = np.concatenate(([0.0], np.cumsum(w)[:-1]))
+    return (below + (w + 1.0) / 2.0)[inv]
 
 
 def weighted_spearman(

@@ -173,10 +173,7 @@ class SegmentationTask(Task):
         """Per object class intersection and union counts (:func:`iou_counts`) over ``ds[:n]``, the non-ignored
         pixels and the images, summed over ranks."""
         classes = build.num_classes
-        inter, union = (
-            torch.zeros(classes - 1, dtype=torch.int64),
-            torch.zeros(classes - 1, dtype=torch.int64),
-        )
+        inter = union = torch.zeros(classes - 1, dtype=torch.int64)  # rebound below, never changed in place
         pixels, images = 0, 0
         for xb, yb in evaluation_batches(model, ds, n, loop, label):
             with autocast(loop.device, loop.amp):
