@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scalebench.leaderboard.store import StoredRun
-from scalebench.leaderboard.validate import TRAINING_TRACKS, run_config_hash, training_track
+from scalebench.leaderboard.validate import (
+    TRAINING_TRACKS,
+    run_config_hash,
+    training_track,
+    verification_status,
+)
 from scalebench.results import metrics
 
 #: Seeds an entry needs to be ranked (fewer: provisional).
@@ -117,9 +122,7 @@ class Entry:
     @property
     def status(self) -> str:
         """``verified`` (every seed re-evaluated), ``partly verified`` or ``self-reported``."""
-        if self.n_verified == self.n_seeds:
-            return "verified"
-        return "partly verified" if self.n_verified else "self-reported"
+        return verification_status(self.n_verified, self.n_seeds)
 
 
 def _invariance(result: Any) -> float | None:

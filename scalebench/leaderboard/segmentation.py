@@ -30,6 +30,7 @@ from typing import Any
 from scalebench.checks import ScalebenchError
 from scalebench.fileio import write_text_atomic
 from scalebench.leaderboard.escape import csv_safe, md_cell
+from scalebench.leaderboard.validate import verification_status
 from scalebench.results import (
     SegmentationRunResult,
     load_segmentation_results,
@@ -69,17 +70,12 @@ def segmentation_rows(
                     math.fsum(r.learned_sigmas[i] for r in runs) / len(runs)
                     for i in range(len(first.learned_sigmas))
                 ],
-                "status": _status(runs),
+                "status": verification_status(sum(r.evaluated_by == "verified" for r in runs), len(runs)),
                 "runs": [{"seed": r.seed, "path": href[id(r)]} for r in runs if id(r) in href],
             }
         )
     rows.sort(key=lambda row: (row["train_scales"], row["build_id"], -row["mean_miou"], row["model"]))
     return rows
-
-
-def _status(runs: Sequence[SegmentationRunResult]) -> str:
-    verified = sum(r.evaluated_by == "verified" for r in runs)
-    return "verified" if verified == len(runs) else "partly verified" if verified else "self-reported"
 
 
 def receptive_field_text(fields: Sequence[int]) -> str:

@@ -39,7 +39,7 @@ from typing import Protocol
 
 from scalebench.checks import ScalebenchError
 from scalebench.datasets_builders.scales import same_scale
-from scalebench.fileio import file_digest, new_file_mode, write_text_atomic
+from scalebench.fileio import file_digest, new_file_mode, write_json_atomic, write_text_atomic
 from scalebench.leaderboard.validate import KnownBuild, check_run, track_of, validate_submission
 from scalebench.results import (
     ALL_TASKS,
@@ -160,11 +160,6 @@ def read_index(store: str | Path) -> dict[str, str]:
             f"{path} is not a valid store index ({err}); restore it from git (`git checkout {path}`)."
         ) from None
     return dict(entries)
-
-
-def _write_index(store: Path, entries: dict[str, str]) -> None:
-    text = json.dumps({"entries": dict(sorted(entries.items()))}, indent=2, sort_keys=True) + "\n"
-    write_text_atomic(store / INDEX_NAME, text)
 
 
 def _write_new(store: Path, rel: PurePosixPath, text: str | bytes) -> Path:
@@ -306,7 +301,7 @@ def _commit(
             else:
                 written.append(_write_new(store, rel, data))
             new_index[str(rel)] = hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
-        _write_index(store, new_index)
+        write_json_atomic(store / INDEX_NAME, {"entries": new_index})
     except BaseException:
         for dest in written:
             with contextlib.suppress(FileNotFoundError):
@@ -668,19 +663,16 @@ def load_for_plot(
     if dataset is None:
         raise ScalebenchError("--store needs --dataset NAME (one dataset per figure).")
     stored = [r for r in load_store(store) if r.result.task == "classification"]  # not segmentation
-
-    def board(run: StoredRun) -> str:  # the dataset on the full track, <dataset>-<track> on the others
-        return run.result.dataset.name + ("" if run.track == "full" else f"-{run.track}")
-
+    # a valid entry's first path part is its board (entry_path): <dataset>, or <dataset>-<track> off full
     chosen = [
         r.result
         for r in stored
-        if board(r) == dataset
+        if r.path.parts[0] == dataset
         and (train_scale is None or same_scale(r.result.dataset.train_scale, train_scale))
         and (not selection or r.result.scale_selection is not None)
     ]
     if not chosen:
-        have = sorted({(board(r), r.result.dataset.train_scale) for r in stored})
+        have = sorted({(r.path.parts[0], r.result.dataset.train_scale) for r in stored})
         raise ScalebenchError(
             f"No runs {'with scale selection ' if selection else ''}of dataset {dataset!r}"
             + (f" at training scale {train_scale:g}" if train_scale is not None else "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 #: One point of a curve: (test scale, mean accuracy, sample std over seeds or None for one seed).
@@ -27,7 +27,6 @@ class Series:
     points: Sequence[Point]
     width: float = 1.6
     dash: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _fmt(v: float) -> str:
@@ -86,7 +85,7 @@ def curve_geometry(
         title = f"{s.label}: " + ", ".join(f"s={scale_tick(x)}: {100 * m:.1f}%" for x, m, _ in pts)
         drawn.append(
             {"label": s.label, "colour": s.colour, "line": line, "band": band, "width": s.width,
-             "dash": s.dash, "title": title, **s.extra}
+             "dash": s.dash, "title": title}
         )  # fmt: skip
     out: dict[str, Any] = {
         "width": width,

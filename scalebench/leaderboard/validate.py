@@ -407,6 +407,19 @@ def training_track(result: AnyRunResult) -> str:
     return "non-standard" if getattr(result.training, "custom", None) is not None else "standard"
 
 
+def verification_status(verified: int, total: int) -> str:
+    """The badge of a group of seeds, from how many of its ``total`` runs are verified: ``verified`` (every
+    seed re-evaluated), ``partly verified`` or ``self-reported``.
+
+    Example:
+        >>> [verification_status(n, 3) for n in (3, 1, 0)]
+        ['verified', 'partly verified', 'self-reported']
+    """
+    if verified == total:
+        return "verified"
+    return "partly verified" if verified else "self-reported"
+
+
 def _from_outside(result: AnyRunResult) -> bool:
     """The run's model lives outside scalebench (a file, a module or an installed package; results 1.2+)."""
     src = getattr(result.model, "source", None)
@@ -437,10 +450,9 @@ def check_model_config(
     """A registered model of ``task`` and a config its builder accepts, by the rules of ``scalebench evaluate``.
 
     The name is looked up in the registry (:func:`scalebench.models.list_models`); nothing named in a results
-    file is imported. The config is checked by ``scalebench.models.registry.validate_model_config`` when this
-    scalebench has it (unknown keys, wrong types, non-finite or out-of-range values), else by
-    ``resolve_config`` (unknown keys, the kind of boolean and numeric values). ``num_classes`` and
-    ``in_channels`` (default: the card's) are those of the dataset the model ran on.
+    file is imported. The config is checked by ``scalebench.models.registry.validate_model_config`` (unknown
+    keys, wrong types, non-finite or out-of-range values). ``num_classes`` and ``in_channels`` (default: the
+    card's) are those of the dataset the model ran on.
     """
     from scalebench.models import registry
 
@@ -465,12 +477,9 @@ def _validate_config(name: str, config_json: str, num_classes: int | None, in_ch
     """:func:`check_model_config`'s check of one config (cached: the seeds of a configuration share it)."""
     from scalebench.models import registry
 
-    config = json.loads(config_json)
-    validate = getattr(registry, "validate_model_config", None)
-    if validate is None:
-        registry.resolve_config(name, config)
-    else:
-        validate(name, config, num_classes=num_classes, in_channels=in_channels)
+    registry.validate_model_config(
+        name, json.loads(config_json), num_classes=num_classes, in_channels=in_channels
+    )
 
 
 def check_recipe(recipe: dict[str, Any], source: str) -> None:

@@ -61,18 +61,20 @@ def collect(
 
     report = CollectReport()
     results: list[tuple[str, AnyRunResult]] = []
-    best: list[tuple[AnyRunResult, Path]] = []
+    best: list[Path] = []
     for job in load_jobs(sweep_dir):
         if not job.done:
             report.not_done.append(job.job_id)
             continue
         path = check_done(job.run_dir)  # the results are those the run wrote (done records their sha256)
         results.append((str(path), load_results(path, tasks=ALL_TASKS)))
-        best.append((results[-1][1], job.run_dir / BEST))
-    index = read_index(store) if Path(store).is_dir() else {}
+        best.append(job.run_dir / BEST)
+    index = read_index(store)  # empty for a store not created yet
+    rels = []  # each run's path in the store, in the order of results and best
     new = []
     for source, result in results:
-        if str(entry_path(result, track_of(result, known))) in index:
+        rels.append(entry_path(result, track_of(result, known)))
+        if str(rels[-1]) in index:
             report.already_stored.append(source)
         else:
             new.append((source, result))
@@ -80,8 +82,11 @@ def collect(
         report.added = [o.path for o in submit_runs(new, store, known=known)]
     if checkpoints and best:
         index = read_index(store)
-        todo = [(entry_path(r, track_of(r, known)), ckpt) for r, ckpt in best]
-        todo = [(rel, ckpt) for rel, ckpt in todo if str(checkpoint_path(rel)) not in index]
+        todo = [
+            (rel, ckpt)
+            for rel, ckpt in zip(rels, best, strict=True)
+            if str(checkpoint_path(rel)) not in index
+        ]
         report.checkpoints = add_checkpoints(store, todo) if todo else []
     out = Path(figures_dir) if figures_dir is not None else Path(sweep_dir) / "figures"
     groups: dict[tuple[str, tuple[float, ...]], list[AnyRunResult]] = {}
