@@ -488,7 +488,8 @@ def _header(progress: Progress, s: Setup, d: Dist) -> None:
             "task": s.task.name,
             "training set": key_text(s.key) + default,
             "test scales": ", ".join(f"{x:g}" for x in s.scales),
-            "recipe": f"{c.preset} preset, {r.epochs} epochs, batch {r.batch_size}, {r.optimizer} lr {r.lr:g}",
+            "recipe": f"{c.preset} preset, {r.epochs} epoch{'s' if r.epochs != 1 else ''}, batch {r.batch_size}, "
+            f"{r.optimizer} lr {r.lr:g}",
             "device": f"{s.device}{' (bf16 autocast)' if c.amp else ''}"
             + (f", {d.world} processes" if d.active else ""),
             "run directory": s.run_dir,
