@@ -7,7 +7,7 @@ records them in the sweep folder and hands the ones not done to a launcher. See 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,32 +61,55 @@ def launch(
     with sweep_lock(sweep_dir):  # one launch at a time per folder: no job runs twice
         save_jobs(sweep_dir, jobs)  # also for debug: the printed commands read the jobs from sweep.json
         stored: list[str] = []
+        other: list[str] = []
         if skip_stored is not None:
-            hashes = stored_run_hashes(skip_stored)
-            stored = [j.job_id for j in jobs if j.job_id.rsplit("__", 1)[-1] in hashes]
+            runs = stored_runs(skip_stored)
+            stored = [j.job_id for j in jobs if j.job_id.rsplit("__", 1)[-1] in runs]
             jobs = [j for j in jobs if j.job_id not in set(stored)]
+            other = stored_under_other_hash([j.job_id for j in jobs], runs.values())
         report = LAUNCHERS[launcher](sweep_dir, jobs, launcher_options or {})
-    report.skipped_stored = stored
+    report.skipped_stored, report.stored_under_other_hash = stored, other
     return report
 
 
-def stored_run_hashes(store: str | Path) -> set[str]:
-    """The run hashes (``model.config_hash``, the end of a job id) of every valid run in a leaderboard store:
-    the jobs a sweep on a fresh machine need not run again, since their results are committed already."""
+def stored_runs(store: str | Path) -> dict[str, str]:
+    """Run hash (``model.config_hash``, the end of a job id) -> ``<model>__<build id>__seed<seed>`` of every
+    valid run in a leaderboard store: the jobs a sweep on a fresh machine need not run again, since their
+    results are committed already."""
     from scalebench.checks import ScalebenchError
     from scalebench.leaderboard.store import checked_path, read_index
     from scalebench.results import ALL_TASKS, load_results
 
-    if not Path(store).is_dir():
-        return set()
-    hashes = set()
-    for rel in read_index(store):
+    runs = {}
+    for rel in read_index(store):  # {} for a missing store
         if rel.endswith(".json"):
             try:  # an index line naming a path outside the store, or through a link, is never read
-                hashes.add(load_results(checked_path(store, rel), tasks=ALL_TASKS).model.config_hash)
+                r = load_results(checked_path(store, rel), tasks=ALL_TASKS)
             except ScalebenchError:
                 continue  # a broken entry is run again; `leaderboard validate` reports it
-    return hashes
+            runs[r.model.config_hash] = f"{r.model.name}__{r.dataset.build_id}__seed{r.seed}"
+    return runs
+
+
+def stored_under_other_hash(job_ids: Sequence[str], stored: Iterable[str]) -> list[str]:
+    """The jobs (not stored themselves) with a stored run of the same model, build and seed: their run hash
+    differs, because the model's code (its source's sha256 is in the hash) or a setting changed, so they run
+    again; ``sweep launch`` says how many.
+
+    Example:
+        >>> stored_under_other_hash(["cnn__fm__seed0__aa", "cnn__fm__seed1__bb", "cnn__fm__train2__seed0__cc"],
+        ...                         ["cnn__fm__seed0"])
+        ['cnn__fm__seed0__aa', 'cnn__fm__train2__seed0__cc']
+    """
+    stored = set(stored)
+    out = []
+    for job_id in job_ids:
+        head, _, rest = job_id.partition("__seed")
+        name_build = head.split("__train", 1)[0]  # a training set other than the default adds __train<key>
+        seed = rest.split("__", 1)[0]
+        if f"{name_build}__seed{seed}" in stored:
+            out.append(job_id)
+    return out
 
 
 def _epochs(r: JobStatus) -> str:

@@ -54,12 +54,18 @@ class LaunchReport:
     failed: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     skipped_stored: list[str] = field(default_factory=list)
+    stored_under_other_hash: list[str] = field(default_factory=list)
     requeued_stale: list[str] = field(default_factory=list)
 
     def summary(self, sweep_dir: str | Path, store: str | Path | None = None) -> str:
         """The closing line of ``sweep launch``: the counts, and the command that follows the jobs
         (``store``: the leaderboard store of ``--skip-stored``)."""
         stored = f", {len(self.skipped_stored)} stored in {store}" if store is not None else ""
+        if self.stored_under_other_hash:
+            stored += (
+                f" ({len(self.stored_under_other_hash)} more stored under another run hash: same model, build "
+                "and seed, but the model's code or a setting changed, so they run again)"
+            )
         stored += f", {len(self.requeued_stale)} stale re-queued" if self.requeued_stale else ""
         return (
             f"{len(self.launched)} launched, {len(self.failed)} failed, {len(self.skipped_done)} done already, "

@@ -14,7 +14,7 @@ from scalebench.checks import ScalebenchError
 from scalebench.leaderboard.store import read_index, validate_store
 from scalebench.sweep import SweepJob, collect, launch, slurm_options, sweep_status
 from scalebench.sweep.jobs import read_record
-from scalebench.sweep.launchers import make_executor
+from scalebench.sweep.launchers import LAUNCHERS, LaunchReport, make_executor
 
 
 @pytest.mark.slow
@@ -63,6 +63,16 @@ def test_slurm_launcher_runs_jobs_through_submitit_and_collect_stores_them(sweep
     # a fresh machine (a new sweep folder) with the collected store runs none of the stored jobs again
     fresh = launch(tmp_path / "fresh", launcher="local", skip_stored=store, **grid)
     assert not fresh.launched and sorted(fresh.skipped_stored) == sorted(r.job.job_id for r in rows)
+    assert not fresh.stored_under_other_hash
+    # another setting (one epoch more) gives other run hashes: nothing is skipped, and the launch says why
+    monkeypatch.setitem(
+        LAUNCHERS, "local", lambda _dir, jobs, _opts: LaunchReport(launched=[j.job_id for j in jobs])
+    )
+    changed = launch(tmp_path / "changed", launcher="local", skip_stored=store,
+                     **{**grid, "recipe_overrides": {"epochs": 3, "batch_size": 8}})  # fmt: skip
+    assert len(changed.launched) == 2 and not changed.skipped_stored
+    assert sorted(changed.stored_under_other_hash) == sorted(changed.launched)
+    assert "2 more stored under another run hash" in changed.summary(tmp_path / "changed", store)
 
 
 def test_checkpoint_requeues_the_same_job_and_says_so(tmp_path):
