@@ -332,19 +332,30 @@ class JobStatus:
         return max(0, self.epochs - self.epoch) * self.train_seconds / self.epoch
 
 
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``, or None when it is missing or not JSON (a run folder being written)."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        return json.loads(path.read_text())
+    return None
+
+
+def _number(data: Any, keys: Sequence[str], kind: type[int] | type[float]) -> int | float | None:
+    """``kind(data[k0][k1]...)``, or None when a key is missing or the value is not a number of that kind."""
+    try:
+        for key in keys:
+            data = data[key]
+        return kind(data)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
 def job_state(sweep_dir: str | Path, job: Job) -> JobStatus:
-    """The state of one job, read from disk (see the module docstring)."""
-    state = epoch = epochs = seconds = None
-    with contextlib.suppress(FileNotFoundError, ValueError):  # read once: the epoch and the training time
-        state = json.loads((job.run_dir / STATE).read_text())
-    with contextlib.suppress(ValueError, KeyError):
-        epoch = None if state is None else int(state["epoch"])
-    with contextlib.suppress(ValueError, KeyError, TypeError):
-        seconds = None if state is None else float(state["train_seconds"])
-    with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
-        epochs = int(json.loads((job.run_dir / CONFIG).read_text())["recipe"]["epochs"])
-    status = _job_state(sweep_dir, job, epoch)
-    return dataclasses.replace(status, epochs=epochs, train_seconds=seconds)
+    """The state of one job, read from disk (see the module docstring); a damaged ``state.json`` or
+    ``config.json`` leaves its numbers out (the run itself says what is wrong when it resumes)."""
+    state = _read_json(job.run_dir / STATE)  # read once: the epoch and the training time
+    epochs = _number(_read_json(job.run_dir / CONFIG), ("recipe", "epochs"), int)
+    status = _job_state(sweep_dir, job, _number(state, ("epoch",), int))
+    return dataclasses.replace(status, epochs=epochs, train_seconds=_number(state, ("train_seconds",), float))
 
 
 def _job_state(sweep_dir: str | Path, job: Job, epoch: int | None) -> JobStatus:

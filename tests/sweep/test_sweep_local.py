@@ -169,6 +169,13 @@ def test_delete_incomplete_removes_stopped_and_failed_runs_only(sweep_home, tmp_
     running = dataclasses.replace(rows[0], state="running", train_seconds=300.0)  # 5 min an epoch, 1 to go
     assert running.seconds_left == 300.0 and "about 5 min of training left" in format_status([running])
     assert "(trained; testing)" in format_status([dataclasses.replace(running, epoch=2)])
+    state = jobs[0].run_dir / "state.json"
+    original = state.read_bytes()
+    for damaged in ("[1]", '{"epoch": null}', '{"epoch": "x", "train_seconds": [1]}', "{"):
+        state.write_text(damaged)  # a damaged state leaves the numbers out; status still lists every job
+        (row, _) = sweep_status(tmp_path)
+        assert (row.epoch, row.train_seconds, row.epochs) == (None, None, 2)
+    state.write_bytes(original)
     assert delete_incomplete(tmp_path) == jobs
     assert not jobs[0].run_dir.exists() and read_record(tmp_path, jobs[0].job_id) is None
     assert read_record(tmp_path, jobs[1].job_id) is None
